@@ -1,0 +1,580 @@
+// Package jetstream is taizhang's ledger on NATS JetStream: one file-storage
+// stream that denies deletes and purges and has no limits, with one subject
+// tree per unit (tz.ev.<unit>.>) so that a unit's history is a
+// subject-filtered read. Appends to a unit are serialised with the
+// expected-last-subject-sequence check on the unit's subjects, so the
+// per-unit hash chain cannot fork, and evidence creation is idempotent
+// forever because each evidence item has its own subject.
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
+
+	"taizhang/events"
+)
+
+// Defaults for Config.
+const (
+	DefaultStream = "TAIZHANG_LEDGER"
+	DefaultPrefix = "tz.ev"
+)
+
+// Config configures a Ledger.
+type Config struct {
+	// Stream is the stream name; DefaultStream if empty.
+	Stream string
+	// Prefix is the subject prefix; DefaultPrefix if empty.
+	Prefix string
+	// Replicas is the stream's replica count: 1 embedded, 3 in a cluster.
+	Replicas int
+	// Now returns the time used for recorded_at; time.Now if nil.
+	Now func() time.Time
+	// MaxAttempts bounds the retries of one append on concurrent
+	// modification; 64 if zero.
+	MaxAttempts int
+}
+
+// Ledger appends events to and reads them from the ledger stream. It is safe
+// for concurrent use, also by several processes sharing one stream.
+type Ledger struct {
+	nc     *nats.Conn
+	js     js.JetStream
+	stream js.Stream
+	cfg    Config
+
+	mu    sync.Mutex
+	units map[string]*unitState
+}
+
+// unitState caches a unit's chain head; mu serialises this process's appends
+// to the unit (the stream's sequence check serialises across processes).
+type unitState struct {
+	mu    sync.Mutex
+	known bool // head below is valid
+	head  Head
+}
+
+// Head is the last event of a unit's chain.
+type Head struct {
+	Seq        uint64
+	Hash       events.Hash
+	RecordedAt time.Time
+}
+
+// Open creates the ledger stream, or checks that an existing one keeps the
+// ledger's promises (file storage, deletes and purges denied, no rollups, no
+// limits that would evict events), and returns a Ledger on it. The first
+// stream call is retried for a while because JetStream may become ready
+// after the connection does.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Ledger, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 64
+	}
+	j, err := js.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	want := js.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "taizhang evidence ledger: append-only, never delete",
+		Subjects:    []string{cfg.Prefix + ".>"},
+		Storage:     js.FileStorage,
+		Retention:   js.LimitsPolicy,
+		Discard:     js.DiscardNew,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		MaxAge:      0,
+		MaxMsgSize:  events.MaxEventSize,
+		Replicas:    cfg.Replicas,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowRollup: false,
+		Duplicates:  2 * time.Minute,
+	}
+	var st js.Stream
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err = j.Stream(actx, cfg.Stream)
+		if errors.Is(err, js.ErrStreamNotFound) {
+			st, err = j.CreateStream(actx, want)
+		}
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		var apiErr *js.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode != js.JSErrCodeJetStreamNotEnabled && apiErr.ErrorCode != js.JSErrCodeJetStreamNotEnabledForAccount {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open ledger stream %s: %w", cfg.Stream, unavailable(err))
+	}
+	if err := checkConfig(st.CachedInfo().Config, want); err != nil {
+		return nil, fmt.Errorf("open ledger stream %s: %w", cfg.Stream, err)
+	}
+	return &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}}, nil
+}
+
+// checkConfig refuses a stream that could lose or rewrite events.
+func checkConfig(got, want js.StreamConfig) error {
+	var bad []string
+	if got.Storage != js.FileStorage {
+		bad = append(bad, "storage is not file")
+	}
+	if !got.DenyDelete {
+		bad = append(bad, "deletes are not denied")
+	}
+	if !got.DenyPurge {
+		bad = append(bad, "purges are not denied")
+	}
+	if got.AllowRollup {
+		bad = append(bad, "rollups are allowed")
+	}
+	if got.MaxMsgs > 0 || got.MaxBytes > 0 || got.MaxAge > 0 || got.MaxMsgsPerSubject > 0 {
+		bad = append(bad, "it has limits that evict events")
+	}
+	if got.Retention != js.LimitsPolicy {
+		bad = append(bad, "retention is not limits")
+	}
+	if len(got.Subjects) != 1 || got.Subjects[0] != want.Subjects[0] {
+		bad = append(bad, fmt.Sprintf("subjects are %v, want %v", got.Subjects, want.Subjects))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("existing stream is unsafe for a ledger: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// Stream returns the underlying JetStream stream (for tests and tools).
+func (l *Ledger) Stream() js.Stream { return l.stream }
+
+// JetStream returns the JetStream context the ledger uses.
+func (l *Ledger) JetStream() js.JetStream { return l.js }
+
+// UnitSubjects returns the subject filter of a unit's events.
+func (l *Ledger) UnitSubjects(unit string) string { return l.cfg.Prefix + "." + unit + ".>" }
+
+func (l *Ledger) unitSubject(unit string) string { return l.cfg.Prefix + "." + unit + ".unit" }
+
+func (l *Ledger) evidenceSubject(unit string, id uuid.UUID) string {
+	return l.cfg.Prefix + "." + unit + ".e." + id.String()
+}
+
+func (l *Ledger) unit(unit string) *unitState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u := l.units[unit]
+	if u == nil {
+		u = &unitState{}
+		l.units[unit] = u
+	}
+	return u
+}
+
+// unavailable marks transport failures as events.ErrUnavailable.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, js.ErrNoStreamResponse) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionDraining) || errors.Is(err, nats.ErrNoServers) {
+		return fmt.Errorf("%w: %v", events.ErrUnavailable, err)
+	}
+	return err
+}
+
+// loadLast returns the last record on subject (which may be a wildcard), or
+// nil if there is none.
+func (l *Ledger) loadLast(ctx context.Context, subject string) (*events.Record, error) {
+	m, err := l.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, js.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load last on %s: %w", subject, unavailable(err))
+	}
+	return decodeRaw(m)
+}
+
+// loadFirst returns the first record on subject, or nil if there is none.
+func (l *Ledger) loadFirst(ctx context.Context, subject string) (*events.Record, error) {
+	m, err := l.stream.GetMsg(ctx, 1, js.WithGetMsgSubject(subject))
+	if errors.Is(err, js.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load first on %s: %w", subject, unavailable(err))
+	}
+	return decodeRaw(m)
+}
+
+func decodeRaw(m *js.RawStreamMsg) (*events.Record, error) {
+	ev, err := events.Decode(m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("ledger message %d: %w", m.Sequence, err)
+	}
+	return &events.Record{Seq: m.Sequence, Event: ev}, nil
+}
+
+// head returns the unit's chain head, from the cache or the stream. ok is
+// false if the unit has no events.
+func (l *Ledger) head(ctx context.Context, unit string, u *unitState) (Head, bool, error) {
+	if u.known {
+		return u.head, u.head.Seq > 0, nil
+	}
+	r, err := l.loadLast(ctx, l.UnitSubjects(unit))
+	if err != nil {
+		return Head{}, false, err
+	}
+	u.known = true
+	if r == nil {
+		u.head = Head{}
+		return u.head, false, nil
+	}
+	u.head = Head{Seq: r.Seq, Hash: r.Event.Hash, RecordedAt: r.Event.RecordedAt}
+	return u.head, true, nil
+}
+
+// Head returns the unit's chain head; ok is false if it has no events.
+func (l *Ledger) Head(ctx context.Context, unit string) (h Head, ok bool, err error) {
+	if err := events.ValidUnitID(unit); err != nil {
+		return Head{}, false, err
+	}
+	u := l.unit(unit)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.known = false // always read the stream: another process may have appended
+	return l.head(ctx, unit, u)
+}
+
+// LastSeq returns the last sequence in the whole stream.
+func (l *Ledger) LastSeq(ctx context.Context) (uint64, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ledger stream info: %w", unavailable(err))
+	}
+	return info.State.LastSeq, nil
+}
+
+// Ping reports whether the stream answers.
+func (l *Ledger) Ping(ctx context.Context) error {
+	_, err := l.LastSeq(ctx)
+	return err
+}
+
+// tx is what a decide function sees of the state it decides on.
+type tx struct {
+	l          *Ledger
+	ctx        context.Context
+	unitExists bool
+}
+
+// op is one append: decide looks at the current state and returns the event
+// to append, or an error. It may be called more than once if another writer
+// appends to the unit in between.
+type op struct {
+	unit    string
+	subject string
+	decide  func(t *tx) (*events.Event, error)
+}
+
+// errDone is returned by a decide function that found its work already done;
+// done is what to answer.
+type errDone struct{ rec *events.Record }
+
+func (e *errDone) Error() string { return "already done" }
+
+func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error) {
+	u := l.unit(o.unit)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var lastErr error
+	for attempt := 0; attempt < l.cfg.MaxAttempts; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		h, exists, err := l.head(ctx, o.unit, u)
+		if err != nil {
+			return nil, false, err
+		}
+		ev, err := o.decide(&tx{l: l, ctx: ctx, unitExists: exists})
+		var done *errDone
+		if errors.As(err, &done) {
+			return done.rec, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		now := l.cfg.Now().UTC()
+		if now.Before(h.RecordedAt) { // keep recorded_at monotonic along the chain
+			now = h.RecordedAt
+		}
+		ev.RecordedAt = now
+		ev.Schema = events.SchemaVersion
+		ev.Unit = o.unit
+		if err := ev.Seal(h.Hash); err != nil {
+			return nil, false, err
+		}
+		if err := ev.Validate(); err != nil {
+			return nil, false, err
+		}
+		data, err := events.Encode(ev)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(data) > events.MaxEventSize {
+			return nil, false, fmt.Errorf("%w: event of %d bytes exceeds %d", events.ErrInvalid, len(data), events.MaxEventSize)
+		}
+		msg := &nats.Msg{Subject: o.subject, Data: data, Header: nats.Header{}}
+		ack, err := l.js.PublishMsg(ctx, msg,
+			js.WithMsgID(ev.ID.String()),
+			js.WithExpectLastSequenceForSubject(h.Seq, l.UnitSubjects(o.unit)),
+		)
+		if err == nil {
+			if ack.Duplicate {
+				// The same event id was published moments ago (a lost ack);
+				// re-read the head and let decide find its work done.
+				u.known = false
+				lastErr = fmt.Errorf("duplicate publish of %s", ev.ID)
+				continue
+			}
+			u.head = Head{Seq: ack.Sequence, Hash: ev.Hash, RecordedAt: ev.RecordedAt}
+			u.known = true
+			return &events.Record{Seq: ack.Sequence, Event: ev}, true, nil
+		}
+		u.known = false
+		var apiErr *js.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == js.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == js.JSErrCodeStreamWrongLastSequenceConstant) {
+			lastErr = err
+			continue // another writer appended to this unit: decide again
+		}
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == js.JSErrCodeStreamMessageExceedsMaximum {
+			return nil, false, fmt.Errorf("%w: event too large", events.ErrInvalid)
+		}
+		return nil, false, fmt.Errorf("append %s %s: %w", ev.Type, ev.ID, unavailable(err))
+	}
+	return nil, false, fmt.Errorf("append to unit %s: gave up after %d attempts: %w", o.unit, l.cfg.MaxAttempts, lastErr)
+}
+
+// RegisterUnit appends a unit.registered event. It returns an error wrapping
+// events.ErrExists if the unit already has events, and events.ErrInvalid
+// for a bad id or payload.
+func (l *Ledger) RegisterUnit(ctx context.Context, id string, u events.UnitRegistered, actor events.Actor, client events.Client) (*events.Record, error) {
+	if err := events.ValidUnitID(id); err != nil {
+		return nil, err
+	}
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	evID, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := l.append(ctx, op{
+		unit:    id,
+		subject: l.unitSubject(id),
+		decide: func(t *tx) (*events.Event, error) {
+			if t.unitExists {
+				return nil, fmt.Errorf("register unit %s: %w", id, events.ErrExists)
+			}
+			ev := &events.Event{ID: evID, Type: events.TypeUnitRegistered, Actor: actor, Client: client, OccurredAt: l.cfg.Now()}
+			return ev, ev.SetData(u)
+		},
+	})
+	return rec, err
+}
+
+// Submission is a new piece of evidence.
+type Submission struct {
+	ID          uuid.UUID // the client's evidence id; a new v7 id if zero
+	Unit        string
+	Evidence    events.Evidence
+	OccurredAt  time.Time
+	Attachments []events.Attachment
+	Actor       events.Actor
+	Client      events.Client
+}
+
+// SubmitEvidence appends an evidence.submitted event whose id is the
+// evidence id. If that evidence id was already submitted to this unit, at any
+// time, it appends nothing and returns the original record with created
+// false. It returns events.ErrNotFound if the unit is not registered,
+// events.ErrExists if the id is used by an evidence item of another unit, and
+// events.ErrInvalid for bad content.
+func (l *Ledger) SubmitEvidence(ctx context.Context, s Submission) (rec *events.Record, created bool, err error) {
+	if err := events.ValidUnitID(s.Unit); err != nil {
+		return nil, false, err
+	}
+	if err := s.Evidence.Validate(); err != nil {
+		return nil, false, err
+	}
+	if s.ID == uuid.Nil {
+		if s.ID, err = uuid.NewV7(); err != nil {
+			return nil, false, err
+		}
+	}
+	subject := l.evidenceSubject(s.Unit, s.ID)
+	// An evidence id is global: refuse one already used by another unit.
+	other, err := l.loadLast(ctx, l.cfg.Prefix+".*.e."+s.ID.String())
+	if err != nil {
+		return nil, false, err
+	}
+	if other != nil && other.Event.Unit != s.Unit {
+		return nil, false, fmt.Errorf("submit evidence %s: id already used in another unit: %w", s.ID, events.ErrExists)
+	}
+	return l.append(ctx, op{
+		unit:    s.Unit,
+		subject: subject,
+		decide: func(t *tx) (*events.Event, error) {
+			if !t.unitExists {
+				return nil, fmt.Errorf("unit %s: %w", s.Unit, events.ErrNotFound)
+			}
+			first, err := l.loadFirst(t.ctx, subject)
+			if err != nil {
+				return nil, err
+			}
+			if first != nil {
+				return nil, &errDone{rec: first}
+			}
+			ev := &events.Event{ID: s.ID, Type: events.TypeEvidenceSubmitted, Actor: s.Actor, Client: s.Client,
+				OccurredAt: s.OccurredAt, Attachments: s.Attachments}
+			return ev, ev.SetData(events.EvidenceSubmitted{Evidence: s.Evidence, Version: 1})
+		},
+	})
+}
+
+// Correction is an amendment or a retraction of a piece of evidence.
+type Correction struct {
+	Unit            string
+	Evidence        uuid.UUID
+	ExpectedVersion int // the version the corrector saw; required (>= 1)
+	Reason          string
+	Changes         events.Changes       // amendments only
+	Attachments     []events.Attachment  // new attachments, amendments only
+	Actor           events.Actor
+	Client          events.Client
+}
+
+// AmendEvidence appends an evidence.amended event. It returns
+// events.ErrNotFound if the unit or the evidence does not exist,
+// events.ErrConflict if ExpectedVersion is not the current version or the
+// evidence is retracted, and events.ErrInvalid for a missing reason or bad
+// changes.
+func (l *Ledger) AmendEvidence(ctx context.Context, c Correction) (*events.Record, error) {
+	if c.Changes.Empty() && len(c.Attachments) == 0 {
+		return nil, fmt.Errorf("%w: an amendment must change something", events.ErrInvalid)
+	}
+	if c.Changes.Kind != nil && !c.Changes.Kind.Valid() {
+		return nil, fmt.Errorf("%w: unknown kind %q", events.ErrInvalid, *c.Changes.Kind)
+	}
+	if c.Changes.Title != nil && strings.TrimSpace(*c.Changes.Title) == "" {
+		return nil, fmt.Errorf("%w: title cannot be emptied", events.ErrInvalid)
+	}
+	return l.correct(ctx, c, events.TypeEvidenceAmended)
+}
+
+// RetractEvidence appends an evidence.retracted event; errors as for
+// AmendEvidence. The retracted item stays in the ledger and the archive,
+// marked as retracted.
+func (l *Ledger) RetractEvidence(ctx context.Context, c Correction) (*events.Record, error) {
+	return l.correct(ctx, c, events.TypeEvidenceRetracted)
+}
+
+func (l *Ledger) correct(ctx context.Context, c Correction, typ events.Type) (*events.Record, error) {
+	if err := events.ValidUnitID(c.Unit); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(c.Reason) == "" {
+		return nil, fmt.Errorf("%w: a reason is required", events.ErrInvalid)
+	}
+	if len([]rune(c.Reason)) > events.MaxReasonLen {
+		return nil, fmt.Errorf("%w: reason longer than %d characters", events.ErrInvalid, events.MaxReasonLen)
+	}
+	if c.ExpectedVersion < 1 {
+		return nil, fmt.Errorf("%w: expected_version is required", events.ErrInvalid)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	subject := l.evidenceSubject(c.Unit, c.Evidence)
+	rec, _, err := l.append(ctx, op{
+		unit:    c.Unit,
+		subject: subject,
+		decide: func(t *tx) (*events.Event, error) {
+			if !t.unitExists {
+				return nil, fmt.Errorf("unit %s: %w", c.Unit, events.ErrNotFound)
+			}
+			last, err := l.loadLast(t.ctx, subject)
+			if err != nil {
+				return nil, err
+			}
+			if last == nil {
+				return nil, fmt.Errorf("evidence %s in unit %s: %w", c.Evidence, c.Unit, events.ErrNotFound)
+			}
+			if last.Event.ID == id { // our own earlier attempt landed
+				return nil, &errDone{rec: last}
+			}
+			if last.Event.Type == events.TypeEvidenceRetracted {
+				return nil, fmt.Errorf("evidence %s is retracted: %w", c.Evidence, events.ErrConflict)
+			}
+			cur := last.Event.EntityVersion()
+			if cur != c.ExpectedVersion {
+				return nil, fmt.Errorf("evidence %s is at version %d, not %d: %w", c.Evidence, cur, c.ExpectedVersion, events.ErrConflict)
+			}
+			corrects := c.Evidence
+			ev := &events.Event{ID: id, Type: typ, Actor: c.Actor, Client: c.Client, OccurredAt: l.cfg.Now(),
+				Corrects: &corrects, Reason: c.Reason}
+			if typ == events.TypeEvidenceAmended {
+				ev.Attachments = c.Attachments
+				return ev, ev.SetData(events.EvidenceAmended{Changes: c.Changes, Version: cur + 1})
+			}
+			return ev, ev.SetData(events.EvidenceRetracted{Version: cur + 1})
+		},
+	})
+	return rec, err
+}
+
+// Evidence returns the records of one evidence item in order (its
+// submission and every correction), or events.ErrNotFound.
+func (l *Ledger) Evidence(ctx context.Context, unit string, id uuid.UUID) ([]events.Record, error) {
+	if err := events.ValidUnitID(unit); err != nil {
+		return nil, err
+	}
+	recs, err := l.read(ctx, l.evidenceSubject(unit, id), time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("evidence %s in unit %s: %w", id, unit, events.ErrNotFound)
+	}
+	return recs, nil
+}

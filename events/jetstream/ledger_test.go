@@ -1,0 +1,248 @@
+package jetstream_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	js "github.com/nats-io/nats.go/jetstream"
+
+	"taizhang/events"
+	tzjs "taizhang/events/jetstream"
+	"taizhang/internal/testenv"
+)
+
+var (
+	admin = events.Actor{ID: "admin", Role: events.RoleAdmin}
+	clerk = events.Actor{ID: "clerk-1", Role: events.RoleSubmitter}
+)
+
+func openLedger(t *testing.T, n *testenv.NATS) *tzjs.Ledger {
+	t.Helper()
+	l, err := tzjs.Open(context.Background(), n.Connect(t), tzjs.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func register(t *testing.T, l *tzjs.Ledger, id string) {
+	t.Helper()
+	if _, err := l.RegisterUnit(context.Background(), id, events.UnitRegistered{Name: "村委會 " + id, UnitType: "village"}, admin, events.ClientAPI); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func submit(t *testing.T, l *tzjs.Ledger, unit string, id uuid.UUID, title string) (*events.Record, bool) {
+	t.Helper()
+	rec, created, err := l.SubmitEvidence(context.Background(), tzjs.Submission{
+		ID: id, Unit: unit, Evidence: events.Evidence{Kind: events.KindActivity, Title: title},
+		OccurredAt: time.Date(2016, 7, 10, 9, 0, 0, 0, time.UTC), Actor: clerk, Client: events.ClientCLI,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, created
+}
+
+func TestLedgerLifecycle(t *testing.T) {
+	ctx := context.Background()
+	n := testenv.StartNATS(t)
+	l := openLedger(t, n)
+
+	register(t, l, "dongcun")
+	if _, err := l.RegisterUnit(ctx, "dongcun", events.UnitRegistered{Name: "x", UnitType: "village"}, admin, events.ClientAPI); !errors.Is(err, events.ErrExists) {
+		t.Fatalf("second registration: got %v, want ErrExists", err)
+	}
+
+	id := uuid.New()
+	first, created := submit(t, l, "dongcun", id, "集中學習")
+	if !created || first.Event.ID != id {
+		t.Fatalf("submit: created=%v id=%s", created, first.Event.ID)
+	}
+	again, created := submit(t, l, "dongcun", id, "something else")
+	if created || again.Seq != first.Seq || again.Event.Hash != first.Event.Hash {
+		t.Fatalf("resubmit appended or answered differently: created=%v seq %d vs %d", created, again.Seq, first.Seq)
+	}
+
+	// A fresh ledger (another process, cold cache) still knows the id: idempotency
+	// comes from the stream, not from memory or the dedupe window.
+	l2 := openLedger(t, n)
+	again2, created := submit(t, l2, "dongcun", id, "later")
+	if created || again2.Seq != first.Seq {
+		t.Fatalf("resubmit through a new ledger appended: seq %d vs %d", again2.Seq, first.Seq)
+	}
+	register(t, l, "xicun")
+	if _, _, err := l.SubmitEvidence(ctx, tzjs.Submission{ID: id, Unit: "xicun", Evidence: events.Evidence{Kind: events.KindActivity, Title: "t"},
+		OccurredAt: time.Now(), Actor: clerk, Client: events.ClientCLI}); !errors.Is(err, events.ErrExists) {
+		t.Fatalf("same evidence id in another unit: got %v, want ErrExists", err)
+	}
+
+	title := "集中學習（第一期）"
+	amend := tzjs.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 1, Reason: "錯字", Changes: events.Changes{Title: &title}, Actor: clerk, Client: events.ClientWeb}
+	if _, err := l.AmendEvidence(ctx, amend); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AmendEvidence(ctx, amend); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("stale amend: got %v, want ErrConflict", err)
+	}
+	noReason := amend
+	noReason.Reason, noReason.ExpectedVersion = " ", 2
+	if _, err := l.AmendEvidence(ctx, noReason); !errors.Is(err, events.ErrInvalid) {
+		t.Fatalf("amend without reason: got %v, want ErrInvalid", err)
+	}
+	if _, err := l.RetractEvidence(ctx, tzjs.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 2, Reason: "重複", Actor: clerk, Client: events.ClientWeb}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RetractEvidence(ctx, tzjs.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 3, Reason: "again", Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("retract of retracted: got %v, want ErrConflict", err)
+	}
+	if _, err := l.RetractEvidence(ctx, tzjs.Correction{Unit: "dongcun", Evidence: uuid.New(), ExpectedVersion: 1, Reason: "x", Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrNotFound) {
+		t.Fatalf("retract of unknown: got %v, want ErrNotFound", err)
+	}
+	if _, _, err := l.SubmitEvidence(ctx, tzjs.Submission{Unit: "nowhere", Evidence: events.Evidence{Kind: events.KindActivity, Title: "t"},
+		OccurredAt: time.Now(), Actor: clerk, Client: events.ClientCLI}); !errors.Is(err, events.ErrNotFound) {
+		t.Fatalf("submit to unknown unit: got %v, want ErrNotFound", err)
+	}
+
+	hist, err := l.History(ctx, "dongcun", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []events.Type
+	for _, r := range hist {
+		types = append(types, r.Event.Type)
+	}
+	want := []events.Type{events.TypeUnitRegistered, events.TypeEvidenceSubmitted, events.TypeEvidenceAmended, events.TypeEvidenceRetracted}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("history types %v, want %v", types, want)
+	}
+	if err := events.VerifyChain(hist); err != nil {
+		t.Fatal(err)
+	}
+	// As of the amendment's recorded time: three events.
+	asOf, err := l.History(ctx, "dongcun", hist[2].Event.RecordedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asOf) != 3 {
+		t.Fatalf("history as of amendment: %d events, want 3", len(asOf))
+	}
+	if _, err := l.History(ctx, "nowhere", time.Time{}); !errors.Is(err, events.ErrNotFound) {
+		t.Fatalf("history of unknown unit: %v", err)
+	}
+}
+
+// TestConcurrentAppendsDoNotFork appends to one unit from several ledgers
+// (as several processes would) at once and checks the chain is one line.
+func TestConcurrentAppendsDoNotFork(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ledgers := []*tzjs.Ledger{openLedger(t, n), openLedger(t, n), openLedger(t, n)}
+	register(t, ledgers[0], "zhen")
+	var wg sync.WaitGroup
+	const per = 20
+	for i, l := range ledgers {
+		for g := 0; g < 2; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := 0; k < per; k++ {
+					submit(t, l, "zhen", uuid.New(), fmt.Sprintf("l%d g%d #%d", i, g, k))
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	hist, err := ledgers[1].History(context.Background(), "zhen", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1+len(ledgers)*2*per {
+		t.Fatalf("got %d events, want %d", len(hist), 1+len(ledgers)*2*per)
+	}
+	if err := events.VerifyChain(hist); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(hist); i++ {
+		if hist[i].Event.RecordedAt.Before(hist[i-1].Event.RecordedAt) {
+			t.Fatalf("recorded_at goes back at %d", i)
+		}
+	}
+}
+
+// TestStreamRefusesDeleteAndPurge asks the JetStream API itself to remove
+// events, and shows that it refuses.
+func TestStreamRefusesDeleteAndPurge(t *testing.T) {
+	ctx := context.Background()
+	n := testenv.StartNATS(t)
+	l := openLedger(t, n)
+	register(t, l, "cun")
+	rec, _ := submit(t, l, "cun", uuid.New(), "t")
+	st := l.Stream()
+	if err := st.DeleteMsg(ctx, rec.Seq); err == nil {
+		t.Fatal("DeleteMsg succeeded on the ledger")
+	}
+	if err := st.SecureDeleteMsg(ctx, rec.Seq); err == nil {
+		t.Fatal("SecureDeleteMsg succeeded on the ledger")
+	}
+	if err := st.Purge(ctx); err == nil {
+		t.Fatal("Purge succeeded on the ledger")
+	}
+	if err := st.Purge(ctx, js.WithPurgeSubject(l.UnitSubjects("cun"))); err == nil {
+		t.Fatal("subject purge succeeded on the ledger")
+	}
+	hist, err := l.History(ctx, "cun", time.Time{})
+	if err != nil || len(hist) != 2 {
+		t.Fatalf("after refused deletes: %d events, %v", len(hist), err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Config.DenyDelete || !info.Config.DenyPurge || info.Config.AllowRollup {
+		t.Fatalf("stream config lost its guards: %+v", info.Config)
+	}
+}
+
+func TestOpenRefusesUnsafeStream(t *testing.T) {
+	ctx := context.Background()
+	n := testenv.StartNATS(t)
+	nc := n.Connect(t)
+	j, _ := js.New(nc)
+	if _, err := j.CreateStream(ctx, js.StreamConfig{Name: tzjs.DefaultStream, Subjects: []string{tzjs.DefaultPrefix + ".>"}, Storage: js.FileStorage, MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tzjs.Open(ctx, nc, tzjs.Config{}); err == nil {
+		t.Fatal("Open accepted a stream that allows deletes and evicts by age")
+	}
+}
+
+func TestFollowFromSequence(t *testing.T) {
+	n := testenv.StartNATS(t)
+	l := openLedger(t, n)
+	register(t, l, "a")
+	register(t, l, "b")
+	submit(t, l, "a", uuid.New(), "x")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan events.Record, 16)
+	go l.Follow(ctx, 2, func(r events.Record) error { got <- r; return nil })
+	r := <-got
+	if r.Seq != 2 || r.Event.Unit != "b" {
+		t.Fatalf("first followed record: seq %d unit %s", r.Seq, r.Event.Unit)
+	}
+	<-got
+	submit(t, l, "b", uuid.New(), "live")
+	select {
+	case r = <-got:
+		if r.Seq != 4 {
+			t.Fatalf("live record seq %d", r.Seq)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Follow did not deliver a new event")
+	}
+}

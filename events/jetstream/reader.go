@@ -1,0 +1,116 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	js "github.com/nats-io/nats.go/jetstream"
+
+	"taizhang/events"
+)
+
+// History returns a unit's events in ledger order. If asOf is not zero, only
+// the events recorded at or before asOf are returned: what the ledger held
+// then. A unit with no events gives an error wrapping events.ErrNotFound.
+func (l *Ledger) History(ctx context.Context, unit string, asOf time.Time) ([]events.Record, error) {
+	if err := events.ValidUnitID(unit); err != nil {
+		return nil, err
+	}
+	recs, err := l.read(ctx, l.UnitSubjects(unit), asOf)
+	if err != nil {
+		return nil, fmt.Errorf("history of unit %s: %w", unit, err)
+	}
+	if len(recs) == 0 {
+		if _, ok, err := l.Head(ctx, unit); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
+		}
+	}
+	return recs, nil
+}
+
+// read returns the events on filter in order, up to the filter's last
+// message at the time of the call; with asOf set it stops at the first event
+// recorded after asOf (recorded_at is monotonic along a unit's chain).
+func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]events.Record, error) {
+	last, err := l.stream.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, js.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filter, unavailable(err))
+	}
+	end := last.Sequence
+	var recs []events.Record
+	err = l.scan(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
+		ev, err := events.Decode(data)
+		if err != nil {
+			return false, fmt.Errorf("ledger message %d: %w", seq, err)
+		}
+		if !asOf.IsZero() && ev.RecordedAt.After(asOf) {
+			return false, nil
+		}
+		recs = append(recs, events.Record{Seq: seq, Event: ev})
+		return true, nil
+	})
+	return recs, err
+}
+
+// scan delivers the messages on filter from sequence from up to and
+// including end to fn in order with an ordered consumer, until fn returns
+// false or an error.
+func (l *Ledger) scan(ctx context.Context, filter string, from, end uint64, fn func(seq uint64, data []byte) (bool, error)) error {
+	cfg := js.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
+	if from <= 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverAllPolicy, 0
+	}
+	cons, err := l.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", filter, unavailable(err))
+	}
+	it, err := cons.Messages(js.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", filter, unavailable(err))
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read %s: %w", filter, unavailable(err))
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", filter, err)
+		}
+		seq := md.Sequence.Stream
+		if seq > end {
+			return nil
+		}
+		more, err := fn(seq, m.Data())
+		if err != nil || !more || seq == end {
+			return err
+		}
+	}
+}
+
+// Follow delivers every event of the ledger from sequence from (1 for all)
+// in order to fn, and then each new one as it is appended, until ctx is done
+// or fn returns an error. It is how projections keep up. A message that does
+// not decode stops Follow with an error: a projection must not skip events.
+func (l *Ledger) Follow(ctx context.Context, from uint64, fn func(events.Record) error) error {
+	return l.scan(ctx, l.cfg.Prefix+".>", from, ^uint64(0), func(seq uint64, data []byte) (bool, error) {
+		ev, err := events.Decode(data)
+		if err != nil {
+			return false, fmt.Errorf("ledger message %d: %w", seq, err)
+		}
+		return true, fn(events.Record{Seq: seq, Event: ev})
+	})
+}

@@ -1,0 +1,209 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on payload fields, so that an event stays well under MaxEventSize.
+const (
+	MaxNameLen         = 200   // characters in a unit name or title
+	MaxBodyLen         = 20000 // characters in an evidence body
+	MaxRequirements    = 32
+	MaxRequirementLen  = 100
+	MaxAttachments     = 64
+	MaxReasonLen       = 2000
+	MaxAttachmentName  = 255
+	MaxUnitTypeLen     = 64
+	MaxReportedFigures = 32
+)
+
+// UnitRegistered is the payload of TypeUnitRegistered.
+type UnitRegistered struct {
+	Name      string `json:"name"`
+	UnitType  string `json:"type"`
+	Parent    string `json:"parent,omitempty"`
+	Headcount int    `json:"headcount,omitempty"`
+}
+
+// Validate returns an error wrapping ErrInvalid if u is not a valid unit.
+func (u UnitRegistered) Validate() error {
+	if strings.TrimSpace(u.Name) == "" || !utf8.ValidString(u.Name) || utf8.RuneCountInString(u.Name) > MaxNameLen {
+		return fmt.Errorf("%w: unit name must be 1-%d characters of UTF-8", ErrInvalid, MaxNameLen)
+	}
+	if strings.TrimSpace(u.UnitType) == "" || utf8.RuneCountInString(u.UnitType) > MaxUnitTypeLen || !utf8.ValidString(u.UnitType) {
+		return fmt.Errorf("%w: unit type must be 1-%d characters", ErrInvalid, MaxUnitTypeLen)
+	}
+	if u.Parent != "" {
+		if err := ValidUnitID(u.Parent); err != nil {
+			return fmt.Errorf("parent: %w", err)
+		}
+	}
+	if u.Headcount < 0 {
+		return fmt.Errorf("%w: headcount must not be negative", ErrInvalid)
+	}
+	return nil
+}
+
+// Kind is the kind of a piece of evidence.
+type Kind string
+
+// Evidence kinds.
+const (
+	KindActivity      Kind = "activity"
+	KindPhoto         Kind = "photo"
+	KindStudyNote     Kind = "study_note"
+	KindSummary       Kind = "summary"
+	KindRectification Kind = "rectification"
+	KindDocument      Kind = "document"
+)
+
+// Kinds lists the evidence kinds in a stable order.
+var Kinds = []Kind{KindActivity, KindPhoto, KindStudyNote, KindSummary, KindRectification, KindDocument}
+
+// Valid reports whether k is a known evidence kind.
+func (k Kind) Valid() bool {
+	for _, v := range Kinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Evidence holds the fields a submitter states about a piece of evidence.
+// The date it claims is the envelope's OccurredAt.
+type Evidence struct {
+	Kind         Kind     `json:"kind"`
+	Title        string   `json:"title"`
+	Body         string   `json:"body,omitempty"`
+	Requirements []string `json:"requirements,omitempty"`
+}
+
+// Validate returns an error wrapping ErrInvalid naming the first bad field.
+func (e Evidence) Validate() error {
+	if e.Kind == "" {
+		return fmt.Errorf("%w: kind is required", ErrInvalid)
+	}
+	if !e.Kind.Valid() {
+		return fmt.Errorf("%w: unknown kind %q (want one of %s)", ErrInvalid, e.Kind, kindList())
+	}
+	if strings.TrimSpace(e.Title) == "" || utf8.RuneCountInString(e.Title) > MaxNameLen || !utf8.ValidString(e.Title) {
+		return fmt.Errorf("%w: title must be 1-%d characters", ErrInvalid, MaxNameLen)
+	}
+	if utf8.RuneCountInString(e.Body) > MaxBodyLen || !utf8.ValidString(e.Body) {
+		return fmt.Errorf("%w: body must be at most %d characters", ErrInvalid, MaxBodyLen)
+	}
+	return validRequirements(e.Requirements)
+}
+
+func validRequirements(rs []string) error {
+	if len(rs) > MaxRequirements {
+		return fmt.Errorf("%w: at most %d requirements", ErrInvalid, MaxRequirements)
+	}
+	for _, r := range rs {
+		if strings.TrimSpace(r) == "" || len(r) > MaxRequirementLen || !utf8.ValidString(r) {
+			return fmt.Errorf("%w: bad requirement id %q", ErrInvalid, r)
+		}
+	}
+	return nil
+}
+
+func kindList() string {
+	s := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// EvidenceSubmitted is the payload of TypeEvidenceSubmitted. The event's id is
+// the evidence id; its attachments are the evidence's first attachments.
+type EvidenceSubmitted struct {
+	Evidence
+	Version int `json:"version"`
+}
+
+// Changes lists what an amendment changes; nil fields stay as they were.
+type Changes struct {
+	Kind              *Kind      `json:"kind,omitempty"`
+	Title             *string    `json:"title,omitempty"`
+	Body              *string    `json:"body,omitempty"`
+	OccurredAt        *time.Time `json:"occurred_at,omitempty"`
+	Requirements      *[]string  `json:"requirements,omitempty"`
+	RemoveAttachments []string   `json:"remove_attachments,omitempty"`
+}
+
+// Empty reports whether c changes nothing (new attachments aside).
+func (c Changes) Empty() bool {
+	return c.Kind == nil && c.Title == nil && c.Body == nil && c.OccurredAt == nil && c.Requirements == nil && len(c.RemoveAttachments) == 0
+}
+
+// Apply returns ev with c applied; occurred is the evidence's claimed time.
+func (c Changes) Apply(ev Evidence, occurred time.Time) (Evidence, time.Time) {
+	if c.Kind != nil {
+		ev.Kind = *c.Kind
+	}
+	if c.Title != nil {
+		ev.Title = *c.Title
+	}
+	if c.Body != nil {
+		ev.Body = *c.Body
+	}
+	if c.Requirements != nil {
+		ev.Requirements = append([]string(nil), (*c.Requirements)...)
+	}
+	if c.OccurredAt != nil {
+		occurred = c.OccurredAt.UTC().Truncate(time.Microsecond)
+	}
+	return ev, occurred
+}
+
+// EvidenceAmended is the payload of TypeEvidenceAmended: the changes, and the
+// evidence's version after this amendment. New attachments are the event's.
+type EvidenceAmended struct {
+	Changes Changes `json:"changes"`
+	Version int     `json:"version"`
+}
+
+// EvidenceRetracted is the payload of TypeEvidenceRetracted, with the
+// evidence's version after the retraction. The reason is the envelope's.
+type EvidenceRetracted struct {
+	Version int `json:"version"`
+}
+
+// SetData encodes v as e's Data.
+func (e *Event) SetData(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s payload: %w", e.Type, err)
+	}
+	e.Data = b
+	return nil
+}
+
+// DecodeData decodes e's Data into v.
+func (e *Event) DecodeData(v any) error {
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		return fmt.Errorf("%w: %s payload of event %s: %v", ErrInvalid, e.Type, e.ID, err)
+	}
+	return nil
+}
+
+// EntityVersion returns the evidence version recorded in an evidence event's
+// payload, or 0 for other events.
+func (e *Event) EntityVersion() int {
+	switch e.Type {
+	case TypeEvidenceSubmitted, TypeEvidenceAmended, TypeEvidenceRetracted:
+		var v struct {
+			Version int `json:"version"`
+		}
+		if json.Unmarshal(e.Data, &v) == nil {
+			return v.Version
+		}
+	}
+	return 0
+}
