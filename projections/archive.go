@@ -1,0 +1,283 @@
+// Package projections holds taizhang's read models: pure, deterministic folds
+// over the ledger's events. The same events give the same state byte for
+// byte, whatever the batch sizes or restarts. A projection never reads blob
+// bytes or talks to a transport; the live wrapper (Live) follows a Source
+// and knows the last sequence it applied.
+package projections
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"taizhang/events"
+)
+
+// ArchiveVersion is the layout version of the archive projection. Bump it
+// when the layout changes; the projection is rebuilt from the ledger at
+// start, so no migration is needed.
+const ArchiveVersion = 1
+
+// Unit is a registered work unit.
+type Unit struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Type         string    `json:"type"`
+	Parent       string    `json:"parent,omitempty"`
+	Headcount    int       `json:"headcount"`
+	RegisteredAt time.Time `json:"registered_at"`
+	Events       int       `json:"events"`
+	LastSeq      uint64    `json:"last_seq"`
+}
+
+// Link is one event in an item's correction chain.
+type Link struct {
+	Seq         uint64              `json:"seq"`
+	EventID     uuid.UUID           `json:"event_id"`
+	Type        events.Type         `json:"type"`
+	Actor       events.Actor        `json:"actor"`
+	Client      events.Client       `json:"client"`
+	OccurredAt  time.Time           `json:"occurred_at"`
+	RecordedAt  time.Time           `json:"recorded_at"`
+	Reason      string              `json:"reason,omitempty"`
+	Hash        events.Hash         `json:"hash"`
+	Changes     *events.Changes     `json:"changes,omitempty"`
+	Attachments []events.Attachment `json:"attachments,omitempty"`
+	Version     int                 `json:"version"`
+}
+
+// Item is a piece of evidence as it stands after its corrections.
+type Item struct {
+	ID           uuid.UUID           `json:"id"`
+	Kind         events.Kind         `json:"kind"`
+	Title        string              `json:"title"`
+	Body         string              `json:"body,omitempty"`
+	OccurredAt   time.Time           `json:"occurred_at"`
+	RecordedAt   time.Time           `json:"recorded_at"`
+	UpdatedAt    time.Time           `json:"updated_at"`
+	Requirements []string            `json:"requirements,omitempty"`
+	Attachments  []events.Attachment `json:"attachments"`
+	Version      int                 `json:"version"`
+	Status       string              `json:"status"` // "current" or "retracted"
+	Retracted    *Link               `json:"retracted,omitempty"`
+	Chain        []Link              `json:"chain"`
+}
+
+// Item statuses.
+const (
+	StatusCurrent   = "current"
+	StatusRetracted = "retracted"
+)
+
+// UnitArchive is one unit's archive: the unit and its evidence in the order
+// it was first recorded.
+type UnitArchive struct {
+	Unit  Unit
+	items []*Item
+	index map[uuid.UUID]int
+}
+
+// Archive is the archive projection over the whole ledger.
+type Archive struct {
+	applied uint64
+	units   map[string]*UnitArchive
+}
+
+// NewArchive returns an empty archive projection.
+func NewArchive() *Archive { return &Archive{units: map[string]*UnitArchive{}} }
+
+// Applied returns the sequence of the last event applied.
+func (a *Archive) Applied() uint64 { return a.applied }
+
+// Apply folds one record into the archive. Records must come in ledger
+// order; one at or below Applied is ignored, so replays are harmless.
+// Unknown event types are skipped. It returns an error only for a payload
+// that does not decode: such an event must not be silently skipped.
+func (a *Archive) Apply(rec events.Record) error {
+	if rec.Seq <= a.applied {
+		return nil
+	}
+	ev := rec.Event
+	u := a.units[ev.Unit]
+	if u == nil {
+		u = &UnitArchive{Unit: Unit{ID: ev.Unit}, index: map[uuid.UUID]int{}}
+		a.units[ev.Unit] = u
+	}
+	if err := u.apply(rec); err != nil {
+		return err
+	}
+	a.applied = rec.Seq
+	return nil
+}
+
+// FoldUnit folds one unit's records (its history, possibly cut at an as-of
+// time) into its archive. It returns nil if recs is empty.
+func FoldUnit(recs []events.Record) (*UnitArchive, error) {
+	a := NewArchive()
+	for _, r := range recs {
+		if err := a.Apply(r); err != nil {
+			return nil, err
+		}
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	return a.units[recs[0].Event.Unit], nil
+}
+
+func link(rec events.Record, version int) Link {
+	ev := rec.Event
+	return Link{Seq: rec.Seq, EventID: ev.ID, Type: ev.Type, Actor: ev.Actor, Client: ev.Client,
+		OccurredAt: ev.OccurredAt, RecordedAt: ev.RecordedAt, Reason: ev.Reason, Hash: ev.Hash,
+		Attachments: ev.Attachments, Version: version}
+}
+
+func (u *UnitArchive) apply(rec events.Record) error {
+	ev := rec.Event
+	u.Unit.Events++
+	u.Unit.LastSeq = rec.Seq
+	switch ev.Type {
+	case events.TypeUnitRegistered:
+		var p events.UnitRegistered
+		if err := ev.DecodeData(&p); err != nil {
+			return err
+		}
+		u.Unit.Name, u.Unit.Type, u.Unit.Parent, u.Unit.Headcount = p.Name, p.UnitType, p.Parent, p.Headcount
+		u.Unit.RegisteredAt = ev.RecordedAt
+	case events.TypeEvidenceSubmitted:
+		var p events.EvidenceSubmitted
+		if err := ev.DecodeData(&p); err != nil {
+			return err
+		}
+		if _, dup := u.index[ev.ID]; dup {
+			return nil // cannot happen through the ledger; never double an item
+		}
+		it := &Item{ID: ev.ID, Kind: p.Kind, Title: p.Title, Body: p.Body, OccurredAt: ev.OccurredAt,
+			RecordedAt: ev.RecordedAt, UpdatedAt: ev.RecordedAt, Requirements: p.Requirements,
+			Attachments: append([]events.Attachment{}, ev.Attachments...), Version: 1, Status: StatusCurrent,
+			Chain: []Link{link(rec, 1)}}
+		u.index[ev.ID] = len(u.items)
+		u.items = append(u.items, it)
+	case events.TypeEvidenceAmended, events.TypeEvidenceRetracted:
+		if ev.Corrects == nil {
+			return fmt.Errorf("%w: %s %s names no evidence", events.ErrInvalid, ev.Type, ev.ID)
+		}
+		i, ok := u.index[*ev.Corrects]
+		if !ok {
+			return nil // a correction of an unknown item cannot come through the ledger
+		}
+		it := u.items[i]
+		version := ev.EntityVersion()
+		if version == 0 {
+			version = it.Version + 1
+		}
+		l := link(rec, version)
+		if ev.Type == events.TypeEvidenceAmended {
+			var p events.EvidenceAmended
+			if err := ev.DecodeData(&p); err != nil {
+				return err
+			}
+			l.Changes = &p.Changes
+			var e events.Evidence
+			e, it.OccurredAt = p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Body: it.Body, Requirements: it.Requirements}, it.OccurredAt)
+			it.Kind, it.Title, it.Body, it.Requirements = e.Kind, e.Title, e.Body, e.Requirements
+			if len(p.Changes.RemoveAttachments) > 0 {
+				it.Attachments = slices.DeleteFunc(it.Attachments, func(a events.Attachment) bool {
+					return slices.Contains(p.Changes.RemoveAttachments, a.SHA256)
+				})
+			}
+			for _, a := range ev.Attachments {
+				if !slices.ContainsFunc(it.Attachments, func(b events.Attachment) bool { return b.SHA256 == a.SHA256 }) {
+					it.Attachments = append(it.Attachments, a)
+				}
+			}
+		} else {
+			it.Status = StatusRetracted
+			it.Retracted = &l
+		}
+		it.Version = version
+		it.UpdatedAt = ev.RecordedAt
+		it.Chain = append(it.Chain, l)
+	}
+	return nil
+}
+
+// Items returns the unit's items in the order they were first recorded.
+func (u *UnitArchive) Items() []*Item { return u.items }
+
+// Item returns one item, or nil.
+func (u *UnitArchive) Item(id uuid.UUID) *Item {
+	if i, ok := u.index[id]; ok {
+		return u.items[i]
+	}
+	return nil
+}
+
+// Units returns the registered units sorted by id.
+func (a *Archive) Units() []Unit {
+	out := make([]Unit, 0, len(a.units))
+	for _, u := range a.units {
+		if !u.Unit.RegisteredAt.IsZero() {
+			out = append(out, u.Unit)
+		}
+	}
+	slices.SortFunc(out, func(x, y Unit) int {
+		switch {
+		case x.ID < y.ID:
+			return -1
+		case x.ID > y.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Unit returns one unit's archive, or nil if the unit is not registered.
+func (a *Archive) Unit(id string) *UnitArchive {
+	u := a.units[id]
+	if u == nil || u.Unit.RegisteredAt.IsZero() {
+		return nil
+	}
+	return u
+}
+
+// View is the serialisable form of a unit's archive, as the API returns it.
+type View struct {
+	Version int       `json:"projection_version"`
+	Unit    Unit      `json:"unit"`
+	AsOf    time.Time `json:"as_of,omitzero"`
+	Items   []*Item   `json:"items"`
+}
+
+// View returns the unit archive's serialisable form.
+func (u *UnitArchive) View(asOf time.Time) View {
+	items := u.items
+	if items == nil {
+		items = []*Item{}
+	}
+	return View{Version: ArchiveVersion, Unit: u.Unit, AsOf: asOf, Items: items}
+}
+
+// MarshalState returns the whole projection state in a deterministic
+// encoding: the same events give the same bytes.
+func (a *Archive) MarshalState() ([]byte, error) {
+	type state struct {
+		Version int    `json:"projection_version"`
+		Applied uint64 `json:"applied"`
+		Units   []View `json:"units"`
+	}
+	s := state{Version: ArchiveVersion, Applied: a.applied, Units: []View{}}
+	ids := make([]string, 0, len(a.units))
+	for id := range a.units {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		s.Units = append(s.Units, a.units[id].View(time.Time{}))
+	}
+	return json.Marshal(s)
+}
