@@ -17,8 +17,8 @@ func sample(t testing.TB) *events.Event {
 	ev := &events.Event{
 		ID: id, Type: events.TypeEvidenceSubmitted, Schema: 1, Unit: "dongcun",
 		Actor: events.Actor{ID: "clerk", Role: events.RoleSubmitter}, Client: events.ClientWeb,
-		OccurredAt: time.Date(2016, 7, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600)),
-		RecordedAt: time.Date(2016, 7, 2, 8, 0, 0, 123456789, time.UTC),
+		OccurredAt:  time.Date(2016, 7, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600)),
+		RecordedAt:  time.Date(2016, 7, 2, 8, 0, 0, 123456789, time.UTC),
 		Attachments: []events.Attachment{{SHA256: strings.Repeat("ab", 32), Size: 3, MediaType: "image/jpeg", Name: "相片.jpg"}},
 	}
 	if err := ev.SetData(events.EvidenceSubmitted{Evidence: events.Evidence{Kind: events.KindActivity, Title: "<學習>&"}, Version: 1}); err != nil {

@@ -477,8 +477,8 @@ type Correction struct {
 	Evidence        uuid.UUID
 	ExpectedVersion int // the version the corrector saw; required (>= 1)
 	Reason          string
-	Changes         events.Changes       // amendments only
-	Attachments     []events.Attachment  // new attachments, amendments only
+	Changes         events.Changes      // amendments only
+	Attachments     []events.Attachment // new attachments, amendments only
 	Actor           events.Actor
 	Client          events.Client
 }
