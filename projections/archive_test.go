@@ -157,7 +157,7 @@ func TestLiveFollowsLedgerAndRebuilds(t *testing.T) {
 	go live.Run(ctx)
 	var last uint64
 	for i := 0; i < 30; i++ {
-		rec, _, err := l.SubmitEvidence(ctx, tzjs.Submission{Unit: "cun", Evidence: events.Evidence{Kind: events.KindPhoto, Title: fmt.Sprint("p", i)},
+		rec, _, err := l.SubmitEvidence(ctx, events.Submission{Unit: "cun", Evidence: events.Evidence{Kind: events.KindPhoto, Title: fmt.Sprint("p", i)},
 			OccurredAt: t0, Actor: clerk, Client: events.ClientAPI})
 		if err != nil {
 			t.Fatal(err)

@@ -412,24 +412,13 @@ func (l *Ledger) RegisterUnit(ctx context.Context, id string, u events.UnitRegis
 	return rec, err
 }
 
-// Submission is a new piece of evidence.
-type Submission struct {
-	ID          uuid.UUID // the client's evidence id; a new v7 id if zero
-	Unit        string
-	Evidence    events.Evidence
-	OccurredAt  time.Time
-	Attachments []events.Attachment
-	Actor       events.Actor
-	Client      events.Client
-}
-
 // SubmitEvidence appends an evidence.submitted event whose id is the
 // evidence id. If that evidence id was already submitted to this unit, at any
 // time, it appends nothing and returns the original record with created
 // false. It returns events.ErrNotFound if the unit is not registered,
 // events.ErrExists if the id is used by an evidence item of another unit, and
 // events.ErrInvalid for bad content.
-func (l *Ledger) SubmitEvidence(ctx context.Context, s Submission) (rec *events.Record, created bool, err error) {
+func (l *Ledger) SubmitEvidence(ctx context.Context, s events.Submission) (rec *events.Record, created bool, err error) {
 	if err := events.ValidUnitID(s.Unit); err != nil {
 		return nil, false, err
 	}
@@ -471,24 +460,12 @@ func (l *Ledger) SubmitEvidence(ctx context.Context, s Submission) (rec *events.
 	})
 }
 
-// Correction is an amendment or a retraction of a piece of evidence.
-type Correction struct {
-	Unit            string
-	Evidence        uuid.UUID
-	ExpectedVersion int // the version the corrector saw; required (>= 1)
-	Reason          string
-	Changes         events.Changes      // amendments only
-	Attachments     []events.Attachment // new attachments, amendments only
-	Actor           events.Actor
-	Client          events.Client
-}
-
 // AmendEvidence appends an evidence.amended event. It returns
 // events.ErrNotFound if the unit or the evidence does not exist,
 // events.ErrConflict if ExpectedVersion is not the current version or the
 // evidence is retracted, and events.ErrInvalid for a missing reason or bad
 // changes.
-func (l *Ledger) AmendEvidence(ctx context.Context, c Correction) (*events.Record, error) {
+func (l *Ledger) AmendEvidence(ctx context.Context, c events.Correction) (*events.Record, error) {
 	if c.Changes.Empty() && len(c.Attachments) == 0 {
 		return nil, fmt.Errorf("%w: an amendment must change something", events.ErrInvalid)
 	}
@@ -504,11 +481,11 @@ func (l *Ledger) AmendEvidence(ctx context.Context, c Correction) (*events.Recor
 // RetractEvidence appends an evidence.retracted event; errors as for
 // AmendEvidence. The retracted item stays in the ledger and the archive,
 // marked as retracted.
-func (l *Ledger) RetractEvidence(ctx context.Context, c Correction) (*events.Record, error) {
+func (l *Ledger) RetractEvidence(ctx context.Context, c events.Correction) (*events.Record, error) {
 	return l.correct(ctx, c, events.TypeEvidenceRetracted)
 }
 
-func (l *Ledger) correct(ctx context.Context, c Correction, typ events.Type) (*events.Record, error) {
+func (l *Ledger) correct(ctx context.Context, c events.Correction, typ events.Type) (*events.Record, error) {
 	if err := events.ValidUnitID(c.Unit); err != nil {
 		return nil, err
 	}

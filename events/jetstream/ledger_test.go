@@ -39,7 +39,7 @@ func register(t *testing.T, l *tzjs.Ledger, id string) {
 
 func submit(t *testing.T, l *tzjs.Ledger, unit string, id uuid.UUID, title string) (*events.Record, bool) {
 	t.Helper()
-	rec, created, err := l.SubmitEvidence(context.Background(), tzjs.Submission{
+	rec, created, err := l.SubmitEvidence(context.Background(), events.Submission{
 		ID: id, Unit: unit, Evidence: events.Evidence{Kind: events.KindActivity, Title: title},
 		OccurredAt: time.Date(2016, 7, 10, 9, 0, 0, 0, time.UTC), Actor: clerk, Client: events.ClientCLI,
 	})
@@ -77,13 +77,13 @@ func TestLedgerLifecycle(t *testing.T) {
 		t.Fatalf("resubmit through a new ledger appended: seq %d vs %d", again2.Seq, first.Seq)
 	}
 	register(t, l, "xicun")
-	if _, _, err := l.SubmitEvidence(ctx, tzjs.Submission{ID: id, Unit: "xicun", Evidence: events.Evidence{Kind: events.KindActivity, Title: "t"},
+	if _, _, err := l.SubmitEvidence(ctx, events.Submission{ID: id, Unit: "xicun", Evidence: events.Evidence{Kind: events.KindActivity, Title: "t"},
 		OccurredAt: time.Now(), Actor: clerk, Client: events.ClientCLI}); !errors.Is(err, events.ErrExists) {
 		t.Fatalf("same evidence id in another unit: got %v, want ErrExists", err)
 	}
 
 	title := "集中學習（第一期）"
-	amend := tzjs.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 1, Reason: "錯字", Changes: events.Changes{Title: &title}, Actor: clerk, Client: events.ClientWeb}
+	amend := events.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 1, Reason: "錯字", Changes: events.Changes{Title: &title}, Actor: clerk, Client: events.ClientWeb}
 	if _, err := l.AmendEvidence(ctx, amend); err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +95,16 @@ func TestLedgerLifecycle(t *testing.T) {
 	if _, err := l.AmendEvidence(ctx, noReason); !errors.Is(err, events.ErrInvalid) {
 		t.Fatalf("amend without reason: got %v, want ErrInvalid", err)
 	}
-	if _, err := l.RetractEvidence(ctx, tzjs.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 2, Reason: "重複", Actor: clerk, Client: events.ClientWeb}); err != nil {
+	if _, err := l.RetractEvidence(ctx, events.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 2, Reason: "重複", Actor: clerk, Client: events.ClientWeb}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.RetractEvidence(ctx, tzjs.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 3, Reason: "again", Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrConflict) {
+	if _, err := l.RetractEvidence(ctx, events.Correction{Unit: "dongcun", Evidence: id, ExpectedVersion: 3, Reason: "again", Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("retract of retracted: got %v, want ErrConflict", err)
 	}
-	if _, err := l.RetractEvidence(ctx, tzjs.Correction{Unit: "dongcun", Evidence: uuid.New(), ExpectedVersion: 1, Reason: "x", Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrNotFound) {
+	if _, err := l.RetractEvidence(ctx, events.Correction{Unit: "dongcun", Evidence: uuid.New(), ExpectedVersion: 1, Reason: "x", Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("retract of unknown: got %v, want ErrNotFound", err)
 	}
-	if _, _, err := l.SubmitEvidence(ctx, tzjs.Submission{Unit: "nowhere", Evidence: events.Evidence{Kind: events.KindActivity, Title: "t"},
+	if _, _, err := l.SubmitEvidence(ctx, events.Submission{Unit: "nowhere", Evidence: events.Evidence{Kind: events.KindActivity, Title: "t"},
 		OccurredAt: time.Now(), Actor: clerk, Client: events.ClientCLI}); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("submit to unknown unit: got %v, want ErrNotFound", err)
 	}

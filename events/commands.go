@@ -1,0 +1,30 @@
+package events
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Submission is a new piece of evidence.
+type Submission struct {
+	ID          uuid.UUID // the client's evidence id; a new v7 id if zero
+	Unit        string
+	Evidence    Evidence
+	OccurredAt  time.Time
+	Attachments []Attachment
+	Actor       Actor
+	Client      Client
+}
+
+// Correction is an amendment or a retraction of a piece of evidence.
+type Correction struct {
+	Unit            string
+	Evidence        uuid.UUID
+	ExpectedVersion int // the version the corrector saw; required (>= 1)
+	Reason          string
+	Changes         Changes      // amendments only
+	Attachments     []Attachment // new attachments, amendments only
+	Actor           Actor
+	Client          Client
+}
