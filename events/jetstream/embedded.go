@@ -16,6 +16,9 @@ type EmbeddedConfig struct {
 	// 4222. Host defaults to 127.0.0.1.
 	Host string
 	Port int
+	// NoListen accepts no network clients: only in-process connections
+	// (nats.InProcessServer).
+	NoListen bool
 	// NoSync turns off fsync before acknowledging. Only benchmarks that
 	// measure the cost of syncing set it; the service never does.
 	NoSync bool
@@ -41,6 +44,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		StoreDir:           cfg.StoreDir,
 		SyncAlways:         !cfg.NoSync,
 		NoSigs:             true,
+		DontListen:         cfg.NoListen,
 		NoLog:              true,
 		MaxPayload:         4 << 20,
 		JetStreamMaxMemory: 256 << 20,

@@ -275,6 +275,13 @@ func (l *Ledger) Head(ctx context.Context, unit string) (h Head, ok bool, err er
 	return l.head(ctx, unit, u)
 }
 
+// UnitHead returns the sequence of the unit's last event; ok is false if the
+// unit has no events.
+func (l *Ledger) UnitHead(ctx context.Context, unit string) (seq uint64, ok bool, err error) {
+	h, ok, err := l.Head(ctx, unit)
+	return h.Seq, ok, err
+}
+
 // LastSeq returns the last sequence in the whole stream.
 func (l *Ledger) LastSeq(ctx context.Context) (uint64, error) {
 	info, err := l.stream.Info(ctx)
