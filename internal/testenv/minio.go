@@ -1,0 +1,253 @@
+package testenv
+
+// This file starts real MinIO server processes for tests. It is the one place
+// that knows how to find the binary and run it.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// MinIOServer is a MinIO server process for one test, with its own data
+// directory and generated root credentials. Endpoint is host:port, as
+// minio-go and blobstore/minio.Config expect (plain HTTP).
+type MinIOServer struct {
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+
+	bin     string
+	dataDir string
+	console string
+	logPath string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// minioReadyTimeout bounds the wait for a starting server.
+const minioReadyTimeout = 60 * time.Second
+
+// MinIO starts a MinIO server for t, waits until it is ready, and stops it
+// when t ends. The binary is $TAIZHANG_MINIO, else minio on PATH, else
+// $HOME/.cache/taizhang/bin/minio. If there is none, t is skipped with a
+// hint to run ./scripts/test (which installs it); with CI=true a missing
+// MinIO fails t instead. The server's output goes to a log file that is shown
+// if t fails.
+func MinIO(t testing.TB) *MinIOServer {
+	t.Helper()
+	bin, err := findMinIO()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("testenv: MinIO is required in CI: %v", err)
+		}
+		t.Skipf("testenv: skipping, MinIO not found (%v); run ./scripts/test, which installs it", err)
+	}
+	m := &MinIOServer{
+		bin:       bin,
+		dataDir:   t.TempDir(),
+		AccessKey: "tz" + minioRandomHex(6),
+		SecretKey: minioRandomHex(20),
+	}
+	m.logPath = filepath.Join(t.TempDir(), "minio.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := os.ReadFile(m.logPath); err == nil {
+				t.Logf("MinIO server output (%s):\n%s", m.logPath, b)
+			}
+		}
+	})
+	t.Cleanup(m.Stop)
+
+	// A free port found by listening can be taken by someone else before
+	// the server binds it; try again with new ports then.
+	var lastErr error
+	for range 3 {
+		port, err := minioFreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		console, err := minioFreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Endpoint, m.console = port, console
+		if lastErr = m.start(); lastErr == nil {
+			return m
+		}
+	}
+	t.Fatalf("testenv: starting MinIO: %v", lastErr)
+	return nil
+}
+
+// Stop kills the server and waits for it to exit, to simulate a dead MinIO.
+// The data directory is kept for Start. Stopping a stopped server does
+// nothing.
+func (m *MinIOServer) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	m.cmd.Process.Kill()
+	<-m.done
+	m.cmd, m.done = nil, nil
+}
+
+// Start starts a stopped server again on the same address and data
+// directory and waits until it is ready; it fails t if it cannot.
+func (m *MinIOServer) Start(t testing.TB) {
+	t.Helper()
+	if err := m.start(); err != nil {
+		t.Fatalf("testenv: restarting MinIO: %v", err)
+	}
+}
+
+// URL returns the server's base URL.
+func (m *MinIOServer) URL() string { return "http://" + m.Endpoint }
+
+func (m *MinIOServer) start() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		return errors.New("already running")
+	}
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close() // the child has its own descriptor
+	fmt.Fprintf(logf, "--- %s: starting %s on %s\n", time.Now().Format(time.RFC3339Nano), m.bin, m.Endpoint)
+
+	cmd := exec.Command(m.bin, "server",
+		"--address", m.Endpoint,
+		"--console-address", m.console,
+		m.dataDir)
+	cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+m.AccessKey,
+		"MINIO_ROOT_PASSWORD="+m.SecretKey,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+
+	if err := minioWaitReady(m.URL(), done); err != nil {
+		cmd.Process.Kill()
+		<-done
+		b, _ := os.ReadFile(m.logPath)
+		return fmt.Errorf("%w; output:\n%s", err, minioTail(string(b), 4000))
+	}
+	m.cmd, m.done = cmd, done
+	return nil
+}
+
+// minioWaitReady polls the liveness endpoint until it answers 200, the
+// process exits, or minioReadyTimeout passes.
+func minioWaitReady(base string, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(context.Background(), minioReadyTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	wait := 5 * time.Millisecond
+	var lastErr error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/minio/health/live", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("health check answered %s", resp.Status)
+		}
+		lastErr = err
+		t := time.NewTimer(wait)
+		select {
+		case <-exited:
+			t.Stop()
+			return errors.New("the server exited before it was ready")
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("not ready after %s: %v", minioReadyTimeout, lastErr)
+		case <-t.C:
+		}
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+func findMinIO() (string, error) {
+	if p := os.Getenv("TAIZHANG_MINIO"); p != "" {
+		if err := minioExecutable(p); err != nil {
+			return "", fmt.Errorf("TAIZHANG_MINIO=%s: %w", p, err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath("minio"); err == nil {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no minio on PATH and no home directory: %w", err)
+	}
+	p := filepath.Join(home, ".cache", "taizhang", "bin", "minio")
+	if err := minioExecutable(p); err != nil {
+		return "", fmt.Errorf("no minio on PATH, TAIZHANG_MINIO unset, and %s: %w", p, err)
+	}
+	return p, nil
+}
+
+func minioExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return errors.New("not an executable file")
+	}
+	return nil
+}
+
+func minioFreePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr, nil
+}
+
+func minioRandomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func minioTail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[strings.IndexByte(s[len(s)-n:], '\n')+len(s)-n+1:]
+}
