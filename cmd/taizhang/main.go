@@ -1,0 +1,109 @@
+// Command taizhang is the evidence ledger's one binary: `serve` runs the
+// service (embedded NATS and a local blob directory by default), and the
+// client commands (unit, token, submit, history, archive) talk to a running
+// server over its HTTP API. This package only wires things together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // time zones without a system database
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `taizhang — an event-sourced evidence ledger
+
+Usage:
+  taizhang serve [--data DIR] [--addr HOST:PORT] [--nats URL] [--s3-endpoint HOST:PORT --s3-bucket B ...]
+  taizhang unit add --id ID --name NAME --type TYPE [--parent ID] [--headcount N]
+  taizhang unit list
+  taizhang token create --role ROLE [--unit U] [--user NAME] [--expires-in DURATION]
+  taizhang submit --unit U --kind K --title T --occurred DATE [--body TEXT] [--requirement R]... [--id UUID] FILE...
+  taizhang amend --unit U --id UUID --version N --reason TEXT [--title T] [--body B] [--occurred DATE] [FILE...]
+  taizhang retract --unit U --id UUID --version N --reason TEXT
+  taizhang history --unit U [--as-of T] [--json]
+  taizhang archive --unit U [--as-of T] [--json]
+
+Client commands read TAIZHANG_URL (default http://127.0.0.1:8080) and
+TAIZHANG_TOKEN (or --token-file FILE). Run 'taizhang COMMAND -h' for flags.
+`
+
+// Run runs the command line args and returns the exit status. Errors are
+// printed to stderr as one line; nothing panics out of Run.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = serve(ctx, rest, stderr)
+	case "unit", "token", "submit", "amend", "retract", "history", "archive":
+		err = client(ctx, cmd, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "taizhang: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "taizhang %s: %s\n", args[0], ue.msg)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "taizhang %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// usageError is a command-line mistake (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("taizhang "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses args, turning flag errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// envOr returns the environment variable's value, or def.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"taizhang/blobstore"
+	"taizhang/blobstore/dir"
+	"taizhang/blobstore/minio"
+	"taizhang/events"
+	tzjs "taizhang/events/jetstream"
+	"taizhang/projections"
+	"taizhang/services"
+	"taizhang/services/natskv"
+)
+
+type serveConfig struct {
+	data, addr, addrFile        string
+	natsURL, natsUser, natsPass string
+	natsToken, natsCreds        string
+	natsListen                  string
+	replicas                    int
+	s3Endpoint, s3Bucket        string
+	s3AccessKey, s3SecretKey    string
+	s3Region                    string
+	s3Secure                    bool
+	maxFileMiB, maxRequestMiB   int64
+	logJSON                     bool
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	var c serveConfig
+	fs := newFlags("serve", stderr)
+	fs.StringVar(&c.data, "data", envOr("TAIZHANG_DATA", "taizhang-data"), "data directory (embedded NATS, blobs, admin token)")
+	fs.StringVar(&c.addr, "addr", envOr("TAIZHANG_ADDR", "127.0.0.1:8080"), "HTTP listen address (port 0 picks a free one)")
+	fs.StringVar(&c.addrFile, "addr-file", "", "write the bound HTTP address to this file once listening")
+	fs.StringVar(&c.natsURL, "nats", envOr("TAIZHANG_NATS_URL", ""), "external NATS URL; empty runs an embedded server in DIR/nats")
+	fs.StringVar(&c.natsUser, "nats-user", envOr("TAIZHANG_NATS_USER", ""), "NATS user (env TAIZHANG_NATS_USER)")
+	fs.StringVar(&c.natsPass, "nats-password", envOr("TAIZHANG_NATS_PASSWORD", ""), "NATS password (env TAIZHANG_NATS_PASSWORD)")
+	fs.StringVar(&c.natsToken, "nats-token", envOr("TAIZHANG_NATS_TOKEN", ""), "NATS token (env TAIZHANG_NATS_TOKEN)")
+	fs.StringVar(&c.natsCreds, "nats-creds", envOr("TAIZHANG_NATS_CREDS", ""), "NATS credentials file")
+	fs.StringVar(&c.natsListen, "nats-listen", "", "embedded mode: also accept NATS clients on HOST:PORT (default: in-process only)")
+	fs.IntVar(&c.replicas, "replicas", 0, "stream replicas (default 1 embedded, 3 external)")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", envOr("TAIZHANG_S3_ENDPOINT", ""), "MinIO/S3 endpoint HOST:PORT; empty uses the blob directory DIR/blobs")
+	fs.StringVar(&c.s3Bucket, "s3-bucket", envOr("TAIZHANG_S3_BUCKET", "taizhang"), "bucket (created if missing)")
+	fs.StringVar(&c.s3AccessKey, "s3-access-key", envOr("TAIZHANG_S3_ACCESS_KEY", ""), "access key (env TAIZHANG_S3_ACCESS_KEY)")
+	fs.StringVar(&c.s3SecretKey, "s3-secret-key", envOr("TAIZHANG_S3_SECRET_KEY", ""), "secret key (env TAIZHANG_S3_SECRET_KEY)")
+	fs.StringVar(&c.s3Region, "s3-region", envOr("TAIZHANG_S3_REGION", ""), "region")
+	fs.BoolVar(&c.s3Secure, "s3-tls", envOr("TAIZHANG_S3_TLS", "") == "true", "use HTTPS to reach S3")
+	fs.Int64Var(&c.maxFileMiB, "max-file-mib", 64, "largest accepted attachment, MiB")
+	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
+	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, nil)
+	if c.logJSON {
+		h = slog.NewJSONHandler(stderr, nil)
+	}
+	return runServer(ctx, c, slog.New(h))
+}
+
+func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	tmp := filepath.Join(c.data, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+
+	// NATS: embedded (sync always) or external.
+	var nc *nats.Conn
+	replicas := c.replicas
+	if c.natsURL == "" {
+		ecfg := tzjs.EmbeddedConfig{StoreDir: filepath.Join(c.data, "nats"), NoListen: c.natsListen == ""}
+		if c.natsListen != "" {
+			host, port, err := net.SplitHostPort(c.natsListen)
+			if err != nil {
+				return usagef("--nats-listen: %v", err)
+			}
+			ecfg.Host = host
+			if _, err := fmt.Sscan(port, &ecfg.Port); err != nil {
+				return usagef("--nats-listen: bad port %q", port)
+			}
+		}
+		ns, err := tzjs.StartEmbedded(ecfg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}()
+		nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("taizhang"))
+		if err != nil {
+			return fmt.Errorf("connect to embedded nats: %w", err)
+		}
+		if replicas == 0 {
+			replicas = 1
+		}
+		log.Info("embedded NATS with JetStream, sync always", "store", ecfg.StoreDir, "clients", c.natsListen)
+	} else {
+		opts := []nats.Option{nats.Name("taizhang"), nats.MaxReconnects(-1), nats.Timeout(10 * time.Second)}
+		if c.natsUser != "" {
+			opts = append(opts, nats.UserInfo(c.natsUser, c.natsPass))
+		}
+		if c.natsToken != "" {
+			opts = append(opts, nats.Token(c.natsToken))
+		}
+		if c.natsCreds != "" {
+			opts = append(opts, nats.UserCredentials(c.natsCreds))
+		}
+		var err error
+		nc, err = nats.Connect(c.natsURL, opts...)
+		if err != nil {
+			return fmt.Errorf("connect to NATS at %s: %w", redactURL(c.natsURL), err)
+		}
+		if replicas == 0 {
+			replicas = 3
+		}
+		log.Info("external NATS", "url", redactURL(c.natsURL), "replicas", replicas)
+	}
+	defer nc.Close()
+
+	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas})
+	if err != nil {
+		return err
+	}
+	tokens, err := natskv.OpenTokens(ctx, ledger.JetStream(), "", replicas)
+	if err != nil {
+		return err
+	}
+
+	var blobs blobstore.Store
+	if c.s3Endpoint == "" {
+		d, err := dir.New(filepath.Join(c.data, "blobs"))
+		if err != nil {
+			return err
+		}
+		blobs = d
+		log.Info("blob store: local directory", "root", d.Root())
+	} else {
+		if c.s3AccessKey == "" || c.s3SecretKey == "" {
+			return usagef("--s3-endpoint needs --s3-access-key and --s3-secret-key (or TAIZHANG_S3_ACCESS_KEY and TAIZHANG_S3_SECRET_KEY)")
+		}
+		m, err := minio.New(ctx, minio.Config{Endpoint: c.s3Endpoint, Bucket: c.s3Bucket, AccessKey: c.s3AccessKey,
+			SecretKey: c.s3SecretKey, Secure: c.s3Secure, Region: c.s3Region})
+		if err != nil {
+			return err
+		}
+		blobs = m
+		log.Info("blob store: S3", "endpoint", c.s3Endpoint, "bucket", c.s3Bucket)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	archive := projections.NewLive(ledger, log)
+	projDone := make(chan struct{})
+	go func() { defer close(projDone); archive.Run(ctx) }()
+
+	api := services.New(ledger, blobs, archive, tokens, services.Config{
+		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp,
+	}, log)
+
+	if err := ensureAdminToken(ctx, api, c.data, log); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	addr := ln.Addr().String()
+	if c.addrFile != "" {
+		if err := os.WriteFile(c.addrFile, []byte(addr), 0o600); err != nil {
+			return fmt.Errorf("write --addr-file: %w", err)
+		}
+	}
+	log.Info("taizhang serving", "addr", "http://"+addr)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("http shutdown", "err", err)
+	}
+	cancel()
+	<-projDone
+	if err := nc.Drain(); err != nil {
+		log.Warn("nats drain", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// ensureAdminToken writes a new admin token to DATA/admin.token (mode 0600)
+// on first start and says where in the log; it never logs the token.
+func ensureAdminToken(ctx context.Context, api *services.Server, data string, log *slog.Logger) error {
+	path := filepath.Join(data, "admin.token")
+	if _, err := os.Stat(path); err == nil {
+		log.Info("admin token", "file", path)
+		return nil
+	}
+	tok, err := api.IssueToken(ctx, events.RoleAdmin, "", "admin")
+	if err != nil {
+		return fmt.Errorf("create admin token: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	log.Info("created an admin token (first start)", "file", path)
+	return nil
+}
+
+// redactURL drops credentials from a NATS URL for logging.
+func redactURL(u string) string {
+	if at := strings.LastIndex(u, "@"); at >= 0 {
+		if i := strings.Index(u, "://"); i >= 0 && i < at {
+			return u[:i+3] + "***@" + u[at+1:]
+		}
+		return "***@" + u[at+1:]
+	}
+	return u
+}

@@ -1,0 +1,566 @@
+// Package services is taizhang's HTTP API: units, evidence with attachments,
+// corrections, history and archive as of any recorded time, blobs, health
+// and tokens. Every route passes through one authorisation decision point
+// (authorize), every domain error maps to one HTTP status (errorTable), and
+// every error answers as {"error": {"code": ..., "message": ...}}.
+package services
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"taizhang/blobstore"
+	"taizhang/events"
+	"taizhang/projections"
+)
+
+// Ledger is what the API needs of the ledger.
+type Ledger interface {
+	RegisterUnit(ctx context.Context, id string, u events.UnitRegistered, actor events.Actor, client events.Client) (*events.Record, error)
+	SubmitEvidence(ctx context.Context, s events.Submission) (*events.Record, bool, error)
+	AmendEvidence(ctx context.Context, c events.Correction) (*events.Record, error)
+	RetractEvidence(ctx context.Context, c events.Correction) (*events.Record, error)
+	History(ctx context.Context, unit string, asOf time.Time) ([]events.Record, error)
+	// Evidence returns one evidence item's events, or events.ErrNotFound.
+	Evidence(ctx context.Context, unit string, id uuid.UUID) ([]events.Record, error)
+	// UnitHead returns the sequence of the unit's last event; ok is false if
+	// the unit has no events.
+	UnitHead(ctx context.Context, unit string) (seq uint64, ok bool, err error)
+	Ping(ctx context.Context) error
+}
+
+// Config tunes the API.
+type Config struct {
+	// MaxFileSize is the largest accepted attachment (default 64 MiB).
+	MaxFileSize int64
+	// MaxRequestSize bounds a whole upload request (default 512 MiB).
+	MaxRequestSize int64
+	// ClockSkew is how far in the future occurred_at may be (default 5 min).
+	ClockSkew time.Duration
+	// TempDir is where uploads are spooled while hashed.
+	TempDir string
+	// Zone interprets dates without a time (default UTC+8, China).
+	Zone *time.Location
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// WaitProjection bounds how long a read waits for the archive
+	// projection to catch up with the unit's last event (default 10 s).
+	WaitProjection time.Duration
+}
+
+// Server is the HTTP API.
+type Server struct {
+	ledger  Ledger
+	blobs   blobstore.Store
+	archive *projections.Live
+	tokens  TokenStore
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	routes  []Route
+}
+
+// Route is one API route and the action it is authorised as.
+type Route struct {
+	Pattern string
+	Action  Action
+	Unit    bool // the path names a unit: authorised against it
+}
+
+// New returns the API server.
+func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens TokenStore, cfg Config, log *slog.Logger) *Server {
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = 64 << 20
+	}
+	if cfg.MaxRequestSize <= 0 {
+		cfg.MaxRequestSize = 512 << 20
+	}
+	if cfg.MaxRequestSize < cfg.MaxFileSize {
+		cfg.MaxRequestSize = cfg.MaxFileSize + 1<<20
+	}
+	if cfg.ClockSkew <= 0 {
+		cfg.ClockSkew = 5 * time.Minute
+	}
+	if cfg.Zone == nil {
+		cfg.Zone = time.FixedZone("UTC+8", 8*3600)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.WaitProjection <= 0 {
+		cfg.WaitProjection = 10 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{ledger: l, blobs: blobs, archive: archive, tokens: tokens, cfg: cfg, log: log, mux: http.NewServeMux()}
+	s.handle("GET /healthz", ActHealth, false, s.health)
+	s.handle("POST /api/v1/units", ActUnitCreate, false, s.createUnit)
+	s.handle("GET /api/v1/units", ActUnitList, false, s.listUnits)
+	s.handle("GET /api/v1/units/{unit}", ActUnitRead, true, s.showUnit)
+	s.handle("POST /api/v1/units/{unit}/evidence", ActEvidenceWrite, true, s.submitEvidence)
+	s.handle("POST /api/v1/units/{unit}/evidence/{id}/amend", ActEvidenceWrite, true, s.amendEvidence)
+	s.handle("POST /api/v1/units/{unit}/evidence/{id}/retract", ActEvidenceWrite, true, s.retractEvidence)
+	s.handle("GET /api/v1/units/{unit}/history", ActUnitRead, true, s.history)
+	s.handle("GET /api/v1/units/{unit}/archive", ActUnitRead, true, s.unitArchive)
+	s.handle("GET /api/v1/blobs/{sha256}", ActBlobRead, false, s.blob)
+	s.handle("POST /api/v1/tokens", ActTokenCreate, false, s.createToken)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// Routes lists the API's routes with their actions.
+func (s *Server) Routes() []Route { return s.routes }
+
+type ctxKey struct{}
+
+// principal returns the request's authenticated principal.
+func principal(r *http.Request) Principal {
+	p, _ := r.Context().Value(ctxKey{}).(Principal)
+	return p
+}
+
+// handle registers h behind authentication and authorisation.
+func (s *Server) handle(pattern string, act Action, unitScoped bool, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Action: act, Unit: unitScoped})
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if act == ActHealth {
+			h(w, r)
+			return
+		}
+		p, err := s.authenticate(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		unit := ""
+		if unitScoped {
+			unit = r.PathValue("unit")
+			if err := events.ValidUnitID(unit); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		if err := authorize(p, act, unit); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+	})
+}
+
+// ServeHTTP serves the API with security headers on every response.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// errNoRoute answers 404 for paths the API does not have.
+var errNoRoute = errors.New("no such route")
+
+// errBadRequest marks malformed requests that are not domain errors.
+var errBadRequest = errors.New("bad request")
+
+// errorTable maps error kinds to HTTP status and code, first match wins.
+var errorTable = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
+	{ErrForbidden, http.StatusForbidden, "forbidden"},
+	{errNoRoute, http.StatusNotFound, "not_found"},
+	{errBadRequest, http.StatusBadRequest, "bad_request"},
+	{events.ErrInvalid, http.StatusBadRequest, "invalid"},
+	{events.ErrNotFound, http.StatusNotFound, "not_found"},
+	{events.ErrExists, http.StatusConflict, "exists"},
+	{events.ErrConflict, http.StatusConflict, "conflict"},
+	{events.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{blobstore.ErrInvalidRef, http.StatusBadRequest, "invalid"},
+	{blobstore.ErrNotFound, http.StatusNotFound, "not_found"},
+	{blobstore.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{blobstore.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{blobstore.ErrCorrupt, http.StatusInternalServerError, "corrupt"},
+	{projections.ErrBehind, http.StatusServiceUnavailable, "unavailable"},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
+}
+
+// statusOf returns the status and code for err.
+func statusOf(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, "too_large"
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.status, e.code
+		}
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// fail answers err as a JSON error with the status from errorTable.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := statusOf(err)
+	var body errorBody
+	body.Error.Code = code
+	body.Error.Message = err.Error()
+	if status == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		if code == "internal" {
+			body.Error.Message = "internal error; see the server log"
+		}
+	} else {
+		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="taizhang"`)
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, `{"error":{"code":"internal","message":"encode response"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// decodeJSON decodes a size-limited, strict JSON body into v.
+func decodeJSON(r *http.Request, w http.ResponseWriter, v any, limit int64) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return fmt.Errorf("%w: want Content-Type application/json, got %q", errBadRequest, ct)
+	}
+	return decodeStrict(http.MaxBytesReader(w, r.Body, limit), v)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	status := map[string]string{"ledger": "ok", "blobstore": "ok"}
+	code := http.StatusOK
+	if err := s.ledger.Ping(ctx); err != nil {
+		status["ledger"], code = err.Error(), http.StatusServiceUnavailable
+	}
+	if p, ok := s.blobs.(blobstore.Pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			status["blobstore"], code = err.Error(), http.StatusServiceUnavailable
+		}
+	}
+	if err := s.archive.Err(); err != nil {
+		status["projection"] = err.Error()
+	}
+	writeJSON(w, code, status)
+}
+
+type unitInput struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	Parent    string `json:"parent"`
+	Headcount int    `json:"headcount"`
+}
+
+func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
+	var in unitInput
+	if err := decodeJSON(r, w, &in, 64<<10); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Parent != "" {
+		if _, ok, err := s.ledger.UnitHead(r.Context(), in.Parent); err != nil {
+			s.fail(w, r, err)
+			return
+		} else if !ok {
+			s.fail(w, r, fmt.Errorf("%w: parent unit %q is not registered", events.ErrInvalid, in.Parent))
+			return
+		}
+	}
+	rec, err := s.ledger.RegisterUnit(r.Context(), in.ID, events.UnitRegistered{Name: in.Name, UnitType: in.Type, Parent: in.Parent, Headcount: in.Headcount},
+		principal(r).Actor(), clientOf(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u, err := s.unitAt(r.Context(), in.ID, rec.Seq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, u)
+}
+
+// unitAt waits until the archive has applied seq and returns the unit.
+func (s *Server) unitAt(ctx context.Context, id string, seq uint64) (projections.Unit, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WaitProjection)
+	defer cancel()
+	if err := s.archive.WaitFor(ctx, seq); err != nil {
+		return projections.Unit{}, err
+	}
+	var u projections.Unit
+	err := s.archive.Read(func(a *projections.Archive) error {
+		ua := a.Unit(id)
+		if ua == nil {
+			return fmt.Errorf("unit %s: %w", id, events.ErrNotFound)
+		}
+		u = ua.Unit
+		return nil
+	})
+	return u, err
+}
+
+func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	var out []projections.Unit
+	_ = s.archive.Read(func(a *projections.Archive) error {
+		for _, u := range a.Units() {
+			if authorize(p, ActUnitRead, u.ID) == nil {
+				out = append(out, u)
+			}
+		}
+		return nil
+	})
+	if out == nil {
+		out = []projections.Unit{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"units": out})
+}
+
+func (s *Server) showUnit(w http.ResponseWriter, r *http.Request) {
+	unit := r.PathValue("unit")
+	seq, ok, err := s.ledger.UnitHead(r.Context(), unit)
+	if err == nil && !ok {
+		err = fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u, err := s.unitAt(r.Context(), unit, seq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+// asOf parses the optional as_of query parameter (RFC 3339, or a date meaning
+// the end of that day in the configured zone).
+func (s *Server) asOf(r *http.Request) (time.Time, error) {
+	v := r.URL.Query().Get("as_of")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseInLocation(time.DateOnly, v, s.cfg.Zone); err == nil {
+		return d.AddDate(0, 0, 1).Add(-time.Microsecond), nil
+	}
+	return time.Time{}, fmt.Errorf("%w: as_of %q is not an RFC 3339 time or a YYYY-MM-DD date", errBadRequest, v)
+}
+
+// HistoryEntry is one event in a history answer: the event with its ledger
+// sequence.
+type HistoryEntry struct {
+	Seq uint64 `json:"seq"`
+	*events.Event
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	unit := r.PathValue("unit")
+	asOf, err := s.asOf(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	recs, err := s.ledger.History(r.Context(), unit, asOf)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]HistoryEntry, len(recs))
+	for i, rec := range recs {
+		out[i] = HistoryEntry{Seq: rec.Seq, Event: rec.Event}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"unit": unit, "as_of": optTime(asOf), "events": out})
+}
+
+func optTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
+
+func (s *Server) unitArchive(w http.ResponseWriter, r *http.Request) {
+	unit := r.PathValue("unit")
+	asOf, err := s.asOf(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !asOf.IsZero() {
+		// As of a time: fold exactly the events recorded by then.
+		recs, err := s.ledger.History(r.Context(), unit, asOf)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		ua, err := projections.FoldUnit(recs)
+		if err == nil && (ua == nil || ua.Unit.RegisteredAt.IsZero()) {
+			err = fmt.Errorf("unit %s was not registered as of %s: %w", unit, asOf.UTC().Format(time.RFC3339), events.ErrNotFound)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ua.View(asOf.UTC()))
+		return
+	}
+	seq, ok, err := s.ledger.UnitHead(r.Context(), unit)
+	if err == nil && !ok {
+		err = fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WaitProjection)
+	defer cancel()
+	if err := s.archive.WaitFor(ctx, seq); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var body []byte
+	err = s.archive.Read(func(a *projections.Archive) error {
+		ua := a.Unit(unit)
+		if ua == nil {
+			return fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
+		}
+		var err error
+		body, err = json.Marshal(ua.View(time.Time{}))
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(append(body, '\n'))
+}
+
+type tokenInput struct {
+	Role      events.Role `json:"role"`
+	Unit      string      `json:"unit"`
+	User      string      `json:"user"`
+	ExpiresIn string      `json:"expires_in"` // a Go duration, e.g. "720h"
+}
+
+// TokenAnswer is the answer to a token creation: the token is shown once.
+type TokenAnswer struct {
+	Token string `json:"token"`
+	Principal
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var in tokenInput
+	if err := decodeJSON(r, w, &in, 16<<10); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, tok, err := s.issueToken(r.Context(), in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, TokenAnswer{Token: tok, Principal: p})
+}
+
+func (s *Server) issueToken(ctx context.Context, in tokenInput) (Principal, string, error) {
+	if !in.Role.Valid() || in.Role == events.RoleSystem {
+		return Principal{}, "", fmt.Errorf("%w: role must be admin, submitter, inspector or supervisor", events.ErrInvalid)
+	}
+	if in.Role == events.RoleSubmitter {
+		if in.Unit == "" {
+			return Principal{}, "", fmt.Errorf("%w: a submitter token needs a unit", events.ErrInvalid)
+		}
+		if _, ok, err := s.ledger.UnitHead(ctx, in.Unit); err != nil {
+			return Principal{}, "", err
+		} else if !ok {
+			return Principal{}, "", fmt.Errorf("unit %s: %w", in.Unit, events.ErrNotFound)
+		}
+	} else if in.Unit != "" {
+		return Principal{}, "", fmt.Errorf("%w: only submitter tokens are scoped to a unit", events.ErrInvalid)
+	}
+	id := uuid.New().String()
+	p := Principal{TokenID: id, User: in.User, Role: in.Role, Unit: in.Unit, Created: s.now().UTC()}
+	if p.User == "" {
+		p.User = string(in.Role) + "-" + id[:8]
+	}
+	if len(p.User) > 100 {
+		return Principal{}, "", fmt.Errorf("%w: user name too long", events.ErrInvalid)
+	}
+	if in.ExpiresIn != "" {
+		d, err := time.ParseDuration(in.ExpiresIn)
+		if err != nil || d <= 0 {
+			return Principal{}, "", fmt.Errorf("%w: expires_in %q is not a positive duration", events.ErrInvalid, in.ExpiresIn)
+		}
+		p.Expires = p.Created.Add(d)
+	}
+	tok, err := NewToken()
+	if err != nil {
+		return Principal{}, "", err
+	}
+	if err := s.tokens.Put(ctx, HashToken(tok), p); err != nil {
+		return Principal{}, "", err
+	}
+	return p, tok, nil
+}
+
+// IssueToken creates a token directly (used at first start for the admin
+// token, before anyone can call the API).
+func (s *Server) IssueToken(ctx context.Context, role events.Role, unit, user string) (string, error) {
+	_, tok, err := s.issueToken(ctx, tokenInput{Role: role, Unit: unit, User: user})
+	return tok, err
+}
+
+// clientOf names the kind of client from the X-Taizhang-Client header (cli,
+// web, import, api); anything else is api.
+func clientOf(r *http.Request) events.Client {
+	c := events.Client(r.Header.Get("X-Taizhang-Client"))
+	if c.Valid() {
+		return c
+	}
+	return events.ClientAPI
+}
