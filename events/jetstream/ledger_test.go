@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	js "github.com/nats-io/nats.go/jetstream"
 
 	"taizhang/events"
@@ -244,5 +245,55 @@ func TestFollowFromSequence(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Follow did not deliver a new event")
+	}
+}
+
+// TestClusterR3 runs the ledger on a three-node cluster with three
+// replicas, stops one node and keeps appending and reading.
+func TestClusterR3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	ctx := context.Background()
+	c := testenv.StartCluster(t, 3)
+	nc, err := nats.Connect(c.URLs, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var l *tzjs.Ledger
+	testenv.Eventually(t, 60*time.Second, func() error {
+		l, err = tzjs.Open(ctx, nc, tzjs.Config{Replicas: 3})
+		return err
+	})
+	info, err := l.Stream().Info(ctx)
+	if err != nil || info.Config.Replicas != 3 {
+		t.Fatalf("stream replicas: %v %v", info, err)
+	}
+	register(t, l, "cun")
+	for i := 0; i < 5; i++ {
+		submit(t, l, "cun", uuid.New(), fmt.Sprint("before ", i))
+	}
+	// Stop a node that is not the one we are connected to.
+	for _, s := range c.Servers {
+		if s.ClientURL() != nc.ConnectedUrl() {
+			s.Shutdown()
+			break
+		}
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		_, _, err := l.SubmitEvidence(ctx, events.Submission{Unit: "cun", Evidence: events.Evidence{Kind: events.KindActivity, Title: "after"},
+			OccurredAt: time.Now(), Actor: clerk, Client: events.ClientCLI})
+		return err
+	})
+	hist, err := l.History(ctx, "cun", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) < 7 {
+		t.Fatalf("%d events after losing a node", len(hist))
+	}
+	if err := events.VerifyChain(hist); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,6 +5,10 @@
 package testenv
 
 import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,4 +75,66 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 			wait *= 2
 		}
 	}
+}
+
+// Cluster is an in-process JetStream cluster for one test.
+type Cluster struct {
+	Servers []*server.Server
+	URLs    string // comma-separated client URLs
+}
+
+// StartCluster starts n clustered nats-servers with JetStream (sync always)
+// in this process, each with its own store directory, and waits until the
+// cluster has a JetStream meta leader.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ports[i] = freePort(t)
+	}
+	var routes []*url.URL
+	for _, p := range ports {
+		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+	}
+	c := &Cluster{}
+	var urls []string
+	for i := 0; i < n; i++ {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: t.TempDir(), SyncAlways: true, NoSigs: true, NoLog: true,
+			Cluster: server.ClusterOpts{Name: "tz-test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  routes,
+		}
+		ns, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("cluster node %d not ready", i+1)
+		}
+		c.Servers = append(c.Servers, ns)
+		urls = append(urls, ns.ClientURL())
+		t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	}
+	c.URLs = strings.Join(urls, ",")
+	Eventually(t, 60*time.Second, func() error {
+		for _, s := range c.Servers {
+			if s.JetStreamIsLeader() {
+				return nil
+			}
+		}
+		return fmt.Errorf("no JetStream meta leader yet")
+	})
+	return c
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
