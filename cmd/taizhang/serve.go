@@ -209,6 +209,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	cancel()
 	<-projDone
+	ledger.Close()
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
 	}

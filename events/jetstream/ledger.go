@@ -51,8 +51,9 @@ type Ledger struct {
 	stream js.Stream
 	cfg    Config
 
-	mu    sync.Mutex
-	units map[string]*unitState
+	mu      sync.Mutex
+	units   map[string]*unitState
+	reaping sync.WaitGroup // consumer deletions in flight
 }
 
 // unitState caches a unit's chain head; mu serialises this process's appends
@@ -111,6 +112,10 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Ledger, error) {
 		DenyPurge:   true,
 		AllowRollup: false,
 		Duplicates:  2 * time.Minute,
+		// Direct gets skip the JetStream API queue (GOMAXPROCS workers
+		// shared with every other API call). Only for one replica: with
+		// more, followers answer too and may not yet hold the last write.
+		AllowDirect: cfg.Replicas == 1,
 	}
 	var st js.Stream
 	deadline := time.Now().Add(30 * time.Second)
@@ -160,6 +165,9 @@ func checkConfig(got, want js.StreamConfig) error {
 	if got.MaxMsgs > 0 || got.MaxBytes > 0 || got.MaxAge > 0 || got.MaxMsgsPerSubject > 0 {
 		bad = append(bad, "it has limits that evict events")
 	}
+	if got.AllowDirect && got.Replicas > 1 {
+		bad = append(bad, "direct gets are allowed on a replicated stream (followers may answer with stale reads)")
+	}
 	if got.Retention != js.LimitsPolicy {
 		bad = append(bad, "retention is not limits")
 	}
@@ -171,6 +179,10 @@ func checkConfig(got, want js.StreamConfig) error {
 	}
 	return nil
 }
+
+// Close waits for background consumer deletions to finish. The connection
+// stays the caller's to close.
+func (l *Ledger) Close() { l.reaping.Wait() }
 
 // Stream returns the underlying JetStream stream (for tests and tools).
 func (l *Ledger) Stream() js.Stream { return l.stream }
@@ -438,27 +450,32 @@ func (l *Ledger) SubmitEvidence(ctx context.Context, s events.Submission) (rec *
 		}
 	}
 	subject := l.evidenceSubject(s.Unit, s.ID)
-	// An evidence id is global: refuse one already used by another unit.
-	other, err := l.loadLast(ctx, l.cfg.Prefix+".*.e."+s.ID.String())
-	if err != nil {
-		return nil, false, err
-	}
-	if other != nil && other.Event.Unit != s.Unit {
-		return nil, false, fmt.Errorf("submit evidence %s: id already used in another unit: %w", s.ID, events.ErrExists)
-	}
 	return l.append(ctx, op{
 		unit:    s.Unit,
 		subject: subject,
 		decide: func(t *tx) (*events.Event, error) {
-			if !t.unitExists {
-				return nil, fmt.Errorf("unit %s: %w", s.Unit, events.ErrNotFound)
-			}
-			first, err := l.loadFirst(t.ctx, subject)
+			// One lookup of the id in every unit. It runs after append read
+			// the unit's head, and the publish expects that head, so "no
+			// event with this id" holds up to the moment the event lands.
+			other, err := l.loadLast(t.ctx, l.cfg.Prefix+".*.e."+s.ID.String())
 			if err != nil {
 				return nil, err
 			}
-			if first != nil {
-				return nil, &errDone{rec: first}
+			// An evidence id is global: refuse one already used by another unit.
+			if other != nil && other.Event.Unit != s.Unit {
+				return nil, fmt.Errorf("submit evidence %s: id already used in another unit: %w", s.ID, events.ErrExists)
+			}
+			if !t.unitExists {
+				return nil, fmt.Errorf("unit %s: %w", s.Unit, events.ErrNotFound)
+			}
+			if other != nil { // already submitted to this unit: answer with the submission
+				first, err := l.loadFirst(t.ctx, subject)
+				if err != nil {
+					return nil, err
+				}
+				if first != nil {
+					return nil, &errDone{rec: first}
+				}
 			}
 			ev := &events.Event{ID: s.ID, Type: events.TypeEvidenceSubmitted, Actor: s.Actor, Client: s.Client,
 				OccurredAt: s.OccurredAt, Attachments: s.Attachments}

@@ -286,14 +286,42 @@ func TestClusterR3(t *testing.T) {
 			OccurredAt: time.Now(), Actor: clerk, Client: events.ClientCLI})
 		return err
 	})
-	hist, err := l.History(ctx, "cun", time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hist []events.Record
+	testenv.Eventually(t, 60*time.Second, func() error { // reads may time out while leaders move
+		hist, err = l.History(ctx, "cun", time.Time{})
+		return err
+	})
 	if len(hist) < 7 {
 		t.Fatalf("%d events after losing a node", len(hist))
 	}
 	if err := events.VerifyChain(hist); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReadsDoNotPileUpConsumers reads history many times and checks that
+// the consumers each read makes are gone afterwards (the server caps them
+// per stream, and a leak would make every later read fail).
+func TestReadsDoNotPileUpConsumers(t *testing.T) {
+	ctx := context.Background()
+	n := testenv.StartNATS(t)
+	l := openLedger(t, n)
+	register(t, l, "cun")
+	submit(t, l, "cun", uuid.New(), "x")
+	for i := 0; i < 50; i++ {
+		if _, err := l.History(ctx, "cun", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	testenv.Eventually(t, 5*time.Second, func() error { // inactive consumers would linger 10s
+		info, err := l.Stream().Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Consumers != 0 {
+			return fmt.Errorf("%d consumers left on the stream", info.State.Consumers)
+		}
+		return nil
+	})
 }

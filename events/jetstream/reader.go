@@ -63,7 +63,11 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 // including end to fn in order with an ordered consumer, until fn returns
 // false or an error.
 func (l *Ledger) scan(ctx context.Context, filter string, from, end uint64, fn func(seq uint64, data []byte) (bool, error)) error {
-	cfg := js.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
+	cfg := js.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from,
+		// A bounded read's consumer is deleted when it ends; this only
+		// catches one whose delete was lost. The server allows a limited
+		// number of consumers per stream, so none may linger for minutes.
+		InactiveThreshold: 10 * time.Second}
 	if from <= 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverAllPolicy, 0
 	}
@@ -75,7 +79,12 @@ func (l *Ledger) scan(ctx context.Context, filter string, from, end uint64, fn f
 	if err != nil {
 		return fmt.Errorf("read %s: %w", filter, unavailable(err))
 	}
-	defer it.Stop()
+	defer func() {
+		it.Stop()
+		if info := cons.CachedInfo(); info != nil {
+			l.reap(info.Name)
+		}
+	}()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	for {
@@ -99,6 +108,18 @@ func (l *Ledger) scan(ctx context.Context, filter string, from, end uint64, fn f
 			return err
 		}
 	}
+}
+
+// reap deletes a finished read's consumer in the background, so that reads
+// never pile up consumers on the stream.
+func (l *Ledger) reap(name string) {
+	l.reaping.Add(1)
+	go func() {
+		defer l.reaping.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = l.stream.DeleteConsumer(ctx, name)
+	}()
 }
 
 // Follow delivers every event of the ledger from sequence from (1 for all)
