@@ -33,6 +33,20 @@ type Unit struct {
 	LastSeq      uint64    `json:"last_seq"`
 }
 
+// Stamp is an instant in 8 bytes at the ledger's precision (microseconds,
+// UTC); it encodes in JSON exactly as a UTC time.Time does. The archive
+// keeps two per link for every event of the ledger, so size matters.
+type Stamp int64
+
+// StampOf returns t as a Stamp.
+func StampOf(t time.Time) Stamp { return Stamp(t.UnixMicro()) }
+
+// Time returns the instant in UTC.
+func (s Stamp) Time() time.Time { return time.UnixMicro(int64(s)).UTC() }
+
+// MarshalJSON encodes s as RFC 3339, as time.Time does.
+func (s Stamp) MarshalJSON() ([]byte, error) { return s.Time().MarshalJSON() }
+
 // Link is one event in an item's correction chain.
 type Link struct {
 	Seq         uint64              `json:"seq"`
@@ -40,8 +54,8 @@ type Link struct {
 	Type        events.Type         `json:"type"`
 	Actor       events.Actor        `json:"actor"`
 	Client      events.Client       `json:"client"`
-	OccurredAt  time.Time           `json:"occurred_at"`
-	RecordedAt  time.Time           `json:"recorded_at"`
+	OccurredAt  Stamp               `json:"occurred_at"`
+	RecordedAt  Stamp               `json:"recorded_at"`
 	Reason      string              `json:"reason,omitempty"`
 	Hash        events.Hash         `json:"hash"`
 	Changes     *events.Changes     `json:"changes,omitempty"`
@@ -49,8 +63,39 @@ type Link struct {
 	Version     int                 `json:"version"`
 }
 
-// Item is a piece of evidence as it stands after its corrections.
+// Item is a piece of evidence as it stands after its corrections. Its
+// recorded and updated times and its retraction are those of the first and
+// last links of its chain; they are not stored twice (the archive holds
+// every item of the ledger in memory).
 type Item struct {
+	ID           uuid.UUID
+	Kind         events.Kind
+	Title        string
+	Body         string
+	OccurredAt   time.Time
+	Requirements []string
+	Attachments  []events.Attachment
+	Version      int
+	Retracted    bool
+	Chain        []Link
+}
+
+// RecordedAt is when the item was first recorded.
+func (it *Item) RecordedAt() time.Time { return it.Chain[0].RecordedAt.Time() }
+
+// UpdatedAt is when the item's last event was recorded.
+func (it *Item) UpdatedAt() time.Time { return it.Chain[len(it.Chain)-1].RecordedAt.Time() }
+
+// Status is StatusCurrent or StatusRetracted.
+func (it *Item) Status() string {
+	if it.Retracted {
+		return StatusRetracted
+	}
+	return StatusCurrent
+}
+
+// itemJSON is an Item's serialised form.
+type itemJSON struct {
 	ID           uuid.UUID           `json:"id"`
 	Kind         events.Kind         `json:"kind"`
 	Title        string              `json:"title"`
@@ -61,9 +106,23 @@ type Item struct {
 	Requirements []string            `json:"requirements,omitempty"`
 	Attachments  []events.Attachment `json:"attachments"`
 	Version      int                 `json:"version"`
-	Status       string              `json:"status"` // "current" or "retracted"
+	Status       string              `json:"status"`
 	Retracted    *Link               `json:"retracted,omitempty"`
 	Chain        []Link              `json:"chain"`
+}
+
+// MarshalJSON encodes the item with its derived fields.
+func (it *Item) MarshalJSON() ([]byte, error) {
+	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: it.Body, OccurredAt: it.OccurredAt,
+		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements,
+		Attachments: it.Attachments, Version: it.Version, Status: it.Status(), Chain: it.Chain}
+	if j.Attachments == nil {
+		j.Attachments = []events.Attachment{}
+	}
+	if it.Retracted {
+		j.Retracted = &it.Chain[len(it.Chain)-1]
+	}
+	return json.Marshal(j)
 }
 
 // Item statuses.
@@ -84,10 +143,37 @@ type UnitArchive struct {
 type Archive struct {
 	applied uint64
 	units   map[string]*UnitArchive
+	strs    map[string]string // interned small strings: actors, media types, requirement ids
 }
 
 // NewArchive returns an empty archive projection.
-func NewArchive() *Archive { return &Archive{units: map[string]*UnitArchive{}} }
+func NewArchive() *Archive {
+	return &Archive{units: map[string]*UnitArchive{}, strs: map[string]string{}}
+}
+
+// intern returns one shared copy of s.
+func (a *Archive) intern(s string) string {
+	if v, ok := a.strs[s]; ok {
+		return v
+	}
+	a.strs[s] = s
+	return s
+}
+
+// compact makes ev's strings share memory with earlier events': the
+// known enumerations become their constants, repeated strings one copy.
+func (a *Archive) compact(ev *events.Event) {
+	ev.Type = events.Type(a.intern(string(ev.Type)))
+	ev.Client = events.Client(a.intern(string(ev.Client)))
+	ev.Actor.ID = a.intern(ev.Actor.ID)
+	ev.Actor.Role = events.Role(a.intern(string(ev.Actor.Role)))
+	if len(ev.Attachments) > 0 {
+		ev.Attachments = slices.Clip(ev.Attachments)
+		for i := range ev.Attachments {
+			ev.Attachments[i].MediaType = a.intern(ev.Attachments[i].MediaType)
+		}
+	}
+}
 
 // Applied returns the sequence of the last event applied.
 func (a *Archive) Applied() uint64 { return a.applied }
@@ -106,7 +192,8 @@ func (a *Archive) Apply(rec events.Record) error {
 		u = &UnitArchive{Unit: Unit{ID: ev.Unit}, index: map[uuid.UUID]int{}}
 		a.units[ev.Unit] = u
 	}
-	if err := u.apply(rec); err != nil {
+	a.compact(ev)
+	if err := u.apply(a, rec); err != nil {
 		return err
 	}
 	a.applied = rec.Seq
@@ -131,11 +218,11 @@ func FoldUnit(recs []events.Record) (*UnitArchive, error) {
 func link(rec events.Record, version int) Link {
 	ev := rec.Event
 	return Link{Seq: rec.Seq, EventID: ev.ID, Type: ev.Type, Actor: ev.Actor, Client: ev.Client,
-		OccurredAt: ev.OccurredAt, RecordedAt: ev.RecordedAt, Reason: ev.Reason, Hash: ev.Hash,
+		OccurredAt: StampOf(ev.OccurredAt), RecordedAt: StampOf(ev.RecordedAt), Reason: ev.Reason, Hash: ev.Hash,
 		Attachments: ev.Attachments, Version: version}
 }
 
-func (u *UnitArchive) apply(rec events.Record) error {
+func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 	ev := rec.Event
 	u.Unit.Events++
 	u.Unit.LastSeq = rec.Seq
@@ -155,9 +242,10 @@ func (u *UnitArchive) apply(rec events.Record) error {
 		if _, dup := u.index[ev.ID]; dup {
 			return nil // cannot happen through the ledger; never double an item
 		}
-		it := &Item{ID: ev.ID, Kind: p.Kind, Title: p.Title, Body: p.Body, OccurredAt: ev.OccurredAt,
-			RecordedAt: ev.RecordedAt, UpdatedAt: ev.RecordedAt, Requirements: p.Requirements,
-			Attachments: append([]events.Attachment{}, ev.Attachments...), Version: 1, Status: StatusCurrent,
+		// The item and its first link share the attachments: amendments
+		// build a new slice and never write into this one.
+		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, Body: p.Body, OccurredAt: ev.OccurredAt,
+			Requirements: a.internAll(p.Requirements), Attachments: ev.Attachments, Version: 1,
 			Chain: []Link{link(rec, 1)}}
 		u.index[ev.ID] = len(u.items)
 		u.items = append(u.items, it)
@@ -183,26 +271,37 @@ func (u *UnitArchive) apply(rec events.Record) error {
 			l.Changes = &p.Changes
 			var e events.Evidence
 			e, it.OccurredAt = p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Body: it.Body, Requirements: it.Requirements}, it.OccurredAt)
-			it.Kind, it.Title, it.Body, it.Requirements = e.Kind, e.Title, e.Body, e.Requirements
-			if len(p.Changes.RemoveAttachments) > 0 {
-				it.Attachments = slices.DeleteFunc(it.Attachments, func(a events.Attachment) bool {
-					return slices.Contains(p.Changes.RemoveAttachments, a.SHA256)
-				})
-			}
-			for _, a := range ev.Attachments {
-				if !slices.ContainsFunc(it.Attachments, func(b events.Attachment) bool { return b.SHA256 == a.SHA256 }) {
-					it.Attachments = append(it.Attachments, a)
+			it.Kind, it.Title, it.Body, it.Requirements = events.Kind(a.intern(string(e.Kind))), e.Title, e.Body, a.internAll(e.Requirements)
+			if len(p.Changes.RemoveAttachments) > 0 || len(ev.Attachments) > 0 {
+				// A new slice: the old one is shared with earlier links.
+				atts := make([]events.Attachment, 0, len(it.Attachments)+len(ev.Attachments))
+				for _, at := range it.Attachments {
+					if !slices.Contains(p.Changes.RemoveAttachments, at.SHA256) {
+						atts = append(atts, at)
+					}
 				}
+				for _, at := range ev.Attachments {
+					if !slices.ContainsFunc(atts, func(b events.Attachment) bool { return b.SHA256 == at.SHA256 }) {
+						atts = append(atts, at)
+					}
+				}
+				it.Attachments = atts
 			}
 		} else {
-			it.Status = StatusRetracted
-			it.Retracted = &l
+			it.Retracted = true
 		}
 		it.Version = version
-		it.UpdatedAt = ev.RecordedAt
 		it.Chain = append(it.Chain, l)
 	}
 	return nil
+}
+
+// internAll interns every string of ss in place.
+func (a *Archive) internAll(ss []string) []string {
+	for i, v := range ss {
+		ss[i] = a.intern(v)
+	}
+	return slices.Clip(ss)
 }
 
 // Items returns the unit's items in the order they were first recorded.
