@@ -150,6 +150,7 @@ func TestLiveFollowsLedgerAndRebuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer l.Close()
 	if _, err := l.RegisterUnit(ctx, "cun", events.UnitRegistered{Name: "村", UnitType: "village"}, admin, events.ClientAPI); err != nil {
 		t.Fatal(err)
 	}

@@ -150,6 +150,7 @@ var sampleEvent = sync.OnceValues(func() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer l.Close()
 	if _, err := l.RegisterUnit(ctx, "unit-00", events.UnitRegistered{Name: "村", UnitType: "village"},
 		events.Actor{ID: "admin", Role: events.RoleAdmin}, events.ClientAPI); err != nil {
 		return nil, err
@@ -170,6 +171,7 @@ func BenchmarkAppend16Units(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer l.Close()
 	units := make([]string, benchWriters)
 	var size int
 	for g := range units {
@@ -292,6 +294,7 @@ func buildReadFixture() (err error) {
 		if err != nil {
 			return err
 		}
+		defer l.Close()
 		errs := make(chan error, fixtureUnits)
 		var wg sync.WaitGroup
 		for u := 0; u < fixtureUnits; u++ {
@@ -402,6 +405,7 @@ func BenchmarkReadUnit1000Of100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer l.Close()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		recs, err := l.History(ctx, fixtureUnit(i), time.Time{})
@@ -440,6 +444,7 @@ func BenchmarkRawOrderedRead1000Of100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer l.Close()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cons, err := st.OrderedConsumer(ctx, js.OrderedConsumerConfig{FilterSubjects: []string{l.UnitSubjects(fixtureUnit(i))}})

@@ -1,16 +1,18 @@
 // Package jetstream is taizhang's ledger on NATS JetStream: one file-storage
 // stream that denies deletes and purges and has no limits, with one subject
-// tree per unit (tz.ev.<unit>.>) so that a unit's history is a
-// subject-filtered read. Appends to a unit are serialised with the
-// expected-last-subject-sequence check on the unit's subjects, so the
-// per-unit hash chain cannot fork, and evidence creation is idempotent
-// forever because each evidence item has its own subject.
+// per unit (tz.ev.<unit>) so that a unit's history is a subject-filtered
+// read. Appends to a unit are serialised with the expected-last-subject-
+// sequence check on that subject, so the per-unit hash chain cannot fork.
+// Evidence creation is idempotent forever: an index of every evidence id,
+// built from the stream's headers, is consulted after the unit's head is
+// read and before a publish that expects that head.
 package jetstream
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +56,10 @@ type Ledger struct {
 	mu      sync.Mutex
 	units   map[string]*unitState
 	reaping sync.WaitGroup // consumer deletions in flight
+
+	idx        *index
+	stopFollow context.CancelFunc
+	followDone chan struct{}
 }
 
 // unitState caches a unit's chain head; mu serialises this process's appends
@@ -144,7 +150,11 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Ledger, error) {
 	if err := checkConfig(st.CachedInfo().Config, want); err != nil {
 		return nil, fmt.Errorf("open ledger stream %s: %w", cfg.Stream, err)
 	}
-	return &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}}, nil
+	l := &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}, idx: newIndex(), followDone: make(chan struct{})}
+	fctx, stop := context.WithCancel(context.Background())
+	l.stopFollow = stop
+	go func() { defer close(l.followDone); l.follow(fctx) }()
+	return l, nil
 }
 
 // checkConfig refuses a stream that could lose or rewrite events.
@@ -180,9 +190,13 @@ func checkConfig(got, want js.StreamConfig) error {
 	return nil
 }
 
-// Close waits for background consumer deletions to finish. The connection
-// stays the caller's to close.
-func (l *Ledger) Close() { l.reaping.Wait() }
+// Close stops the id index and waits for background consumer deletions to
+// finish. The connection stays the caller's to close.
+func (l *Ledger) Close() {
+	l.stopFollow()
+	<-l.followDone
+	l.reaping.Wait()
+}
 
 // Stream returns the underlying JetStream stream (for tests and tools).
 func (l *Ledger) Stream() js.Stream { return l.stream }
@@ -190,14 +204,8 @@ func (l *Ledger) Stream() js.Stream { return l.stream }
 // JetStream returns the JetStream context the ledger uses.
 func (l *Ledger) JetStream() js.JetStream { return l.js }
 
-// UnitSubjects returns the subject filter of a unit's events.
-func (l *Ledger) UnitSubjects(unit string) string { return l.cfg.Prefix + "." + unit + ".>" }
-
-func (l *Ledger) unitSubject(unit string) string { return l.cfg.Prefix + "." + unit + ".unit" }
-
-func (l *Ledger) evidenceSubject(unit string, id uuid.UUID) string {
-	return l.cfg.Prefix + "." + unit + ".e." + id.String()
-}
+// UnitSubjects returns the subject of a unit's events.
+func (l *Ledger) UnitSubjects(unit string) string { return l.cfg.Prefix + "." + unit }
 
 func (l *Ledger) unit(unit string) *unitState {
 	l.mu.Lock()
@@ -236,14 +244,11 @@ func (l *Ledger) loadLast(ctx context.Context, subject string) (*events.Record, 
 	return decodeRaw(m)
 }
 
-// loadFirst returns the first record on subject, or nil if there is none.
-func (l *Ledger) loadFirst(ctx context.Context, subject string) (*events.Record, error) {
-	m, err := l.stream.GetMsg(ctx, 1, js.WithGetMsgSubject(subject))
-	if errors.Is(err, js.ErrMsgNotFound) {
-		return nil, nil
-	}
+// loadSeq returns the record at seq.
+func (l *Ledger) loadSeq(ctx context.Context, seq uint64) (*events.Record, error) {
+	m, err := l.stream.GetMsg(ctx, seq)
 	if err != nil {
-		return nil, fmt.Errorf("load first on %s: %w", subject, unavailable(err))
+		return nil, fmt.Errorf("load ledger message %d: %w", seq, unavailable(err))
 	}
 	return decodeRaw(m)
 }
@@ -320,9 +325,9 @@ type tx struct {
 // to append, or an error. It may be called more than once if another writer
 // appends to the unit in between.
 type op struct {
-	unit    string
-	subject string
-	decide  func(t *tx) (*events.Event, error)
+	unit     string
+	evidence uuid.UUID // the evidence item the event is about, if any
+	decide   func(t *tx) (*events.Event, error)
 }
 
 // errDone is returned by a decide function that found its work already done;
@@ -342,6 +347,9 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		}
 		h, exists, err := l.head(ctx, o.unit, u)
 		if err != nil {
+			return nil, false, err
+		}
+		if err := l.waitIndex(ctx, h.Seq); err != nil {
 			return nil, false, err
 		}
 		ev, err := o.decide(&tx{l: l, ctx: ctx, unitExists: exists})
@@ -372,10 +380,15 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		if len(data) > events.MaxEventSize {
 			return nil, false, fmt.Errorf("%w: event of %d bytes exceeds %d", events.ErrInvalid, len(data), events.MaxEventSize)
 		}
-		msg := &nats.Msg{Subject: o.subject, Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: l.UnitSubjects(o.unit), Data: data, Header: nats.Header{}}
+		msg.Header.Set(hdrType, string(ev.Type))
+		if o.evidence != uuid.Nil {
+			msg.Header.Set(hdrEvidence, o.evidence.String())
+			msg.Header.Set(hdrVersion, strconv.Itoa(ev.EntityVersion()))
+		}
 		ack, err := l.js.PublishMsg(ctx, msg,
 			js.WithMsgID(ev.ID.String()),
-			js.WithExpectLastSequenceForSubject(h.Seq, l.UnitSubjects(o.unit)),
+			js.WithExpectLastSequencePerSubject(h.Seq),
 		)
 		if err == nil {
 			if ack.Duplicate {
@@ -418,8 +431,7 @@ func (l *Ledger) RegisterUnit(ctx context.Context, id string, u events.UnitRegis
 		return nil, err
 	}
 	rec, _, err := l.append(ctx, op{
-		unit:    id,
-		subject: l.unitSubject(id),
+		unit: id,
 		decide: func(t *tx) (*events.Event, error) {
 			if t.unitExists {
 				return nil, fmt.Errorf("register unit %s: %w", id, events.ErrExists)
@@ -449,33 +461,25 @@ func (l *Ledger) SubmitEvidence(ctx context.Context, s events.Submission) (rec *
 			return nil, false, err
 		}
 	}
-	subject := l.evidenceSubject(s.Unit, s.ID)
 	return l.append(ctx, op{
-		unit:    s.Unit,
-		subject: subject,
+		unit:     s.Unit,
+		evidence: s.ID,
 		decide: func(t *tx) (*events.Event, error) {
-			// One lookup of the id in every unit. It runs after append read
-			// the unit's head, and the publish expects that head, so "no
-			// event with this id" holds up to the moment the event lands.
-			other, err := l.loadLast(t.ctx, l.cfg.Prefix+".*.e."+s.ID.String())
-			if err != nil {
-				return nil, err
-			}
-			// An evidence id is global: refuse one already used by another unit.
-			if other != nil && other.Event.Unit != s.Unit {
-				return nil, fmt.Errorf("submit evidence %s: id already used in another unit: %w", s.ID, events.ErrExists)
-			}
-			if !t.unitExists {
-				return nil, fmt.Errorf("unit %s: %w", s.Unit, events.ErrNotFound)
-			}
-			if other != nil { // already submitted to this unit: answer with the submission
-				first, err := l.loadFirst(t.ctx, subject)
+			// The index has applied the unit's head, and the publish
+			// expects that head, so "no event with this id" holds up to the
+			// moment the event lands.
+			if e := l.idx.lookup(s.ID); e != nil {
+				if e.unit != s.Unit { // an evidence id is global
+					return nil, fmt.Errorf("submit evidence %s: id already used in another unit: %w", s.ID, events.ErrExists)
+				}
+				first, err := l.loadSeq(t.ctx, e.seqs[0])
 				if err != nil {
 					return nil, err
 				}
-				if first != nil {
-					return nil, &errDone{rec: first}
-				}
+				return nil, &errDone{rec: first} // already submitted: answer with the submission
+			}
+			if !t.unitExists {
+				return nil, fmt.Errorf("unit %s: %w", s.Unit, events.ErrNotFound)
 			}
 			ev := &events.Event{ID: s.ID, Type: events.TypeEvidenceSubmitted, Actor: s.Actor, Client: s.Client,
 				OccurredAt: s.OccurredAt, Attachments: s.Attachments}
@@ -526,20 +530,20 @@ func (l *Ledger) correct(ctx context.Context, c events.Correction, typ events.Ty
 	if err != nil {
 		return nil, err
 	}
-	subject := l.evidenceSubject(c.Unit, c.Evidence)
 	rec, _, err := l.append(ctx, op{
-		unit:    c.Unit,
-		subject: subject,
+		unit:     c.Unit,
+		evidence: c.Evidence,
 		decide: func(t *tx) (*events.Event, error) {
 			if !t.unitExists {
 				return nil, fmt.Errorf("unit %s: %w", c.Unit, events.ErrNotFound)
 			}
-			last, err := l.loadLast(t.ctx, subject)
+			e := l.idx.lookup(c.Evidence)
+			if e == nil || e.unit != c.Unit {
+				return nil, fmt.Errorf("evidence %s in unit %s: %w", c.Evidence, c.Unit, events.ErrNotFound)
+			}
+			last, err := l.loadSeq(t.ctx, e.seqs[len(e.seqs)-1])
 			if err != nil {
 				return nil, err
-			}
-			if last == nil {
-				return nil, fmt.Errorf("evidence %s in unit %s: %w", c.Evidence, c.Unit, events.ErrNotFound)
 			}
 			if last.Event.ID == id { // our own earlier attempt landed
 				return nil, &errDone{rec: last}
@@ -567,15 +571,35 @@ func (l *Ledger) correct(ctx context.Context, c events.Correction, typ events.Ty
 // Evidence returns the records of one evidence item in order (its
 // submission and every correction), or events.ErrNotFound.
 func (l *Ledger) Evidence(ctx context.Context, unit string, id uuid.UUID) ([]events.Record, error) {
-	if err := events.ValidUnitID(unit); err != nil {
-		return nil, err
-	}
-	recs, err := l.read(ctx, l.evidenceSubject(unit, id), time.Time{})
+	h, ok, err := l.Head(ctx, unit)
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 {
+	if !ok {
+		return nil, fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
+	}
+	if err := l.waitIndex(ctx, h.Seq); err != nil {
+		return nil, err
+	}
+	e := l.idx.lookup(id)
+	if e == nil || e.unit != unit {
 		return nil, fmt.Errorf("evidence %s in unit %s: %w", id, unit, events.ErrNotFound)
 	}
+	recs := make([]events.Record, 0, len(e.seqs))
+	for _, seq := range e.seqs {
+		r, err := l.loadSeq(ctx, seq)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, *r)
+	}
 	return recs, nil
+}
+
+// waitIndex waits, for at most 30 seconds, until the id index has applied
+// seq.
+func (l *Ledger) waitIndex(ctx context.Context, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return l.idx.wait(ctx, seq)
 }

@@ -28,6 +28,7 @@ func openLedger(t *testing.T, n *testenv.NATS) *tzjs.Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(l.Close)
 	return l
 }
 
@@ -266,6 +267,7 @@ func TestClusterR3(t *testing.T) {
 		l, err = tzjs.Open(ctx, nc, tzjs.Config{Replicas: 3})
 		return err
 	})
+	defer l.Close()
 	info, err := l.Stream().Info(ctx)
 	if err != nil || info.Config.Replicas != 3 {
 		t.Fatalf("stream replicas: %v %v", info, err)

@@ -59,25 +59,56 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 	return recs, err
 }
 
+// errEnough stops consume without an error.
+var errEnough = errors.New("enough")
+
 // scan delivers the messages on filter from sequence from up to and
 // including end to fn in order with an ordered consumer, until fn returns
 // false or an error.
 func (l *Ledger) scan(ctx context.Context, filter string, from, end uint64, fn func(seq uint64, data []byte) (bool, error)) error {
-	cfg := js.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from,
-		// A bounded read's consumer is deleted when it ends; this only
-		// catches one whose delete was lost. The server allows a limited
-		// number of consumers per stream, so none may linger for minutes.
-		InactiveThreshold: 10 * time.Second}
+	cfg := js.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
 	if from <= 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverAllPolicy, 0
 	}
+	err := l.consume(ctx, cfg, func(m js.Msg) error {
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", filter, err)
+		}
+		seq := md.Sequence.Stream
+		if seq > end {
+			return errEnough
+		}
+		more, err := fn(seq, m.Data())
+		if err != nil {
+			return err
+		}
+		if !more || seq == end {
+			return errEnough
+		}
+		return nil
+	})
+	if errors.Is(err, errEnough) {
+		return nil
+	}
+	return err
+}
+
+// consume runs an ordered consumer with cfg and hands each message to fn
+// until ctx is done (its error is returned) or fn returns an error. The
+// consumer is deleted when it ends.
+func (l *Ledger) consume(ctx context.Context, cfg js.OrderedConsumerConfig, fn func(js.Msg) error) error {
+	// The consumer is deleted when consume ends; the inactivity threshold
+	// only catches one whose delete was lost. The server allows a limited
+	// number of consumers per stream, so none may linger for minutes.
+	cfg.InactiveThreshold = 10 * time.Second
 	cons, err := l.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", filter, unavailable(err))
+		return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
 	}
 	it, err := cons.Messages(js.PullMaxMessages(512))
 	if err != nil {
-		return fmt.Errorf("read %s: %w", filter, unavailable(err))
+		return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
 	}
 	defer func() {
 		it.Stop()
@@ -93,18 +124,9 @@ func (l *Ledger) scan(ctx context.Context, filter string, from, end uint64, fn f
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("read %s: %w", filter, unavailable(err))
+			return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", filter, err)
-		}
-		seq := md.Sequence.Stream
-		if seq > end {
-			return nil
-		}
-		more, err := fn(seq, m.Data())
-		if err != nil || !more || seq == end {
+		if err := fn(m); err != nil {
 			return err
 		}
 	}
