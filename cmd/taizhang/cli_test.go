@@ -50,7 +50,9 @@ func TestCLI(t *testing.T) {
 	var rec struct {
 		ID          string
 		Sequence    uint64
-		Attachments []struct{ MediaType string `json:"media_type"` }
+		Attachments []struct {
+			MediaType string `json:"media_type"`
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &rec); err != nil || len(rec.Attachments) != 2 || rec.Attachments[0].MediaType != "image/png" {
 		t.Fatalf("submit answer: %v %s", err, out)

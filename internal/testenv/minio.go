@@ -162,7 +162,30 @@ func (m *MinIOServer) start() error {
 	return nil
 }
 
-// minioWaitReady polls the liveness endpoint until it answers 200, the
+// minioProbe reports whether the server is ready for S3 requests: live and
+// cluster health answer 200, and an anonymous S3 request is refused for want
+// of credentials (403) rather than with "Server not initialized" (503),
+// which MinIO answers for a moment after it first reports itself live.
+func minioProbe(ctx context.Context, client *http.Client, base string) error {
+	for _, path := range []string{"/minio/health/live", "/minio/health/cluster", "/"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		ok := resp.StatusCode == http.StatusOK
+		if path == "/" {
+			ok = resp.StatusCode == http.StatusForbidden
+		}
+		if !ok {
+			return fmt.Errorf("%s answered %s", path, resp.Status)
+		}
+	}
+	return nil
+}
+
+// minioWaitReady polls the server until it is ready for S3 requests, the
 // process exits, or minioReadyTimeout passes.
 func minioWaitReady(base string, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(context.Background(), minioReadyTimeout)
@@ -171,14 +194,9 @@ func minioWaitReady(base string, exited <-chan struct{}) error {
 	wait := 5 * time.Millisecond
 	var lastErr error
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/minio/health/live", nil)
-		resp, err := client.Do(req)
+		err := minioProbe(ctx, client, base)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("health check answered %s", resp.Status)
+			return nil
 		}
 		lastErr = err
 		t := time.NewTimer(wait)
