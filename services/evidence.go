@@ -500,10 +500,34 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", sniff(head))
 	h.Set("Content-Length", fmt.Sprint(info.Size))
 	h.Set("Content-Disposition", "inline")
-	if _, err := io.Copy(w, body); err != nil {
+	if err := copyVerified(w, body); err != nil {
 		if errors.Is(err, blobstore.ErrCorrupt) {
 			s.log.Error("blob corrupt while serving; connection cut", "sha256", ref, "err", err)
 		}
 		panic(http.ErrAbortHandler) // the client must see a failed download, not a short "good" one
+	}
+}
+
+// copyVerified copies r to w, always holding back the last chunk read
+// until the next read succeeds: r (from blobstore.Open) reports a digest
+// mismatch only at its end, and by then the client must still be missing
+// bytes, so that a corrupt blob can never arrive complete.
+func copyVerified(w io.Writer, r io.Reader) error {
+	buf, pending := make([]byte, 32<<10), make([]byte, 0, 32<<10)
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, werr := w.Write(pending); werr != nil {
+				return werr
+			}
+			pending = append(pending[:0], buf[:n]...)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF { // ReadFull's own sentinels: a clean end
+			_, werr := w.Write(pending) // the whole blob verified
+			return werr
+		}
+		if err != nil {
+			return err
+		}
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +178,50 @@ func TestHistoryAsOfRecordedTime(t *testing.T) {
 		b, _ := json.Marshal(all)
 		t.Fatal(fmt.Sprint("archive now: ", string(b)))
 	}
+}
+
+// TestCorruptBlobNeverServed alters stored attachment bytes on disk behind
+// the server's back: a small blob answers 500 "corrupt", a large one cuts
+// the connection, and neither is ever delivered as a good download.
+func TestCorruptBlobNeverServed(t *testing.T) {
+	s := startServer(t, "")
+	s.postJSON(t, s.Admin, "/api/v1/units", map[string]any{"id": "cun", "name": "村", "type": "village"})
+	small := pngPhoto(t, 3)
+	large := append(pngPhoto(t, 4), bytes.Repeat([]byte{7}, 3<<20)...)
+	r := s.submit(t, s.Admin, "cun", map[string]any{"kind": "photo", "title": "t", "occurred_at": "2016-07-01"}, file{"s.png", small}, file{"l.png", large})
+	var a submitAnswer
+	r.decode(t, &a)
+	for _, at := range a.Attachments {
+		path := filepath.Join(s.Data, "blobs", "sha256", at.SHA256[:2], at.SHA256)
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte("tampered"), at.Size-8)
+		f.Close()
+	}
+	r = s.get(t, s.Admin, "/api/v1/blobs/"+a.Attachments[0].SHA256)
+	if r.Status != 500 || r.errCode(t) != "corrupt" {
+		t.Fatalf("corrupt small blob: %d %s", r.Status, r.Body)
+	}
+	resp, err := http.DefaultClient.Do(mustRequest(t, s, "/api/v1/blobs/"+a.Attachments[1].SHA256))
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("corrupt large blob downloaded without an error")
+	}
+}
+
+func mustRequest(t *testing.T, s *server, path string) *http.Request {
+	req, err := http.NewRequest("GET", s.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Admin)
+	return req
 }
