@@ -3,6 +3,8 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +21,8 @@ const (
 	MaxAttachmentName  = 255
 	MaxUnitTypeLen     = 64
 	MaxReportedFigures = 32
+	MaxTags            = 16
+	MaxTagLen          = 50
 )
 
 // UnitRegistered is the payload of TypeUnitRegistered.
@@ -81,6 +85,11 @@ type Evidence struct {
 	Title        string   `json:"title"`
 	Body         string   `json:"body,omitempty"`
 	Requirements []string `json:"requirements,omitempty"`
+	// Tags classify the item, e.g. the activity type chosen from a plan's
+	// menu (選課菜單).
+	Tags []string `json:"tags,omitempty"`
+	// Figures are numbers the item reports, e.g. {"volunteers": 130}.
+	Figures map[string]float64 `json:"figures,omitempty"`
 }
 
 // Validate returns an error wrapping ErrInvalid naming the first bad field.
@@ -97,7 +106,40 @@ func (e Evidence) Validate() error {
 	if utf8.RuneCountInString(e.Body) > MaxBodyLen || !utf8.ValidString(e.Body) {
 		return fmt.Errorf("%w: body must be at most %d characters", ErrInvalid, MaxBodyLen)
 	}
-	return validRequirements(e.Requirements)
+	if err := validRequirements(e.Requirements); err != nil {
+		return err
+	}
+	if err := validTags(e.Tags); err != nil {
+		return err
+	}
+	return validFigures(e.Figures)
+}
+
+func validTags(ts []string) error {
+	if len(ts) > MaxTags {
+		return fmt.Errorf("%w: at most %d tags", ErrInvalid, MaxTags)
+	}
+	for _, t := range ts {
+		if strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > MaxTagLen || !utf8.ValidString(t) {
+			return fmt.Errorf("%w: bad tag %q", ErrInvalid, t)
+		}
+	}
+	return nil
+}
+
+func validFigures(fs map[string]float64) error {
+	if len(fs) > MaxReportedFigures {
+		return fmt.Errorf("%w: at most %d figures", ErrInvalid, MaxReportedFigures)
+	}
+	for k, v := range fs {
+		if strings.TrimSpace(k) == "" || len(k) > MaxRequirementLen || !utf8.ValidString(k) {
+			return fmt.Errorf("%w: bad figure name %q", ErrInvalid, k)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return fmt.Errorf("%w: figure %s must be a finite number >= 0", ErrInvalid, k)
+		}
+	}
+	return nil
 }
 
 func validRequirements(rs []string) error {
@@ -129,17 +171,20 @@ type EvidenceSubmitted struct {
 
 // Changes lists what an amendment changes; nil fields stay as they were.
 type Changes struct {
-	Kind              *Kind      `json:"kind,omitempty"`
-	Title             *string    `json:"title,omitempty"`
-	Body              *string    `json:"body,omitempty"`
-	OccurredAt        *time.Time `json:"occurred_at,omitempty"`
-	Requirements      *[]string  `json:"requirements,omitempty"`
-	RemoveAttachments []string   `json:"remove_attachments,omitempty"`
+	Kind              *Kind               `json:"kind,omitempty"`
+	Title             *string             `json:"title,omitempty"`
+	Body              *string             `json:"body,omitempty"`
+	OccurredAt        *time.Time          `json:"occurred_at,omitempty"`
+	Requirements      *[]string           `json:"requirements,omitempty"`
+	Tags              *[]string           `json:"tags,omitempty"`
+	Figures           *map[string]float64 `json:"figures,omitempty"`
+	RemoveAttachments []string            `json:"remove_attachments,omitempty"`
 }
 
 // Empty reports whether c changes nothing (new attachments aside).
 func (c Changes) Empty() bool {
-	return c.Kind == nil && c.Title == nil && c.Body == nil && c.OccurredAt == nil && c.Requirements == nil && len(c.RemoveAttachments) == 0
+	return c.Kind == nil && c.Title == nil && c.Body == nil && c.OccurredAt == nil && c.Requirements == nil &&
+		c.Tags == nil && c.Figures == nil && len(c.RemoveAttachments) == 0
 }
 
 // Apply returns ev with c applied; occurred is the evidence's claimed time.
@@ -155,6 +200,12 @@ func (c Changes) Apply(ev Evidence, occurred time.Time) (Evidence, time.Time) {
 	}
 	if c.Requirements != nil {
 		ev.Requirements = append([]string(nil), (*c.Requirements)...)
+	}
+	if c.Tags != nil {
+		ev.Tags = append([]string(nil), (*c.Tags)...)
+	}
+	if c.Figures != nil {
+		ev.Figures = maps.Clone(*c.Figures)
 	}
 	if c.OccurredAt != nil {
 		occurred = c.OccurredAt.UTC().Truncate(time.Microsecond)

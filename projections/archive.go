@@ -74,6 +74,8 @@ type Item struct {
 	Body         string
 	OccurredAt   time.Time
 	Requirements []string
+	Tags         []string
+	Figures      map[string]float64
 	Attachments  []events.Attachment
 	Version      int
 	Retracted    bool
@@ -104,6 +106,8 @@ type itemJSON struct {
 	RecordedAt   time.Time           `json:"recorded_at"`
 	UpdatedAt    time.Time           `json:"updated_at"`
 	Requirements []string            `json:"requirements,omitempty"`
+	Tags         []string            `json:"tags,omitempty"`
+	Figures      map[string]float64  `json:"figures,omitempty"`
 	Attachments  []events.Attachment `json:"attachments"`
 	Version      int                 `json:"version"`
 	Status       string              `json:"status"`
@@ -114,7 +118,7 @@ type itemJSON struct {
 // MarshalJSON encodes the item with its derived fields.
 func (it *Item) MarshalJSON() ([]byte, error) {
 	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: it.Body, OccurredAt: it.OccurredAt,
-		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements,
+		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements, Tags: it.Tags, Figures: it.Figures,
 		Attachments: it.Attachments, Version: it.Version, Status: it.Status(), Chain: it.Chain}
 	if j.Attachments == nil {
 		j.Attachments = []events.Attachment{}
@@ -245,7 +249,7 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		// The item and its first link share the attachments: amendments
 		// build a new slice and never write into this one.
 		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, Body: p.Body, OccurredAt: ev.OccurredAt,
-			Requirements: a.internAll(p.Requirements), Attachments: ev.Attachments, Version: 1,
+			Requirements: a.internAll(p.Requirements), Tags: a.internAll(p.Tags), Figures: p.Figures, Attachments: ev.Attachments, Version: 1,
 			Chain: []Link{link(rec, 1)}}
 		u.index[ev.ID] = len(u.items)
 		u.items = append(u.items, it)
@@ -270,8 +274,10 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 			}
 			l.Changes = &p.Changes
 			var e events.Evidence
-			e, it.OccurredAt = p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Body: it.Body, Requirements: it.Requirements}, it.OccurredAt)
+			e, it.OccurredAt = p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Body: it.Body, Requirements: it.Requirements,
+				Tags: it.Tags, Figures: it.Figures}, it.OccurredAt)
 			it.Kind, it.Title, it.Body, it.Requirements = events.Kind(a.intern(string(e.Kind))), e.Title, e.Body, a.internAll(e.Requirements)
+			it.Tags, it.Figures = a.internAll(e.Tags), e.Figures
 			if len(p.Changes.RemoveAttachments) > 0 || len(ev.Attachments) > 0 {
 				// A new slice: the old one is shared with earlier links.
 				atts := make([]events.Attachment, 0, len(it.Attachments)+len(ev.Attachments))

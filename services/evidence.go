@@ -51,12 +51,14 @@ func decodeStrict(r io.Reader, v any) error {
 
 // EvidenceInput is the JSON metadata part of an evidence upload.
 type EvidenceInput struct {
-	ID           string   `json:"id"`
-	Kind         string   `json:"kind"`
-	Title        string   `json:"title"`
-	Body         string   `json:"body"`
-	OccurredAt   string   `json:"occurred_at"`
-	Requirements []string `json:"requirements"`
+	ID           string             `json:"id"`
+	Kind         string             `json:"kind"`
+	Title        string             `json:"title"`
+	Body         string             `json:"body"`
+	OccurredAt   string             `json:"occurred_at"`
+	Requirements []string           `json:"requirements"`
+	Tags         []string           `json:"tags"`
+	Figures      map[string]float64 `json:"figures"`
 }
 
 // ParsedEvidence is an EvidenceInput checked and converted.
@@ -111,7 +113,8 @@ func DecodeEvidence(b []byte, now time.Time, skew time.Duration, zone *time.Loca
 		return p, fmt.Errorf("%w: occurred_at %s is before 1970", events.ErrInvalid, in.OccurredAt)
 	}
 	p.OccurredAt = t
-	p.Evidence = events.Evidence{Kind: events.Kind(in.Kind), Title: strings.TrimSpace(in.Title), Body: in.Body, Requirements: in.Requirements}
+	p.Evidence = events.Evidence{Kind: events.Kind(in.Kind), Title: strings.TrimSpace(in.Title), Body: in.Body, Requirements: in.Requirements,
+		Tags: in.Tags, Figures: in.Figures}
 	if err := p.Evidence.Validate(); err != nil {
 		return p, err
 	}
@@ -347,14 +350,16 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 // fields given change; for a retraction only reason and expected_version
 // are allowed.
 type CorrectionInput struct {
-	Reason            string    `json:"reason"`
-	ExpectedVersion   int       `json:"expected_version"`
-	Kind              *string   `json:"kind,omitempty"`
-	Title             *string   `json:"title,omitempty"`
-	Body              *string   `json:"body,omitempty"`
-	OccurredAt        *string   `json:"occurred_at,omitempty"`
-	Requirements      *[]string `json:"requirements,omitempty"`
-	RemoveAttachments []string  `json:"remove_attachments,omitempty"`
+	Reason            string              `json:"reason"`
+	ExpectedVersion   int                 `json:"expected_version"`
+	Kind              *string             `json:"kind,omitempty"`
+	Title             *string             `json:"title,omitempty"`
+	Body              *string             `json:"body,omitempty"`
+	OccurredAt        *string             `json:"occurred_at,omitempty"`
+	Requirements      *[]string           `json:"requirements,omitempty"`
+	Tags              *[]string           `json:"tags,omitempty"`
+	Figures           *map[string]float64 `json:"figures,omitempty"`
+	RemoveAttachments []string            `json:"remove_attachments,omitempty"`
 }
 
 func (s *Server) amendEvidence(w http.ResponseWriter, r *http.Request)   { s.correct(w, r, true) }
@@ -396,7 +401,8 @@ func (s *Server) correct(w http.ResponseWriter, r *http.Request, amend bool) {
 			rec, err = s.ledger.AmendEvidence(r.Context(), c)
 		}
 	} else {
-		if in.Kind != nil || in.Title != nil || in.Body != nil || in.OccurredAt != nil || in.Requirements != nil || in.RemoveAttachments != nil {
+		if in.Kind != nil || in.Title != nil || in.Body != nil || in.OccurredAt != nil || in.Requirements != nil ||
+			in.Tags != nil || in.Figures != nil || in.RemoveAttachments != nil {
 			err = fmt.Errorf("%w: a retraction takes only reason and expected_version", events.ErrInvalid)
 		} else {
 			rec, err = s.ledger.RetractEvidence(r.Context(), c)
@@ -418,7 +424,7 @@ func (s *Server) changes(in CorrectionInput) (events.Changes, error) {
 		}
 		c.Kind = &k
 	}
-	c.Title, c.Body, c.Requirements = in.Title, in.Body, in.Requirements
+	c.Title, c.Body, c.Requirements, c.Tags, c.Figures = in.Title, in.Body, in.Requirements, in.Tags, in.Figures
 	if c.Title != nil {
 		t := strings.TrimSpace(*c.Title)
 		if t == "" || utf8.RuneCountInString(t) > events.MaxNameLen {
@@ -429,10 +435,18 @@ func (s *Server) changes(in CorrectionInput) (events.Changes, error) {
 	if c.Body != nil && utf8.RuneCountInString(*c.Body) > events.MaxBodyLen {
 		return c, fmt.Errorf("%w: body over %d characters", events.ErrInvalid, events.MaxBodyLen)
 	}
+	probe := events.Evidence{Kind: events.KindActivity, Title: "x"}
 	if c.Requirements != nil {
-		if err := (events.Evidence{Kind: events.KindActivity, Title: "x", Requirements: *c.Requirements}).Validate(); err != nil {
-			return c, err
-		}
+		probe.Requirements = *c.Requirements
+	}
+	if c.Tags != nil {
+		probe.Tags = *c.Tags
+	}
+	if c.Figures != nil {
+		probe.Figures = *c.Figures
+	}
+	if err := probe.Validate(); err != nil {
+		return c, err
 	}
 	if in.OccurredAt != nil {
 		t, err := parseTime("occurred_at", *in.OccurredAt, s.cfg.Zone)

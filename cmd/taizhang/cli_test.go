@@ -43,7 +43,7 @@ func TestCLI(t *testing.T) {
 	clerk := strings.TrimSpace(out)
 
 	code, out, errs = cli(t, s, clerk, "submit", "--unit", "dongcun", "--kind", "study_note", "--title", "七月集中學習",
-		"--occurred", "2016-07-12", "--requirement", "study-2x", "--json", photo, doc)
+		"--occurred", "2016-07-12", "--requirement", "study-2x", "--tag", "集中學習", "--figure", "participants=15", "--json", photo, doc)
 	if code != 0 {
 		t.Fatalf("submit: %d %q %q", code, out, errs)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -333,7 +334,7 @@ func multipartBody(metaName string, meta any, files []string) (io.ReadCloser, st
 func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("submit", stderr)
 	var unit, kind, title, body, occurred, id string
-	var reqs stringList
+	var reqs, tags, figs stringList
 	var asJSON bool
 	var retries int
 	a, err := newAPI(fs, args, func() {
@@ -343,6 +344,8 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.StringVar(&body, "body", "", "text")
 		fs.StringVar(&occurred, "occurred", "", "when it happened: YYYY-MM-DD or RFC 3339 (required)")
 		fs.Var(&reqs, "requirement", "requirement id this answers (repeatable)")
+		fs.Var(&tags, "tag", "a tag, e.g. the activity type from a plan's menu (repeatable)")
+		fs.Var(&figs, "figure", "a reported figure NAME=NUMBER, e.g. volunteers=130 (repeatable)")
 		fs.StringVar(&id, "id", "", "evidence id to reuse (to retry an earlier submission); new if empty")
 		fs.IntVar(&retries, "retries", 5, "times to retry on network failures and 503s, with the same evidence id")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
@@ -358,7 +361,17 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else if _, err := uuid.Parse(id); err != nil {
 		return usagef("--id %q is not a UUID", id)
 	}
-	meta := map[string]any{"id": id, "kind": kind, "title": title, "body": body, "occurred_at": occurred, "requirements": []string(reqs)}
+	figures := map[string]float64{}
+	for _, f := range figs {
+		name, num, ok := strings.Cut(f, "=")
+		v, err := strconv.ParseFloat(num, 64)
+		if !ok || name == "" || err != nil {
+			return usagef("--figure %q: want NAME=NUMBER", f)
+		}
+		figures[name] = v
+	}
+	meta := map[string]any{"id": id, "kind": kind, "title": title, "body": body, "occurred_at": occurred,
+		"requirements": []string(reqs), "tags": []string(tags), "figures": figures}
 	var out receiptOut
 	var status int
 	for attempt := 0; ; attempt++ {
