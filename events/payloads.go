@@ -187,6 +187,13 @@ func (c Changes) Empty() bool {
 		c.Tags == nil && c.Figures == nil && len(c.RemoveAttachments) == 0
 }
 
+// Validate returns an error wrapping ErrInvalid if a changed field would be
+// invalid evidence.
+func (c Changes) Validate() error {
+	probe, _ := c.Apply(Evidence{Kind: KindActivity, Title: "x"}, time.Time{})
+	return probe.Validate()
+}
+
 // Apply returns ev with c applied; occurred is the evidence's claimed time.
 func (c Changes) Apply(ev Evidence, occurred time.Time) (Evidence, time.Time) {
 	if c.Kind != nil {

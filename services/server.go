@@ -298,11 +298,11 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.Parent != "" {
-		if _, ok, err := s.ledger.UnitHead(r.Context(), in.Parent); err != nil {
-			s.fail(w, r, err)
-			return
-		} else if !ok {
+		if _, err := s.unitSeq(r.Context(), in.Parent); errors.Is(err, events.ErrNotFound) {
 			s.fail(w, r, fmt.Errorf("%w: parent unit %q is not registered", events.ErrInvalid, in.Parent))
+			return
+		} else if err != nil {
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -356,12 +356,19 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"units": out})
 }
 
-func (s *Server) showUnit(w http.ResponseWriter, r *http.Request) {
-	unit := r.PathValue("unit")
-	seq, ok, err := s.ledger.UnitHead(r.Context(), unit)
+// unitSeq returns the sequence of the unit's last event, or an error
+// wrapping events.ErrNotFound if the unit is not registered.
+func (s *Server) unitSeq(ctx context.Context, unit string) (uint64, error) {
+	seq, ok, err := s.ledger.UnitHead(ctx, unit)
 	if err == nil && !ok {
 		err = fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
 	}
+	return seq, err
+}
+
+func (s *Server) showUnit(w http.ResponseWriter, r *http.Request) {
+	unit := r.PathValue("unit")
+	seq, err := s.unitSeq(r.Context(), unit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -448,10 +455,7 @@ func (s *Server) unitArchive(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, ua.View(asOf.UTC()))
 		return
 	}
-	seq, ok, err := s.ledger.UnitHead(r.Context(), unit)
-	if err == nil && !ok {
-		err = fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
-	}
+	seq, err := s.unitSeq(r.Context(), unit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -515,10 +519,8 @@ func (s *Server) issueToken(ctx context.Context, in tokenInput) (Principal, stri
 		if in.Unit == "" {
 			return Principal{}, "", fmt.Errorf("%w: a submitter token needs a unit", events.ErrInvalid)
 		}
-		if _, ok, err := s.ledger.UnitHead(ctx, in.Unit); err != nil {
+		if _, err := s.unitSeq(ctx, in.Unit); err != nil {
 			return Principal{}, "", err
-		} else if !ok {
-			return Principal{}, "", fmt.Errorf("unit %s: %w", in.Unit, events.ErrNotFound)
 		}
 	} else if in.Unit != "" {
 		return Principal{}, "", fmt.Errorf("%w: only submitter tokens are scoped to a unit", events.ErrInvalid)

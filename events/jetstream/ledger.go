@@ -497,11 +497,8 @@ func (l *Ledger) AmendEvidence(ctx context.Context, c events.Correction) (*event
 	if c.Changes.Empty() && len(c.Attachments) == 0 {
 		return nil, fmt.Errorf("%w: an amendment must change something", events.ErrInvalid)
 	}
-	if c.Changes.Kind != nil && !c.Changes.Kind.Valid() {
-		return nil, fmt.Errorf("%w: unknown kind %q", events.ErrInvalid, *c.Changes.Kind)
-	}
-	if c.Changes.Title != nil && strings.TrimSpace(*c.Changes.Title) == "" {
-		return nil, fmt.Errorf("%w: title cannot be emptied", events.ErrInvalid)
+	if err := c.Changes.Validate(); err != nil {
+		return nil, err
 	}
 	return l.correct(ctx, c, events.TypeEvidenceAmended)
 }
