@@ -34,7 +34,13 @@ const (
 	TypeEvidenceSubmitted Type = "evidence.submitted"
 	TypeEvidenceAmended   Type = "evidence.amended"
 	TypeEvidenceRetracted Type = "evidence.retracted"
+	TypePlanPublished     Type = "plan.published"
+	TypePlanRevised       Type = "plan.revised"
 )
+
+// PlansChain is the chain (the "unit" field) of plan events. Unit ids
+// cannot start with '_', so it never names a unit.
+const PlansChain = "_plans"
 
 // Role is what an actor acted as.
 type Role string
@@ -203,7 +209,7 @@ func (e *Event) Canonical() ([]byte, error) {
 	c := *e
 	c.OccurredAt = normaliseTime(c.OccurredAt)
 	c.RecordedAt = normaliseTime(c.RecordedAt)
-	data, err := canonicalJSON(c.Data)
+	data, err := CanonicalJSON(c.Data)
 	if err != nil {
 		return nil, fmt.Errorf("canonical data of event %s: %w", e.ID, err)
 	}
@@ -227,9 +233,10 @@ func (e *Event) Canonical() ([]byte, error) {
 		c.Corrects, c.Reason, c.Attachments, c.Data, c.Prev})
 }
 
-// canonicalJSON re-encodes raw JSON with sorted object keys and no
-// insignificant white space; numbers keep their literal text.
-func canonicalJSON(raw json.RawMessage) (json.RawMessage, error) {
+// CanonicalJSON re-encodes raw JSON with sorted object keys and no
+// insignificant white space; numbers keep their literal text. Event data is
+// stored in this form.
+func CanonicalJSON(raw json.RawMessage) (json.RawMessage, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -264,7 +271,7 @@ func (e *Event) ComputeHash() (Hash, error) {
 func (e *Event) Seal(prev Hash) error {
 	e.OccurredAt = normaliseTime(e.OccurredAt)
 	e.RecordedAt = normaliseTime(e.RecordedAt)
-	data, err := canonicalJSON(e.Data)
+	data, err := CanonicalJSON(e.Data)
 	if err != nil {
 		return fmt.Errorf("seal event %s: %w", e.ID, err)
 	}
@@ -315,8 +322,14 @@ func (e *Event) Validate() error {
 	case !utf8.ValidString(e.Reason):
 		return bad("reason is not UTF-8")
 	}
-	if err := ValidUnitID(e.Unit); err != nil {
-		return err
+	isPlan := e.Type == TypePlanPublished || e.Type == TypePlanRevised
+	if isPlan != (e.Unit == PlansChain) {
+		return bad("plan events, and only they, belong to the %s chain", PlansChain)
+	}
+	if !isPlan {
+		if err := ValidUnitID(e.Unit); err != nil {
+			return err
+		}
 	}
 	switch e.Type {
 	case TypeEvidenceAmended, TypeEvidenceRetracted:

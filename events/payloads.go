@@ -233,6 +233,17 @@ type EvidenceRetracted struct {
 	Version int `json:"version"`
 }
 
+// PlanPublished is the payload of TypePlanPublished and TypePlanRevised:
+// the plan as checked (JSON of projections/plan.Plan), the file it came
+// from, and its version (1 when first published).
+type PlanPublished struct {
+	PlanID  string          `json:"plan_id"`
+	Version int             `json:"version"`
+	Plan    json.RawMessage `json:"plan"`
+	Source  string          `json:"source"`
+	File    string          `json:"file,omitempty"`
+}
+
 // SetData encodes v as e's Data.
 func (e *Event) SetData(v any) error {
 	b, err := json.Marshal(v)

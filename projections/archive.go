@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"taizhang/events"
+	"taizhang/projections/plan"
 )
 
 // ArchiveVersion is the layout version of the archive projection. Bump it
@@ -147,12 +148,24 @@ type UnitArchive struct {
 type Archive struct {
 	applied uint64
 	units   map[string]*UnitArchive
-	strs    map[string]string // interned small strings: actors, media types, requirement ids
+	plans   map[string][]PlanVersion // by plan id, oldest version first
+	strs    map[string]string        // interned small strings: actors, media types, requirement ids
+}
+
+// PlanVersion is one published version of a plan.
+type PlanVersion struct {
+	Plan        *plan.Plan   `json:"plan"`
+	Version     int          `json:"version"`
+	Seq         uint64       `json:"seq"`
+	EventID     uuid.UUID    `json:"event_id"`
+	RecordedAt  time.Time    `json:"recorded_at"`
+	PublishedBy events.Actor `json:"published_by"`
+	File        string       `json:"file,omitempty"`
 }
 
 // NewArchive returns an empty archive projection.
 func NewArchive() *Archive {
-	return &Archive{units: map[string]*UnitArchive{}, strs: map[string]string{}}
+	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, strs: map[string]string{}}
 }
 
 // intern returns one shared copy of s.
@@ -191,6 +204,13 @@ func (a *Archive) Apply(rec events.Record) error {
 		return nil
 	}
 	ev := rec.Event
+	if ev.Unit == events.PlansChain {
+		if err := a.applyPlan(rec); err != nil {
+			return err
+		}
+		a.applied = rec.Seq
+		return nil
+	}
 	u := a.units[ev.Unit]
 	if u == nil {
 		u = &UnitArchive{Unit: Unit{ID: ev.Unit}, index: map[uuid.UUID]int{}}
@@ -203,6 +223,56 @@ func (a *Archive) Apply(rec events.Record) error {
 	a.applied = rec.Seq
 	return nil
 }
+
+func (a *Archive) applyPlan(rec events.Record) error {
+	ev := rec.Event
+	if ev.Type != events.TypePlanPublished && ev.Type != events.TypePlanRevised {
+		return nil
+	}
+	var p events.PlanPublished
+	if err := ev.DecodeData(&p); err != nil {
+		return err
+	}
+	var pl plan.Plan
+	if err := json.Unmarshal(p.Plan, &pl); err != nil {
+		return fmt.Errorf("%w: plan in event %s: %v", events.ErrInvalid, ev.ID, err)
+	}
+	a.plans[p.PlanID] = append(a.plans[p.PlanID], PlanVersion{Plan: &pl, Version: p.Version, Seq: rec.Seq, EventID: ev.ID,
+		RecordedAt: ev.RecordedAt, PublishedBy: ev.Actor, File: p.File})
+	return nil
+}
+
+// Plans returns the latest version of every plan recorded at or before
+// asOf (all if asOf is zero), sorted by plan id.
+func (a *Archive) Plans(asOf time.Time) []PlanVersion {
+	ids := make([]string, 0, len(a.plans))
+	for id := range a.plans {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var out []PlanVersion
+	for _, id := range ids {
+		if v, ok := a.Plan(id, asOf); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Plan returns the version of a plan in force at asOf: the latest recorded
+// at or before it (the latest of all if asOf is zero).
+func (a *Archive) Plan(id string, asOf time.Time) (PlanVersion, bool) {
+	vs := a.plans[id]
+	for i := len(vs) - 1; i >= 0; i-- {
+		if asOf.IsZero() || !vs[i].RecordedAt.After(asOf) {
+			return vs[i], true
+		}
+	}
+	return PlanVersion{}, false
+}
+
+// PlanVersions returns every version of a plan, oldest first.
+func (a *Archive) PlanVersions(id string) []PlanVersion { return a.plans[id] }
 
 // FoldUnit folds one unit's records (its history, possibly cut at an as-of
 // time) into its archive. It returns nil if recs is empty.

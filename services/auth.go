@@ -99,6 +99,8 @@ const (
 	ActEvidenceWrite Action = "evidence.write" // admin, or the unit's submitter
 	ActBlobRead      Action = "blob.read"      // any role
 	ActTokenCreate   Action = "token.create"   // admin
+	ActPlanPublish   Action = "plan.publish"   // admin
+	ActPlanRead      Action = "plan.read"      // any role
 )
 
 // authorize is the one decision point every route passes through. unit is
@@ -107,12 +109,12 @@ const (
 func authorize(p Principal, act Action, unit string) error {
 	deny := func(why string) error { return fmt.Errorf("%w: %s", ErrForbidden, why) }
 	switch act {
-	case ActUnitCreate, ActTokenCreate:
+	case ActUnitCreate, ActTokenCreate, ActPlanPublish:
 		if p.Role == events.RoleAdmin {
 			return nil
 		}
 		return deny("only an admin may do this")
-	case ActUnitList, ActBlobRead:
+	case ActUnitList, ActBlobRead, ActPlanRead:
 		if p.Role.Valid() {
 			return nil
 		}

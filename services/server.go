@@ -36,6 +36,9 @@ type Ledger interface {
 	// the unit has no events.
 	UnitHead(ctx context.Context, unit string) (seq uint64, ok bool, err error)
 	Ping(ctx context.Context) error
+	// PublishPlan records a checked plan (as JSON); created is false when
+	// the same content was already published.
+	PublishPlan(ctx context.Context, planID string, planJSON []byte, source, file string, actor events.Actor, client events.Client) (*events.Record, bool, error)
 }
 
 // Config tunes the API.
@@ -114,6 +117,9 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	s.handle("GET /api/v1/units/{unit}/archive", ActUnitRead, true, s.unitArchive)
 	s.handle("GET /api/v1/blobs/{sha256}", ActBlobRead, false, s.blob)
 	s.handle("POST /api/v1/tokens", ActTokenCreate, false, s.createToken)
+	s.handle("POST /api/v1/plans", ActPlanPublish, false, s.publishPlan)
+	s.handle("GET /api/v1/plans", ActPlanRead, false, s.listPlans)
+	s.handle("GET /api/v1/plans/{plan}", ActPlanRead, false, s.showPlan)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})

@@ -33,6 +33,9 @@ Usage:
   taizhang submit --unit U --kind K --title T --occurred DATE [--body TEXT] [--requirement R]... [--id UUID] FILE...
   taizhang amend --unit U --id UUID --version N --reason TEXT [--title T] [--body B] [--occurred DATE] [FILE...]
   taizhang retract --unit U --id UUID --version N --reason TEXT
+  taizhang plan check FILE...
+  taizhang plan publish FILE
+  taizhang plan list
   taizhang history --unit U [--as-of T] [--json]
   taizhang archive --unit U [--as-of T] [--json]
 
@@ -53,6 +56,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = serve(ctx, rest, stderr)
 	case "unit", "token", "submit", "amend", "retract", "history", "archive":
 		err = client(ctx, cmd, rest, stdout, stderr)
+	case "plan":
+		err = planCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -106,7 +106,9 @@ func (l *Ledger) consume(ctx context.Context, cfg js.OrderedConsumerConfig, fn f
 	if err != nil {
 		return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
 	}
-	it, err := cons.Messages(js.PullMaxMessages(512))
+	// A short expiry means frequent heartbeats, so a consumer lost with a
+	// cluster node is noticed and recreated within seconds.
+	it, err := cons.Messages(js.PullMaxMessages(512), js.PullExpiry(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
 	}
