@@ -339,6 +339,13 @@ func (e *Event) Validate() error {
 		if strings.TrimSpace(e.Reason) == "" {
 			return bad("%s needs a reason", e.Type)
 		}
+	case TypeFindingResolved, TypeFindingReopened:
+		if e.Corrects == nil || *e.Corrects == uuid.Nil {
+			return bad("%s must name the finding", e.Type)
+		}
+		if e.Type == TypeFindingReopened && strings.TrimSpace(e.Reason) == "" {
+			return bad("reopening a finding needs a reason")
+		}
 	}
 	for i, a := range e.Attachments {
 		if _, err := ParseHash(a.SHA256); err != nil || a.SHA256 == "" {

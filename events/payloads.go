@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Limits on payload fields, so that an event stays well under MaxEventSize.
@@ -90,6 +92,8 @@ type Evidence struct {
 	Tags []string `json:"tags,omitempty"`
 	// Figures are numbers the item reports, e.g. {"volunteers": 130}.
 	Figures map[string]float64 `json:"figures,omitempty"`
+	// Finding is the id of the finding a rectification answers.
+	Finding string `json:"finding,omitempty"`
 }
 
 // Validate returns an error wrapping ErrInvalid naming the first bad field.
@@ -108,6 +112,14 @@ func (e Evidence) Validate() error {
 	}
 	if err := validRequirements(e.Requirements); err != nil {
 		return err
+	}
+	if e.Kind == KindRectification && e.Finding == "" {
+		return fmt.Errorf("%w: a rectification must name the finding it answers", ErrInvalid)
+	}
+	if e.Finding != "" {
+		if id, err := uuid.Parse(e.Finding); err != nil || id == uuid.Nil || len(e.Finding) != 36 {
+			return fmt.Errorf("%w: finding %q is not a finding id", ErrInvalid, e.Finding)
+		}
 	}
 	if err := validTags(e.Tags); err != nil {
 		return err
@@ -262,11 +274,12 @@ func (e *Event) DecodeData(v any) error {
 	return nil
 }
 
-// EntityVersion returns the evidence version recorded in an evidence event's
-// payload, or 0 for other events.
+// EntityVersion returns the version recorded in an evidence or finding
+// event's payload, or 0 for other events.
 func (e *Event) EntityVersion() int {
 	switch e.Type {
-	case TypeEvidenceSubmitted, TypeEvidenceAmended, TypeEvidenceRetracted:
+	case TypeEvidenceSubmitted, TypeEvidenceAmended, TypeEvidenceRetracted,
+		TypeFindingRecorded, TypeFindingResolved, TypeFindingReopened:
 		var v struct {
 			Version int `json:"version"`
 		}

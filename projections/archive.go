@@ -77,6 +77,7 @@ type Item struct {
 	Requirements []string
 	Tags         []string
 	Figures      map[string]float64
+	Finding      string // the finding a rectification answers
 	Attachments  []events.Attachment
 	Version      int
 	Retracted    bool
@@ -109,6 +110,7 @@ type itemJSON struct {
 	Requirements []string            `json:"requirements,omitempty"`
 	Tags         []string            `json:"tags,omitempty"`
 	Figures      map[string]float64  `json:"figures,omitempty"`
+	Finding      string              `json:"finding,omitempty"`
 	Attachments  []events.Attachment `json:"attachments"`
 	Version      int                 `json:"version"`
 	Status       string              `json:"status"`
@@ -120,7 +122,7 @@ type itemJSON struct {
 func (it *Item) MarshalJSON() ([]byte, error) {
 	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: it.Body, OccurredAt: it.OccurredAt,
 		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements, Tags: it.Tags, Figures: it.Figures,
-		Attachments: it.Attachments, Version: it.Version, Status: it.Status(), Chain: it.Chain}
+		Finding: it.Finding, Attachments: it.Attachments, Version: it.Version, Status: it.Status(), Chain: it.Chain}
 	if j.Attachments == nil {
 		j.Attachments = []events.Attachment{}
 	}
@@ -139,9 +141,11 @@ const (
 // UnitArchive is one unit's archive: the unit and its evidence in the order
 // it was first recorded.
 type UnitArchive struct {
-	Unit  Unit
-	items []*Item
-	index map[uuid.UUID]int
+	Unit     Unit
+	items    []*Item
+	index    map[uuid.UUID]int
+	findings []*FindingItem
+	findex   map[uuid.UUID]int
 }
 
 // Archive is the archive projection over the whole ledger.
@@ -319,10 +323,15 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		// The item and its first link share the attachments: amendments
 		// build a new slice and never write into this one.
 		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, Body: p.Body, OccurredAt: ev.OccurredAt,
-			Requirements: a.internAll(p.Requirements), Tags: a.internAll(p.Tags), Figures: p.Figures, Attachments: ev.Attachments, Version: 1,
+			Requirements: a.internAll(p.Requirements), Tags: a.internAll(p.Tags), Figures: p.Figures, Finding: p.Finding, Attachments: ev.Attachments, Version: 1,
 			Chain: []Link{link(rec, 1)}}
 		u.index[ev.ID] = len(u.items)
 		u.items = append(u.items, it)
+		if p.Finding != "" {
+			u.rectified(p.Finding, ev.ID)
+		}
+	case events.TypeFindingRecorded, events.TypeFindingResolved, events.TypeFindingReopened:
+		return u.applyFinding(a, rec)
 	case events.TypeEvidenceAmended, events.TypeEvidenceRetracted:
 		if ev.Corrects == nil {
 			return fmt.Errorf("%w: %s %s names no evidence", events.ErrInvalid, ev.Type, ev.ID)

@@ -101,6 +101,7 @@ const (
 	ActTokenCreate   Action = "token.create"   // admin
 	ActPlanPublish   Action = "plan.publish"   // admin
 	ActPlanRead      Action = "plan.read"      // any role
+	ActFindingWrite  Action = "finding.write"  // admin, inspector
 )
 
 // authorize is the one decision point every route passes through. unit is
@@ -109,6 +110,11 @@ const (
 func authorize(p Principal, act Action, unit string) error {
 	deny := func(why string) error { return fmt.Errorf("%w: %s", ErrForbidden, why) }
 	switch act {
+	case ActFindingWrite:
+		if p.Role == events.RoleAdmin || p.Role == events.RoleInspector {
+			return nil
+		}
+		return deny("only an inspector records, resolves or reopens findings")
 	case ActUnitCreate, ActTokenCreate, ActPlanPublish:
 		if p.Role == events.RoleAdmin {
 			return nil

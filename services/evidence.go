@@ -59,6 +59,7 @@ type EvidenceInput struct {
 	Requirements []string           `json:"requirements"`
 	Tags         []string           `json:"tags"`
 	Figures      map[string]float64 `json:"figures"`
+	Finding      string             `json:"finding"`
 }
 
 // ParsedEvidence is an EvidenceInput checked and converted.
@@ -114,7 +115,7 @@ func DecodeEvidence(b []byte, now time.Time, skew time.Duration, zone *time.Loca
 	}
 	p.OccurredAt = t
 	p.Evidence = events.Evidence{Kind: events.Kind(in.Kind), Title: strings.TrimSpace(in.Title), Body: in.Body, Requirements: in.Requirements,
-		Tags: in.Tags, Figures: in.Figures}
+		Tags: in.Tags, Figures: in.Figures, Finding: in.Finding}
 	if err := p.Evidence.Validate(); err != nil {
 		return p, err
 	}

@@ -39,6 +39,9 @@ type Ledger interface {
 	// PublishPlan records a checked plan (as JSON); created is false when
 	// the same content was already published.
 	PublishPlan(ctx context.Context, planID string, planJSON []byte, source, file string, actor events.Actor, client events.Client) (*events.Record, bool, error)
+	RecordFinding(ctx context.Context, f events.NewFinding) (*events.Record, bool, error)
+	ResolveFinding(ctx context.Context, d events.FindingDecision) (*events.Record, error)
+	ReopenFinding(ctx context.Context, d events.FindingDecision) (*events.Record, error)
 }
 
 // Config tunes the API.
@@ -117,6 +120,10 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	s.handle("GET /api/v1/units/{unit}/archive", ActUnitRead, true, s.unitArchive)
 	s.handle("GET /api/v1/blobs/{sha256}", ActBlobRead, false, s.blob)
 	s.handle("POST /api/v1/tokens", ActTokenCreate, false, s.createToken)
+	s.handle("POST /api/v1/units/{unit}/findings", ActFindingWrite, true, s.recordFinding)
+	s.handle("POST /api/v1/units/{unit}/findings/{id}/resolve", ActFindingWrite, true, s.resolveFinding)
+	s.handle("POST /api/v1/units/{unit}/findings/{id}/reopen", ActFindingWrite, true, s.reopenFinding)
+	s.handle("GET /api/v1/units/{unit}/findings", ActUnitRead, true, s.listFindings)
 	s.handle("POST /api/v1/plans", ActPlanPublish, false, s.publishPlan)
 	s.handle("GET /api/v1/plans", ActPlanRead, false, s.listPlans)
 	s.handle("GET /api/v1/plans/{plan}", ActPlanRead, false, s.showPlan)
@@ -437,49 +444,15 @@ func optTime(t time.Time) any {
 }
 
 func (s *Server) unitArchive(w http.ResponseWriter, r *http.Request) {
-	unit := r.PathValue("unit")
 	asOf, err := s.asOf(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if !asOf.IsZero() {
-		// As of a time: fold exactly the events recorded by then.
-		recs, err := s.ledger.History(r.Context(), unit, asOf)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		ua, err := projections.FoldUnit(recs)
-		if err == nil && (ua == nil || ua.Unit.RegisteredAt.IsZero()) {
-			err = fmt.Errorf("unit %s was not registered as of %s: %w", unit, asOf.UTC().Format(time.RFC3339), events.ErrNotFound)
-		}
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, ua.View(asOf.UTC()))
-		return
-	}
-	seq, err := s.unitSeq(r.Context(), unit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WaitProjection)
-	defer cancel()
-	if err := s.archive.WaitFor(ctx, seq); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var body []byte
-	err = s.archive.Read(func(a *projections.Archive) error {
-		ua := a.Unit(unit)
-		if ua == nil {
-			return fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
-		}
+	err = s.withUnitArchive(r.Context(), r.PathValue("unit"), asOf, func(ua *projections.UnitArchive) error {
 		var err error
-		body, err = json.Marshal(ua.View(time.Time{}))
+		body, err = json.Marshal(ua.View(asOf.UTC()))
 		return err
 	})
 	if err != nil {

@@ -333,7 +333,7 @@ func multipartBody(metaName string, meta any, files []string) (io.ReadCloser, st
 
 func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("submit", stderr)
-	var unit, kind, title, body, occurred, id string
+	var unit, kind, title, body, occurred, id, finding string
 	var reqs, tags, figs stringList
 	var asJSON bool
 	var retries int
@@ -347,6 +347,7 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Var(&tags, "tag", "a tag, e.g. the activity type from a plan's menu (repeatable)")
 		fs.Var(&figs, "figure", "a reported figure NAME=NUMBER, e.g. volunteers=130 (repeatable)")
 		fs.StringVar(&id, "id", "", "evidence id to reuse (to retry an earlier submission); new if empty")
+		fs.StringVar(&finding, "finding", "", "the finding a rectification answers")
 		fs.IntVar(&retries, "retries", 5, "times to retry on network failures and 503s, with the same evidence id")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
@@ -371,7 +372,7 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		figures[name] = v
 	}
 	meta := map[string]any{"id": id, "kind": kind, "title": title, "body": body, "occurred_at": occurred,
-		"requirements": []string(reqs), "tags": []string(tags), "figures": figures}
+		"requirements": []string(reqs), "tags": []string(tags), "figures": figures, "finding": finding}
 	var out receiptOut
 	var status int
 	for attempt := 0; ; attempt++ {

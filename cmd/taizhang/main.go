@@ -36,6 +36,9 @@ Usage:
   taizhang plan check FILE...
   taizhang plan publish FILE
   taizhang plan list
+  taizhang finding add --unit U --description D --due DATE [--severity S] [--requirement R] [PHOTO...]
+  taizhang finding resolve|reopen --unit U --id F --version N [--reason TEXT]
+  taizhang finding list --unit U [--as-of T]
   taizhang history --unit U [--as-of T] [--json]
   taizhang archive --unit U [--as-of T] [--json]
 
@@ -58,6 +61,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = client(ctx, cmd, rest, stdout, stderr)
 	case "plan":
 		err = planCmd(ctx, rest, stdout, stderr)
+	case "finding":
+		err = findingCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -18,20 +18,21 @@ import (
 // Headers every ledger message carries beside its JSON body, so that the
 // id index can be built from headers alone.
 const (
-	hdrType     = "Tz-Type"
-	hdrEvidence = "Tz-Evidence" // the evidence id of evidence events
-	hdrVersion  = "Tz-Version"  // the evidence's version after the event
+	hdrType    = "Tz-Type"
+	hdrEntity  = "Tz-Entity"  // the evidence or finding the event is about
+	hdrVersion = "Tz-Version" // the entity's version after the event
 )
 
-// entry is what the index knows of one evidence item.
+// entry is what the index knows of one evidence item or finding.
 type entry struct {
-	unit      string
-	seqs      []uint64 // its events' sequences, in order
-	version   int
-	retracted bool
+	unit    string
+	seqs    []uint64 // its events' sequences, in order
+	version int
+	first   events.Type // the type of its first event: what kind of entity it is
+	last    events.Type // the type of its last event: its state
 }
 
-// index maps every evidence id in the ledger to its unit and events. It is
+// index maps every evidence and finding id in the ledger to its unit and events. It is
 // built by following the stream (headers only) and is complete up to
 // applied. An append decides only after the index has applied the unit's
 // head, and its publish expects that head, so "this id is new" or "this is
@@ -61,7 +62,7 @@ func (x *index) apply(seq uint64, subject string, h nats.Header, prefix string) 
 		close(x.changed)
 		x.changed = make(chan struct{})
 	}()
-	idStr := h.Get(hdrEvidence)
+	idStr := h.Get(hdrEntity)
 	if idStr == "" {
 		return
 	}
@@ -72,15 +73,13 @@ func (x *index) apply(seq uint64, subject string, h nats.Header, prefix string) 
 	unit := strings.TrimPrefix(subject, prefix+".")
 	e := x.ev[id]
 	if e == nil {
-		e = &entry{unit: unit}
+		e = &entry{unit: unit, first: events.Type(h.Get(hdrType))}
 		x.ev[id] = e
 	}
+	e.last = events.Type(h.Get(hdrType))
 	e.seqs = append(e.seqs, seq)
 	if v, err := strconv.Atoi(h.Get(hdrVersion)); err == nil {
 		e.version = v
-	}
-	if events.Type(h.Get(hdrType)) == events.TypeEvidenceRetracted {
-		e.retracted = true
 	}
 }
 

@@ -325,9 +325,9 @@ type tx struct {
 // to append, or an error. It may be called more than once if another writer
 // appends to the unit in between.
 type op struct {
-	unit     string
-	evidence uuid.UUID // the evidence item the event is about, if any
-	decide   func(t *tx) (*events.Event, error)
+	unit   string
+	entity uuid.UUID // the evidence item or finding the event is about, if any
+	decide func(t *tx) (*events.Event, error)
 }
 
 // errDone is returned by a decide function that found its work already done;
@@ -382,8 +382,8 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		}
 		msg := &nats.Msg{Subject: l.UnitSubjects(o.unit), Data: data, Header: nats.Header{}}
 		msg.Header.Set(hdrType, string(ev.Type))
-		if o.evidence != uuid.Nil {
-			msg.Header.Set(hdrEvidence, o.evidence.String())
+		if o.entity != uuid.Nil {
+			msg.Header.Set(hdrEntity, o.entity.String())
 			msg.Header.Set(hdrVersion, strconv.Itoa(ev.EntityVersion()))
 		}
 		ack, err := l.js.PublishMsg(ctx, msg,
@@ -462,15 +462,15 @@ func (l *Ledger) SubmitEvidence(ctx context.Context, s events.Submission) (rec *
 		}
 	}
 	return l.append(ctx, op{
-		unit:     s.Unit,
-		evidence: s.ID,
+		unit:   s.Unit,
+		entity: s.ID,
 		decide: func(t *tx) (*events.Event, error) {
 			// The index has applied the unit's head, and the publish
 			// expects that head, so "no event with this id" holds up to the
 			// moment the event lands.
 			if e := l.idx.lookup(s.ID); e != nil {
-				if e.unit != s.Unit { // an evidence id is global
-					return nil, fmt.Errorf("submit evidence %s: id already used in another unit: %w", s.ID, events.ErrExists)
+				if e.unit != s.Unit || e.first != events.TypeEvidenceSubmitted { // an id is global
+					return nil, fmt.Errorf("submit evidence %s: id already used in another unit or for a finding: %w", s.ID, events.ErrExists)
 				}
 				first, err := l.loadSeq(t.ctx, e.seqs[0])
 				if err != nil {
@@ -480,6 +480,9 @@ func (l *Ledger) SubmitEvidence(ctx context.Context, s events.Submission) (rec *
 			}
 			if !t.unitExists {
 				return nil, fmt.Errorf("unit %s: %w", s.Unit, events.ErrNotFound)
+			}
+			if err := l.checkFinding(s.Unit, s.Evidence.Finding); err != nil {
+				return nil, err
 			}
 			ev := &events.Event{ID: s.ID, Type: events.TypeEvidenceSubmitted, Actor: s.Actor, Client: s.Client,
 				OccurredAt: s.OccurredAt, Attachments: s.Attachments}
@@ -528,14 +531,14 @@ func (l *Ledger) correct(ctx context.Context, c events.Correction, typ events.Ty
 		return nil, err
 	}
 	rec, _, err := l.append(ctx, op{
-		unit:     c.Unit,
-		evidence: c.Evidence,
+		unit:   c.Unit,
+		entity: c.Evidence,
 		decide: func(t *tx) (*events.Event, error) {
 			if !t.unitExists {
 				return nil, fmt.Errorf("unit %s: %w", c.Unit, events.ErrNotFound)
 			}
 			e := l.idx.lookup(c.Evidence)
-			if e == nil || e.unit != c.Unit {
+			if e == nil || e.unit != c.Unit || e.first != events.TypeEvidenceSubmitted {
 				return nil, fmt.Errorf("evidence %s in unit %s: %w", c.Evidence, c.Unit, events.ErrNotFound)
 			}
 			last, err := l.loadSeq(t.ctx, e.seqs[len(e.seqs)-1])
@@ -580,7 +583,7 @@ func (l *Ledger) Evidence(ctx context.Context, unit string, id uuid.UUID) ([]eve
 	}
 	e := l.idx.lookup(id)
 	if e == nil || e.unit != unit {
-		return nil, fmt.Errorf("evidence %s in unit %s: %w", id, unit, events.ErrNotFound)
+		return nil, fmt.Errorf("%s in unit %s: %w", id, unit, events.ErrNotFound)
 	}
 	recs := make([]events.Record, 0, len(e.seqs))
 	for _, seq := range e.seqs {

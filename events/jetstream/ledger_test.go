@@ -327,3 +327,84 @@ func TestReadsDoNotPileUpConsumers(t *testing.T) {
 		return nil
 	})
 }
+
+func TestFindingsLifecycle(t *testing.T) {
+	ctx := context.Background()
+	n := testenv.StartNATS(t)
+	l := openLedger(t, n)
+	register(t, l, "cun")
+	register(t, l, "other")
+	inspector := events.Actor{ID: "insp-zhao", Role: events.RoleInspector}
+	fid := uuid.New()
+	nf := events.NewFinding{ID: fid, Unit: "cun", Finding: events.Finding{Requirement: "boards", Description: "善行義舉榜未更新", Severity: events.SeverityMedium, Due: "2016-10-15"},
+		Actor: inspector, Client: events.ClientWeb}
+	rec, created, err := l.RecordFinding(ctx, nf)
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	again, created, err := l.RecordFinding(ctx, nf)
+	if err != nil || created || again.Seq != rec.Seq {
+		t.Fatalf("re-record: %v %v", created, err)
+	}
+	bad := nf
+	bad.ID, bad.Finding.Severity = uuid.New(), "urgent"
+	if _, _, err := l.RecordFinding(ctx, bad); !errors.Is(err, events.ErrInvalid) {
+		t.Fatalf("bad severity: %v", err)
+	}
+	// A rectification names the finding; one naming an unknown finding, or one of another unit, is refused.
+	rect := events.Submission{Unit: "cun", Evidence: events.Evidence{Kind: events.KindRectification, Title: "已更新善行義舉榜", Finding: fid.String()},
+		OccurredAt: time.Now(), Actor: clerk, Client: events.ClientWeb}
+	if _, _, err := l.SubmitEvidence(ctx, rect); err != nil {
+		t.Fatal(err)
+	}
+	unknown := rect
+	unknown.Evidence.Finding = uuid.NewString()
+	if _, _, err := l.SubmitEvidence(ctx, unknown); !errors.Is(err, events.ErrNotFound) {
+		t.Fatalf("rectification of an unknown finding: %v", err)
+	}
+	elsewhere := rect
+	elsewhere.Unit = "other"
+	if _, _, err := l.SubmitEvidence(ctx, elsewhere); !errors.Is(err, events.ErrNotFound) {
+		t.Fatalf("rectification of another unit's finding: %v", err)
+	}
+	noFinding := rect
+	noFinding.Evidence.Finding = ""
+	if _, _, err := l.SubmitEvidence(ctx, noFinding); !errors.Is(err, events.ErrInvalid) {
+		t.Fatalf("rectification naming no finding: %v", err)
+	}
+
+	d := events.FindingDecision{Unit: "cun", Finding: fid, ExpectedVersion: 1, Reason: "照片顯示已更新", Actor: inspector, Client: events.ClientWeb}
+	if _, err := l.ResolveFinding(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ResolveFinding(ctx, d); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("resolve twice: %v", err)
+	}
+	d.ExpectedVersion, d.Reason = 2, " "
+	if _, err := l.ReopenFinding(ctx, d); !errors.Is(err, events.ErrInvalid) {
+		t.Fatalf("reopen without reason: %v", err)
+	}
+	d.Reason, d.ExpectedVersion = "照片是舊的", 1
+	if _, err := l.ReopenFinding(ctx, d); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("stale reopen: %v", err)
+	}
+	d.ExpectedVersion = 2
+	if _, err := l.ReopenFinding(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	// Amending a finding as if it were evidence is refused.
+	title := "x"
+	if _, err := l.AmendEvidence(ctx, events.Correction{Unit: "cun", Evidence: fid, ExpectedVersion: 3, Reason: "r", Changes: events.Changes{Title: &title}, Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrNotFound) {
+		t.Fatalf("amend a finding: %v", err)
+	}
+	hist, err := l.History(ctx, "cun", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.VerifyChain(hist); err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 5 {
+		t.Fatalf("%d events", len(hist))
+	}
+}

@@ -1,0 +1,169 @@
+package services
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"taizhang/events"
+	"taizhang/projections"
+)
+
+// FindingInput is the JSON of a new finding (the "finding" part of a
+// multipart upload with "attachment" photos, or the whole JSON body).
+type FindingInput struct {
+	ID          string `json:"id"`
+	Plan        string `json:"plan"`
+	Requirement string `json:"requirement"`
+	Description string `json:"description"`
+	Severity    string `json:"severity"`
+	Due         string `json:"due"`
+}
+
+// DecisionInput resolves or reopens a finding.
+type DecisionInput struct {
+	Reason          string `json:"reason"`
+	ExpectedVersion int    `json:"expected_version"`
+}
+
+func (s *Server) recordFinding(w http.ResponseWriter, r *http.Request) {
+	unit := r.PathValue("unit")
+	if _, err := s.unitSeq(r.Context(), unit); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in FindingInput
+	var atts []events.Attachment
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "multipart/form-data" {
+		up, _, err := s.readUpload(w, r, "finding", nil)
+		if err == nil {
+			err = decodeStrict(bytes.NewReader(up.meta), &in)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		atts = up.attachments
+	} else if err := decodeJSON(r, w, &in, maxMetaSize); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	nf := events.NewFinding{Unit: unit, Attachments: atts, Actor: principal(r).Actor(), Client: clientOf(r),
+		Finding: events.Finding{Plan: in.Plan, Requirement: in.Requirement, Description: strings.TrimSpace(in.Description), Severity: in.Severity, Due: in.Due}}
+	if in.ID != "" {
+		id, err := uuid.Parse(in.ID)
+		if err != nil || len(in.ID) != 36 {
+			s.fail(w, r, fmt.Errorf("%w: id %q is not a UUID", events.ErrInvalid, in.ID))
+			return
+		}
+		nf.ID = id
+	}
+	rec, created, err := s.ledger.RecordFinding(r.Context(), nf)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, receipt(rec))
+}
+
+func (s *Server) resolveFinding(w http.ResponseWriter, r *http.Request) { s.decideFinding(w, r, true) }
+func (s *Server) reopenFinding(w http.ResponseWriter, r *http.Request)  { s.decideFinding(w, r, false) }
+
+func (s *Server) decideFinding(w http.ResponseWriter, r *http.Request, resolve bool) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: finding id %q is not a UUID", events.ErrInvalid, r.PathValue("id")))
+		return
+	}
+	var in DecisionInput
+	if err := decodeJSON(r, w, &in, maxMetaSize); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := events.FindingDecision{Unit: r.PathValue("unit"), Finding: id, ExpectedVersion: in.ExpectedVersion, Reason: in.Reason,
+		Actor: principal(r).Actor(), Client: clientOf(r)}
+	var rec *events.Record
+	if resolve {
+		rec, err = s.ledger.ResolveFinding(r.Context(), d)
+	} else {
+		rec, err = s.ledger.ReopenFinding(r.Context(), d)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, receipt(rec))
+}
+
+func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
+	unit := r.PathValue("unit")
+	asOf, err := s.asOf(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var body []byte
+	err = s.withUnitArchive(r.Context(), unit, asOf, func(ua *projections.UnitArchive) error {
+		at := asOf
+		if at.IsZero() {
+			at = s.now()
+		}
+		var err error
+		body, err = json.Marshal(ua.FindingsView(at, s.cfg.Zone))
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// withUnitArchive calls fn with the unit's archive as of asOf: folded from
+// the events recorded by then, or (asOf zero) the live projection once it
+// has applied the unit's last event, under its read lock.
+func (s *Server) withUnitArchive(ctx context.Context, unit string, asOf time.Time, fn func(*projections.UnitArchive) error) error {
+	if !asOf.IsZero() {
+		recs, err := s.ledger.History(ctx, unit, asOf)
+		if err != nil {
+			return err
+		}
+		ua, err := projections.FoldUnit(recs)
+		if err != nil {
+			return err
+		}
+		if ua == nil || ua.Unit.RegisteredAt.IsZero() {
+			return fmt.Errorf("unit %s was not registered as of %s: %w", unit, asOf.UTC().Format(time.RFC3339), events.ErrNotFound)
+		}
+		return fn(ua)
+	}
+	seq, err := s.unitSeq(ctx, unit)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.WaitProjection)
+	defer cancel()
+	if err := s.archive.WaitFor(wctx, seq); err != nil {
+		return err
+	}
+	return s.archive.Read(func(a *projections.Archive) error {
+		ua := a.Unit(unit)
+		if ua == nil {
+			return fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
+		}
+		return fn(ua)
+	})
+}
