@@ -100,6 +100,16 @@ type Attachment struct {
 	Name      string `json:"name"`
 	Width     int    `json:"width,omitempty"`
 	Height    int    `json:"height,omitempty"`
+	// TakenAt is the photo's EXIF capture time in the camera's local time
+	// (2006-01-02T15:04:05), and GPS its EXIF position, if it had them.
+	TakenAt string `json:"taken_at,omitempty"`
+	GPS     *GPS   `json:"gps,omitempty"`
+}
+
+// GPS is a position in decimal degrees.
+type GPS struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
 }
 
 // Hash is the SHA-256 of an event's canonical encoding. The zero Hash stands

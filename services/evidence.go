@@ -6,10 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
-	_ "image/gif" // register decoders for dimension extraction
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -23,6 +19,7 @@ import (
 
 	"taizhang/blobstore"
 	"taizhang/events"
+	"taizhang/services/media"
 )
 
 // maxMetaSize bounds the JSON metadata part of an upload.
@@ -228,15 +225,12 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 // it: digest, size, media type sniffed from the bytes (never the client's
 // word), the client's file name as a label only, and image dimensions.
 func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (events.Attachment, error) {
-	var w, h int
+	var facts media.Facts
 	rec, err := blobstore.Receive(ctx, s.blobs, part, blobstore.ReceiveOptions{
 		TempDir: s.cfg.TempDir,
 		MaxSize: s.cfg.MaxFileSize,
 		Inspect: func(f io.ReaderAt, size int64) error {
-			// Only the header is read: DecodeConfig never decodes pixels.
-			if cfg, _, err := image.DecodeConfig(io.NewSectionReader(f, 0, size)); err == nil {
-				w, h = cfg.Width, cfg.Height
-			}
+			facts = media.Inspect(f, size) // headers only, never pixels
 			return nil
 		},
 	})
@@ -250,8 +244,12 @@ func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (e
 		}
 		return events.Attachment{}, fmt.Errorf("store attachment %q: %w", label(part.FileName()), err)
 	}
-	return events.Attachment{SHA256: rec.Ref.String(), Size: rec.Size, MediaType: sniff(rec.Head),
-		Name: label(part.FileName()), Width: w, Height: h}, nil
+	a := events.Attachment{SHA256: rec.Ref.String(), Size: rec.Size, MediaType: sniff(rec.Head),
+		Name: label(part.FileName()), Width: facts.Width, Height: facts.Height, TakenAt: facts.TakenAt}
+	if facts.GPS != nil {
+		a.GPS = &events.GPS{Lat: facts.GPS.Lat, Lon: facts.GPS.Lon}
+	}
+	return a, nil
 }
 
 // sniff returns the media type of content from its first bytes.
