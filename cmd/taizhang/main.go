@@ -39,6 +39,8 @@ Usage:
   taizhang finding add --unit U --description D --due DATE [--severity S] [--requirement R] [PHOTO...]
   taizhang finding resolve|reopen --unit U --id F --version N [--reason TEXT]
   taizhang finding list --unit U [--as-of T]
+  taizhang compliance --unit U [--as-of T] [--plan P]
+  taizhang ranking --plan P --period YYYY-MM
   taizhang history --unit U [--as-of T] [--json]
   taizhang archive --unit U [--as-of T] [--json]
 
@@ -63,6 +65,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = planCmd(ctx, rest, stdout, stderr)
 	case "finding":
 		err = findingCmd(ctx, rest, stdout, stderr)
+	case "compliance":
+		err = complianceCmd(ctx, rest, stdout, stderr)
+	case "ranking":
+		err = rankingCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
