@@ -169,7 +169,7 @@ func (s *Server) rank(ctx context.Context, id string, month time.Time) (Ranking,
 		for _, u := range a.Units() {
 			cu := compliance.UnitOf(u)
 			if !u.RegisteredAt.After(end) && appliesToUnit(pv.Plan, cu) {
-				rep, err := compliance.Evaluate(pv.Plan, cu, a.Unit(u.ID).Items(), end)
+				met, due, err := compliance.Score(pv.Plan, cu, a.Unit(u.ID).Items(), end)
 				if errors.Is(err, compliance.ErrNotAsOf) {
 					redo = append(redo, u)
 					continue
@@ -177,7 +177,7 @@ func (s *Server) rank(ctx context.Context, id string, month time.Time) (Ranking,
 				if err != nil {
 					return err
 				}
-				rk.Units = append(rk.Units, RankEntry{Unit: u.ID, Name: u.Name, Met: rep.Met, Due: rep.Due})
+				rk.Units = append(rk.Units, RankEntry{Unit: u.ID, Name: u.Name, Met: met, Due: due})
 			}
 		}
 		return nil
@@ -194,11 +194,11 @@ func (s *Server) rank(ctx context.Context, id string, month time.Time) (Ranking,
 		if err != nil {
 			return Ranking{}, err
 		}
-		rep, err := compliance.Evaluate(pv.Plan, compliance.UnitOf(ua.Unit), ua.Items(), end)
+		met, due, err := compliance.Score(pv.Plan, compliance.UnitOf(ua.Unit), ua.Items(), end)
 		if err != nil {
 			return Ranking{}, err
 		}
-		rk.Units = append(rk.Units, RankEntry{Unit: u.ID, Name: u.Name, Met: rep.Met, Due: rep.Due})
+		rk.Units = append(rk.Units, RankEntry{Unit: u.ID, Name: u.Name, Met: met, Due: due})
 	}
 	for i := range rk.Units {
 		if e := &rk.Units[i]; e.Due > 0 {

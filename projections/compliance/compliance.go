@@ -354,6 +354,7 @@ type evaluator struct {
 	pStart, pEnd day
 	items        []*projections.Item
 	facts        []fact
+	brief        bool // Score: statuses only, words may be cut short
 }
 
 // fact is what is derived once from an item.
@@ -401,6 +402,18 @@ func (e *evaluator) order(a, b int) int {
 // rule kind, phase, calendar period or attachment kind, a missing period,
 // deadline or figure) and ErrNotAsOf for an item changed after asOf.
 func Evaluate(p *plan.Plan, u Unit, items []*projections.Item, asOf time.Time) (Report, error) {
+	return evaluate(p, u, items, asOf, false)
+}
+
+// Score returns how many of the requirements that apply to u are due and
+// how many of those are met, as Evaluate would count them (same contract and
+// errors), without writing out what is missing: what a ranking needs.
+func Score(p *plan.Plan, u Unit, items []*projections.Item, asOf time.Time) (met, due int, err error) {
+	rep, err := evaluate(p, u, items, asOf, true)
+	return rep.Met, rep.Due, err
+}
+
+func evaluate(p *plan.Plan, u Unit, items []*projections.Item, asOf time.Time, brief bool) (Report, error) {
 	if p == nil {
 		return Report{}, errors.New("compliance: no plan")
 	}
@@ -411,26 +424,24 @@ func Evaluate(p *plan.Plan, u Unit, items []*projections.Item, asOf time.Time) (
 	if p.Period.Start.IsZero() || p.Period.End.IsZero() || p.Period.End.Before(p.Period.Start) {
 		return Report{}, fmt.Errorf("compliance: plan %s: period %s to %s is not a range", p.ID, p.Period.Start, p.Period.End)
 	}
-	e := &evaluator{p: p, loc: loc, u: u, today: dayOfTime(asOf, loc),
+	e := &evaluator{p: p, loc: loc, u: u, today: dayOfTime(asOf, loc), brief: brief,
 		pStart: dayOfDate(p.Period.Start), pEnd: dayOfDate(p.Period.End), items: items, facts: make([]fact, len(items))}
 	rep := Report{Plan: p.ID, Unit: u.ID, AsOf: asOf.UTC(), Today: e.today.date(), Requirements: []Result{}}
 
 	// Compile the requirements that apply, and index them by the names
 	// items use for them.
+	cp, err := e.compileAll()
+	if err != nil {
+		return Report{}, err
+	}
 	var rules []*rule
-	names := map[string]int{}
+	ruleOf := make([]int, len(p.Requirements)) // requirement index -> index in rules, or -1
 	for i := range p.Requirements {
-		r := &p.Requirements[i]
-		if !Applies(p, r, u) {
-			continue
+		ruleOf[i] = -1
+		if Applies(p, &p.Requirements[i], u) {
+			ruleOf[i] = len(rules)
+			rules = append(rules, cp.rules[i])
 		}
-		ru, err := e.compile(r)
-		if err != nil {
-			return Report{}, fmt.Errorf("compliance: plan %s requirement %s: %w", p.ID, r.ID, err)
-		}
-		names[r.ID] = len(rules)
-		names[p.ID+"/"+r.ID] = len(rules)
-		rules = append(rules, ru)
 	}
 
 	// Which items name which requirement, as of asOf: the items in order
@@ -450,7 +461,8 @@ func Evaluate(p *plan.Plan, u Unit, items []*projections.Item, asOf time.Time) (
 		}
 		from := int32(len(reqOf))
 		for _, n := range it.Requirements {
-			if k, ok := names[n]; ok && !slices.Contains(reqOf[from:], int32(k)) {
+			if ri, ok := cp.names[n]; ok && ruleOf[ri] >= 0 && !slices.Contains(reqOf[from:], int32(ruleOf[ri])) {
+				k := ruleOf[ri]
 				reqOf = append(reqOf, int32(k))
 			}
 		}
@@ -482,6 +494,75 @@ func Evaluate(p *plan.Plan, u Unit, items []*projections.Item, asOf time.Time) (
 		rep.Requirements = append(rep.Requirements, res)
 	}
 	return rep, nil
+}
+
+// compiledPlans caches the compiled rules of the plans evaluated, keyed by
+// plan pointer: a plan is never changed once published (a revision is a
+// new *plan.Plan), and compiling (calendars, period names) costs more than
+// evaluating a unit's items, which matters when a ranking evaluates a
+// thousand units against one plan. Bounded: cleared when it grows large.
+var compiledPlans struct {
+	sync.Mutex
+	m map[planKey]*compiled
+}
+
+// compiled is a plan's rules, in plan order, and the names items may use
+// for its requirements ("REQ" and "PLAN/REQ") mapped to their index.
+type compiled struct {
+	rules []*rule
+	names map[string]int
+}
+
+// planKey identifies a plan's content cheaply: the plan, its requirements'
+// backing array, period and zone (a caller that reuses a *plan.Plan value
+// with another period or requirement list gets a fresh compilation).
+type planKey struct {
+	p      *plan.Plan
+	reqs   *plan.Requirement
+	n      int
+	period plan.Span
+	zone   string
+}
+
+func keyOf(p *plan.Plan) planKey {
+	k := planKey{p: p, n: len(p.Requirements), period: p.Period, zone: p.TimeZone}
+	if k.n > 0 {
+		k.reqs = &p.Requirements[0]
+	}
+	return k
+}
+
+// compileAll returns every requirement of e.p compiled, in plan order.
+// Rules depend only on the plan (its zone and period), never on the unit or
+// the as-of time, so they are shared by all evaluations of the plan.
+func (e *evaluator) compileAll() (*compiled, error) {
+	key := keyOf(e.p)
+	compiledPlans.Lock()
+	c, ok := compiledPlans.m[key]
+	compiledPlans.Unlock()
+	if ok {
+		return c, nil
+	}
+	c = &compiled{rules: make([]*rule, len(e.p.Requirements)), names: map[string]int{}}
+	for i := range e.p.Requirements {
+		r := &e.p.Requirements[i]
+		ru, err := e.compile(r)
+		if err != nil {
+			return nil, fmt.Errorf("compliance: plan %s requirement %s: %w", e.p.ID, r.ID, err)
+		}
+		c.rules[i] = ru
+		if _, dup := c.names[r.ID]; !dup { // the first of a duplicated id wins
+			c.names[r.ID] = i
+			c.names[e.p.ID+"/"+r.ID] = i
+		}
+	}
+	compiledPlans.Lock()
+	if compiledPlans.m == nil || len(compiledPlans.m) > 64 {
+		compiledPlans.m = map[planKey]*compiled{}
+	}
+	compiledPlans.m[key] = c
+	compiledPlans.Unlock()
+	return c, nil
 }
 
 // compile checks a requirement's rule and works out its range and slots.
@@ -753,11 +834,15 @@ func (e *evaluator) evaluate(ru *rule, idx []int) Result {
 	for j, i := range idx {
 		f := &e.facts[i]
 		if why[j] != nil {
-			res.Rejected = append(res.Rejected, Rejected{Counted: e.ref(i, f), Reasons: why[j], Why: e.words(ru, i, f, why[j])})
+			if !e.brief {
+				res.Rejected = append(res.Rejected, Rejected{Counted: e.ref(i, f), Reasons: why[j], Why: e.words(ru, i, f, why[j])})
+			}
 			continue
 		}
 		counted = append(counted, i)
-		res.Counted = append(res.Counted, e.ref(i, f))
+		if !e.brief {
+			res.Counted = append(res.Counted, e.ref(i, f))
+		}
 	}
 	n := len(counted)
 	switch r.Rule.Kind {
@@ -816,47 +901,58 @@ func partialOrMissing(n int) string {
 
 // judgeSlots judges a rule by its periods or windows.
 func (e *evaluator) judgeSlots(ru *rule, res *Result, counted []int) {
-	res.Periods = make([]PeriodResult, len(ru.slots))
-	for k, s := range ru.slots {
-		res.Periods[k] = PeriodResult{Name: s.name, Start: s.lo.date(), End: s.hi.date(), Min: ru.min}
+	counts := make([]int, len(ru.slots))
+	if !e.brief {
+		res.Periods = make([]PeriodResult, len(ru.slots))
+		for k, s := range ru.slots {
+			res.Periods[k] = PeriodResult{Name: s.name, Start: s.lo.date(), End: s.hi.date(), Min: ru.min}
+		}
+	}
+	add := func(k, i int) {
+		counts[k]++
+		if !e.brief {
+			res.Periods[k].Count++
+			res.Periods[k].Items = append(res.Periods[k].Items, e.items[i].ID)
+		}
 	}
 	for _, i := range counted {
 		d := e.facts[i].day
 		if ru.window {
 			for k, s := range ru.slots {
 				if s.lo <= d && d <= s.hi {
-					res.Periods[k].Count++
-					res.Periods[k].Items = append(res.Periods[k].Items, e.items[i].ID)
+					add(k, i)
 				}
 			}
 			continue
 		}
 		// Periods are in order and tile [lo, hi].
 		k, _ := slices.BinarySearchFunc(ru.slots, d, func(s slot, d day) int { return cmp.Compare(s.hi, d) })
-		res.Periods[k].Count++
-		res.Periods[k].Items = append(res.Periods[k].Items, e.items[i].ID)
+		add(k, i)
 	}
 	var late, short []int
 	started, anyMet := false, false
 	var lastStarted day = unbounded
 	for k, s := range ru.slots {
-		p := &res.Periods[k]
+		var status string
 		switch {
-		case p.Count >= ru.min && s.lo <= e.today:
-			p.Status = StatusMet
+		case counts[k] >= ru.min && s.lo <= e.today:
+			status = StatusMet
 		case s.lo > e.today:
-			p.Status = StatusNotDue
+			status = StatusNotDue
 		case s.hi < e.today:
-			p.Status = StatusOverdue
+			status = StatusOverdue
 			late = append(late, k)
 		default:
-			p.Status = partialOrMissing(p.Count)
+			status = partialOrMissing(counts[k])
 			short = append(short, k)
+		}
+		if !e.brief {
+			res.Periods[k].Status = status
 		}
 		if s.lo <= e.today {
 			started = true
 			lastStarted = max(lastStarted, s.hi)
-			anyMet = anyMet || p.Status == StatusMet
+			anyMet = anyMet || status == StatusMet
 		}
 	}
 	earliest := func(ks []int) day {
@@ -868,15 +964,18 @@ func (e *evaluator) judgeSlots(ru *rule, res *Result, counted []int) {
 	}
 	name := func(k int) string { return ru.slots[k].label(ru.window) }
 	var words []string
+	if e.brief { // scoring only: no words
+		late, short = late[:min(len(late), 1)], short[:min(len(short), 1)]
+	}
 	if len(late) > 0 {
 		ls := make([]string, len(late))
 		for j, k := range late {
-			ls[j] = fmt.Sprintf("%s（%d/%d）", name(k), res.Periods[k].Count, ru.min)
+			ls[j] = fmt.Sprintf("%s（%d/%d）", name(k), counts[k], ru.min)
 		}
 		words = append(words, fmt.Sprintf("已逾期：%s未達每%s %d %s", strings.Join(ls, "、"), slotWord(ru), ru.min, measure(ru.r)))
 	}
 	for _, k := range short {
-		words = append(words, fmt.Sprintf("%s還需 %d %s%s，截止 %s", name(k), ru.min-res.Periods[k].Count, measure(ru.r), noun(ru), ru.slots[k].hi))
+		words = append(words, fmt.Sprintf("%s還需 %d %s%s，截止 %s", name(k), ru.min-counts[k], measure(ru.r), noun(ru), ru.slots[k].hi))
 	}
 	res.Missing = strings.Join(words, "；")
 	switch {
