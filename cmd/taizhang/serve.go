@@ -20,6 +20,7 @@ import (
 	"taizhang/blobstore/minio"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/internal/demo"
 	"taizhang/projections"
 	"taizhang/services"
 	"taizhang/services/natskv"
@@ -37,6 +38,7 @@ type serveConfig struct {
 	s3Secure                    bool
 	maxFileMiB, maxRequestMiB   int64
 	logJSON                     bool
+	demo                        bool
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -61,6 +63,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&c.maxFileMiB, "max-file-mib", 64, "largest accepted attachment, MiB")
 	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -137,7 +140,15 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	defer nc.Close()
 
-	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas})
+	// The demo records its story at the story's times (internal/demo.Clock);
+	// anything else records at the real time.
+	now := time.Now
+	var clock *demo.Clock
+	if c.demo {
+		clock = demo.NewClock()
+		now = clock.Now
+	}
+	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas, Now: now})
 	if err != nil {
 		return err
 	}
@@ -174,7 +185,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	go func() { defer close(projDone); archive.Run(ctx) }()
 
 	api := services.New(ledger, blobs, archive, tokens, services.Config{
-		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp,
+		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
 	}, log)
 
 	if err := ensureAdminToken(ctx, api, c.data, log); err != nil {
@@ -196,6 +207,15 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	log.Info("taizhang serving", "addr", "http://"+addr)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var demoErr error
+	if c.demo {
+		if demoErr = runDemo(ctx, c.data, addr, clock, log); demoErr != nil && ctx.Err() == nil {
+			log.Error("demo failed", "err", demoErr)
+			cancel()
+		} else {
+			demoErr = nil
+		}
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
@@ -214,7 +234,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		log.Warn("nats drain", "err", err)
 	}
 	log.Info("stopped")
-	return nil
+	return demoErr
 }
 
 // ensureAdminToken writes a new admin token to DATA/admin.token (mode 0600)
