@@ -41,6 +41,7 @@ Usage:
   taizhang finding list --unit U [--as-of T]
   taizhang compliance --unit U [--as-of T] [--plan P]
   taizhang ranking --plan P --period YYYY-MM
+  taizhang verify [--data DIR | --nats URL] [--s3-...] [--unit U] [--sample F] [--json]
   taizhang history --unit U [--as-of T] [--json]
   taizhang archive --unit U [--as-of T] [--json]
 
@@ -65,6 +66,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = planCmd(ctx, rest, stdout, stderr)
 	case "finding":
 		err = findingCmd(ctx, rest, stdout, stderr)
+	case "verify":
+		err = verifyCmd(ctx, rest, stdout, stderr)
 	case "compliance":
 		err = complianceCmd(ctx, rest, stdout, stderr)
 	case "ranking":

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,22 +46,10 @@ type serveConfig struct {
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var c serveConfig
 	fs := newFlags("serve", stderr)
-	fs.StringVar(&c.data, "data", envOr("TAIZHANG_DATA", "taizhang-data"), "data directory (embedded NATS, blobs, admin token)")
+	storeFlags(fs, &c)
 	fs.StringVar(&c.addr, "addr", envOr("TAIZHANG_ADDR", "127.0.0.1:8080"), "HTTP listen address (port 0 picks a free one)")
 	fs.StringVar(&c.addrFile, "addr-file", "", "write the bound HTTP address to this file once listening")
-	fs.StringVar(&c.natsURL, "nats", envOr("TAIZHANG_NATS_URL", ""), "external NATS URL; empty runs an embedded server in DIR/nats")
-	fs.StringVar(&c.natsUser, "nats-user", envOr("TAIZHANG_NATS_USER", ""), "NATS user (env TAIZHANG_NATS_USER)")
-	fs.StringVar(&c.natsPass, "nats-password", envOr("TAIZHANG_NATS_PASSWORD", ""), "NATS password (env TAIZHANG_NATS_PASSWORD)")
-	fs.StringVar(&c.natsToken, "nats-token", envOr("TAIZHANG_NATS_TOKEN", ""), "NATS token (env TAIZHANG_NATS_TOKEN)")
-	fs.StringVar(&c.natsCreds, "nats-creds", envOr("TAIZHANG_NATS_CREDS", ""), "NATS credentials file")
 	fs.StringVar(&c.natsListen, "nats-listen", "", "embedded mode: also accept NATS clients on HOST:PORT (default: in-process only)")
-	fs.IntVar(&c.replicas, "replicas", 0, "stream replicas (default 1 embedded, 3 external)")
-	fs.StringVar(&c.s3Endpoint, "s3-endpoint", envOr("TAIZHANG_S3_ENDPOINT", ""), "MinIO/S3 endpoint HOST:PORT; empty uses the blob directory DIR/blobs")
-	fs.StringVar(&c.s3Bucket, "s3-bucket", envOr("TAIZHANG_S3_BUCKET", "taizhang"), "bucket (created if missing)")
-	fs.StringVar(&c.s3AccessKey, "s3-access-key", envOr("TAIZHANG_S3_ACCESS_KEY", ""), "access key (env TAIZHANG_S3_ACCESS_KEY)")
-	fs.StringVar(&c.s3SecretKey, "s3-secret-key", envOr("TAIZHANG_S3_SECRET_KEY", ""), "secret key (env TAIZHANG_S3_SECRET_KEY)")
-	fs.StringVar(&c.s3Region, "s3-region", envOr("TAIZHANG_S3_REGION", ""), "region")
-	fs.BoolVar(&c.s3Secure, "s3-tls", envOr("TAIZHANG_S3_TLS", "") == "true", "use HTTPS to reach S3")
 	fs.Int64Var(&c.maxFileMiB, "max-file-mib", 64, "largest accepted attachment, MiB")
 	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
@@ -77,6 +67,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return runServer(ctx, c, slog.New(h))
 }
 
+// storeFlags registers the flags that say where the ledger and the blobs
+// are: serve and verify share them.
+func storeFlags(fs *flag.FlagSet, c *serveConfig) {
+	fs.StringVar(&c.data, "data", envOr("TAIZHANG_DATA", "taizhang-data"), "data directory (embedded NATS, blobs, admin token)")
+	fs.StringVar(&c.natsURL, "nats", envOr("TAIZHANG_NATS_URL", ""), "external NATS URL; empty runs an embedded server in DIR/nats")
+	fs.StringVar(&c.natsUser, "nats-user", envOr("TAIZHANG_NATS_USER", ""), "NATS user (env TAIZHANG_NATS_USER)")
+	fs.StringVar(&c.natsPass, "nats-password", envOr("TAIZHANG_NATS_PASSWORD", ""), "NATS password (env TAIZHANG_NATS_PASSWORD)")
+	fs.StringVar(&c.natsToken, "nats-token", envOr("TAIZHANG_NATS_TOKEN", ""), "NATS token (env TAIZHANG_NATS_TOKEN)")
+	fs.StringVar(&c.natsCreds, "nats-creds", envOr("TAIZHANG_NATS_CREDS", ""), "NATS credentials file")
+	fs.IntVar(&c.replicas, "replicas", 0, "stream replicas (default 1 embedded, 3 external)")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", envOr("TAIZHANG_S3_ENDPOINT", ""), "MinIO/S3 endpoint HOST:PORT; empty uses the blob directory DIR/blobs")
+	fs.StringVar(&c.s3Bucket, "s3-bucket", envOr("TAIZHANG_S3_BUCKET", "taizhang"), "bucket (created if missing)")
+	fs.StringVar(&c.s3AccessKey, "s3-access-key", envOr("TAIZHANG_S3_ACCESS_KEY", ""), "access key (env TAIZHANG_S3_ACCESS_KEY)")
+	fs.StringVar(&c.s3SecretKey, "s3-secret-key", envOr("TAIZHANG_S3_SECRET_KEY", ""), "secret key (env TAIZHANG_S3_SECRET_KEY)")
+	fs.StringVar(&c.s3Region, "s3-region", envOr("TAIZHANG_S3_REGION", ""), "region")
+	fs.BoolVar(&c.s3Secure, "s3-tls", envOr("TAIZHANG_S3_TLS", "") == "true", "use HTTPS to reach S3")
+}
+
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -86,60 +94,6 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 
-	// NATS: embedded (sync always) or external.
-	var nc *nats.Conn
-	replicas := c.replicas
-	if c.natsURL == "" {
-		ecfg := tzjs.EmbeddedConfig{StoreDir: filepath.Join(c.data, "nats"), NoListen: c.natsListen == ""}
-		if c.natsListen != "" {
-			host, port, err := net.SplitHostPort(c.natsListen)
-			if err != nil {
-				return usagef("--nats-listen: %v", err)
-			}
-			ecfg.Host = host
-			if _, err := fmt.Sscan(port, &ecfg.Port); err != nil {
-				return usagef("--nats-listen: bad port %q", port)
-			}
-		}
-		ns, err := tzjs.StartEmbedded(ecfg)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-		}()
-		nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("taizhang"))
-		if err != nil {
-			return fmt.Errorf("connect to embedded nats: %w", err)
-		}
-		if replicas == 0 {
-			replicas = 1
-		}
-		log.Info("embedded NATS with JetStream, sync always", "store", ecfg.StoreDir, "clients", c.natsListen)
-	} else {
-		opts := []nats.Option{nats.Name("taizhang"), nats.MaxReconnects(-1), nats.Timeout(10 * time.Second)}
-		if c.natsUser != "" {
-			opts = append(opts, nats.UserInfo(c.natsUser, c.natsPass))
-		}
-		if c.natsToken != "" {
-			opts = append(opts, nats.Token(c.natsToken))
-		}
-		if c.natsCreds != "" {
-			opts = append(opts, nats.UserCredentials(c.natsCreds))
-		}
-		var err error
-		nc, err = nats.Connect(c.natsURL, opts...)
-		if err != nil {
-			return fmt.Errorf("connect to NATS at %s: %w", redactURL(c.natsURL), err)
-		}
-		if replicas == 0 {
-			replicas = 3
-		}
-		log.Info("external NATS", "url", redactURL(c.natsURL), "replicas", replicas)
-	}
-	defer nc.Close()
-
 	// The demo records its story at the story's times (internal/demo.Clock);
 	// anything else records at the real time.
 	now := time.Now
@@ -148,34 +102,15 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		clock = demo.NewClock()
 		now = clock.Now
 	}
-	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas, Now: now})
+	st, err := openStores(ctx, c, now, log)
 	if err != nil {
 		return err
 	}
-	tokens, err := natskv.OpenTokens(ctx, ledger.JetStream(), "", replicas)
+	defer st.close()
+	ledger, blobs, nc := st.ledger, st.blobs, st.nc
+	tokens, err := natskv.OpenTokens(ctx, ledger.JetStream(), "", st.replicas)
 	if err != nil {
 		return err
-	}
-
-	var blobs blobstore.Store
-	if c.s3Endpoint == "" {
-		d, err := dir.New(filepath.Join(c.data, "blobs"))
-		if err != nil {
-			return err
-		}
-		blobs = d
-		log.Info("blob store: local directory", "root", d.Root())
-	} else {
-		if c.s3AccessKey == "" || c.s3SecretKey == "" {
-			return usagef("--s3-endpoint needs --s3-access-key and --s3-secret-key (or TAIZHANG_S3_ACCESS_KEY and TAIZHANG_S3_SECRET_KEY)")
-		}
-		m, err := minio.New(ctx, minio.Config{Endpoint: c.s3Endpoint, Bucket: c.s3Bucket, AccessKey: c.s3AccessKey,
-			SecretKey: c.s3SecretKey, Secure: c.s3Secure, Region: c.s3Region})
-		if err != nil {
-			return err
-		}
-		blobs = m
-		log.Info("blob store: S3", "endpoint", c.s3Endpoint, "bucket", c.s3Bucket)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -273,4 +208,142 @@ func redactURL(u string) string {
 		return "***@" + u[at+1:]
 	}
 	return u
+}
+
+// stores are the ledger and the blob store, opened from the flags that
+// storeFlags registers.
+type stores struct {
+	nc       *nats.Conn
+	ledger   *tzjs.Ledger
+	blobs    blobstore.Store
+	replicas int
+	closers  []func()
+}
+
+// close closes what openStores opened, last first.
+func (st *stores) close() {
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
+	}
+}
+
+// openStores starts the embedded NATS server (sync always) on DATA/nats, or
+// connects to an external one, opens the ledger on it, and opens the blob
+// directory DATA/blobs or the S3 bucket. The embedded store is locked, so
+// that two processes never open it at once.
+func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *slog.Logger) (_ *stores, err error) {
+	st := &stores{}
+	defer func() {
+		if err != nil {
+			st.close() // what was opened before the failure
+		}
+	}()
+	var nc *nats.Conn
+	replicas := c.replicas
+	if c.natsURL == "" {
+		if err := os.MkdirAll(c.data, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		unlock, err := lockData(c.data)
+		if err != nil {
+			return nil, err
+		}
+		st.closers = append(st.closers, unlock)
+		ecfg := tzjs.EmbeddedConfig{StoreDir: filepath.Join(c.data, "nats"), NoListen: c.natsListen == ""}
+		if c.natsListen != "" {
+			host, port, err := net.SplitHostPort(c.natsListen)
+			if err != nil {
+				return nil, usagef("--nats-listen: %v", err)
+			}
+			ecfg.Host = host
+			if _, err := fmt.Sscan(port, &ecfg.Port); err != nil {
+				return nil, usagef("--nats-listen: bad port %q", port)
+			}
+		}
+		ns, err := tzjs.StartEmbedded(ecfg)
+		if err != nil {
+			return nil, err
+		}
+		st.closers = append(st.closers, func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		})
+		nc, err = nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name("taizhang"))
+		if err != nil {
+			return nil, fmt.Errorf("connect to embedded nats: %w", err)
+		}
+		if replicas == 0 {
+			replicas = 1
+		}
+		log.Info("embedded NATS with JetStream, sync always", "store", ecfg.StoreDir, "clients", c.natsListen)
+	} else {
+		opts := []nats.Option{nats.Name("taizhang"), nats.MaxReconnects(-1), nats.Timeout(10 * time.Second)}
+		if c.natsUser != "" {
+			opts = append(opts, nats.UserInfo(c.natsUser, c.natsPass))
+		}
+		if c.natsToken != "" {
+			opts = append(opts, nats.Token(c.natsToken))
+		}
+		if c.natsCreds != "" {
+			opts = append(opts, nats.UserCredentials(c.natsCreds))
+		}
+		var err error
+		nc, err = nats.Connect(c.natsURL, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.natsURL), err)
+		}
+		if replicas == 0 {
+			replicas = 3
+		}
+		log.Info("external NATS", "url", redactURL(c.natsURL), "replicas", replicas)
+	}
+	st.nc, st.replicas = nc, replicas
+	st.closers = append(st.closers, nc.Close)
+
+	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	st.ledger = ledger
+	st.closers = append(st.closers, ledger.Close)
+
+	var blobs blobstore.Store
+	if c.s3Endpoint == "" {
+		d, err := dir.New(filepath.Join(c.data, "blobs"))
+		if err != nil {
+			return nil, err
+		}
+		blobs = d
+		log.Info("blob store: local directory", "root", d.Root())
+	} else {
+		if c.s3AccessKey == "" || c.s3SecretKey == "" {
+			return nil, usagef("--s3-endpoint needs --s3-access-key and --s3-secret-key (or TAIZHANG_S3_ACCESS_KEY and TAIZHANG_S3_SECRET_KEY)")
+		}
+		m, err := minio.New(ctx, minio.Config{Endpoint: c.s3Endpoint, Bucket: c.s3Bucket, AccessKey: c.s3AccessKey,
+			SecretKey: c.s3SecretKey, Secure: c.s3Secure, Region: c.s3Region})
+		if err != nil {
+			return nil, err
+		}
+		blobs = m
+		log.Info("blob store: S3", "endpoint", c.s3Endpoint, "bucket", c.s3Bucket)
+	}
+	st.blobs = blobs
+	return st, nil
+}
+
+// lockData takes an exclusive lock on DATA/lock, so that serve and verify
+// never open the same embedded store at once. It returns the unlock.
+func lockData(data string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(data, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another taizhang process (a running serve?): %w", data, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	js "github.com/nats-io/nats.go/jetstream"
@@ -15,8 +17,10 @@ import (
 // the events recorded at or before asOf are returned: what the ledger held
 // then. A unit with no events gives an error wrapping events.ErrNotFound.
 func (l *Ledger) History(ctx context.Context, unit string, asOf time.Time) ([]events.Record, error) {
-	if err := events.ValidUnitID(unit); err != nil {
-		return nil, err
+	if unit != events.PlansChain {
+		if err := events.ValidUnitID(unit); err != nil {
+			return nil, err
+		}
 	}
 	recs, err := l.read(ctx, l.UnitSubjects(unit), asOf)
 	if err != nil {
@@ -30,6 +34,21 @@ func (l *Ledger) History(ctx context.Context, unit string, asOf time.Time) ([]ev
 		}
 	}
 	return recs, nil
+}
+
+// Units returns the id of every chain in the ledger, sorted: the units
+// and events.PlansChain if any plan was published.
+func (l *Ledger) Units(ctx context.Context) ([]string, error) {
+	info, err := l.stream.Info(ctx, js.WithSubjectFilter(l.cfg.Prefix+".>"))
+	if err != nil {
+		return nil, fmt.Errorf("list chains: %w", unavailable(err))
+	}
+	out := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		out = append(out, strings.TrimPrefix(subj, l.cfg.Prefix+"."))
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // read returns the events on filter in order, up to the filter's last

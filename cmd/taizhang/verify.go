@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"taizhang/services/verify"
+)
+
+// verifyCmd runs `taizhang verify`: it reads the stores directly (the same
+// flags as serve), checks every unit's hash chain and the fixity of every
+// referenced blob, prints a report and exits 1 on any problem.
+func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c serveConfig
+	fs := newFlags("verify", stderr)
+	storeFlags(fs, &c)
+	var opt verify.Options
+	var asJSON bool
+	fs.StringVar(&opt.Unit, "unit", "", "only this unit")
+	fs.Float64Var(&opt.Sample, "sample", 1, "share of the blobs to re-read and re-hash, (0, 1]")
+	fs.BoolVar(&opt.NoBlob, "no-blobs", false, "check the hash chains only")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if opt.Sample <= 0 || opt.Sample > 1 {
+		return usagef("--sample must be in (0, 1]")
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if c.natsURL == "" {
+		if _, err := os.Stat(c.data); err != nil {
+			return fmt.Errorf("no data directory %s: %w", c.data, err)
+		}
+	}
+	log := slog.New(slog.DiscardHandler)
+	st, err := openStores(ctx, c, time.Now, log)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if isTerminal(stderr) {
+		opt.Progress = func(done, total int) {
+			if done == total || done%50 == 0 {
+				fmt.Fprintf(stderr, "\rchecking attachments: %d/%d", done, total)
+				if done == total {
+					fmt.Fprintln(stderr)
+				}
+			}
+		}
+	}
+	rep, err := verify.Run(ctx, st.ledger, st.blobs, opt)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := printJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		printVerify(stdout, rep)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("%d problems found", len(rep.Problems))
+	}
+	return nil
+}
+
+func printVerify(w io.Writer, rep *verify.Report) {
+	bad := 0
+	for _, u := range rep.Units {
+		if !u.OK {
+			bad++
+		}
+	}
+	fmt.Fprintf(w, "hash chains: %d chains, %d events, %d broken\n", len(rep.Units), rep.Events, bad)
+	for _, u := range rep.Units {
+		mark := "ok"
+		if !u.OK {
+			mark = "BROKEN"
+		}
+		fmt.Fprintf(w, "  %-24s %6d events  head %.16s  %s\n", u.Unit, u.Events, u.Head.String(), mark)
+	}
+	fmt.Fprintf(w, "attachments: %d referenced, %d re-read and re-hashed (%.1f MiB)\n", rep.Blobs, rep.BlobsChecked, float64(rep.BlobBytes)/(1<<20))
+	if rep.OK() {
+		fmt.Fprintln(w, "no problems found")
+		return
+	}
+	fmt.Fprintf(w, "%d PROBLEMS:\n", len(rep.Problems))
+	for _, p := range rep.Problems {
+		fmt.Fprintln(w, "  "+p.String())
+	}
+}
+
+// isTerminal reports whether w is a terminal (for the progress line).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,187 @@
+// Package verify checks that the ledger was not rewritten and that the
+// attachments it names are intact: every unit's hash chain (each event's
+// hash recomputed, each link checked, no gap, no fork) and the fixity of
+// every referenced blob (re-read and re-hashed). It reads the stores
+// directly, so a supervisor need not trust a running server.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"taizhang/blobstore"
+	"taizhang/events"
+)
+
+// Ledger is what verification reads of the ledger.
+type Ledger interface {
+	// Units returns every unit id with events in the ledger, sorted.
+	Units(ctx context.Context) ([]string, error)
+	History(ctx context.Context, unit string, asOf time.Time) ([]events.Record, error)
+}
+
+// Problem is one thing found wrong, naming what it is about.
+type Problem struct {
+	Kind  string `json:"kind"` // "chain", "blob_missing", "blob_corrupt", "read"
+	Unit  string `json:"unit,omitempty"`
+	Seq   uint64 `json:"seq,omitempty"`
+	Event string `json:"event,omitempty"`
+	Blob  string `json:"blob,omitempty"`
+	Msg   string `json:"message"`
+}
+
+func (p Problem) String() string {
+	var where []string
+	if p.Unit != "" {
+		where = append(where, "unit "+p.Unit)
+	}
+	if p.Seq != 0 {
+		where = append(where, fmt.Sprintf("seq %d", p.Seq))
+	}
+	if p.Event != "" {
+		where = append(where, "event "+p.Event)
+	}
+	if p.Blob != "" {
+		where = append(where, "blob "+p.Blob)
+	}
+	return fmt.Sprintf("%s: %s: %s", p.Kind, strings.Join(where, ", "), p.Msg)
+}
+
+// UnitReport is one unit's chain.
+type UnitReport struct {
+	Unit   string      `json:"unit"`
+	Events int         `json:"events"`
+	Head   events.Hash `json:"head"`
+	OK     bool        `json:"ok"`
+}
+
+// Report is the result of a verification.
+type Report struct {
+	Units        []UnitReport `json:"units"`
+	Events       int          `json:"events"`
+	Blobs        int          `json:"blobs"`         // distinct blobs referenced
+	BlobsChecked int          `json:"blobs_checked"` // re-read and re-hashed
+	BlobBytes    int64        `json:"blob_bytes"`
+	Problems     []Problem    `json:"problems"`
+}
+
+// OK reports whether nothing was found wrong.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// Options tune a verification.
+type Options struct {
+	Unit   string  // only this unit; all if empty
+	Sample float64 // share of blobs to re-hash, (0, 1]; 1 (all) if 0
+	NoBlob bool    // chains only
+	Seed   uint64  // for the sample (0: from the clock)
+	// Progress, if set, is called after each blob checked.
+	Progress func(done, total int)
+}
+
+// Run verifies the ledger's chains and the blobs they reference.
+// Problems are reported in the Report, not as errors; Run returns an error
+// only if it could not do its work (a store unreachable).
+func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Report, error) {
+	rep := &Report{Units: []UnitReport{}, Problems: []Problem{}}
+	units := []string{opt.Unit}
+	if opt.Unit == "" {
+		var err error
+		if units, err = l.Units(ctx); err != nil {
+			return nil, fmt.Errorf("verify: list units: %w", err)
+		}
+	}
+	type ref struct {
+		unit, event string
+		seq         uint64
+	}
+	refs := map[string]ref{} // blob -> first event naming it
+	var order []string
+	for _, u := range units {
+		recs, err := l.History(ctx, u, time.Time{})
+		if errors.Is(err, events.ErrNotFound) || errors.Is(err, events.ErrInvalid) {
+			rep.Problems = append(rep.Problems, Problem{Kind: "read", Unit: u, Msg: err.Error()})
+			rep.Units = append(rep.Units, UnitReport{Unit: u})
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("verify: unit %s: %w", u, err)
+		}
+		ur := UnitReport{Unit: u, Events: len(recs), OK: true}
+		rep.Events += len(recs)
+		var prev events.Hash
+		for _, r := range recs {
+			ev := r.Event
+			if err := ev.VerifyHash(); err != nil {
+				ur.OK = false
+				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: err.Error()})
+			} else if ev.Prev != prev {
+				ur.OK = false
+				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(),
+					Msg: fmt.Sprintf("links to previous hash %q, but the previous event's hash is %q (an event was inserted, removed or rewritten)", ev.Prev, prev)})
+			}
+			if ev.Unit != u {
+				ur.OK = false
+				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(),
+					Msg: fmt.Sprintf("event names unit %q but is stored under %q", ev.Unit, u)})
+			}
+			prev = ev.Hash
+			for _, a := range ev.Attachments {
+				if _, ok := refs[a.SHA256]; !ok {
+					refs[a.SHA256] = ref{unit: u, event: ev.ID.String(), seq: r.Seq}
+					order = append(order, a.SHA256)
+				}
+			}
+		}
+		ur.Head = prev
+		rep.Units = append(rep.Units, ur)
+	}
+	rep.Blobs = len(order)
+	if opt.NoBlob || blobs == nil {
+		return rep, nil
+	}
+	if opt.Sample > 0 && opt.Sample < 1 {
+		seed := opt.Seed
+		if seed == 0 {
+			seed = uint64(time.Now().UnixNano())
+		}
+		rng := rand.New(rand.NewPCG(seed, 1))
+		n := max(1, int(float64(len(order))*opt.Sample+0.5))
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		order = order[:min(n, len(order))]
+		slices.Sort(order)
+	}
+	for i, h := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		where := refs[h]
+		problem := func(kind, msg string) {
+			rep.Problems = append(rep.Problems, Problem{Kind: kind, Unit: where.unit, Seq: where.seq, Event: where.event, Blob: h, Msg: msg})
+		}
+		r, err := blobstore.ParseRef(h)
+		if err != nil {
+			problem("blob_corrupt", "the event names a malformed digest")
+			continue
+		}
+		info, err := blobstore.Verify(ctx, blobs, r)
+		switch {
+		case errors.Is(err, blobstore.ErrNotFound):
+			problem("blob_missing", "referenced by the ledger but not in the blob store")
+		case errors.Is(err, blobstore.ErrCorrupt):
+			problem("blob_corrupt", "stored bytes do not match their digest: "+err.Error())
+		case err != nil:
+			return nil, fmt.Errorf("verify: blob %s: %w", h, err)
+		}
+		rep.BlobsChecked++
+		rep.BlobBytes += info.Size
+		if opt.Progress != nil {
+			opt.Progress(i+1, len(order))
+		}
+	}
+	return rep, nil
+}
