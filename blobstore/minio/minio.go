@@ -50,6 +50,33 @@ type Config struct {
 	// Region is the bucket's region; empty means ask the server (MinIO's
 	// default is us-east-1).
 	Region string
+	// Retention is the default object-lock retention of a bucket that New
+	// creates: WORM attachments. Its zero value means GOVERNANCE mode for
+	// 3650 days; Disabled creates the bucket without object lock. A bucket
+	// that already exists is used as it is.
+	Retention Retention
+}
+
+// Retention is a bucket's default object-lock retention.
+type Retention struct {
+	Disabled bool
+	Mode     string // "GOVERNANCE" (default) or "COMPLIANCE"
+	Days     uint   // default 3650
+}
+
+func (r Retention) withDefaults() (mc.RetentionMode, uint, error) {
+	mode := mc.RetentionMode(strings.ToUpper(r.Mode))
+	if mode == "" {
+		mode = mc.Governance
+	}
+	if !mode.IsValid() {
+		return "", 0, fmt.Errorf("blobstore/minio: retention mode %q: want GOVERNANCE or COMPLIANCE", r.Mode)
+	}
+	days := r.Days
+	if days == 0 {
+		days = 3650
+	}
+	return mode, days, nil
 }
 
 // Store is a blobstore.Store and blobstore.Pinger over one S3 bucket. It is
@@ -118,13 +145,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("blobstore/minio: %w", err)
 	}
 	s := &Store{client: client, core: mc.Core{Client: client}, bucket: cfg.Bucket}
-	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
+	if err := s.ensureBucket(ctx, cfg.Region, cfg.Retention); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Store) ensureBucket(ctx context.Context, region string) error {
+func (s *Store) ensureBucket(ctx context.Context, region string, ret Retention) error {
 	mctx, cancel := context.WithTimeout(ctx, metaTimeout)
 	defer cancel()
 	ok, err := s.client.BucketExists(mctx, s.bucket)
@@ -134,9 +161,23 @@ func (s *Store) ensureBucket(ctx context.Context, region string) error {
 	if ok {
 		return nil
 	}
-	err = s.client.MakeBucket(mctx, s.bucket, mc.MakeBucketOptions{Region: region})
-	if err != nil && mc.ToErrorResponse(err).Code != mc.BucketAlreadyOwnedByYou {
+	mode, days, err := ret.withDefaults()
+	if err != nil {
+		return err
+	}
+	err = s.client.MakeBucket(mctx, s.bucket, mc.MakeBucketOptions{Region: region, ObjectLocking: !ret.Disabled})
+	if err != nil && mc.ToErrorResponse(err).Code == mc.BucketAlreadyOwnedByYou {
+		return nil // another process made it
+	}
+	if err != nil {
 		return s.wrap(ctx, "make bucket", "", err)
+	}
+	if ret.Disabled {
+		return nil
+	}
+	unit := mc.Days
+	if err := s.client.SetObjectLockConfig(mctx, s.bucket, &mode, &days, &unit); err != nil {
+		return s.wrap(ctx, "set object lock retention", "", err)
 	}
 	return nil
 }

@@ -263,3 +263,57 @@ func TestServerDiesMidDownload(t *testing.T) {
 	}
 	t.Logf("download cut by a dead server: %v", err)
 }
+
+// TestWORM: a bucket that New creates has object lock with a default
+// retention, so MinIO itself refuses to delete a stored attachment, and an
+// overwrite cannot replace the original: it stays, locked, as its own
+// version (and the store reports the new bytes as corrupt).
+func TestWORM(t *testing.T) {
+	srv := testenv.MinIO(t)
+	bucket := newBucketName()
+	s := newStore(t, srv, bucket)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	content := []byte("整改前照片 — locked")
+	rec, err := blobstore.Receive(ctx, s, bytes.NewReader(content), blobstore.ReceiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := rawClient(t, srv)
+	key := minio.Key(rec.Ref)
+	mode, validity, unit, err := func() (string, uint, string, error) {
+		_, m, v, u, err := raw.GetObjectLockConfig(ctx, bucket)
+		if err != nil || m == nil || v == nil || u == nil {
+			return "", 0, "", fmt.Errorf("no default retention: %v", err)
+		}
+		return string(*m), *v, string(*u), nil
+	}()
+	if err != nil || mode != "GOVERNANCE" || validity != 3650 || unit != "DAYS" {
+		t.Fatalf("object lock config: %s %d %s %v", mode, validity, unit, err)
+	}
+	st, err := raw.StatObject(ctx, bucket, key, mc.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.RemoveObject(ctx, bucket, key, mc.RemoveObjectOptions{VersionID: st.VersionID}); err == nil {
+		t.Fatal("MinIO deleted a locked attachment version")
+	}
+	// An overwrite makes a new version; the locked original is still there, intact.
+	if _, err := raw.PutObject(ctx, bucket, key, bytes.NewReader([]byte("forged")), 6, mc.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	orig, err := raw.GetObject(ctx, bucket, key, mc.GetObjectOptions{VersionID: st.VersionID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(orig)
+	if err != nil || !bytes.Equal(b, content) {
+		t.Fatalf("original version after an overwrite: %q %v", b, err)
+	}
+	if err := raw.RemoveObject(ctx, bucket, key, mc.RemoveObjectOptions{VersionID: st.VersionID}); err == nil {
+		t.Fatal("MinIO deleted the locked original after an overwrite")
+	}
+	if _, err := blobstore.Verify(ctx, s, rec.Ref); !errors.Is(err, blobstore.ErrCorrupt) {
+		t.Fatalf("overwritten attachment: %v, want ErrCorrupt", err)
+	}
+}

@@ -38,6 +38,7 @@ type serveConfig struct {
 	s3AccessKey, s3SecretKey    string
 	s3Region                    string
 	s3Secure                    bool
+	s3Retention                 minio.Retention
 	maxFileMiB, maxRequestMiB   int64
 	logJSON                     bool
 	demo                        bool
@@ -83,6 +84,9 @@ func storeFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.s3SecretKey, "s3-secret-key", envOr("TAIZHANG_S3_SECRET_KEY", ""), "secret key (env TAIZHANG_S3_SECRET_KEY)")
 	fs.StringVar(&c.s3Region, "s3-region", envOr("TAIZHANG_S3_REGION", ""), "region")
 	fs.BoolVar(&c.s3Secure, "s3-tls", envOr("TAIZHANG_S3_TLS", "") == "true", "use HTTPS to reach S3")
+	fs.StringVar(&c.s3Retention.Mode, "s3-retention-mode", envOr("TAIZHANG_S3_RETENTION_MODE", "GOVERNANCE"), "object-lock mode of a bucket taizhang creates: GOVERNANCE or COMPLIANCE")
+	fs.UintVar(&c.s3Retention.Days, "s3-retention-days", 3650, "object-lock retention, days, of a bucket taizhang creates")
+	fs.BoolVar(&c.s3Retention.Disabled, "s3-no-object-lock", false, "create the bucket without object lock (not WORM)")
 }
 
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
@@ -320,7 +324,7 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 			return nil, usagef("--s3-endpoint needs --s3-access-key and --s3-secret-key (or TAIZHANG_S3_ACCESS_KEY and TAIZHANG_S3_SECRET_KEY)")
 		}
 		m, err := minio.New(ctx, minio.Config{Endpoint: c.s3Endpoint, Bucket: c.s3Bucket, AccessKey: c.s3AccessKey,
-			SecretKey: c.s3SecretKey, Secure: c.s3Secure, Region: c.s3Region})
+			SecretKey: c.s3SecretKey, Secure: c.s3Secure, Region: c.s3Region, Retention: c.s3Retention})
 		if err != nil {
 			return nil, err
 		}
