@@ -370,18 +370,12 @@ func (s *Server) correct(w http.ResponseWriter, r *http.Request, amend bool) {
 	}
 	var in CorrectionInput
 	var atts []events.Attachment
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if amend && ct == "multipart/form-data" {
-		up, _, err := s.readUpload(w, r, "amend", nil)
-		if err == nil {
-			err = decodeStrict(bytes.NewReader(up.meta), &in)
-		}
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		atts = up.attachments
-	} else if err := decodeJSON(r, w, &in, maxMetaSize); err != nil {
+	if amend {
+		atts, err = s.readJSONOrUpload(w, r, "amend", &in)
+	} else {
+		err = decodeJSON(r, w, &in, maxMetaSize)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -442,6 +436,21 @@ func (s *Server) changes(in CorrectionInput) (events.Changes, error) {
 	}
 	c.RemoveAttachments = in.RemoveAttachments
 	return c, nil
+}
+
+// readJSONOrUpload reads a JSON body into v, or a multipart body with the
+// JSON in the part named part and "attachment" files, which it stores and
+// returns.
+func (s *Server) readJSONOrUpload(w http.ResponseWriter, r *http.Request, part string, v any) ([]events.Attachment, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "multipart/form-data" {
+		return nil, decodeJSON(r, w, v, maxMetaSize)
+	}
+	up, _, err := s.readUpload(w, r, part, nil)
+	if err != nil {
+		return nil, err
+	}
+	return up.attachments, decodeStrict(bytes.NewReader(up.meta), v)
 }
 
 // smallBlob is the size up to which a blob is verified whole before any byte

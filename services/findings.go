@@ -1,11 +1,9 @@
 package services
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -40,19 +38,8 @@ func (s *Server) recordFinding(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in FindingInput
-	var atts []events.Attachment
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "multipart/form-data" {
-		up, _, err := s.readUpload(w, r, "finding", nil)
-		if err == nil {
-			err = decodeStrict(bytes.NewReader(up.meta), &in)
-		}
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		atts = up.attachments
-	} else if err := decodeJSON(r, w, &in, maxMetaSize); err != nil {
+	atts, err := s.readJSONOrUpload(w, r, "finding", &in)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -1110,16 +1110,7 @@ func TestAsOfProperty(t *testing.T) {
 // BenchmarkEvaluate5000Items50Requirements evaluates a unit with 5,000
 // items against a plan of 50 requirements of every rule kind.
 func BenchmarkEvaluate5000Items50Requirements(b *testing.B) {
-	p := testPlan()
-	base := p.Requirements[:11] // those that apply to a village
-	p.Requirements = nil
-	var names []string
-	for k := range 50 {
-		r := base[k%len(base)]
-		r.ID = fmt.Sprintf("%s-%d", r.ID, k)
-		p.Requirements = append(p.Requirements, r)
-		names = append(names, r.ID)
-	}
+	p, names := bench50()
 	rng := rand.New(rand.NewPCG(1, 2))
 	items := make([]*projections.Item, 5000)
 	t0 := cst(2016, 6, 25, 0, 0)
