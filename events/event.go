@@ -104,6 +104,10 @@ type Attachment struct {
 	// (2006-01-02T15:04:05), and GPS its EXIF position, if it had them.
 	TakenAt string `json:"taken_at,omitempty"`
 	GPS     *GPS   `json:"gps,omitempty"`
+	// PHash is a photo's 64-bit perceptual hash (a difference hash, 16
+	// lowercase hex digits): resized or recompressed copies of a picture
+	// have hashes a few bits apart.
+	PHash string `json:"phash,omitempty"`
 }
 
 // GPS is a position in decimal degrees.

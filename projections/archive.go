@@ -8,6 +8,7 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // ArchiveVersion is the layout version of the archive projection. Bump it
 // when the layout changes; the projection is rebuilt from the ledger at
 // start, so no migration is needed.
-const ArchiveVersion = 1
+const ArchiveVersion = 2
 
 // Unit is a registered work unit.
 type Unit struct {
@@ -48,8 +49,62 @@ func (s Stamp) Time() time.Time { return time.UnixMicro(int64(s)).UTC() }
 // MarshalJSON encodes s as RFC 3339, as time.Time does.
 func (s Stamp) MarshalJSON() ([]byte, error) { return s.Time().MarshalJSON() }
 
-// Link is one event in an item's correction chain.
+// Link is one event in an item's (or a finding's) chain. What many links
+// share (the event type, the actor and the client) is held once per
+// archive and read through methods: the archive keeps a link for every
+// event of the ledger.
 type Link struct {
+	Seq         uint64
+	EventID     uuid.UUID
+	meta        *linkMeta
+	OccurredAt  Stamp
+	RecordedAt  Stamp
+	Hash        events.Hash
+	Changes     *Amendment // amendments only
+	Attachments []events.Attachment
+	Version     int
+	reason      *string // corrections and decisions only
+}
+
+// Reason is the reason the event gave, or "".
+func (l *Link) Reason() string {
+	if l.reason == nil {
+		return ""
+	}
+	return *l.reason
+}
+
+// linkMeta is a link's type, actor and client.
+type linkMeta struct {
+	typ    events.Type
+	actor  events.Actor
+	client events.Client
+}
+
+var noMeta linkMeta
+
+func (l *Link) m() *linkMeta {
+	if l.meta == nil {
+		return &noMeta
+	}
+	return l.meta
+}
+
+// Type is the link's event type.
+func (l *Link) Type() events.Type { return l.m().typ }
+
+// Actor is who appended the link's event.
+func (l *Link) Actor() events.Actor { return l.m().actor }
+
+// Client is the kind of client the event came through.
+func (l *Link) Client() events.Client { return l.m().client }
+
+// NewLink returns a link (for tests and tools; the archive makes its own).
+func NewLink(seq uint64, id uuid.UUID, typ events.Type, actor events.Actor, client events.Client, occurred, recorded time.Time, version int) Link {
+	return Link{Seq: seq, EventID: id, meta: &linkMeta{typ, actor, client}, OccurredAt: StampOf(occurred), RecordedAt: StampOf(recorded), Version: version}
+}
+
+type linkJSON struct {
 	Seq         uint64              `json:"seq"`
 	EventID     uuid.UUID           `json:"event_id"`
 	Type        events.Type         `json:"type"`
@@ -59,9 +114,25 @@ type Link struct {
 	RecordedAt  Stamp               `json:"recorded_at"`
 	Reason      string              `json:"reason,omitempty"`
 	Hash        events.Hash         `json:"hash"`
-	Changes     *events.Changes     `json:"changes,omitempty"`
+	Changes     *Amendment          `json:"changes,omitempty"`
 	Attachments []events.Attachment `json:"attachments,omitempty"`
 	Version     int                 `json:"version"`
+}
+
+// MarshalJSON encodes the link with its type, actor and client.
+func (l Link) MarshalJSON() ([]byte, error) {
+	m := l.m()
+	return json.Marshal(linkJSON{l.Seq, l.EventID, m.typ, m.actor, m.client, l.OccurredAt, l.RecordedAt, l.Reason(), l.Hash,
+		l.Changes, l.Attachments, l.Version})
+}
+
+// Amendment is what an amendment changed and, in Before, the values those
+// fields held before it (the same fields set), so that an audit shows both
+// without a replay. It hangs off the amendment's link only, not off every
+// link: the archive holds every event of the ledger.
+type Amendment struct {
+	events.Changes
+	Before *events.Changes `json:"before,omitempty"`
 }
 
 // Item is a piece of evidence as it stands after its corrections. Its
@@ -75,13 +146,52 @@ type Item struct {
 	Body         string
 	OccurredAt   time.Time
 	Requirements []string
-	Tags         []string
-	Figures      map[string]float64
-	Finding      string // the finding a rectification answers
 	Attachments  []events.Attachment
-	Version      int
-	Retracted    bool
 	Chain        []Link
+	Version      int32
+	Retracted    bool
+	extra        *itemExtra // what few items have; nil for most
+}
+
+// itemExtra holds an item's rarer fields out of line, so that the common
+// item stays small.
+type itemExtra struct {
+	tags    []string
+	figures map[string]float64
+	finding string
+}
+
+// Tags returns the item's tags (e.g. the activity type from a plan's menu).
+func (it *Item) Tags() []string {
+	if it.extra == nil {
+		return nil
+	}
+	return it.extra.tags
+}
+
+// Figures returns the numbers the item reports (e.g. volunteers).
+func (it *Item) Figures() map[string]float64 {
+	if it.extra == nil {
+		return nil
+	}
+	return it.extra.figures
+}
+
+// Finding returns the id of the finding a rectification answers, or "".
+func (it *Item) Finding() string {
+	if it.extra == nil {
+		return ""
+	}
+	return it.extra.finding
+}
+
+// SetExtra sets the item's tags, figures and finding.
+func (it *Item) SetExtra(tags []string, figures map[string]float64, finding string) {
+	if len(tags) == 0 && len(figures) == 0 && finding == "" {
+		it.extra = nil
+		return
+	}
+	it.extra = &itemExtra{tags: tags, figures: figures, finding: finding}
 }
 
 // RecordedAt is when the item was first recorded.
@@ -112,7 +222,7 @@ type itemJSON struct {
 	Figures      map[string]float64  `json:"figures,omitempty"`
 	Finding      string              `json:"finding,omitempty"`
 	Attachments  []events.Attachment `json:"attachments"`
-	Version      int                 `json:"version"`
+	Version      int32               `json:"version"`
 	Status       string              `json:"status"`
 	Retracted    *Link               `json:"retracted,omitempty"`
 	Chain        []Link              `json:"chain"`
@@ -121,8 +231,8 @@ type itemJSON struct {
 // MarshalJSON encodes the item with its derived fields.
 func (it *Item) MarshalJSON() ([]byte, error) {
 	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: it.Body, OccurredAt: it.OccurredAt,
-		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements, Tags: it.Tags, Figures: it.Figures,
-		Finding: it.Finding, Attachments: it.Attachments, Version: it.Version, Status: it.Status(), Chain: it.Chain}
+		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements, Tags: it.Tags(), Figures: it.Figures(),
+		Finding: it.Finding(), Attachments: it.Attachments, Version: it.Version, Status: it.Status(), Chain: it.Chain}
 	if j.Attachments == nil {
 		j.Attachments = []events.Attachment{}
 	}
@@ -154,6 +264,7 @@ type Archive struct {
 	units   map[string]*UnitArchive
 	plans   map[string][]PlanVersion // by plan id, oldest version first
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
+	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
 }
 
 // PlanVersion is one published version of a plan.
@@ -169,7 +280,8 @@ type PlanVersion struct {
 
 // NewArchive returns an empty archive projection.
 func NewArchive() *Archive {
-	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, strs: map[string]string{}}
+	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, strs: map[string]string{},
+		metas: map[linkMeta]*linkMeta{}}
 }
 
 // intern returns one shared copy of s.
@@ -189,7 +301,7 @@ func (a *Archive) compact(ev *events.Event) {
 	ev.Actor.ID = a.intern(ev.Actor.ID)
 	ev.Actor.Role = events.Role(a.intern(string(ev.Actor.Role)))
 	if len(ev.Attachments) > 0 {
-		ev.Attachments = slices.Clip(ev.Attachments)
+		ev.Attachments = slices.Clone(ev.Attachments) // exact size: the decoder may have over-allocated
 		for i := range ev.Attachments {
 			ev.Attachments[i].MediaType = a.intern(ev.Attachments[i].MediaType)
 		}
@@ -293,11 +405,22 @@ func FoldUnit(recs []events.Record) (*UnitArchive, error) {
 	return a.units[recs[0].Event.Unit], nil
 }
 
-func link(rec events.Record, version int) Link {
+func (a *Archive) link(rec events.Record, version int) Link {
 	ev := rec.Event
-	return Link{Seq: rec.Seq, EventID: ev.ID, Type: ev.Type, Actor: ev.Actor, Client: ev.Client,
-		OccurredAt: StampOf(ev.OccurredAt), RecordedAt: StampOf(ev.RecordedAt), Reason: ev.Reason, Hash: ev.Hash,
+	k := linkMeta{ev.Type, ev.Actor, ev.Client}
+	m := a.metas[k]
+	if m == nil {
+		m = &k
+		a.metas[k] = m
+	}
+	l := Link{Seq: rec.Seq, EventID: ev.ID, meta: m,
+		OccurredAt: StampOf(ev.OccurredAt), RecordedAt: StampOf(ev.RecordedAt), Hash: ev.Hash,
 		Attachments: ev.Attachments, Version: version}
+	if ev.Reason != "" {
+		r := ev.Reason
+		l.reason = &r
+	}
+	return l
 }
 
 func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
@@ -323,8 +446,9 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		// The item and its first link share the attachments: amendments
 		// build a new slice and never write into this one.
 		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, Body: p.Body, OccurredAt: ev.OccurredAt,
-			Requirements: a.internAll(p.Requirements), Tags: a.internAll(p.Tags), Figures: p.Figures, Finding: p.Finding, Attachments: ev.Attachments, Version: 1,
-			Chain: []Link{link(rec, 1)}}
+			Requirements: a.internAll(p.Requirements), Attachments: ev.Attachments, Version: 1,
+			Chain: []Link{a.link(rec, 1)}}
+		it.SetExtra(a.internAll(p.Tags), p.Figures, p.Finding)
 		u.index[ev.ID] = len(u.items)
 		u.items = append(u.items, it)
 		if p.Finding != "" {
@@ -343,20 +467,20 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		it := u.items[i]
 		version := ev.EntityVersion()
 		if version == 0 {
-			version = it.Version + 1
+			version = int(it.Version) + 1
 		}
-		l := link(rec, version)
+		l := a.link(rec, version)
 		if ev.Type == events.TypeEvidenceAmended {
 			var p events.EvidenceAmended
 			if err := ev.DecodeData(&p); err != nil {
 				return err
 			}
-			l.Changes = &p.Changes
+			l.Changes = &Amendment{Changes: p.Changes, Before: it.before(p.Changes)}
 			var e events.Evidence
 			e, it.OccurredAt = p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Body: it.Body, Requirements: it.Requirements,
-				Tags: it.Tags, Figures: it.Figures}, it.OccurredAt)
+				Tags: it.Tags(), Figures: it.Figures()}, it.OccurredAt)
 			it.Kind, it.Title, it.Body, it.Requirements = events.Kind(a.intern(string(e.Kind))), e.Title, e.Body, a.internAll(e.Requirements)
-			it.Tags, it.Figures = a.internAll(e.Tags), e.Figures
+			it.SetExtra(a.internAll(e.Tags), e.Figures, it.Finding())
 			if len(p.Changes.RemoveAttachments) > 0 || len(ev.Attachments) > 0 {
 				// A new slice: the old one is shared with earlier links.
 				atts := make([]events.Attachment, 0, len(it.Attachments)+len(ev.Attachments))
@@ -375,10 +499,50 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		} else {
 			it.Retracted = true
 		}
-		it.Version = version
+		it.Version = int32(version)
 		it.Chain = append(it.Chain, l)
 	}
 	return nil
+}
+
+// before returns copies of the item's values of the fields c changes.
+func (it *Item) before(c events.Changes) *events.Changes {
+	var b events.Changes
+	if c.Kind != nil {
+		k := it.Kind
+		b.Kind = &k
+	}
+	if c.Title != nil {
+		t := it.Title
+		b.Title = &t
+	}
+	if c.Body != nil {
+		t := it.Body
+		b.Body = &t
+	}
+	if c.OccurredAt != nil {
+		t := it.OccurredAt
+		b.OccurredAt = &t
+	}
+	if c.Requirements != nil {
+		r := append([]string{}, it.Requirements...)
+		b.Requirements = &r
+	}
+	if c.Tags != nil {
+		t := append([]string{}, it.Tags()...)
+		b.Tags = &t
+	}
+	if c.Figures != nil {
+		f := maps.Clone(it.Figures())
+		if f == nil {
+			f = map[string]float64{}
+		}
+		b.Figures = &f
+	}
+	if b.Empty() {
+		return nil
+	}
+	return &b
 }
 
 // internAll interns every string of ss in place.

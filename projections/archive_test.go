@@ -93,7 +93,7 @@ func TestArchiveGolden(t *testing.T) {
 	}
 	u := a.Unit("dongcun")
 	it := u.Items()[0]
-	if it.Status() != projections.StatusRetracted || it.Version != 3 || it.Title != "集中學習（七月）" || len(it.Chain) != 3 || it.Chain[2].Reason != "重複提交" {
+	if it.Status() != projections.StatusRetracted || it.Version != 3 || it.Title != "集中學習（七月）" || len(it.Chain) != 3 || it.Chain[2].Reason() != "重複提交" {
 		t.Fatalf("amended+retracted item: %+v", it)
 	}
 	if len(it.Attachments) != 2 || it.Attachments[0].Name != "p2.jpg" || it.Attachments[1].Name != "p5.jpg" {

@@ -85,7 +85,7 @@ func (u *UnitArchive) applyFinding(a *Archive, rec events.Record) error {
 			return nil
 		}
 		u.findex[ev.ID] = len(u.findings)
-		u.findings = append(u.findings, &FindingItem{ID: ev.ID, Finding: p.Finding, Photos: ev.Attachments, Version: 1, Chain: []Link{link(rec, 1)}})
+		u.findings = append(u.findings, &FindingItem{ID: ev.ID, Finding: p.Finding, Photos: ev.Attachments, Version: 1, Chain: []Link{a.link(rec, 1)}})
 	case events.TypeFindingResolved, events.TypeFindingReopened:
 		if ev.Corrects == nil {
 			return nil
@@ -97,7 +97,7 @@ func (u *UnitArchive) applyFinding(a *Archive, rec events.Record) error {
 		f := u.findings[i]
 		f.Version = ev.EntityVersion()
 		f.Resolved = ev.Type == events.TypeFindingResolved
-		f.Chain = append(f.Chain, link(rec, f.Version))
+		f.Chain = append(f.Chain, a.link(rec, f.Version))
 	}
 	return nil
 }

@@ -102,6 +102,7 @@ const (
 	ActPlanPublish   Action = "plan.publish"   // admin
 	ActPlanRead      Action = "plan.read"      // any role
 	ActFindingWrite  Action = "finding.write"  // admin, inspector
+	ActAudit         Action = "audit"          // admin, supervisor
 )
 
 // authorize is the one decision point every route passes through. unit is
@@ -115,6 +116,11 @@ func authorize(p Principal, act Action, unit string) error {
 			return nil
 		}
 		return deny("only an inspector records, resolves or reopens findings")
+	case ActAudit:
+		if p.Role == events.RoleAdmin || p.Role == events.RoleSupervisor {
+			return nil
+		}
+		return deny("only a supervisor or an admin reads the audit views")
 	case ActUnitCreate, ActTokenCreate, ActPlanPublish:
 		if p.Role == events.RoleAdmin {
 			return nil
@@ -124,6 +130,15 @@ func authorize(p Principal, act Action, unit string) error {
 		if p.Role.Valid() {
 			return nil
 		}
+	case ActCheckpointRead: // checkpoints and proofs: any role
+		if p.Role.Valid() {
+			return nil
+		}
+	case ActCheckpointCreate:
+		if p.Role == events.RoleAdmin {
+			return nil
+		}
+		return deny("only an admin makes a checkpoint on demand")
 	case ActUnitRead:
 		switch p.Role {
 		case events.RoleAdmin, events.RoleInspector, events.RoleSupervisor:

@@ -230,7 +230,7 @@ func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (e
 		TempDir: s.cfg.TempDir,
 		MaxSize: s.cfg.MaxFileSize,
 		Inspect: func(f io.ReaderAt, size int64) error {
-			facts = media.Inspect(f, size) // headers only, never pixels
+			facts = media.Inspect(f, size) // headers, and the pixels of a bounded image for its hash
 			return nil
 		},
 	})
@@ -248,6 +248,9 @@ func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (e
 		Name: label(part.FileName()), Width: facts.Width, Height: facts.Height, TakenAt: facts.TakenAt}
 	if facts.GPS != nil {
 		a.GPS = &events.GPS{Lat: facts.GPS.Lat, Lon: facts.GPS.Lon}
+	}
+	if facts.PHash != 0 {
+		a.PHash = fmt.Sprintf("%016x", facts.PHash)
 	}
 	return a, nil
 }

@@ -73,6 +73,8 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	routes  []Route
+
+	checkpoints Checkpoints // optional: see SetCheckpoints
 }
 
 // Route is one API route and the action it is authorised as.
@@ -129,6 +131,20 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	s.handle("POST /api/v1/plans", ActPlanPublish, false, s.publishPlan)
 	s.handle("GET /api/v1/plans", ActPlanRead, false, s.listPlans)
 	s.handle("GET /api/v1/plans/{plan}", ActPlanRead, false, s.showPlan)
+	s.handle("GET /api/v1/audit/corrections", ActAudit, false, s.auditView("corrections"))
+	s.handle("GET /api/v1/audit/backfill", ActAudit, false, s.auditView("backfill"))
+	s.handle("GET /api/v1/audit/bursts", ActAudit, false, s.auditView("bursts"))
+	s.handle("GET /api/v1/audit/reuse", ActAudit, false, s.auditView("reuse"))
+	s.handle("GET /api/v1/audit/photo-times", ActAudit, false, s.auditView("photo-times"))
+	s.handle("GET /api/v1/audit/actors", ActAudit, false, s.auditView("actors"))
+	// Checkpoints over the whole ledger and proofs against them (checkpoints.go).
+	s.handle("GET /api/v1/checkpoints/key", ActCheckpointRead, false, s.checkpointKey)
+	s.handle("GET /api/v1/checkpoints/latest", ActCheckpointRead, false, s.latestCheckpoint)
+	s.handle("GET /api/v1/checkpoints", ActCheckpointRead, false, s.listCheckpoints)
+	s.handle("POST /api/v1/checkpoints", ActCheckpointCreate, false, s.createCheckpoint)
+	s.handle("GET /api/v1/proofs/inclusion", ActCheckpointRead, false, s.inclusionProof)
+	s.handle("GET /api/v1/proofs/consistency", ActCheckpointRead, false, s.consistencyProof)
+	s.handle("GET /api/v1/units/{unit}/proof", ActUnitRead, true, s.unitProof)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})

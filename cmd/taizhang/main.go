@@ -41,6 +41,7 @@ Usage:
   taizhang finding list --unit U [--as-of T]
   taizhang compliance --unit U [--as-of T] [--plan P]
   taizhang ranking --plan P --period YYYY-MM
+  taizhang audit corrections|backfill|bursts|reuse|photo-times|actors [--unit U] [--from D] [--to D] [--actor A] [--json]
   taizhang verify [--data DIR | --nats URL] [--s3-...] [--unit U] [--sample F] [--json]
   taizhang history --unit U [--as-of T] [--json]
   taizhang archive --unit U [--as-of T] [--json]
@@ -72,6 +73,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = complianceCmd(ctx, rest, stdout, stderr)
 	case "ranking":
 		err = rankingCmd(ctx, rest, stdout, stderr)
+	case "audit":
+		err = auditCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -42,6 +42,8 @@ type serveConfig struct {
 	maxFileMiB, maxRequestMiB   int64
 	logJSON                     bool
 	demo                        bool
+
+	cp checkpointFlags // checkpoints.go
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -54,6 +56,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&c.maxFileMiB, "max-file-mib", 64, "largest accepted attachment, MiB")
 	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	serveCheckpointFlags(fs, &c.cp)
 	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -127,6 +130,13 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
 	}, log)
 
+	cps, err := startCheckpoints(ctx, c, ledger, log)
+	if err != nil {
+		return err
+	}
+	defer cps.Close()
+	api.SetCheckpoints(cps)
+
 	if err := ensureAdminToken(ctx, api, c.data, log); err != nil {
 		return err
 	}
@@ -168,6 +178,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	cancel()
 	<-projDone
+	cps.Close()
 	ledger.Close()
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)

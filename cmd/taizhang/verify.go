@@ -18,6 +18,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var c serveConfig
 	fs := newFlags("verify", stderr)
 	storeFlags(fs, &c)
+	verifyCheckpointFlags(fs, &c.cp)
 	var opt verify.Options
 	var asJSON bool
 	fs.StringVar(&opt.Unit, "unit", "", "only this unit")
@@ -44,6 +45,9 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer st.close()
+	if err := checkpointOptions(ctx, c, st, &opt); err != nil {
+		return err
+	}
 	if isTerminal(stderr) {
 		opt.Progress = func(done, total int) {
 			if done == total || done%50 == 0 {
@@ -87,6 +91,7 @@ func printVerify(w io.Writer, rep *verify.Report) {
 		fmt.Fprintf(w, "  %-24s %6d events  head %.16s  %s\n", u.Unit, u.Events, u.Head.String(), mark)
 	}
 	fmt.Fprintf(w, "attachments: %d referenced, %d re-read and re-hashed (%.1f MiB)\n", rep.Blobs, rep.BlobsChecked, float64(rep.BlobBytes)/(1<<20))
+	printCheckpoints(w, rep)
 	if rep.OK() {
 		fmt.Fprintln(w, "no problems found")
 		return

@@ -382,6 +382,7 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		}
 		msg := &nats.Msg{Subject: l.UnitSubjects(o.unit), Data: data, Header: nats.Header{}}
 		msg.Header.Set(hdrType, string(ev.Type))
+		msg.Header.Set(hdrHash, ev.Hash.String())
 		if o.entity != uuid.Nil {
 			msg.Header.Set(hdrEntity, o.entity.String())
 			msg.Header.Set(hdrVersion, strconv.Itoa(ev.EntityVersion()))

@@ -4,11 +4,11 @@
 // titles and bodies, photos that carry EXIF capture times, text and PDF
 // records), with the stories an inspector and a supervisor look for:
 // compliant units and units with gaps, a backfill burst just before an
-// inspection, a photo reused by two units, an amendment and a retraction
-// with their reasons, and findings resolved, rejected and overdue. It is
-// deterministic (a fixed seed, fixed dates, evidence and finding ids
-// derived from names), so running it again on the same ledger appends
-// nothing. `taizhang serve --demo` runs it.
+// inspection, a photo reused by two units (and a resized copy of another),
+// an amendment and a retraction with their reasons, and findings
+// resolved, rejected and overdue. It is deterministic (a fixed seed,
+// fixed dates, evidence and finding ids derived from names), so running it
+// again on the same ledger appends nothing. `taizhang serve --demo` runs it.
 package demo
 
 import (

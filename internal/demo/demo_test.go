@@ -259,9 +259,73 @@ func TestDemoScript(t *testing.T) {
 	for _, s := range a.stories {
 		names[s.Name] = true
 	}
-	for _, n := range []string{"amended", "retracted", "reused-photo", "backfill-burst", "finding-resolved", "finding-rejected", "finding-overdue"} {
+	for _, n := range []string{"amended", "retracted", "reused-photo", "resized-copy", "backfill-burst", "finding-resolved", "finding-rejected", "finding-overdue"} {
 		if !names[n] {
 			t.Errorf("story %s missing", n)
 		}
+	}
+}
+
+// TestDemoPhotosDistinct: the perceptual hash tells the demo's photos
+// apart (no two pictures of different items within the near-duplicate
+// distance), except for the resized copy the story plants, which stays
+// within a few bits of its original.
+func TestDemoPhotosDistinct(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders every photo of the demo")
+	}
+	sc, err := buildScript(seedPlans(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pic struct {
+		hash uint64
+		key  string
+	}
+	var pics []pic
+	seen := map[[32]byte]bool{} // the same bytes twice is exact reuse, not a near-duplicate
+	var copyOf, copyIs string
+	for _, s := range sc.stories {
+		if s.Name == "resized-copy" {
+			copyOf, copyIs, _ = strings.Cut(s.Evidence, ",")
+		}
+	}
+	if copyOf == "" {
+		t.Fatal("no resized-copy story")
+	}
+	for _, o := range sc.ops {
+		if o.Item == nil {
+			continue
+		}
+		for k, p := range o.Item.Photos {
+			b, err := p.JPEG()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := sha256.Sum256(b); !seen[sum] {
+				seen[sum] = true
+				f := media.Inspect(bytes.NewReader(b), int64(len(b)))
+				if f.PHash == 0 {
+					t.Fatalf("%s: no perceptual hash", o.Item.Key)
+				}
+				pics = append(pics, pic{f.PHash, fmt.Sprintf("%s#%d", o.Item.ID, k)})
+			}
+		}
+	}
+	near := 0
+	for i := range pics {
+		for j := i + 1; j < len(pics); j++ {
+			if d := media.Distance(pics[i].hash, pics[j].hash); d <= 12 {
+				a, b := pics[i].key, pics[j].key
+				if (strings.HasPrefix(a, copyOf) && strings.HasPrefix(b, copyIs) || strings.HasPrefix(a, copyIs) && strings.HasPrefix(b, copyOf)) && d <= 4 {
+					near++
+					continue
+				}
+				t.Errorf("%s and %s are %d bits apart", a, b, d)
+			}
+		}
+	}
+	if near != 1 {
+		t.Errorf("the resized copy was found %d times, want once", near)
 	}
 }

@@ -41,6 +41,10 @@ type photoSpec struct {
 	Taken time.Time // EXIF DateTimeOriginal, in the camera's zone (UTC+8)
 	GPS   *gps      // EXIF GPS, if any
 	Name  string    // the file name the client sends
+	// Resaved, if set, makes this a copy of the photo shrunk to this
+	// width and saved again at a lower quality without its EXIF, as a
+	// messaging app passes a photo on: other bytes, the same picture.
+	Resaved int
 }
 
 const photoW, photoH = 320, 240
@@ -50,16 +54,100 @@ func (p photoSpec) JPEG() ([]byte, error) {
 	img := image.NewRGBA(image.Rect(0, 0, photoW, photoH))
 	r := rand.New(rand.NewPCG(p.Seed, 0x70686f746f))
 	drawScene(img, p.Scene, r)
+	img = frame(img, r)
+	lighting(img, r)
 	// The unit top left on a dark strip, the camera's date stamp bottom right.
 	fillRect(img, 0, 0, 8+len(p.Label)*8, 20, color.RGBA{20, 20, 20, 200})
 	drawText(img, 4, 3, 2, strings.ToLower(p.Label), color.RGBA{255, 255, 255, 255})
 	stamp := p.Taken.Format("2006-01-02 15:04")
 	drawText(img, photoW-4-len(stamp)*8, photoH-16, 2, stamp, color.RGBA{255, 150, 30, 255})
 	var buf bytes.Buffer
+	if p.Resaved > 0 {
+		if err := jpeg.Encode(&buf, shrink(img, p.Resaved), &jpeg.Options{Quality: 55}); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
 	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 80}); err != nil {
 		return nil, err
 	}
 	return withExif(buf.Bytes(), exifSegment(p.Taken, p.GPS))
+}
+
+// lighting lays uneven light over the scene, as a camera sees it: the
+// exposure varies smoothly over a coarse grid of random gains. It makes
+// the drawn scenes, which share their layouts, look as different to a
+// perceptual hash as real photos of similar places do.
+func lighting(img *image.RGBA, r *rand.Rand) {
+	const gw, gh = 9, 8
+	var grid [gh][gw]float64
+	for y := range grid {
+		for x := range grid[y] {
+			grid[y][x] = 0.45 + r.Float64()*0.8
+		}
+	}
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	// The gains sit at the centres of a gw×gh grid, blended in between.
+	at := func(v float64, n int) (int, float64) {
+		v = min(max(v-0.5, 0), float64(n-1))
+		i := min(int(v), n-2)
+		t := v - float64(i)
+		return i, t * t * (3 - 2*t) // eased, so no seams show
+	}
+	for y := 0; y < h; y++ {
+		y0, ty := at((float64(y)+0.5)*gh/float64(h), gh)
+		for x := 0; x < w; x++ {
+			x0, tx := at((float64(x)+0.5)*gw/float64(w), gw)
+			g := (grid[y0][x0]*(1-tx)+grid[y0][x0+1]*tx)*(1-ty) + (grid[y0+1][x0]*(1-tx)+grid[y0+1][x0+1]*tx)*ty
+			p := img.Pix[img.PixOffset(x, y):]
+			for c := 0; c < 3; c++ {
+				p[c] = uint8(min((30+float64(p[c])*0.7)*g, 255))
+			}
+		}
+	}
+}
+
+// frame points the camera: it zooms into the drawn scene by a random
+// factor at a random place, so that scenes drawn from one layout are not
+// all framed alike.
+func frame(img *image.RGBA, r *rand.Rand) *image.RGBA {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	z := 1 + r.Float64()*0.4
+	cw, ch := float64(w)/z, float64(h)/z
+	x0, y0 := r.Float64()*(float64(w)-cw), r.Float64()*(float64(h)-ch)
+	out := image.NewRGBA(img.Rect)
+	for y := 0; y < h; y++ {
+		sy := min(int(y0+(float64(y)+0.5)*ch/float64(h)), h-1)
+		for x := 0; x < w; x++ {
+			sx := min(int(x0+(float64(x)+0.5)*cw/float64(w)), w-1)
+			copy(out.Pix[out.PixOffset(x, y):][:4], img.Pix[img.PixOffset(sx, sy):])
+		}
+	}
+	return out
+}
+
+// shrink returns img scaled down to width w (keeping its aspect), each
+// pixel the mean of the area it covers.
+func shrink(img *image.RGBA, w int) *image.RGBA {
+	sw, sh := img.Rect.Dx(), img.Rect.Dy()
+	h := max(1, sh*w/sw)
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		y0, y1 := y*sh/h, max((y+1)*sh/h, y*sh/h+1)
+		for x := 0; x < w; x++ {
+			x0, x1 := x*sw/w, max((x+1)*sw/w, x*sw/w+1)
+			var sum [3]int
+			for sy := y0; sy < y1; sy++ {
+				for sx := x0; sx < x1; sx++ {
+					p := img.Pix[img.PixOffset(sx, sy):]
+					sum[0], sum[1], sum[2] = sum[0]+int(p[0]), sum[1]+int(p[1]), sum[2]+int(p[2])
+				}
+			}
+			n := (y1 - y0) * (x1 - x0)
+			out.SetRGBA(x, y, color.RGBA{uint8(sum[0] / n), uint8(sum[1] / n), uint8(sum[2] / n), 255})
+		}
+	}
+	return out
 }
 
 func rgb(r *rand.Rand, lo, hi int) color.RGBA {
@@ -130,9 +218,11 @@ func drawScene(img *image.RGBA, scene int, r *rand.Rand) {
 		}
 	case sceneMeeting:
 		fillRect(img, 0, 0, photoW, photoH, rgb(r, 200, 235))
-		banner(img, 30, 12, photoW-30, 40, r)
+		bx := 10 + r.IntN(50)
+		banner(img, bx, 8+r.IntN(12), photoW-bx-r.IntN(30), 40+r.IntN(10), r)
+		y0, dy := 70+r.IntN(30), 38+r.IntN(16)
 		for row := 0; row < 3; row++ {
-			y := 90 + row*45
+			y := y0 + row*dy
 			for x := 25 + r.IntN(10); x < photoW-20; x += 30 + r.IntN(8) {
 				fillCircle(img, x, y, 9, color.RGBA{30, 25, 20, 255})
 				fillRect(img, x-12, y+8, x+12, y+30, rgb(r, 20, 200))
@@ -161,13 +251,18 @@ func drawScene(img *image.RGBA, scene int, r *rand.Rand) {
 		}
 	case sceneClass:
 		fillRect(img, 0, 0, photoW, photoH, rgb(r, 210, 240))
-		fillRect(img, 40, 15, photoW-40, 85, color.RGBA{30, 80, 50, 255}) // blackboard
-		textLines(img, 50, 25, photoW-50, 80, r, color.RGBA{230, 230, 220, 255})
-		for row := 0; row < 3; row++ {
-			y := 120 + row*40
-			for x := 30; x < photoW-30; x += 55 {
+		bx0, bx1 := 10+r.IntN(60), photoW-10-r.IntN(60) // blackboard
+		by1 := 60 + r.IntN(40)
+		fillRect(img, bx0, 15, bx1, by1, color.RGBA{30, 80, 50, 255})
+		textLines(img, bx0+10, 25, bx1-10, by1-5, r, color.RGBA{230, 230, 220, 255})
+		dx, dy := 45+r.IntN(30), 32+r.IntN(16)
+		for row, y := 0, by1+30+r.IntN(10); row < 4 && y < photoH-10; row, y = row+1, y+dy {
+			for x := 5 + r.IntN(30); x < photoW-30; x += dx {
+				if r.IntN(6) == 0 {
+					continue // an empty seat
+				}
 				fillCircle(img, x+12, y-6, 8, color.RGBA{30, 25, 20, 255})
-				fillRect(img, x, y, x+40, y+14, color.RGBA{180, 130, 80, 255})
+				fillRect(img, x, y, x+dx-12, y+14, color.RGBA{180, 130, 80, 255})
 			}
 		}
 	default: // sceneScreen

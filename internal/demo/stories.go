@@ -18,7 +18,7 @@ const (
 	amendUnit    = "cun-1"             // an activity dated wrongly, amended with a reason
 	retractUnit  = "cun-2"             // a study record submitted twice, the copy retracted
 	reuseFrom    = "cun-3"             // a board photo …
-	reuseTo      = "cun-4"             // … that another village submits as its own
+	reuseTo      = "cun-4"             // … that another village submits as its own (and a resized copy of another)
 	burstUnit    = "cun-6"             // half a year backfilled just before 迎接測評
 	resolvedUnit = "cun-2"             // a finding answered and resolved
 	rejectUnit   = "cun-5"             // a finding answered, resolved, reopened (rejected), answered again
@@ -109,6 +109,22 @@ func (s *script) tell(gens map[string]*unitGen) error {
 			add(Story{Name: "reused-photo", Unit: b.Unit, Evidence: a.ID.String() + "," + b.ID.String(), What: fmt.Sprintf(
 				"%s's moral-model-board item (occurred %s) carries %s's photo (item occurred %s, EXIF %s): one digest, two units",
 				b.Unit, b.Occurred.Format(time.DateOnly), a.Unit, a.Occurred.Format(time.DateOnly), p.Taken.Format("2006-01-02 15:04:05"))})
+		}
+	}
+
+	// A near-duplicate: 北港村's 善行義舉榜 photo is 南塘村's too, shrunk and
+	// saved again without its EXIF, as a messaging app passes a photo on:
+	// other bytes (another digest), the same picture (a close perceptual hash).
+	if from, to := gens[reuseFrom], gens[reuseTo]; from != nil && to != nil {
+		a, b := from.find("good-deeds-board", ""), to.find("good-deeds-board", "")
+		if a != nil && b != nil && len(a.Photos) > 0 && len(b.Photos) > 0 {
+			p := a.Photos[0]
+			p.Resaved = 200
+			p.Name = fmt.Sprintf("mmexport%d.jpg", b.Occurred.Add(-3*time.Hour).UnixMilli())
+			b.Photos[0] = p
+			add(Story{Name: "resized-copy", Unit: b.Unit, Evidence: a.ID.String() + "," + b.ID.String(), What: fmt.Sprintf(
+				"%s's good-deeds-board item (occurred %s) carries %s's photo (item occurred %s) shrunk to 200x150 and saved again without EXIF: another digest, a perceptual hash a few bits away",
+				b.Unit, b.Occurred.Format(time.DateOnly), a.Unit, a.Occurred.Format(time.DateOnly))})
 		}
 	}
 

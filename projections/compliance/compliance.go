@@ -752,7 +752,7 @@ func (e *evaluator) check(ru *rule, i int, f *fact) []string {
 	if len(r.Accepts.Kinds) > 0 && !slices.Contains(r.Accepts.Kinds, string(it.Kind)) {
 		why = append(why, ReasonKind)
 	}
-	if len(r.Accepts.Tags) > 0 && !slices.ContainsFunc(it.Tags, func(t string) bool { return slices.Contains(r.Accepts.Tags, t) }) {
+	if len(r.Accepts.Tags) > 0 && !slices.ContainsFunc(it.Tags(), func(t string) bool { return slices.Contains(r.Accepts.Tags, t) }) {
 		why = append(why, ReasonTag)
 	}
 	if ru.requires&hasPhoto != 0 && f.atts&hasPhoto == 0 {
@@ -770,7 +770,7 @@ func (e *evaluator) check(ru *rule, i int, f *fact) []string {
 		why = append(why, ReasonOutside)
 	}
 	if r.Rule.Kind == plan.RuleRatio {
-		if _, ok := it.Figures[r.Rule.Figure]; !ok {
+		if _, ok := it.Figures()[r.Rule.Figure]; !ok {
 			why = append(why, ReasonNoFigure)
 		}
 	}
@@ -786,8 +786,8 @@ func (e *evaluator) words(ru *rule, i int, f *fact, reasons []string) string {
 		switch c {
 		case ReasonRetracted:
 			w := "已撤回"
-			if n := len(it.Chain); n > 0 && it.Chain[n-1].Reason != "" {
-				w += "（" + it.Chain[n-1].Reason + "）"
+			if n := len(it.Chain); n > 0 && it.Chain[n-1].Reason() != "" {
+				w += "（" + it.Chain[n-1].Reason() + "）"
 			}
 			out = append(out, w)
 		case ReasonKind:
@@ -811,7 +811,7 @@ func (e *evaluator) words(ru *rule, i int, f *fact, reasons []string) string {
 
 func (e *evaluator) ref(i int, f *fact) Counted {
 	it := e.items[i]
-	return Counted{ID: it.ID, Title: it.Title, OccurredAt: it.OccurredAt, Occurred: f.date, Version: it.Version}
+	return Counted{ID: it.ID, Title: it.Title, OccurredAt: it.OccurredAt, Occurred: f.date, Version: int(it.Version)}
 }
 
 // evaluate judges one requirement over the items naming it, sorted.
@@ -1043,7 +1043,7 @@ func (e *evaluator) judgeRatio(ru *rule, res *Result, counted []int) {
 			best = i
 		}
 	}
-	v := e.items[best].Figures[rl.Figure]
+	v := e.items[best].Figures()[rl.Figure]
 	rt := &Ratio{Figure: rl.Figure, Value: v, Headcount: e.u.Headcount, MinRatio: rl.MinRatio, Item: e.items[best].ID}
 	res.Ratio = rt
 	if e.u.Headcount <= 0 {

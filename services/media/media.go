@@ -1,6 +1,7 @@
 // Package media derives facts from an uploaded file's bytes once, at
-// ingest, so that projections never read blobs: image dimensions, and from
-// a JPEG's EXIF the time the photo was taken and where. Every read is
+// ingest, so that projections never read blobs: image dimensions, from a
+// JPEG's EXIF the time the photo was taken and where, and a perceptual hash
+// that finds resized or recompressed copies of a photo. Every read is
 // bounded; a malformed file yields fewer facts, never an error or a panic.
 package media
 
@@ -31,18 +32,23 @@ type Facts struct {
 	// in its local time: "2006-01-02T15:04:05", or "".
 	TakenAt string
 	GPS     *GPS
+	// PHash is the image's 64-bit difference hash (see DHash) for JPEG,
+	// PNG and GIF, or 0 if there is none.
+	PHash uint64
 }
 
 // maxExif bounds how far into a JPEG the EXIF segment is looked for, and
 // its size.
 const maxExif = 256 << 10
 
-// Inspect reads the facts of the file in r (size bytes). It only reads
-// headers: image.DecodeConfig never decodes pixels.
+// Inspect reads the facts of the file in r (size bytes). Dimensions and
+// EXIF come from the headers; the perceptual hash decodes the pixels of a
+// JPEG, PNG or GIF of at most MaxHashPixels.
 func Inspect(r io.ReaderAt, size int64) Facts {
 	var f Facts
-	if cfg, _, err := image.DecodeConfig(io.NewSectionReader(r, 0, size)); err == nil {
+	if cfg, format, err := image.DecodeConfig(io.NewSectionReader(r, 0, size)); err == nil {
 		f.Width, f.Height = cfg.Width, cfg.Height
+		f.PHash = dhashOf(r, size, format, cfg)
 	}
 	head := make([]byte, min(size, maxExif))
 	n, _ := r.ReadAt(head, 0)
@@ -232,5 +238,5 @@ func parseTIFF(b []byte) (taken string, gps *GPS) {
 
 // String describes the facts for logs.
 func (f Facts) String() string {
-	return fmt.Sprintf("%dx%d taken %q gps %v", f.Width, f.Height, f.TakenAt, f.GPS)
+	return fmt.Sprintf("%dx%d taken %q gps %v phash %016x", f.Width, f.Height, f.TakenAt, f.GPS, f.PHash)
 }

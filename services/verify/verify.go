@@ -27,12 +27,14 @@ type Ledger interface {
 
 // Problem is one thing found wrong, naming what it is about.
 type Problem struct {
-	Kind  string `json:"kind"` // "chain", "blob_missing", "blob_corrupt", "read"
+	Kind  string `json:"kind"` // "chain", "blob_missing", "blob_corrupt", "read", "checkpoint"
 	Unit  string `json:"unit,omitempty"`
 	Seq   uint64 `json:"seq,omitempty"`
 	Event string `json:"event,omitempty"`
 	Blob  string `json:"blob,omitempty"`
 	Msg   string `json:"message"`
+
+	Checkpoint uint64 `json:"checkpoint,omitempty"` // kind "checkpoint": its sequence in the checkpoint stream
 }
 
 func (p Problem) String() string {
@@ -48,6 +50,9 @@ func (p Problem) String() string {
 	}
 	if p.Blob != "" {
 		where = append(where, "blob "+p.Blob)
+	}
+	if p.Checkpoint != 0 {
+		where = append(where, fmt.Sprintf("checkpoint %d", p.Checkpoint))
 	}
 	return fmt.Sprintf("%s: %s: %s", p.Kind, strings.Join(where, ", "), p.Msg)
 }
@@ -68,6 +73,8 @@ type Report struct {
 	BlobsChecked int          `json:"blobs_checked"` // re-read and re-hashed
 	BlobBytes    int64        `json:"blob_bytes"`
 	Problems     []Problem    `json:"problems"`
+
+	Checkpoints *CheckpointReport `json:"checkpoints,omitempty"` // nil if not checked
 }
 
 // OK reports whether nothing was found wrong.
@@ -81,6 +88,12 @@ type Options struct {
 	Seed   uint64  // for the sample (0: from the clock)
 	// Progress, if set, is called after each blob checked.
 	Progress func(done, total int)
+
+	// Checkpoints, if set, are checked against the ledger (not with Unit):
+	// signatures with CheckpointKey (a note verifier key; not checked if
+	// empty), each consistent with the next, the latest against the events.
+	Checkpoints   CheckpointLog
+	CheckpointKey string
 }
 
 // Run verifies the ledger's chains and the blobs they reference.
@@ -101,6 +114,11 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 	}
 	refs := map[string]ref{} // blob -> first event naming it
 	var order []string
+	cps, err := readCheckpoints(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	var leaves []leaf
 	for _, u := range units {
 		recs, err := l.History(ctx, u, time.Time{})
 		if errors.Is(err, events.ErrNotFound) || errors.Is(err, events.ErrInvalid) {
@@ -130,6 +148,7 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 					Msg: fmt.Sprintf("event names unit %q but is stored under %q", ev.Unit, u)})
 			}
 			prev = ev.Hash
+			leaves = append(leaves, leaf{seq: r.Seq, unit: u, hash: ev.Hash})
 			for _, a := range ev.Attachments {
 				if _, ok := refs[a.SHA256]; !ok {
 					refs[a.SHA256] = ref{unit: u, event: ev.ID.String(), seq: r.Seq}
@@ -140,6 +159,7 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 		ur.Head = prev
 		rep.Units = append(rep.Units, ur)
 	}
+	checkCheckpoints(rep, cps, leaves, opt)
 	rep.Blobs = len(order)
 	if opt.NoBlob || blobs == nil {
 		return rep, nil

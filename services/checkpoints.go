@@ -1,0 +1,211 @@
+package services
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"taizhang/events"
+	"taizhang/events/checkpoint"
+)
+
+// Checkpoints is what the API needs of the checkpointer (the signed
+// checkpoints over the whole ledger and the proofs against them;
+// events/jetstream.Checkpointer). Sizes are tree sizes (numbers of events);
+// 0 means the latest checkpoint's.
+type Checkpoints interface {
+	// PublicKey returns the note verifier key checkpoints are signed with.
+	PublicKey() string
+	// Checkpoint makes a checkpoint of every event appended so far, unless
+	// one of that size or larger exists; created says which.
+	Checkpoint(ctx context.Context) (s checkpoint.Stored, created bool, err error)
+	// Latest returns the newest valid checkpoint, or events.ErrNotFound.
+	Latest(ctx context.Context) (checkpoint.Stored, error)
+	List(ctx context.Context, from uint64, limit int) ([]checkpoint.Stored, error)
+	Inclusion(ctx context.Context, seq, size uint64) (checkpoint.InclusionProof, error)
+	Consistency(ctx context.Context, from, to uint64) (checkpoint.ConsistencyProof, error)
+	UnitProof(ctx context.Context, unit string, size uint64) (checkpoint.UnitProof, error)
+}
+
+// Actions of the checkpoint routes.
+const (
+	ActCheckpointRead   Action = "checkpoint.read"   // any role
+	ActCheckpointCreate Action = "checkpoint.create" // admin
+)
+
+// SetCheckpoints gives the API the checkpointer; without one the
+// checkpoint and proof routes answer 503. Call it before serving.
+func (s *Server) SetCheckpoints(c Checkpoints) { s.checkpoints = c }
+
+var errNoCheckpoints = fmt.Errorf("%w: checkpoints are not enabled on this server", events.ErrUnavailable)
+
+// cp returns the checkpointer, or fails the request.
+func (s *Server) cp(w http.ResponseWriter, r *http.Request) Checkpoints {
+	if s.checkpoints == nil {
+		s.fail(w, r, errNoCheckpoints)
+	}
+	return s.checkpoints
+}
+
+// uintParam parses an optional non-negative integer query parameter (def
+// if absent).
+func uintParam(r *http.Request, name string, def uint64) (uint64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s must be a non-negative integer, got %q", errBadRequest, name, v)
+	}
+	return n, nil
+}
+
+func (s *Server) checkpointKey(w http.ResponseWriter, r *http.Request) {
+	c := s.cp(w, r)
+	if c == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"key": c.PublicKey(), "format": "C2SP signed-note verifier key (Ed25519)"})
+}
+
+// writeCheckpoint answers a checkpoint as JSON, or as the bare signed note
+// (text/plain, what transparency-log tooling and witnesses read) with
+// ?format=note.
+func writeCheckpoint(w http.ResponseWriter, r *http.Request, status int, cp checkpoint.Stored) {
+	if r.URL.Query().Get("format") == "note" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(cp.Note))
+		return
+	}
+	writeJSON(w, status, cp)
+}
+
+func (s *Server) latestCheckpoint(w http.ResponseWriter, r *http.Request) {
+	c := s.cp(w, r)
+	if c == nil {
+		return
+	}
+	cp, err := c.Latest(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeCheckpoint(w, r, http.StatusOK, cp)
+}
+
+func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request) {
+	c := s.cp(w, r)
+	if c == nil {
+		return
+	}
+	cp, created, err := c.Checkpoint(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		s.log.Info("checkpoint on demand", "seq", cp.Seq, "size", cp.Size, "by", principal(r).User)
+	}
+	writeCheckpoint(w, r, status, cp)
+}
+
+func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request) {
+	c := s.cp(w, r)
+	if c == nil {
+		return
+	}
+	from, err := uintParam(r, "from", 1)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit, err := uintParam(r, "limit", 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit = min(max(limit, 1), 1000)
+	list, err := c.List(r.Context(), max(from, 1), int(limit))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := map[string]any{"checkpoints": list}
+	if uint64(len(list)) == limit {
+		out["next"] = list[len(list)-1].Seq + 1
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) inclusionProof(w http.ResponseWriter, r *http.Request) {
+	c := s.cp(w, r)
+	if c == nil {
+		return
+	}
+	seq, err := uintParam(r, "seq", 0)
+	if err == nil && seq == 0 {
+		err = fmt.Errorf("%w: seq (the event's ledger sequence) is required", errBadRequest)
+	}
+	size, err2 := uintParam(r, "size", 0)
+	if err == nil {
+		err = err2
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := c.Inclusion(r.Context(), seq, size)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request) {
+	c := s.cp(w, r)
+	if c == nil {
+		return
+	}
+	from, err := uintParam(r, "from", 0)
+	if err == nil && r.URL.Query().Get("from") == "" {
+		err = fmt.Errorf("%w: from (the earlier tree size) is required", errBadRequest)
+	}
+	to, err2 := uintParam(r, "to", 0)
+	if err == nil {
+		err = err2
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := c.Consistency(r.Context(), from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) unitProof(w http.ResponseWriter, r *http.Request) {
+	c := s.cp(w, r)
+	if c == nil {
+		return
+	}
+	size, err := uintParam(r, "size", 0)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := c.UnitProof(r.Context(), r.PathValue("unit"), size)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
