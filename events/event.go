@@ -214,20 +214,17 @@ func normaliseTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
-// Canonical returns the canonical encoding of e that its hash is computed
-// over: the JSON encoding of the envelope in field order with the Hash field
-// left out, times in UTC RFC 3339 with up to microseconds, and Data
-// re-encoded compactly with object keys sorted. Two events with the same
-// content have the same canonical encoding.
+// Canonical returns the encoding of e that its hash is computed over: the
+// JSON encoding of the envelope in field order with the Hash field left
+// out, times in UTC RFC 3339 with up to microseconds, and Data as it is,
+// compacted. Seal puts Data in canonical form (CanonicalJSON: object keys
+// sorted) before hashing, so every sealed event's Data is canonical, and a
+// stored Data rewritten in any way, even to an equivalent JSON, no longer
+// matches its hash.
 func (e *Event) Canonical() ([]byte, error) {
 	c := *e
 	c.OccurredAt = normaliseTime(c.OccurredAt)
 	c.RecordedAt = normaliseTime(c.RecordedAt)
-	data, err := CanonicalJSON(c.Data)
-	if err != nil {
-		return nil, fmt.Errorf("canonical data of event %s: %w", e.ID, err)
-	}
-	c.Data = data
 	type noHash struct {
 		ID          uuid.UUID       `json:"id"`
 		Type        Type            `json:"type"`

@@ -102,6 +102,7 @@ const (
 	ActPlanPublish   Action = "plan.publish"   // admin
 	ActPlanRead      Action = "plan.read"      // any role
 	ActFindingWrite  Action = "finding.write"  // admin, inspector
+	ActVerify        Action = "verify"         // any role; the unit is authorised as a unit read
 	ActAudit         Action = "audit"          // admin, supervisor
 )
 
@@ -126,7 +127,7 @@ func authorize(p Principal, act Action, unit string) error {
 			return nil
 		}
 		return deny("only an admin may do this")
-	case ActUnitList, ActBlobRead, ActPlanRead:
+	case ActUnitList, ActBlobRead, ActPlanRead, ActVerify:
 		if p.Role.Valid() {
 			return nil
 		}

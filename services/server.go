@@ -127,6 +127,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	s.handle("POST /api/v1/units/{unit}/findings/{id}/reopen", ActFindingWrite, true, s.reopenFinding)
 	s.handle("GET /api/v1/units/{unit}/findings", ActUnitRead, true, s.listFindings)
 	s.handle("GET /api/v1/units/{unit}/compliance", ActUnitRead, true, s.compliance)
+	s.handle("GET /api/v1/verify", ActVerify, false, s.verifyUnit)
 	s.handle("GET /api/v1/plans/{plan}/ranking", ActPlanRead, false, s.ranking)
 	s.handle("POST /api/v1/plans", ActPlanPublish, false, s.publishPlan)
 	s.handle("GET /api/v1/plans", ActPlanRead, false, s.listPlans)

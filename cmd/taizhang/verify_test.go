@@ -148,3 +148,43 @@ func TestVerifyMinIO(t *testing.T) {
 		t.Fatalf("verify after tampering in the bucket: %d\n%s", code, out)
 	}
 }
+
+// TestVerifyAPI: the quick unit check through the API finds a corrupted
+// attachment, names it, and is scoped like a unit read.
+func TestVerifyAPI(t *testing.T) {
+	s := startServer(t, "")
+	digests := fillLedger(t, s)
+	type answer struct {
+		OK     bool `json:"ok"`
+		Report struct {
+			Events   int
+			Problems []struct{ Kind, Blob string }
+		} `json:"report"`
+	}
+	var a answer
+	s.get(t, s.Admin, "/api/v1/verify?unit=dongcun").decode(t, &a)
+	if !a.OK || a.Report.Events != 3 {
+		t.Fatalf("clean unit: %+v", a)
+	}
+	path := filepath.Join(s.Data, "blobs", "sha256", digests[0][:2], digests[0])
+	os.Chmod(path, 0o644)
+	b, _ := os.ReadFile(path)
+	b[len(b)-1] ^= 0x80
+	os.WriteFile(path, b, 0o644)
+	s.get(t, s.Admin, "/api/v1/verify?unit=dongcun").decode(t, &a)
+	if a.OK || len(a.Report.Problems) != 1 || a.Report.Problems[0].Kind != "blob_corrupt" || a.Report.Problems[0].Blob != digests[0] {
+		t.Fatalf("corrupted attachment: %+v", a)
+	}
+	if r := s.get(t, s.Admin, "/api/v1/verify"); r.Status != 400 {
+		t.Fatalf("no unit: %d", r.Status)
+	}
+	if r := s.get(t, s.Admin, "/api/v1/verify?unit=nocun"); r.Status != 404 {
+		t.Fatalf("unknown unit: %d", r.Status)
+	}
+	s.postJSON(t, s.Admin, "/api/v1/units", map[string]any{"id": "xicun", "name": "西村", "type": "village"})
+	var tok struct{ Token string }
+	s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"role": "submitter", "unit": "xicun"}).decode(t, &tok)
+	if r := s.get(t, tok.Token, "/api/v1/verify?unit=dongcun"); r.Status != 403 {
+		t.Fatalf("another unit's submitter: %d", r.Status)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	js "github.com/nats-io/nats.go/jetstream"
@@ -64,18 +66,70 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 	}
 	end := last.Sequence
 	var recs []events.Record
+	if asOf.IsZero() {
+		// Everything up to end: read the raw messages, then decode them on
+		// all cores (decoding costs more than reading).
+		var raws []raw
+		err = l.scan(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
+			raws = append(raws, raw{seq, data})
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return decodeAll(raws)
+	}
 	err = l.scan(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
 		ev, err := events.Decode(data)
 		if err != nil {
 			return false, fmt.Errorf("ledger message %d: %w", seq, err)
 		}
-		if !asOf.IsZero() && ev.RecordedAt.After(asOf) {
-			return false, nil
+		if ev.RecordedAt.After(asOf) {
+			return false, nil // recorded_at is monotonic along a chain
 		}
 		recs = append(recs, events.Record{Seq: seq, Event: ev})
 		return true, nil
 	})
 	return recs, err
+}
+
+type raw struct {
+	seq  uint64
+	data []byte
+}
+
+// decodeAll decodes raws in order, on all cores for long reads.
+func decodeAll(raws []raw) ([]events.Record, error) {
+	recs := make([]events.Record, len(raws))
+	errs := make([]error, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(raws)/256))
+	chunk := (len(raws) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(raws))
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := lo; k < hi; k++ {
+				ev, err := events.Decode(raws[k].data)
+				if err != nil {
+					errs[k] = fmt.Errorf("ledger message %d: %w", raws[k].seq, err)
+					continue
+				}
+				recs[k] = events.Record{Seq: raws[k].seq, Event: ev}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
 }
 
 // errEnough stops consume without an error.

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"taizhang/blobstore"
@@ -132,9 +134,10 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 		ur := UnitReport{Unit: u, Events: len(recs), OK: true}
 		rep.Events += len(recs)
 		var prev events.Hash
-		for _, r := range recs {
+		hashErrs := verifyHashes(recs)
+		for k, r := range recs {
 			ev := r.Event
-			if err := ev.VerifyHash(); err != nil {
+			if err := hashErrs[k]; err != nil {
 				ur.OK = false
 				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: err.Error()})
 			} else if ev.Prev != prev {
@@ -175,33 +178,97 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 		order = order[:min(n, len(order))]
 		slices.Sort(order)
 	}
-	for i, h := range order {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		where := refs[h]
-		problem := func(kind, msg string) {
-			rep.Problems = append(rep.Problems, Problem{Kind: kind, Unit: where.unit, Seq: where.seq, Event: where.event, Blob: h, Msg: msg})
-		}
-		r, err := blobstore.ParseRef(h)
-		if err != nil {
-			problem("blob_corrupt", "the event names a malformed digest")
-			continue
-		}
-		info, err := blobstore.Verify(ctx, blobs, r)
-		switch {
-		case errors.Is(err, blobstore.ErrNotFound):
-			problem("blob_missing", "referenced by the ledger but not in the blob store")
-		case errors.Is(err, blobstore.ErrCorrupt):
-			problem("blob_corrupt", "stored bytes do not match their digest: "+err.Error())
-		case err != nil:
-			return nil, fmt.Errorf("verify: blob %s: %w", h, err)
-		}
-		rep.BlobsChecked++
-		rep.BlobBytes += info.Size
-		if opt.Progress != nil {
-			opt.Progress(i+1, len(order))
+	// Re-hash on all cores (hashing, not reading, is the bottleneck), then
+	// report in order.
+	type result struct {
+		size      int64
+		kind, msg string
+		fatal     error
+	}
+	results := make([]result, len(order))
+	next := make(chan int)
+	var done sync.WaitGroup
+	var mu sync.Mutex
+	checked := 0
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			for i := range next {
+				h, res := order[i], &results[i]
+				if r, err := blobstore.ParseRef(h); err != nil {
+					res.kind, res.msg = "blob_corrupt", "the event names a malformed digest"
+				} else {
+					info, err := blobstore.Verify(ctx, blobs, r)
+					res.size = info.Size
+					switch {
+					case errors.Is(err, blobstore.ErrNotFound):
+						res.kind, res.msg = "blob_missing", "referenced by the ledger but not in the blob store"
+					case errors.Is(err, blobstore.ErrCorrupt):
+						res.kind, res.msg = "blob_corrupt", "stored bytes do not match their digest: "+err.Error()
+					case err != nil:
+						res.fatal = fmt.Errorf("verify: blob %s: %w", h, err)
+					}
+				}
+				if opt.Progress != nil {
+					mu.Lock()
+					checked++
+					opt.Progress(checked, len(order))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+feed:
+	for i := range order {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
 		}
 	}
+	close(next)
+	done.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, res := range results {
+		if res.fatal != nil {
+			return nil, res.fatal
+		}
+		if res.kind != "" {
+			where := refs[order[i]]
+			rep.Problems = append(rep.Problems, Problem{Kind: res.kind, Unit: where.unit, Seq: where.seq, Event: where.event, Blob: order[i], Msg: res.msg})
+			if res.kind == "blob_missing" {
+				continue
+			}
+		}
+		rep.BlobsChecked++
+		rep.BlobBytes += res.size
+	}
 	return rep, nil
+}
+
+// verifyHashes recomputes every event's hash, on all cores: it is the
+// costly part of checking a chain (the links are then checked in order).
+func verifyHashes(recs []events.Record) []error {
+	errs := make([]error, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(recs)/256))
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / max(workers, 1)
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(recs))
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := lo; k < hi; k++ {
+				errs[k] = recs[k].Event.VerifyHash()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
 }
