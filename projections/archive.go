@@ -256,7 +256,11 @@ type UnitArchive struct {
 	index    map[uuid.UUID]int
 	findings []*FindingItem
 	findex   map[uuid.UUID]int
+	exports  []Link // every export of the unit's archive, in order
 }
+
+// Exports returns the unit's exports (unit.exported events), in order.
+func (u *UnitArchive) Exports() []Link { return u.exports }
 
 // Archive is the archive projection over the whole ledger.
 type Archive struct {
@@ -456,6 +460,8 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		}
 	case events.TypeFindingRecorded, events.TypeFindingResolved, events.TypeFindingReopened:
 		return u.applyFinding(a, rec)
+	case events.TypeUnitExported:
+		u.exports = append(u.exports, a.link(rec, 0))
 	case events.TypeEvidenceAmended, events.TypeEvidenceRetracted:
 		if ev.Corrects == nil {
 			return fmt.Errorf("%w: %s %s names no evidence", events.ErrInvalid, ev.Type, ev.ID)

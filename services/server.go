@@ -146,6 +146,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	s.handle("GET /api/v1/proofs/inclusion", ActCheckpointRead, false, s.inclusionProof)
 	s.handle("GET /api/v1/proofs/consistency", ActCheckpointRead, false, s.consistencyProof)
 	s.handle("GET /api/v1/units/{unit}/proof", ActUnitRead, true, s.unitProof)
+	s.handle("GET /api/v1/units/{unit}/export", ActUnitExport, true, s.exportUnit)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})

@@ -44,6 +44,8 @@ Usage:
   taizhang audit corrections|backfill|bursts|reuse|photo-times|actors [--unit U] [--from D] [--to D] [--actor A] [--json]
   taizhang verify [--data DIR | --nats URL] [--s3-...] [--unit U] [--sample F] [--json]
   taizhang history --unit U [--as-of T] [--json]
+  taizhang export --unit U [--as-of T] -o FILE.zip
+  taizhang verify-bag [--pubkey KEY|FILE] [--json] FILE.zip
   taizhang archive --unit U [--as-of T] [--json]
 
 Client commands read TAIZHANG_URL (default http://127.0.0.1:8080) and
@@ -75,6 +77,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = rankingCmd(ctx, rest, stdout, stderr)
 	case "audit":
 		err = auditCmd(ctx, rest, stdout, stderr)
+	case "export":
+		err = exportCmd(ctx, rest, stdout, stderr)
+	case "verify-bag":
+		err = verifyBagCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -22,8 +22,7 @@ type ActorActivity struct {
 	FindingsResolved int         `json:"findings_resolved"`
 	FindingsReopened int         `json:"findings_reopened"`
 	PlansPublished   int         `json:"plans_published"` // versions, first and revised
-	// Exported is always 0: exporting archives is not implemented yet,
-	// so the ledger holds no export events to count.
+	// Exported counts the unit archives this actor exported (bags).
 	Exported int       `json:"exported"`
 	Units    []string  `json:"units"` // the units acted on, sorted
 	First    time.Time `json:"first"` // the first and last event counted, recorded time
@@ -72,6 +71,9 @@ func Actors(a *projections.Archive, o Options) ActorsReport {
 	}
 	for _, ua := range units(a, o.Filter) {
 		unit := ua.Unit.ID
+		for _, l := range ua.Exports() {
+			note(unit, l, func(x *ActorActivity) { x.Exported++ })
+		}
 		for _, it := range ua.Items() {
 			for i, l := range it.Chain {
 				switch {
