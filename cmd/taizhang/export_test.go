@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -361,47 +360,27 @@ func TestExportMemoryBounded(t *testing.T) {
 		t.Fatalf("%d submissions failed", failed.Load())
 	}
 
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapAlloc
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	go func() {
-		var m runtime.MemStats
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapAlloc > peak.Load() {
-				peak.Store(m.HeapAlloc)
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
 	start := time.Now()
-	req, _ := http.NewRequest("GET", s.URL+"/api/v1/units/cun/export", nil)
-	req.Header.Set("Authorization", "Bearer "+s.Admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := io.CopyBuffer(io.Discard, resp.Body, make([]byte, 64<<10))
-	resp.Body.Close()
-	close(done)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("export: %d %v", resp.StatusCode, err)
+	var n int64
+	growth := peakHeapGrowth(func() {
+		req, _ := http.NewRequest("GET", s.URL+"/api/v1/units/cun/export", nil)
+		req.Header.Set("Authorization", "Bearer "+s.Admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		n, err = io.CopyBuffer(io.Discard, resp.Body, make([]byte, 64<<10))
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("export: %d %v", resp.StatusCode, err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
 	}
 	if n < mib<<20 {
 		t.Fatalf("bag of %d bytes", n)
-	}
-	growth := uint64(0)
-	if p := peak.Load(); p > base {
-		growth = p - base
 	}
 	t.Logf("export of 2,000 events and %d MiB of attachments: %.0f MiB bag in %v, peak heap growth %.1f MiB",
 		mib, float64(n)/(1<<20), time.Since(start).Round(time.Millisecond), float64(growth)/(1<<20))

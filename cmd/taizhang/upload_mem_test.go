@@ -39,13 +39,48 @@ func (p *patternReader) Read(b []byte) (int, error) {
 // through a pipe, never whole in memory on the client side either) and
 // returns the peak heap growth seen while the request ran.
 func uploadPeakHeap(t testing.TB, s *server, size int64) uint64 {
+	return peakHeapGrowth(func() {
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		go func() {
+			meta, _ := json.Marshal(map[string]any{"kind": "document", "title": "large scan", "occurred_at": "2016-07-01"})
+			w, _ := mw.CreateFormField("evidence")
+			w.Write(meta)
+			fw, _ := mw.CreateFormFile("attachment", "scan.bin")
+			_, err := io.CopyBuffer(fw, &patternReader{n: size, x: 88172645463325252}, make([]byte, 32<<10))
+			if err == nil {
+				err = mw.Close()
+			}
+			pw.CloseWithError(err)
+		}()
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/units/cun/evidence", pr)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+s.Admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Errorf("upload: %d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+// peakHeapGrowth runs fn while sampling the heap every few milliseconds and
+// returns how far HeapAlloc rose above its level (after a GC) at the start.
+func peakHeapGrowth(fn func()) uint64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapAlloc
 	var peak atomic.Uint64
 	done := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		var m runtime.MemStats
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
@@ -61,32 +96,9 @@ func uploadPeakHeap(t testing.TB, s *server, size int64) uint64 {
 			}
 		}
 	}()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		meta, _ := json.Marshal(map[string]any{"kind": "document", "title": "large scan", "occurred_at": "2016-07-01"})
-		w, _ := mw.CreateFormField("evidence")
-		w.Write(meta)
-		fw, _ := mw.CreateFormFile("attachment", "scan.bin")
-		_, err := io.CopyBuffer(fw, &patternReader{n: size, x: 88172645463325252}, make([]byte, 32<<10))
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	req, _ := http.NewRequest("POST", s.URL+"/api/v1/units/cun/evidence", pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+s.Admin)
-	resp, err := http.DefaultClient.Do(req)
+	fn()
 	close(done)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("upload: %d %s", resp.StatusCode, body)
-	}
+	<-stopped
 	if p := peak.Load(); p > base {
 		return p - base
 	}
