@@ -65,9 +65,24 @@ func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	only := r.URL.Query().Get("plan")
+	ans, err := s.complianceOf(r.Context(), unit, asOf, only)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if only != "" && len(ans.Plans) == 0 {
+		s.fail(w, r, fmt.Errorf("plan %s does not apply to unit %s (or does not exist): %w", only, unit, events.ErrNotFound))
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// complianceOf evaluates the unit against the plans in force at asOf (zero:
+// now), or only against plan only if it is not empty.
+func (s *Server) complianceOf(ctx context.Context, unit string, asOf time.Time, only string) (ComplianceAnswer, error) {
 	plans := s.plansAsOf(asOf)
 	ans := ComplianceAnswer{Unit: unit, Plans: []compliance.Report{}}
-	err = s.withUnitArchive(r.Context(), unit, asOf, func(ua *projections.UnitArchive) error {
+	err := s.withUnitArchive(ctx, unit, asOf, func(ua *projections.UnitArchive) error {
 		at := asOf
 		if at.IsZero() {
 			at = s.now()
@@ -89,15 +104,7 @@ func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if only != "" && len(ans.Plans) == 0 {
-		s.fail(w, r, fmt.Errorf("plan %s does not apply to unit %s (or does not exist): %w", only, unit, events.ErrNotFound))
-		return
-	}
-	writeJSON(w, http.StatusOK, ans)
+	return ans, err
 }
 
 // RankEntry is one unit's place in a ranking.

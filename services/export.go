@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"taizhang/events"
-	"taizhang/projections"
-	"taizhang/projections/compliance"
 	"taizhang/services/export"
 )
 
@@ -52,22 +50,7 @@ func (s *Server) exportUnit(w http.ResponseWriter, r *http.Request) {
 		asOf = s.now()
 	}
 	asOf = asOf.UTC()
-	ans := ComplianceAnswer{Unit: unit, AsOf: asOf, Plans: []compliance.Report{}}
-	plans := s.plansAsOf(asOf)
-	err = s.withUnitArchive(r.Context(), unit, asOf, func(ua *projections.UnitArchive) error {
-		u := compliance.UnitOf(ua.Unit)
-		for _, pv := range plans {
-			if !appliesToUnit(pv.Plan, u) {
-				continue
-			}
-			rep, err := compliance.Evaluate(pv.Plan, u, ua.Items(), asOf)
-			if err != nil {
-				return fmt.Errorf("compliance of %s with plan %s: %w", unit, pv.Plan.ID, err)
-			}
-			ans.Plans = append(ans.Plans, rep)
-		}
-		return nil
-	})
+	ans, err := s.complianceOf(r.Context(), unit, asOf, "")
 	if err != nil {
 		s.fail(w, r, err)
 		return
