@@ -87,3 +87,57 @@ func TestDemoComplianceGolden(t *testing.T) {
 		t.Fatalf("demo compliance differs from %s (go test ./cmd/taizhang -run DemoComplianceGolden -update, then review the diff):\n%s", golden, out.String())
 	}
 }
+
+// TestRankingUnchangedByLaterCorrections: a ranking for a past month is as
+// the ledger stood at that month's end. Retracting an item today (the
+// maintained archive then holds a version newer than the period) must not
+// change the 2016 ranking: the unit is folded from its history cut there.
+func TestRankingUnchangedByLaterCorrections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole demo")
+	}
+	s := startServer(t, "", "--demo")
+	s.waitDemo(t)
+	before := s.get(t, s.Admin, "/api/v1/plans/shuangchuang-2016/ranking?period=2016-12")
+	if before.Status != 200 || !bytes.Contains(before.Body, []byte(`"unit":"cun-1"`)) {
+		t.Fatalf("ranking: %d %s", before.Status, before.Body)
+	}
+	var arch struct {
+		Items []struct {
+			ID           string
+			Version      int
+			Status       string
+			Requirements []string
+		}
+	}
+	s.get(t, s.Admin, "/api/v1/units/cun-1/archive").decode(t, &arch)
+	retracted := 0
+	for _, it := range arch.Items {
+		if it.Status != "current" || len(it.Requirements) == 0 {
+			continue
+		}
+		r := s.postJSON(t, s.Admin, "/api/v1/units/cun-1/evidence/"+it.ID+"/retract", map[string]any{"reason": "test: retracted today", "expected_version": it.Version})
+		if r.Status != 200 {
+			t.Fatalf("retract: %d %s", r.Status, r.Body)
+		}
+		if retracted++; retracted == 10 {
+			break
+		}
+	}
+	after := s.get(t, s.Admin, "/api/v1/plans/shuangchuang-2016/ranking?period=2016-12")
+	if !bytes.Equal(before.Body, after.Body) {
+		t.Fatalf("the 2016-12 ranking changed after corrections recorded today:\nbefore %s\nafter  %s", before.Body, after.Body)
+	}
+	// Today the retractions count: cun-1 meets fewer requirements.
+	var now struct {
+		Plans []struct{ Met int }
+	}
+	var then struct {
+		Plans []struct{ Met int }
+	}
+	s.get(t, s.Admin, "/api/v1/units/cun-1/compliance?plan=shuangchuang-2016").decode(t, &now)
+	s.get(t, s.Admin, "/api/v1/units/cun-1/compliance?plan=shuangchuang-2016&as_of=2016-12-31").decode(t, &then)
+	if len(now.Plans) != 1 || len(then.Plans) != 1 || now.Plans[0].Met >= then.Plans[0].Met {
+		t.Fatalf("compliance now %+v vs as of 2016-12-31 %+v", now, then)
+	}
+}
