@@ -202,9 +202,10 @@ const chunkSize = 64 << 10
 // wrapped as they are (so ErrUnavailable and context errors stay visible).
 // When Receive fails before calling Put, nothing is stored.
 //
-// Receive does not read the stored object back. If Put found the object
-// already stored it skipped writing; a caller that must know that the stored
-// copy is intact calls Verify.
+// If a copy of the same size was already stored, Put does not write it
+// again, and Receive re-reads and re-hashes that copy instead: a damaged one
+// fails with an error wrapping ErrCorrupt, so that no new reference points at
+// it (an operator restores it; a copy of another size is simply replaced).
 func Receive(ctx context.Context, s Store, r io.Reader, opt ReceiveOptions) (Received, error) {
 	if err := ctx.Err(); err != nil {
 		return Received{}, fmt.Errorf("blobstore: receive: %w", err)
@@ -241,8 +242,20 @@ func Receive(ctx context.Context, s Store, r io.Reader, opt ReceiveOptions) (Rec
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return Received{}, fmt.Errorf("blobstore: receive: rewinding spool file: %w", err)
 	}
+	// A copy of the same size already stored is not written again; it is
+	// re-read and re-hashed instead, so that a new reference never points
+	// at a damaged copy.
+	existing, statErr := s.Stat(ctx, rec.Ref)
+	if statErr != nil && !errors.Is(statErr, ErrNotFound) {
+		return Received{}, fmt.Errorf("blobstore: receive: %w", statErr)
+	}
 	if err := s.Put(ctx, rec.Ref, size, f); err != nil {
 		return Received{}, fmt.Errorf("blobstore: receive: storing %s: %w", rec.Ref, err)
+	}
+	if statErr == nil && existing.Size == size {
+		if _, err := Verify(ctx, s, rec.Ref); err != nil {
+			return Received{}, fmt.Errorf("blobstore: receive: the stored copy of %s is damaged and was not replaced (restore it, then retry): %w", rec.Ref, err)
+		}
 	}
 	return rec, nil
 }

@@ -284,6 +284,17 @@ func testCorrupt(t *testing.T, h Harness) {
 			if _, err := blobstore.Verify(context.Background(), h.Store, rec.Ref); !errors.Is(err, blobstore.ErrCorrupt) {
 				t.Errorf("Verify of a corrupted blob: %v, want ErrCorrupt", err)
 			}
+			// Receiving the same bytes again never hands out a reference to
+			// the damaged copy: it either replaces it (then it verifies) or
+			// fails with ErrCorrupt.
+			_, err = receive(t, context.Background(), h.Store, bytes.NewReader(want), blobstore.ReceiveOptions{})
+			_, verr := blobstore.Verify(context.Background(), h.Store, rec.Ref)
+			switch {
+			case err == nil && verr != nil:
+				t.Errorf("re-receiving the bytes of a damaged blob succeeded, but the stored copy is still bad: %v", verr)
+			case err != nil && !errors.Is(err, blobstore.ErrCorrupt):
+				t.Errorf("re-receiving the bytes of a damaged blob: %v, want nil (replaced) or ErrCorrupt", err)
+			}
 		})
 	}
 }
