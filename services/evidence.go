@@ -226,10 +226,20 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 // word), the client's file name as a label only, and image dimensions.
 func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (events.Attachment, error) {
 	var facts media.Facts
+	var mediaType string
 	rec, err := blobstore.Receive(ctx, s.blobs, part, blobstore.ReceiveOptions{
 		TempDir: s.cfg.TempDir,
 		MaxSize: s.cfg.MaxFileSize,
 		Inspect: func(f io.ReaderAt, size int64) error {
+			// The type comes from the bytes, never from the client's word,
+			// and is checked before anything is stored.
+			head := make([]byte, min(size, 512))
+			n, _ := f.ReadAt(head, 0)
+			mediaType = media.Sniff(head[:n], f, size, part.FileName())
+			if !media.Allowed[mediaType] {
+				return fmt.Errorf("%w: %q is %s; photos (JPEG, PNG, WebP, HEIC, GIF) and documents (PDF, Office, OpenDocument, plain text) are accepted",
+					ErrUnsupportedMedia, label(part.FileName()), mediaType)
+			}
 			facts = media.Inspect(f, size) // headers, and the pixels of a bounded image for its hash
 			return nil
 		},
@@ -242,9 +252,12 @@ func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (e
 		if errors.Is(err, blobstore.ErrTooLarge) {
 			return events.Attachment{}, fmt.Errorf("attachment %q over the %d MiB limit: %w", label(part.FileName()), s.cfg.MaxFileSize>>20, blobstore.ErrTooLarge)
 		}
+		if errors.Is(err, ErrUnsupportedMedia) {
+			return events.Attachment{}, err
+		}
 		return events.Attachment{}, fmt.Errorf("store attachment %q: %w", label(part.FileName()), err)
 	}
-	a := events.Attachment{SHA256: rec.Ref.String(), Size: rec.Size, MediaType: sniff(rec.Head),
+	a := events.Attachment{SHA256: rec.Ref.String(), Size: rec.Size, MediaType: mediaType,
 		Name: label(part.FileName()), Width: facts.Width, Height: facts.Height, TakenAt: facts.TakenAt}
 	if facts.GPS != nil {
 		a.GPS = &events.GPS{Lat: facts.GPS.Lat, Lon: facts.GPS.Lon}

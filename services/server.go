@@ -208,6 +208,10 @@ func (s *Server) now() time.Time { return s.cfg.Now() }
 // errNoRoute answers 404 for paths the API does not have.
 var errNoRoute = errors.New("no such route")
 
+// ErrUnsupportedMedia is an attachment whose bytes are not of an accepted
+// media type.
+var ErrUnsupportedMedia = errors.New("unsupported media type")
+
 // errBadRequest marks malformed requests that are not domain errors.
 var errBadRequest = errors.New("bad request")
 
@@ -221,6 +225,7 @@ var errorTable = []struct {
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
 	{errNoRoute, http.StatusNotFound, "not_found"},
 	{errBadRequest, http.StatusBadRequest, "bad_request"},
+	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{events.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
 	{events.ErrExists, http.StatusConflict, "exists"},

@@ -85,6 +85,12 @@ func TestBadInput(t *testing.T) {
 		{"attachment over the limit", func() reply {
 			return s.submit(t, clerk, "dongcun", with("kind", "photo"), file{"ok.txt", []byte("fine")}, file{"huge.bin", big})
 		}, 413, "too_large"},
+		{"program disguised as a photo", func() reply {
+			return s.submit(t, clerk, "dongcun", with("kind", "photo"), file{"ok.png", pngPhoto(t, 1)}, file{"photo.jpg", []byte("MZ\x90\x00\x03\x00\x00\x00\x04\x00")})
+		}, 415, "unsupported_media_type"},
+		{"web page disguised as a PDF", func() reply {
+			return s.submit(t, clerk, "dongcun", with("kind", "document"), file{"report.pdf", []byte("<html><script>alert(1)</script></html>")})
+		}, 415, "unsupported_media_type"},
 		{"token for another unit", func() reply { return s.submit(t, other, "dongcun", with("kind", "activity")) }, 403, "forbidden"},
 		{"inspector cannot submit", func() reply { return s.submit(t, inspector, "dongcun", with("kind", "activity")) }, 403, "forbidden"},
 		{"supervisor cannot submit", func() reply { return s.submit(t, supervisor, "dongcun", with("kind", "activity")) }, 403, "forbidden"},
@@ -144,9 +150,12 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	// The oversize attachment was not stored.
-	if r := s.get(t, s.Admin, "/api/v1/blobs/"+hex.EncodeToString(bigSum[:])); r.Status != 404 {
-		t.Fatalf("oversize blob: %d", r.Status)
+	// Neither the oversize nor the disguised attachment was stored.
+	exeSum := sha256.Sum256([]byte("MZ\x90\x00\x03\x00\x00\x00\x04\x00"))
+	for _, sum := range [][32]byte{bigSum, exeSum} {
+		if r := s.get(t, s.Admin, "/api/v1/blobs/"+hex.EncodeToString(sum[:])); r.Status != 404 {
+			t.Fatalf("refused attachment %x stored: %d", sum, r.Status)
+		}
 	}
 }
 

@@ -293,8 +293,8 @@ func uploadStream(t testing.TB, s *server, unit string, size int64, seed uint64)
 		meta, _ := json.Marshal(map[string]any{"kind": "document", "title": "scan", "occurred_at": "2016-07-01"})
 		w, _ := mw.CreateFormField("evidence")
 		w.Write(meta)
-		fw, _ := mw.CreateFormFile("attachment", "scan.bin")
-		_, err := io.CopyBuffer(fw, &patternReader{n: size, x: seed}, make([]byte, 32<<10))
+		fw, _ := mw.CreateFormFile("attachment", "scan.pdf")
+		_, err := io.CopyBuffer(fw, pdfLike(size, seed), make([]byte, 32<<10))
 		if err == nil {
 			err = mw.Close()
 		}

@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +36,13 @@ func (p *patternReader) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// pdfLike yields size bytes that sniff as a PDF (a scan is an allowed
+// document): a PDF header, then the pattern.
+func pdfLike(size int64, seed uint64) io.Reader {
+	const header = "%PDF-1.4\n"
+	return io.MultiReader(strings.NewReader(header), &patternReader{n: size - int64(len(header)), x: seed})
+}
+
 // uploadPeakHeap streams one attachment of size bytes to s (multipart
 // through a pipe, never whole in memory on the client side either) and
 // returns the peak heap growth seen while the request ran.
@@ -46,8 +54,8 @@ func uploadPeakHeap(t testing.TB, s *server, size int64) uint64 {
 			meta, _ := json.Marshal(map[string]any{"kind": "document", "title": "large scan", "occurred_at": "2016-07-01"})
 			w, _ := mw.CreateFormField("evidence")
 			w.Write(meta)
-			fw, _ := mw.CreateFormFile("attachment", "scan.bin")
-			_, err := io.CopyBuffer(fw, &patternReader{n: size, x: 88172645463325252}, make([]byte, 32<<10))
+			fw, _ := mw.CreateFormFile("attachment", "scan.pdf")
+			_, err := io.CopyBuffer(fw, pdfLike(size, 88172645463325252), make([]byte, 32<<10))
 			if err == nil {
 				err = mw.Close()
 			}
