@@ -443,9 +443,17 @@ func (x *runner) correct(ctx context.Context, o *op) error {
 			in[k] = v
 		}
 	}
-	js, _ := json.Marshal(in)
 	path := fmt.Sprintf("/api/v1/units/%s/evidence/%s/%s", o.Unit, o.Target, verb)
-	status, resp, err := x.c.do(ctx, x.tokens[o.Unit], http.MethodPost, path, "application/json", js)
+	return x.postVersioned(ctx, x.tokens[o.Unit], path, in, verb+" "+o.Target.String(), o.Version,
+		func() (int, error) { return x.evidenceVersion(ctx, o.Unit, o.Target) })
+}
+
+// postVersioned posts a correction or decision made at version; a 409
+// because a previous run already moved the entity past version is success
+// (the demo is idempotent).
+func (x *runner) postVersioned(ctx context.Context, token, path string, body any, what string, version int, current func() (int, error)) error {
+	js, _ := json.Marshal(body)
+	status, resp, err := x.c.do(ctx, token, http.MethodPost, path, "application/json", js)
 	if err != nil {
 		return err
 	}
@@ -454,15 +462,15 @@ func (x *runner) correct(ctx context.Context, o *op) error {
 		x.applied.Add(1)
 		return nil
 	case http.StatusConflict:
-		v, err := x.evidenceVersion(ctx, o.Unit, o.Target)
+		v, err := current()
 		if err != nil {
 			return err
 		}
-		if v > o.Version {
+		if v > version {
 			return nil
 		}
 	}
-	return apiError(verb+" "+o.Target.String(), status, resp)
+	return apiError(what, status, resp)
 }
 
 func (x *runner) evidenceVersion(ctx context.Context, unit string, id uuid.UUID) (int, error) {
@@ -497,26 +505,9 @@ func (x *runner) decide(ctx context.Context, o *op) error {
 	if o.Kind == opReopen {
 		verb = "reopen"
 	}
-	js, _ := json.Marshal(map[string]any{"reason": o.Reason, "expected_version": o.Version})
 	path := fmt.Sprintf("/api/v1/units/%s/findings/%s/%s", o.Unit, o.Target, verb)
-	status, resp, err := x.c.do(ctx, x.inspector, http.MethodPost, path, "application/json", js)
-	if err != nil {
-		return err
-	}
-	switch status {
-	case http.StatusOK:
-		x.applied.Add(1)
-		return nil
-	case http.StatusConflict:
-		v, err := x.findingVersion(ctx, o.Unit, o.Target)
-		if err != nil {
-			return err
-		}
-		if v > o.Version {
-			return nil
-		}
-	}
-	return apiError(verb+" finding "+o.Target.String(), status, resp)
+	return x.postVersioned(ctx, x.inspector, path, map[string]any{"reason": o.Reason, "expected_version": o.Version},
+		verb+" finding "+o.Target.String(), o.Version, func() (int, error) { return x.findingVersion(ctx, o.Unit, o.Target) })
 }
 
 func (x *runner) findingVersion(ctx context.Context, unit string, id uuid.UUID) (int, error) {
