@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,6 +43,7 @@ type serveConfig struct {
 	maxFileMiB, maxRequestMiB   int64
 	logJSON                     bool
 	demo                        bool
+	tlsCert, tlsKey             string
 
 	cp checkpointFlags // checkpoints.go
 }
@@ -57,12 +59,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
 	serveCheckpointFlags(fs, &c.cp)
+	fs.StringVar(&c.tlsCert, "tls-cert", envOr("TAIZHANG_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", envOr("TAIZHANG_TLS_KEY", ""), "the certificate's private key (PEM)")
 	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	if c.tlsCert != "" && c.demo {
+		return usagef("run --demo without TLS (the demo talks plain HTTP to this server)")
 	}
 	var h slog.Handler = slog.NewTextHandler(stderr, nil)
 	if c.logJSON {
@@ -153,7 +163,17 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			return fmt.Errorf("write --addr-file: %w", err)
 		}
 	}
-	log.Info("taizhang serving", "addr", "http://"+addr)
+	scheme := "http"
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
+	log.Info("taizhang serving", "addr", scheme+"://"+addr)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var demoErr error
