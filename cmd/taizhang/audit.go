@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -55,12 +54,8 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if view == "backfill" && !all {
 		q.Set("flagged", "true")
 	}
-	var raw json.RawMessage
-	if _, err := a.do(ctx, http.MethodGet, "/api/v1/audit/"+view+"?"+q.Encode(), "", nil, &raw); err != nil {
-		return err
-	}
-	if asJSON {
-		_, err := stdout.Write(raw)
+	raw, printed, err := a.view(ctx, "/api/v1/audit/"+view+"?"+q.Encode(), asJSON, stdout)
+	if err != nil || printed {
 		return err
 	}
 	return printAudit(stdout, view, raw)

@@ -116,6 +116,19 @@ func (a *api) do(ctx context.Context, method, path, contentType string, body io.
 	return resp.StatusCode, nil
 }
 
+// view GETs path; with asJSON it prints the answer as it came and says so
+// (printed), otherwise it returns it for a person-readable rendering.
+func (a *api) view(ctx context.Context, path string, asJSON bool, stdout io.Writer) (raw json.RawMessage, printed bool, err error) {
+	if _, err := a.do(ctx, http.MethodGet, path, "", nil, &raw); err != nil {
+		return nil, false, err
+	}
+	if asJSON {
+		_, err := stdout.Write(raw)
+		return raw, true, err
+	}
+	return raw, false, nil
+}
+
 func (a *api) postJSON(ctx context.Context, path string, in, out any) (int, error) {
 	b, err := json.Marshal(in)
 	if err != nil {
@@ -213,12 +226,8 @@ func unitList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Headcount, Events      int
 		} `json:"units"`
 	}
-	var raw json.RawMessage
-	if _, err := a.do(ctx, http.MethodGet, "/api/v1/units", "", nil, &raw); err != nil {
-		return err
-	}
-	if asJSON {
-		_, err := stdout.Write(raw)
+	raw, printed, err := a.view(ctx, "/api/v1/units", asJSON, stdout)
+	if err != nil || printed {
 		return err
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
@@ -488,12 +497,8 @@ func show(ctx context.Context, cmd string, args []string, stdout, stderr io.Writ
 	if asOf != "" {
 		path += "?as_of=" + url.QueryEscape(asOf)
 	}
-	var raw json.RawMessage
-	if _, err := a.do(ctx, http.MethodGet, path, "", nil, &raw); err != nil {
-		return err
-	}
-	if asJSON {
-		_, err := stdout.Write(raw)
+	raw, printed, err := a.view(ctx, path, asJSON, stdout)
+	if err != nil || printed {
 		return err
 	}
 	if cmd == "history" {

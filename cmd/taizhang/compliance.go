@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"text/tabwriter"
 )
@@ -36,12 +35,8 @@ func complianceCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if planID != "" {
 		q.Set("plan", planID)
 	}
-	var raw json.RawMessage
-	if _, err := a.do(ctx, http.MethodGet, "/api/v1/units/"+url.PathEscape(unit)+"/compliance?"+q.Encode(), "", nil, &raw); err != nil {
-		return err
-	}
-	if asJSON {
-		_, err := stdout.Write(raw)
+	raw, printed, err := a.view(ctx, "/api/v1/units/"+url.PathEscape(unit)+"/compliance?"+q.Encode(), asJSON, stdout)
+	if err != nil || printed {
 		return err
 	}
 	var ans struct {
@@ -89,12 +84,8 @@ func rankingCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if planID == "" || period == "" {
 		return usagef("--plan and --period are required")
 	}
-	var raw json.RawMessage
-	if _, err := a.do(ctx, http.MethodGet, "/api/v1/plans/"+url.PathEscape(planID)+"/ranking?period="+url.QueryEscape(period), "", nil, &raw); err != nil {
-		return err
-	}
-	if asJSON {
-		_, err := stdout.Write(raw)
+	raw, printed, err := a.view(ctx, "/api/v1/plans/"+url.PathEscape(planID)+"/ranking?period="+url.QueryEscape(period), asJSON, stdout)
+	if err != nil || printed {
 		return err
 	}
 	var rk struct {

@@ -117,12 +117,8 @@ func findingList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if asOf != "" {
 		path += "?as_of=" + url.QueryEscape(asOf)
 	}
-	var raw json.RawMessage
-	if _, err := a.do(ctx, http.MethodGet, path, "", nil, &raw); err != nil {
-		return err
-	}
-	if asJSON {
-		_, err := stdout.Write(raw)
+	raw, printed, err := a.view(ctx, path, asJSON, stdout)
+	if err != nil || printed {
 		return err
 	}
 	type finding struct {

@@ -78,12 +78,8 @@ func planList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if _, err := a.do(ctx, http.MethodGet, "/api/v1/plans", "", nil, &raw); err != nil {
-		return err
-	}
-	if asJSON {
-		_, err := stdout.Write(raw)
+	raw, printed, err := a.view(ctx, "/api/v1/plans", asJSON, stdout)
+	if err != nil || printed {
 		return err
 	}
 	var out struct {
