@@ -132,57 +132,29 @@ func (c *CheckpointLog) List(ctx context.Context, from uint64, limit int) ([]che
 	if end < from {
 		return out, nil
 	}
-	cfg := js.OrderedConsumerConfig{DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from, InactiveThreshold: 10 * time.Second}
+	cfg := js.OrderedConsumerConfig{DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
 	if from == 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverAllPolicy, 0
 	}
-	cons, err := c.stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoints: %w", unavailable(err))
-	}
-	it, err := cons.Messages(js.PullMaxMessages(256), js.PullExpiry(5*time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoints: %w", unavailable(err))
-	}
-	defer func() {
-		it.Stop()
-		if info := cons.CachedInfo(); info != nil {
-			c.reap(info.Name)
-		}
-	}()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("read checkpoints: %w", unavailable(err))
-		}
+	err = c.l.consumeStream(ctx, c.stream, cfg, func(m js.Msg) error {
 		md, err := m.Metadata()
 		if err != nil {
-			return nil, fmt.Errorf("read checkpoints: %w", err)
+			return fmt.Errorf("read checkpoints: %w", err)
 		}
 		seq := md.Sequence.Stream
 		if seq > end {
-			return out, nil
+			return errEnough
 		}
 		out = append(out, stored(seq, m.Data(), nil))
 		if seq == end {
-			return out, nil
+			return errEnough
 		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
-}
-
-func (c *CheckpointLog) reap(name string) {
-	c.l.reaping.Add(1)
-	go func() {
-		defer c.l.reaping.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.stream.DeleteConsumer(ctx, name)
-	}()
+	return out, nil
 }
 
 // stored parses a checkpoint message, checking its signature with v if v

@@ -171,11 +171,17 @@ func (l *Ledger) scan(ctx context.Context, filter string, from, end uint64, fn f
 // until ctx is done (its error is returned) or fn returns an error. The
 // consumer is deleted when it ends.
 func (l *Ledger) consume(ctx context.Context, cfg js.OrderedConsumerConfig, fn func(js.Msg) error) error {
+	return l.consumeStream(ctx, l.stream, cfg, fn)
+}
+
+// consumeStream is consume on any of the ledger's streams (the ledger's or
+// the checkpoints').
+func (l *Ledger) consumeStream(ctx context.Context, st js.Stream, cfg js.OrderedConsumerConfig, fn func(js.Msg) error) error {
 	// The consumer is deleted when consume ends; the inactivity threshold
 	// only catches one whose delete was lost. The server allows a limited
 	// number of consumers per stream, so none may linger for minutes.
 	cfg.InactiveThreshold = 10 * time.Second
-	cons, err := l.stream.OrderedConsumer(ctx, cfg)
+	cons, err := st.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
 	}
@@ -188,7 +194,7 @@ func (l *Ledger) consume(ctx context.Context, cfg js.OrderedConsumerConfig, fn f
 	defer func() {
 		it.Stop()
 		if info := cons.CachedInfo(); info != nil {
-			l.reap(info.Name)
+			l.reap(st, info.Name)
 		}
 	}()
 	stop := context.AfterFunc(ctx, it.Stop)
@@ -209,13 +215,13 @@ func (l *Ledger) consume(ctx context.Context, cfg js.OrderedConsumerConfig, fn f
 
 // reap deletes a finished read's consumer in the background, so that reads
 // never pile up consumers on the stream.
-func (l *Ledger) reap(name string) {
+func (l *Ledger) reap(st js.Stream, name string) {
 	l.reaping.Add(1)
 	go func() {
 		defer l.reaping.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = l.stream.DeleteConsumer(ctx, name)
+		_ = st.DeleteConsumer(ctx, name)
 	}()
 }
 
