@@ -93,6 +93,8 @@ type Action string
 // Actions, one per kind of route.
 const (
 	ActHealth        Action = "health"         // anyone, no token
+	ActPublic        Action = "public"         // anyone, no token: the login page, static assets
+	ActHome          Action = "home"           // any signed-in role: the web app's pages that show no unit
 	ActUnitCreate    Action = "unit.create"    // admin
 	ActUnitList      Action = "unit.list"      // any role; submitters see their own unit
 	ActUnitRead      Action = "unit.read"      // unit-scoped read
@@ -127,7 +129,7 @@ func authorize(p Principal, act Action, unit string) error {
 			return nil
 		}
 		return deny("only an admin may do this")
-	case ActUnitList, ActBlobRead, ActPlanRead, ActVerify:
+	case ActUnitList, ActBlobRead, ActPlanRead, ActVerify, ActHome:
 		if p.Role.Valid() {
 			return nil
 		}

@@ -168,7 +168,7 @@ func principal(r *http.Request) Principal {
 func (s *Server) handle(pattern string, act Action, unitScoped bool, h http.HandlerFunc) {
 	s.routes = append(s.routes, Route{Pattern: pattern, Action: act, Unit: unitScoped})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if act == ActHealth {
+		if act == ActHealth || act == ActPublic {
 			h(w, r)
 			return
 		}
