@@ -152,6 +152,8 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.handle("GET /api/v1/access/who", ActUserRead, false, s.whoCan)
 	s.handle("GET /api/v1/audit/access", ActAccessLog, false, s.accessLog)
 	s.handle("GET /api/v1/me", ActSession, false, s.me)
+	s.handle("POST /api/v1/session", ActPublic, false, s.signIn)
+	s.handle("POST /api/v1/session/end", ActSession, false, s.signOut)
 	s.handle("POST /api/v1/units/{unit}/findings", ActFindingWrite, true, s.recordFinding)
 	s.handle("POST /api/v1/units/{unit}/findings/{id}/resolve", ActFindingWrite, true, s.resolveFinding)
 	s.handle("POST /api/v1/units/{unit}/findings/{id}/reopen", ActFindingWrite, true, s.reopenFinding)
