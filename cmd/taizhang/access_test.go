@@ -22,7 +22,7 @@ import (
 // towns is a county with two towns, each with villages, a photo in one
 // village of each town, and one user of each role scoped to town A.
 type towns struct {
-	clerk, insp, sup, subAll string // tokens: submitter of cun-a1, inspector and supervisor of zhen-a, submitter of zhen-a and below
+	clerk, insp, sup, subAll string            // tokens: submitter of cun-a1, inspector and supervisor of zhen-a, submitter of zhen-a and below
 	evidence                 map[string]string // unit -> an evidence id
 	blob                     map[string]string // unit -> a photo digest
 	finding                  map[string]string // unit -> a finding id
