@@ -379,9 +379,9 @@ func (s *Server) retractEvidence(w http.ResponseWriter, r *http.Request) { s.cor
 
 func (s *Server) correct(w http.ResponseWriter, r *http.Request, amend bool) {
 	unit := r.PathValue("unit")
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := parseID("evidence id", r.PathValue("id"))
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: evidence id %q is not a UUID", events.ErrInvalid, r.PathValue("id")))
+		s.fail(w, r, err)
 		return
 	}
 	var in CorrectionInput

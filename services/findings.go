@@ -69,9 +69,9 @@ func (s *Server) resolveFinding(w http.ResponseWriter, r *http.Request) { s.deci
 func (s *Server) reopenFinding(w http.ResponseWriter, r *http.Request)  { s.decideFinding(w, r, false) }
 
 func (s *Server) decideFinding(w http.ResponseWriter, r *http.Request, resolve bool) {
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := parseID("finding id", r.PathValue("id"))
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: finding id %q is not a UUID", events.ErrInvalid, r.PathValue("id")))
+		s.fail(w, r, err)
 		return
 	}
 	var in DecisionInput

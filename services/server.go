@@ -496,19 +496,13 @@ func (s *Server) showUnit(w http.ResponseWriter, r *http.Request) {
 }
 
 // asOf parses the optional as_of query parameter (RFC 3339, or a date meaning
-// the end of that day in the configured zone).
+// the end of that day in the configured zone; see parseAsOf).
 func (s *Server) asOf(r *http.Request) (time.Time, error) {
-	v := r.URL.Query().Get("as_of")
-	if v == "" {
-		return time.Time{}, nil
+	v, err := param(r, "as_of")
+	if err != nil {
+		return time.Time{}, err
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseInLocation(time.DateOnly, v, s.cfg.Zone); err == nil {
-		return d.AddDate(0, 0, 1).Add(-time.Microsecond), nil
-	}
-	return time.Time{}, fmt.Errorf("%w: as_of %q is not an RFC 3339 time or a YYYY-MM-DD date", errBadRequest, v)
+	return parseAsOf("as_of", v, s.cfg.Zone)
 }
 
 // HistoryEntry is one event in a history answer: the event with its ledger
