@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"taizhang/blobstore"
 	"taizhang/events"
 	"taizhang/projections"
+	"taizhang/services/media"
 )
 
 // Ledger is what the API needs of the ledger.
@@ -52,6 +54,18 @@ type Config struct {
 	MaxFileSize int64
 	// MaxRequestSize bounds a whole upload request (default 512 MiB).
 	MaxRequestSize int64
+	// MaxFiles bounds the attachments of one request (default and most
+	// events.MaxAttachments).
+	MaxFiles int
+	// MaxJSONSize bounds a JSON body, or the JSON part of an upload
+	// (default 64 KiB, at most 1 MiB).
+	MaxJSONSize int64
+	// MaxPixels bounds an attached image's width × height, read from its
+	// header before any pixel is decoded (default media.DefaultMaxPixels).
+	MaxPixels int64
+	// DecodeTimeout bounds the decoding of an attached image's pixels
+	// (default media.DefaultDecodeTimeout).
+	DecodeTimeout time.Duration
 	// ClockSkew is how far in the future occurred_at may be (default 5 min).
 	ClockSkew time.Duration
 	// TempDir is where uploads are spooled while hashed.
@@ -83,6 +97,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	routes  []Route
+	decodes chan struct{} // bounds the image decodings running at once
 
 	checkpoints Checkpoints // optional: see SetCheckpoints
 }
@@ -105,6 +120,13 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	if cfg.MaxRequestSize < cfg.MaxFileSize {
 		cfg.MaxRequestSize = cfg.MaxFileSize + 1<<20
 	}
+	if cfg.MaxFiles <= 0 || cfg.MaxFiles > events.MaxAttachments {
+		cfg.MaxFiles = events.MaxAttachments
+	}
+	if cfg.MaxJSONSize <= 0 {
+		cfg.MaxJSONSize = maxMetaSize
+	}
+	cfg.MaxJSONSize = min(cfg.MaxJSONSize, maxJSONCap)
 	if cfg.ClockSkew <= 0 {
 		cfg.ClockSkew = 5 * time.Minute
 	}
@@ -127,7 +149,8 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{ledger: l, blobs: blobs, archive: archive, creds: creds, cfg: cfg, log: log, mux: http.NewServeMux(),
-		access: discardAccess{}, logins: newLoginLimiter()}
+		access: discardAccess{}, logins: newLoginLimiter(),
+		decodes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	s.handle("GET /healthz", ActHealth, false, s.health)
 	s.handle("POST /api/v1/units", ActUnitCreate, false, s.createUnit)
 	s.handle("GET /api/v1/units", ActUnitList, false, s.listUnits)
@@ -302,6 +325,10 @@ var errorTable = []struct {
 	{errNoRoute, http.StatusNotFound, "not_found"},
 	{errBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	{errJSONTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ErrTooManyFiles, http.StatusRequestEntityTooLarge, "too_large"},
+	{media.ErrTooManyPixels, http.StatusUnprocessableEntity, "too_many_pixels"},
+	{media.ErrDecodeTimeout, http.StatusUnprocessableEntity, "decode_timeout"},
 	{events.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
 	{events.ErrExists, http.StatusConflict, "exists"},
@@ -370,12 +397,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// decodeJSON decodes a size-limited, strict JSON body into v.
+// errJSONTooLarge is a JSON body over Config.MaxJSONSize (413).
+var errJSONTooLarge = errors.New("JSON body too large")
+
+// decodeJSON decodes a strict JSON body into v (see decodeStrict): at most
+// Config.MaxJSONSize bytes (413 past that), Content-Type application/json
+// or none.
+func (s *Server) decodeJSON(r *http.Request, w http.ResponseWriter, v any) error {
+	return decodeJSON(r, w, v, s.cfg.MaxJSONSize)
+}
+
+// decodeJSON decodes a strict JSON body of at most limit bytes into v
+// (413 past that). Every JSON route reads its body through it, most
+// through Server.decodeJSON.
 func decodeJSON(r *http.Request, w http.ResponseWriter, v any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("%w: want Content-Type application/json, got %q", errBadRequest, ct)
 	}
-	return decodeStrict(http.MaxBytesReader(w, r.Body, limit), v)
+	err := decodeStrict(http.MaxBytesReader(w, r.Body, limit), v)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return fmt.Errorf("%w: over %d bytes", errJSONTooLarge, limit)
+	}
+	return err
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -407,7 +451,7 @@ type unitInput struct {
 
 func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 	var in unitInput
-	if err := decodeJSON(r, w, &in, 64<<10); err != nil {
+	if err := s.decodeJSON(r, w, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -42,6 +42,9 @@ type serveConfig struct {
 	s3Secure                    bool
 	s3Retention                 minio.Retention
 	maxFileMiB, maxRequestMiB   int64
+	maxFiles                    int
+	maxJSONKiB, maxMegapixels   int64
+	decodeTimeout               time.Duration
 	logJSON                     bool
 	demo                        bool
 	tlsCert, tlsKey             string
@@ -60,6 +63,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.natsListen, "nats-listen", "", "embedded mode: also accept NATS clients on HOST:PORT (default: in-process only)")
 	fs.Int64Var(&c.maxFileMiB, "max-file-mib", 64, "largest accepted attachment, MiB")
 	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
+	fs.IntVar(&c.maxFiles, "max-files", events.MaxAttachments, "most attachments in one request")
+	fs.Int64Var(&c.maxJSONKiB, "max-json-kib", 64, "largest accepted JSON body (or JSON part of an upload), KiB; at most 1024")
+	fs.Int64Var(&c.maxMegapixels, "max-megapixels", 50, "largest accepted image, in megapixels (width × height from its header, checked before decoding)")
+	fs.DurationVar(&c.decodeTimeout, "decode-timeout", 10*time.Second, "longest an attached image's decoding (for its hash) may take before the upload is refused")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
 	serveCheckpointFlags(fs, &c.cp)
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("TAIZHANG_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key)")
@@ -73,6 +80,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case c.maxFileMiB < 1 || c.maxRequestMiB < 1:
+		return usagef("--max-file-mib and --max-request-mib must be at least 1")
+	case c.maxFiles < 1 || c.maxFiles > events.MaxAttachments:
+		return usagef("--max-files must be from 1 to %d", events.MaxAttachments)
+	case c.maxJSONKiB < 1 || c.maxJSONKiB > 1024:
+		return usagef("--max-json-kib must be from 1 to 1024")
+	case c.maxMegapixels < 1:
+		return usagef("--max-megapixels must be at least 1")
+	case c.decodeTimeout <= 0:
+		return usagef("--decode-timeout must be positive")
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")
@@ -150,6 +169,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	api := services.New(ledger, blobs, archive, creds, services.Config{
 		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
 		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
+		MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
 	}, log)
 	api.SetAccessLog(access)
 
