@@ -330,13 +330,23 @@ func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part
 	return a, nil
 }
 
-// sniff returns the media type of content from its first bytes.
-func sniff(head []byte) string {
-	mt := http.DetectContentType(head)
-	if m, _, err := mime.ParseMediaType(mt); err == nil {
-		return m
+// disposition is a blob's Content-Disposition: inline for the photo
+// types, attachment (a download) for anything else, with the file name
+// (the label, or the digest) quoted or RFC 2231-encoded by
+// mime.FormatMediaType, so that no name can break out of the header.
+func disposition(mediaType, name string, ref blobstore.Ref) string {
+	kind := "attachment"
+	switch mediaType {
+	case "image/jpeg", "image/png", "image/gif", "image/webp", media.TypeHEIC:
+		kind = "inline"
 	}
-	return "application/octet-stream"
+	if name = label(name); name == "" {
+		name = ref.String()
+	}
+	if d := mime.FormatMediaType(kind, map[string]string{"filename": name}); d != "" {
+		return d
+	}
+	return kind
 }
 
 // label makes a client's file name safe to show: the last path element, no
@@ -557,6 +567,15 @@ func (s *Server) readJSONOrUpload(w http.ResponseWriter, r *http.Request, part s
 // corrupt, so that a client never takes bad bytes for good ones.
 const smallBlob = 1 << 20
 
+// blobCSP is the Content-Security-Policy of a blob: opened on its own, a
+// document runs in a sandbox (no script, no same origin) and loads nothing.
+const blobCSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
+
+// blob answers an attachment's bytes: its media type sniffed again from
+// them, images inline and everything else as a download, under a
+// sandboxing CSP. ?name= (the label from the event) names the file in
+// Content-Disposition, encoded safely; a name that could be a path is
+// refused like at upload.
 func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 	ref, err := blobstore.ParseRef(r.PathValue("sha256"))
 	if err != nil {
@@ -564,6 +583,14 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.blobVisible(principal(r), ref.String(), r.URL.Query().Get("unit")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	name, err := param(r, "name")
+	if err == nil {
+		err = checkFileName(name)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -600,9 +627,11 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Type", sniff(head))
+	mt := media.Sniff(head, nil, 0, name)
+	h.Set("Content-Type", mt)
 	h.Set("Content-Length", fmt.Sprint(info.Size))
-	h.Set("Content-Disposition", "inline")
+	h.Set("Content-Security-Policy", blobCSP)
+	h.Set("Content-Disposition", disposition(mt, name, ref))
 	if err := copyVerified(w, body); err != nil {
 		if errors.Is(err, blobstore.ErrCorrupt) {
 			s.log.Error("blob corrupt while serving; connection cut", "sha256", ref, "err", err)

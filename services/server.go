@@ -201,6 +201,11 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.handle("GET /api/v1/units/{unit}/proof", ActUnitRead, true, s.unitProof)
 	s.handle("GET /api/v1/units/{unit}/export", ActUnitExport, true, s.exportUnit)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowedMethods(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.fail(w, r, fmt.Errorf("%w: %s %s; this path takes %s", errMethod, r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
 		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
 	return s
@@ -291,20 +296,53 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// ServeHTTP serves the API with security headers on every response.
+// allowedMethods returns the methods that r's path has routes for, when
+// r's own method has none.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		rc := r.Clone(r.Context())
+		rc.Method = m
+		if _, pattern := s.mux.Handler(rc); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// CSP is the Content-Security-Policy of every answer that does not set
+// its own (the web app's pages do): JSON and errors load nothing.
+const CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// ServeHTTP serves the API with security headers on every response
+// (errors, 404s, 405s and blobs included): no MIME sniffing, no framing,
+// no referrer, a CSP that loads nothing, same-origin opener and resource
+// policies, and HSTS over TLS.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", CSP)
 	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if r.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
-// errNoRoute answers 404 for paths the API does not have.
-var errNoRoute = errors.New("no such route")
+// errNoRoute answers 404 for paths the API does not have; errMethod 405
+// for a method a path does not take.
+var (
+	errNoRoute = errors.New("no such route")
+	errMethod  = errors.New("method not allowed")
+)
 
 // ErrUnsupportedMedia is an attachment whose bytes are not of an accepted
 // media type.
@@ -323,6 +361,7 @@ var errorTable = []struct {
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
 	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
 	{errNoRoute, http.StatusNotFound, "not_found"},
+	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errJSONTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
