@@ -276,7 +276,8 @@ func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part
 	}
 	var facts media.Facts
 	var mediaType string
-	rec, err := blobstore.Receive(ctx, st, part, blobstore.ReceiveOptions{
+	pr := &errReader{r: part}
+	rec, err := blobstore.Receive(ctx, st, pr, blobstore.ReceiveOptions{
 		TempDir: s.cfg.TempDir,
 		MaxSize: s.cfg.MaxFileSize,
 		Inspect: func(f io.ReaderAt, size int64) error {
@@ -285,6 +286,10 @@ func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part
 			head := make([]byte, min(size, 512))
 			n, _ := f.ReadAt(head, 0)
 			mediaType = media.Sniff(head[:n], f, size, name)
+			if mediaType == "text/plain" && media.TextClaimsOther(name) {
+				return fmt.Errorf("%w: %q is plain text under a name that claims another type; plain text is accepted only as itself (e.g. .txt)",
+					ErrUnsupportedMedia, label(name))
+			}
 			if !media.Allowed[mediaType] {
 				return fmt.Errorf("%w: %q is %s; photos (JPEG, PNG, WebP, HEIC, GIF) and documents (PDF, Office, OpenDocument, plain text) are accepted",
 					ErrUnsupportedMedia, label(name), mediaType)
@@ -314,6 +319,9 @@ func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part
 		if errors.Is(err, blobstore.ErrTooLarge) {
 			return events.Attachment{}, fmt.Errorf("attachment %q over the %d MiB limit: %w", label(name), s.cfg.MaxFileSize>>20, blobstore.ErrTooLarge)
 		}
+		if pr.err != nil && ctx.Err() == nil { // the client's body broke off or is malformed
+			return events.Attachment{}, fmt.Errorf("%w: attachment %q: truncated or malformed part: %v", errBadRequest, label(name), pr.err)
+		}
 		if errors.Is(err, ErrUnsupportedMedia) || errors.Is(err, media.ErrTooManyPixels) || errors.Is(err, media.ErrDecodeTimeout) {
 			return events.Attachment{}, err
 		}
@@ -328,6 +336,21 @@ func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part
 		a.PHash = fmt.Sprintf("%016x", facts.PHash)
 	}
 	return a, nil
+}
+
+// errReader remembers the first error other than io.EOF its reader
+// returned, to tell a client's broken body from a store's failure.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // disposition is a blob's Content-Disposition: inline for the photo
