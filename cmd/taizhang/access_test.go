@@ -561,7 +561,7 @@ func TestAccessLog(t *testing.T) {
 	}
 	var l struct{ Entries []services.AccessEntry }
 	testenv.Eventually(t, 10*time.Second, func() error {
-		s.get(t, s.Admin, "/api/v1/audit/access").decode(t, &l)
+		s.get(t, s.Admin, "/api/v1/audit/access?limit=100000").decode(t, &l)
 		have := map[string]bool{}
 		for _, e := range l.Entries {
 			have[fmt.Sprintf("%s %s %s %s %s", e.Actor, e.Action, e.Method, e.Path, e.Outcome)] = true
@@ -571,7 +571,7 @@ func TestAccessLog(t *testing.T) {
 		}
 		for _, w := range want {
 			if !have[w] {
-				return fmt.Errorf("not in the access log: %q", w)
+				return fmt.Errorf("not in the access log: %q (have %v)", w, have)
 			}
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	js "github.com/nats-io/nats.go/jetstream"
@@ -17,6 +18,7 @@ import (
 
 	"taizhang/events/checkpoint"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/internal/testenv"
 )
 
 func proofBytes(hs []checkpoint.Hash) [][]byte {
@@ -89,9 +91,15 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 	// checkpointed it: checkpoint 1 of 1 event. fillLedger added 3 events,
 	// the inspector's token its user (seq 5).
 	var first checkpoint.Stored
-	if r := s.get(t, tok.Token, "/api/v1/checkpoints/latest"); r.Status != 200 {
-		t.Fatalf("latest at start: %d %s", r.Status, r.Body)
-	} else if r.decode(t, &first); first.Seq != 1 || first.Size != 1 {
+	testenv.Eventually(t, 10*time.Second, func() error { // the checkpointer makes it as it starts
+		if r := s.get(t, tok.Token, "/api/v1/checkpoints/latest"); r.Status != 200 {
+			return fmt.Errorf("latest at start: %d %s", r.Status, r.Body)
+		} else {
+			r.decode(t, &first)
+		}
+		return nil
+	})
+	if first.Seq != 1 || first.Size != 1 {
 		t.Fatalf("checkpoint at first start: %+v", first)
 	}
 

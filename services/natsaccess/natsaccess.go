@@ -188,6 +188,7 @@ func (l *Log) ListAccess(ctx context.Context, f services.AccessFilter) ([]servic
 			}
 			var e services.AccessEntry
 			for line := range bytes.Lines(m.Data()) {
+				e = services.AccessEntry{} // fields an entry omits must not come from the one before
 				if json.Unmarshal(line, &e) == nil && f.Match(e) {
 					out = append(out, e)
 					if len(out) > 2*limit {

@@ -39,7 +39,11 @@ func TestRecordCloseList(t *testing.T) {
 		if i%10 == 0 {
 			out = services.OutcomeDenied
 		}
-		l.Record(services.AccessEntry{Time: t0.Add(time.Duration(i) * time.Minute), Actor: fmt.Sprintf("u%d", i%3), Action: services.ActUnitRead,
+		actor := fmt.Sprintf("u%d", i%3)
+		if i%3 == 2 {
+			actor = "" // anonymous: the field is omitted
+		}
+		l.Record(services.AccessEntry{Time: t0.Add(time.Duration(i) * time.Minute), Actor: actor, Action: services.ActUnitRead,
 			Method: "GET", Path: "/x", Unit: fmt.Sprintf("cun-%d", i%5), Client: "127.0.0.1", Status: 200, Outcome: out})
 	}
 	l.Close()
@@ -55,6 +59,7 @@ func TestRecordCloseList(t *testing.T) {
 		{services.AccessFilter{Limit: n}, n},
 		{services.AccessFilter{Limit: 10}, 10},
 		{services.AccessFilter{Actor: "u1", Limit: n}, n / 3},
+		{services.AccessFilter{Actor: "u0", Limit: n}, n / 3}, // not the anonymous entries after them
 		{services.AccessFilter{Outcome: services.OutcomeDenied, Limit: n}, n / 10},
 		{services.AccessFilter{Unit: "cun-2", Limit: n}, n / 5},
 		{services.AccessFilter{Since: t0.Add(1000 * time.Minute), Until: t0.Add(1100 * time.Minute), Limit: n}, 100},
