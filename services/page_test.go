@@ -443,3 +443,29 @@ func TestSessionFlow(t *testing.T) {
 		t.Errorf("after signing out: %d", st)
 	}
 }
+
+// TestPageBadUnitIDs: every page route that names a unit answers a unit id
+// that is not a slug with 400, as an HTML page, before anything reads it.
+func TestPageBadUnitIDs(t *testing.T) {
+	e := newWebEnv(t)
+	n := 0
+	for _, rt := range e.s.Routes() {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if !rt.Unit || strings.HasPrefix(path, "/api/") {
+			continue
+		}
+		for _, bad := range []string{"*", "%3E", "a.b", "cun.%3E", "a%20b", "Dong", strings.Repeat("a", 65), "a%00"} {
+			p := strings.NewReplacer("{unit}", bad, "{id}", "0190a0a0-0000-7000-8000-000000000001").Replace(path)
+			st, h, body := e.doH("admin", method, p, "application/x-www-form-urlencoded", strings.NewReader("x=1"), nil)
+			if st != 400 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+				t.Errorf("%s %s: %d %s", method, p, st, h.Get("Content-Type"))
+				continue
+			}
+			checkPage(t, p, body)
+			n++
+		}
+	}
+	if n < 80 {
+		t.Errorf("only %d cases", n)
+	}
+}

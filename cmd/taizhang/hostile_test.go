@@ -247,6 +247,9 @@ func TestHostileInput(t *testing.T) {
 			continue
 		}
 		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if !strings.HasPrefix(path, "/api/") {
+			continue // the web app's pages answer errors as HTML: services.TestPageBadUnitIDs
+		}
 		for _, bad := range []string{"*", "%3E", "a.b", "cun.%3E", "a%20b", "Dong", strings.Repeat("a", 65), "a%00"} {
 			cases = append(cases, tc{"unit " + bad + " " + rt.Pattern, func() reply {
 				return s.do(t, s.Admin, method, fill(path, bad, evID), "application/json", strings.NewReader(`{}`))
