@@ -9,7 +9,9 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/transparency-dev/merkle v0.0.2
 	go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/image v0.41.0
 	golang.org/x/mod v0.43.0
+	golang.org/x/sync v0.24.0
 )
 
 require (

@@ -21,6 +21,7 @@ import (
 	"taizhang/blobstore"
 	"taizhang/events"
 	"taizhang/projections"
+	"taizhang/services/thumb"
 )
 
 // Ledger is what the API needs of the ledger.
@@ -61,6 +62,9 @@ type Config struct {
 	// WaitProjection bounds how long a read waits for the archive
 	// projection to catch up with the unit's last event (default 10 s).
 	WaitProjection time.Duration
+	// ThumbDir caches image thumbnails, derived data that may be deleted
+	// (default TempDir/thumbs).
+	ThumbDir string
 }
 
 // Server is the HTTP API.
@@ -75,6 +79,7 @@ type Server struct {
 	routes  []Route
 
 	checkpoints Checkpoints // optional: see SetCheckpoints
+	thumbs      *thumb.Cache
 }
 
 // Route is one API route and the action it is authorised as.
@@ -147,6 +152,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	s.handle("GET /api/v1/proofs/consistency", ActCheckpointRead, false, s.consistencyProof)
 	s.handle("GET /api/v1/units/{unit}/proof", ActUnitRead, true, s.unitProof)
 	s.handle("GET /api/v1/units/{unit}/export", ActUnitExport, true, s.exportUnit)
+	s.thumbRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})

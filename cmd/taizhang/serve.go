@@ -137,7 +137,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	go func() { defer close(projDone); archive.Run(ctx) }()
 
 	api := services.New(ledger, blobs, archive, tokens, services.Config{
-		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
+		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now, ThumbDir: filepath.Join(c.data, "thumbs"),
 	}, log)
 
 	cps, err := startCheckpoints(ctx, c, ledger, log)
