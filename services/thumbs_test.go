@@ -138,6 +138,7 @@ func TestThumbHandler(t *testing.T) {
 		want      int
 	}{
 		{"/thumbs/" + photo + "?w=500", tok, 400},
+		{"/thumbs/" + photo + "?w=0", tok, 400},
 		{"/thumbs/" + photo + "?w=x", tok, 400},
 		{"/thumbs/ABC", tok, 400},
 		{"/thumbs/" + text, tok, 415},

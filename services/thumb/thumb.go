@@ -38,8 +38,9 @@ import (
 	"taizhang/blobstore"
 )
 
-// Widths are the thumbnail widths served; any other width is refused.
-var Widths = []int{240, 960}
+// Widths are the thumbnail widths served (lists, print, full-width
+// viewer); any other width is refused.
+var Widths = []int{240, 480, 960}
 
 // Version is part of every ETag and cache file name: bump it when the
 // output for the same blob and width changes (quality, resampler).
