@@ -155,6 +155,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	s.handle("GET /api/v1/units/{unit}/export", ActUnitExport, true, s.exportUnit)
 	s.thumbRoutes()
 	s.pageRoutes()
+	s.auditPageRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
