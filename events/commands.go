@@ -28,3 +28,15 @@ type Correction struct {
 	Actor           Actor
 	Client          Client
 }
+
+// UserCommand asks for one user event: create, change, disable or enable.
+// For a change, User is the whole new state (its Disabled is ignored). ID,
+// when set, makes a retry idempotent.
+type UserCommand struct {
+	ID     uuid.UUID
+	Type   Type
+	User   User
+	Reason string
+	Actor  Actor
+	Client Client
+}

@@ -337,7 +337,23 @@ func (e *Event) Validate() error {
 	if isPlan != (e.Unit == PlansChain) {
 		return bad("plan events, and only they, belong to the %s chain", PlansChain)
 	}
-	if !isPlan {
+	isUser := IsUserType(e.Type)
+	if isUser != (e.Unit == UsersChain) {
+		return bad("user events, and only they, belong to the %s chain", UsersChain)
+	}
+	if isUser {
+		var u User
+		if err := e.DecodeData(&u); err != nil {
+			return bad("user event: %v", err)
+		}
+		if err := u.Validate(); err != nil {
+			return err
+		}
+		if e.Type != TypeUserCreated && strings.TrimSpace(e.Reason) == "" {
+			return bad("%s needs a reason", e.Type)
+		}
+	}
+	if !isPlan && !isUser {
 		if err := ValidUnitID(e.Unit); err != nil {
 			return err
 		}

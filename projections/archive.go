@@ -267,6 +267,7 @@ type Archive struct {
 	applied uint64
 	units   map[string]*UnitArchive
 	plans   map[string][]PlanVersion // by plan id, oldest version first
+	users   map[string][]UserVersion // by user id, oldest state first
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
 	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
 }
@@ -284,7 +285,7 @@ type PlanVersion struct {
 
 // NewArchive returns an empty archive projection.
 func NewArchive() *Archive {
-	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, strs: map[string]string{},
+	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, users: map[string][]UserVersion{}, strs: map[string]string{},
 		metas: map[linkMeta]*linkMeta{}}
 }
 
@@ -326,6 +327,13 @@ func (a *Archive) Apply(rec events.Record) error {
 	ev := rec.Event
 	if ev.Unit == events.PlansChain {
 		if err := a.applyPlan(rec); err != nil {
+			return err
+		}
+		a.applied = rec.Seq
+		return nil
+	}
+	if ev.Unit == events.UsersChain {
+		if err := a.applyUser(rec); err != nil {
 			return err
 		}
 		a.applied = rec.Seq

@@ -49,9 +49,16 @@ func (s *Server) auditView(view string) http.HandlerFunc {
 		}
 		var report any
 		var applied uint64
+		p := principal(r)
 		err = s.archive.Read(func(a *projections.Archive) error {
 			if o.Unit != "" && a.Unit(o.Unit) == nil {
 				return fmt.Errorf("unit %s: %w", o.Unit, events.ErrNotFound)
+			}
+			if err := decide(p, ActAudit, o.Unit, a.Within); err != nil {
+				return err
+			}
+			if p.Role != events.RoleAdmin && p.Unit != "" { // a scoped supervisor: only its subtree
+				o.Scope = func(unit string) bool { return p.sees(unit, a.Within) }
 			}
 			report, applied = compute(a, o), a.Applied()
 			return nil

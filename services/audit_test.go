@@ -15,7 +15,7 @@ import (
 func TestAuditAuthorization(t *testing.T) {
 	for role, allowed := range map[events.Role]bool{events.RoleAdmin: true, events.RoleSupervisor: true,
 		events.RoleInspector: false, events.RoleSubmitter: false, events.RoleSystem: false} {
-		err := authorize(Principal{User: "u", Role: role, Unit: "dongcun"}, ActAudit, "")
+		err := decide(Principal{User: "u", Role: role, Unit: "dongcun"}, ActAudit, "", nil)
 		if allowed != (err == nil) || err != nil && !errors.Is(err, ErrForbidden) {
 			t.Errorf("%s: %v", role, err)
 		}

@@ -168,7 +168,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 		return nil, false, fmt.Errorf("%w: want multipart/form-data with a %q part and \"attachment\" file parts", errBadRequest, metaPart)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestSize)
-	mr, err := r.MultipartReader()
+	mr, err := multipartReader(r)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
@@ -477,6 +477,10 @@ const smallBlob = 1 << 20
 func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 	ref, err := blobstore.ParseRef(r.PathValue("sha256"))
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.blobVisible(principal(r), ref.String(), r.URL.Query().Get("unit")); err != nil {
 		s.fail(w, r, err)
 		return
 	}

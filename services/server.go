@@ -43,6 +43,8 @@ type Ledger interface {
 	RecordFinding(ctx context.Context, f events.NewFinding) (*events.Record, bool, error)
 	ResolveFinding(ctx context.Context, d events.FindingDecision) (*events.Record, error)
 	ReopenFinding(ctx context.Context, d events.FindingDecision) (*events.Record, error)
+	// RecordUser appends a user event (users.go).
+	RecordUser(ctx context.Context, c events.UserCommand) (*events.Record, error)
 }
 
 // Config tunes the API.
@@ -59,6 +61,12 @@ type Config struct {
 	Zone *time.Location
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// SessionIdle ends a web session unused this long (default 30 min);
+	// SessionMax ends any session this old (default 12 h).
+	SessionIdle, SessionMax time.Duration
+	// SecureCookies marks the session cookie Secure even when the request
+	// did not arrive over TLS (behind a TLS-terminating proxy).
+	SecureCookies bool
 	// WaitProjection bounds how long a read waits for the archive
 	// projection to catch up with the unit's last event (default 10 s).
 	WaitProjection time.Duration
@@ -72,7 +80,9 @@ type Server struct {
 	ledger  Ledger
 	blobs   blobstore.Store
 	archive *projections.Live
-	tokens  TokenStore
+	creds   Credentials
+	access  AccessLog
+	logins  *loginLimiter
 	cfg     Config
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -91,7 +101,7 @@ type Route struct {
 }
 
 // New returns the API server.
-func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens TokenStore, cfg Config, log *slog.Logger) *Server {
+func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Credentials, cfg Config, log *slog.Logger) *Server {
 	if cfg.MaxFileSize <= 0 {
 		cfg.MaxFileSize = 64 << 20
 	}
@@ -113,10 +123,17 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	if cfg.WaitProjection <= 0 {
 		cfg.WaitProjection = 10 * time.Second
 	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = defaultSessionIdle
+	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = defaultSessionMax
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{ledger: l, blobs: blobs, archive: archive, tokens: tokens, cfg: cfg, log: log, mux: http.NewServeMux()}
+	s := &Server{ledger: l, blobs: blobs, archive: archive, creds: creds, cfg: cfg, log: log, mux: http.NewServeMux(),
+		access: discardAccess{}, logins: newLoginLimiter()}
 	s.handle("GET /healthz", ActHealth, false, s.health)
 	s.handle("POST /api/v1/units", ActUnitCreate, false, s.createUnit)
 	s.handle("GET /api/v1/units", ActUnitList, false, s.listUnits)
@@ -128,6 +145,19 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, tokens Toke
 	s.handle("GET /api/v1/units/{unit}/archive", ActUnitRead, true, s.unitArchive)
 	s.handle("GET /api/v1/blobs/{sha256}", ActBlobRead, false, s.blob)
 	s.handle("POST /api/v1/tokens", ActTokenCreate, false, s.createToken)
+	s.handle("GET /api/v1/tokens", ActTokenAdmin, false, s.listTokens)
+	s.handle("POST /api/v1/tokens/{id}/revoke", ActTokenAdmin, false, s.revokeToken)
+	s.handle("POST /api/v1/users", ActUserWrite, false, s.postUser)
+	s.handle("GET /api/v1/users", ActUserRead, false, s.listUsers)
+	s.handle("GET /api/v1/users/{user}", ActUserRead, false, s.getUser)
+	s.handle("GET /api/v1/users/{user}/can", ActUserRead, false, s.userCan)
+	s.handle("POST /api/v1/users/{user}/change", ActUserWrite, false, s.changeUser(events.TypeUserChanged))
+	s.handle("POST /api/v1/users/{user}/disable", ActUserWrite, false, s.changeUser(events.TypeUserDisabled))
+	s.handle("POST /api/v1/users/{user}/enable", ActUserWrite, false, s.changeUser(events.TypeUserEnabled))
+	s.handle("POST /api/v1/users/{user}/password", ActUserWrite, false, s.putPassword)
+	s.handle("GET /api/v1/access/who", ActUserRead, false, s.whoCan)
+	s.handle("GET /api/v1/audit/access", ActAccessLog, false, s.accessLog)
+	s.handle("GET /api/v1/me", ActSession, false, s.me)
 	s.handle("POST /api/v1/units/{unit}/findings", ActFindingWrite, true, s.recordFinding)
 	s.handle("POST /api/v1/units/{unit}/findings/{id}/resolve", ActFindingWrite, true, s.resolveFinding)
 	s.handle("POST /api/v1/units/{unit}/findings/{id}/reopen", ActFindingWrite, true, s.reopenFinding)
@@ -173,7 +203,10 @@ func principal(r *http.Request) Principal {
 	return p
 }
 
-// handle registers h behind authentication and authorisation.
+// handle registers h behind the one gate every route passes: it
+// authenticates, validates the unit the path names, asks decide, checks
+// CSRF for session requests that change something, and writes the access
+// log entry (every request but the public ones, denied or not).
 func (s *Server) handle(pattern string, act Action, unitScoped bool, h http.HandlerFunc) {
 	s.routes = append(s.routes, Route{Pattern: pattern, Action: act, Unit: unitScoped})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -181,25 +214,67 @@ func (s *Server) handle(pattern string, act Action, unitScoped bool, h http.Hand
 			h(w, r)
 			return
 		}
+		sw := &statusWriter{ResponseWriter: w}
+		var p Principal
+		var unit string
+		var refused error
+		defer func() { s.logAccess(r, p, act, unit, sw.status, refused) }()
+		refuse := func(err error) {
+			refused = err
+			s.fail(sw, r, err)
+		}
 		p, err := s.authenticate(r)
 		if err != nil {
-			s.fail(w, r, err)
+			refuse(err)
 			return
 		}
-		unit := ""
 		if unitScoped {
 			unit = r.PathValue("unit")
 			if err := events.ValidUnitID(unit); err != nil {
-				s.fail(w, r, err)
+				unit = ""
+				refuse(err)
 				return
 			}
 		}
-		if err := authorize(p, act, unit); err != nil {
-			s.fail(w, r, err)
+		if err := s.authorize(p, act, unit); err != nil {
+			refuse(err)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		if p.Via == "session" && !safeMethod(r.Method) {
+			if r, err = s.checkCSRF(sw, r, p); err != nil {
+				refuse(err)
+				return
+			}
+		}
+		h(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
 	})
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 // ServeHTTP serves the API with security headers on every response.
@@ -232,6 +307,7 @@ var errorTable = []struct {
 }{
 	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
+	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
 	{errNoRoute, http.StatusNotFound, "not_found"},
 	{errBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
@@ -395,7 +471,7 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 	var out []projections.Unit
 	_ = s.archive.Read(func(a *projections.Archive) error {
 		for _, u := range a.Units() {
-			if authorize(p, ActUnitRead, u.ID) == nil {
+			if decide(p, ActUnitRead, u.ID, a.Within) == nil {
 				out = append(out, u)
 			}
 		}
@@ -499,79 +575,6 @@ func (s *Server) unitArchive(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(append(body, '\n'))
-}
-
-type tokenInput struct {
-	Role      events.Role `json:"role"`
-	Unit      string      `json:"unit"`
-	User      string      `json:"user"`
-	ExpiresIn string      `json:"expires_in"` // a Go duration, e.g. "720h"
-}
-
-// TokenAnswer is the answer to a token creation: the token is shown once.
-type TokenAnswer struct {
-	Token string `json:"token"`
-	Principal
-}
-
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	var in tokenInput
-	if err := decodeJSON(r, w, &in, 16<<10); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, tok, err := s.issueToken(r.Context(), in)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, TokenAnswer{Token: tok, Principal: p})
-}
-
-func (s *Server) issueToken(ctx context.Context, in tokenInput) (Principal, string, error) {
-	if !in.Role.Valid() || in.Role == events.RoleSystem {
-		return Principal{}, "", fmt.Errorf("%w: role must be admin, submitter, inspector or supervisor", events.ErrInvalid)
-	}
-	if in.Role == events.RoleSubmitter {
-		if in.Unit == "" {
-			return Principal{}, "", fmt.Errorf("%w: a submitter token needs a unit", events.ErrInvalid)
-		}
-		if _, err := s.unitSeq(ctx, in.Unit); err != nil {
-			return Principal{}, "", err
-		}
-	} else if in.Unit != "" {
-		return Principal{}, "", fmt.Errorf("%w: only submitter tokens are scoped to a unit", events.ErrInvalid)
-	}
-	id := uuid.New().String()
-	p := Principal{TokenID: id, User: in.User, Role: in.Role, Unit: in.Unit, Created: s.now().UTC()}
-	if p.User == "" {
-		p.User = string(in.Role) + "-" + id[:8]
-	}
-	if len(p.User) > 100 {
-		return Principal{}, "", fmt.Errorf("%w: user name too long", events.ErrInvalid)
-	}
-	if in.ExpiresIn != "" {
-		d, err := time.ParseDuration(in.ExpiresIn)
-		if err != nil || d <= 0 {
-			return Principal{}, "", fmt.Errorf("%w: expires_in %q is not a positive duration", events.ErrInvalid, in.ExpiresIn)
-		}
-		p.Expires = p.Created.Add(d)
-	}
-	tok, err := NewToken()
-	if err != nil {
-		return Principal{}, "", err
-	}
-	if err := s.tokens.Put(ctx, HashToken(tok), p); err != nil {
-		return Principal{}, "", err
-	}
-	return p, tok, nil
-}
-
-// IssueToken creates a token directly (used at first start for the admin
-// token, before anyone can call the API).
-func (s *Server) IssueToken(ctx context.Context, role events.Role, unit, user string) (string, error) {
-	_, tok, err := s.issueToken(ctx, tokenInput{Role: role, Unit: unit, User: user})
-	return tok, err
 }
 
 // clientOf names the kind of client from the X-Taizhang-Client header (cli,

@@ -100,29 +100,29 @@ func TestEveryRouteHasARule(t *testing.T) {
 		}
 		allowed := 0
 		for _, p := range []Principal{admin, clerk, insp, sup} {
-			if authorize(p, r.Action, "dongcun") == nil {
+			if decide(p, r.Action, "dongcun", nil) == nil {
 				allowed++
 			}
 		}
 		if allowed == 0 {
 			t.Errorf("route %s (%s): no role may use it", r.Pattern, r.Action)
 		}
-		if authorize(admin, r.Action, "dongcun") != nil {
+		if decide(admin, r.Action, "dongcun", nil) != nil {
 			t.Errorf("route %s: admin refused", r.Pattern)
 		}
-		if r.Unit && authorize(clerk, r.Action, "xicun") == nil {
+		if r.Unit && decide(clerk, r.Action, "xicun", nil) == nil {
 			t.Errorf("route %s: a submitter may act on another unit", r.Pattern)
 		}
 	}
-	if err := authorize(admin, Action("new.route"), ""); !errors.Is(err, ErrForbidden) {
+	if err := decide(admin, Action("new.route"), "", nil); !errors.Is(err, ErrForbidden) {
 		t.Fatal("an action without a rule is allowed")
 	}
 	for _, p := range []Principal{insp, sup} {
-		if authorize(p, ActEvidenceWrite, "dongcun") == nil {
+		if decide(p, ActEvidenceWrite, "dongcun", nil) == nil {
 			t.Errorf("%s may submit evidence", p.Role)
 		}
 	}
-	if authorize(clerk, ActUnitCreate, "") == nil || authorize(insp, ActTokenCreate, "") == nil {
+	if decide(clerk, ActUnitCreate, "", nil) == nil || decide(insp, ActTokenCreate, "", nil) == nil {
 		t.Error("a non-admin may register units or create tokens")
 	}
 }

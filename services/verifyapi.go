@@ -27,7 +27,7 @@ func (s *Server) verifyUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: ?unit= is required", err))
 		return
 	}
-	if err := authorize(principal(r), ActUnitRead, unit); err != nil {
+	if err := s.authorize(principal(r), ActUnitRead, unit); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -85,8 +85,14 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 	if r := s.postJSON(t, tok.Token, "/api/v1/checkpoints", nil); r.Status != 403 {
 		t.Fatalf("inspector makes a checkpoint: %d %s", r.Status, r.Body)
 	}
-	if r := s.get(t, tok.Token, "/api/v1/checkpoints/latest"); r.Status != 404 {
-		t.Fatalf("latest before any: %d %s", r.Status, r.Body)
+	// The first start recorded the first admin (user.created, seq 1) and
+	// checkpointed it: checkpoint 1 of 1 event. fillLedger added 3 events,
+	// the inspector's token its user (seq 5).
+	var first checkpoint.Stored
+	if r := s.get(t, tok.Token, "/api/v1/checkpoints/latest"); r.Status != 200 {
+		t.Fatalf("latest at start: %d %s", r.Status, r.Body)
+	} else if r.decode(t, &first); first.Seq != 1 || first.Size != 1 {
+		t.Fatalf("checkpoint at first start: %+v", first)
 	}
 
 	var cp1, again, latest checkpoint.Stored
@@ -95,16 +101,16 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 		t.Fatalf("checkpoint: %d %s", r.Status, r.Body)
 	}
 	r.decode(t, &cp1)
-	if cp1.Seq != 1 || cp1.Size != 3 || cp1.Units != 1 {
+	if cp1.Seq != 2 || cp1.Size != 5 || cp1.Units != 2 {
 		t.Fatalf("first checkpoint: %+v", cp1)
 	}
 	if r := s.postJSON(t, s.Admin, "/api/v1/checkpoints", nil); r.Status != 200 {
 		t.Fatalf("nothing new: %d", r.Status)
-	} else if r.decode(t, &again); again.Seq != 1 {
+	} else if r.decode(t, &again); again.Seq != 2 {
 		t.Fatalf("nothing new gave %+v", again)
 	}
 	r = s.get(t, tok.Token, "/api/v1/checkpoints/latest?format=note")
-	if r.Status != 200 || !strings.HasPrefix(string(r.Body), "taizhang/TAIZHANG_LEDGER\n3\n"+cp1.Root.String()+"\n") || string(r.Body) != cp1.Note {
+	if r.Status != 200 || !strings.HasPrefix(string(r.Body), "taizhang/TAIZHANG_LEDGER\n5\n"+cp1.Root.String()+"\n") || string(r.Body) != cp1.Note {
 		t.Fatalf("note: %d %s", r.Status, r.Body)
 	}
 	if _, err := checkpoint.Open(r.Body, mustVerifier(t, vkey)); err != nil {
@@ -115,11 +121,11 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 	hist := s.history(t, s.Admin, "dongcun", "")
 	for _, h := range hist {
 		var p checkpoint.InclusionProof
-		s.get(t, tok.Token, fmt.Sprintf("/api/v1/proofs/inclusion?seq=%d&size=3", h.Seq)).decode(t, &p)
+		s.get(t, tok.Token, fmt.Sprintf("/api/v1/proofs/inclusion?seq=%d&size=5", h.Seq)).decode(t, &p)
 		if p.EventHash != h.Hash || p.Index != h.Seq-1 {
 			t.Fatalf("proof for seq %d names %s at %d", h.Seq, p.EventHash, p.Index)
 		}
-		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, h.Seq-1, 3, rfc6962.DefaultHasher.HashLeaf(h.Hash[:]), proofBytes(p.Hashes), cp1.Root[:]); err != nil {
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, h.Seq-1, 5, rfc6962.DefaultHasher.HashLeaf(h.Hash[:]), proofBytes(p.Hashes), cp1.Root[:]); err != nil {
 			t.Fatalf("inclusion of seq %d: %v", h.Seq, err)
 		}
 	}
@@ -128,26 +134,26 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 	s.submit(t, s.Admin, "dongcun", map[string]any{"kind": "activity", "title": "集中學習", "occurred_at": "2016-07-03"})
 	var cp2 checkpoint.Stored
 	s.postJSON(t, s.Admin, "/api/v1/checkpoints", nil).decode(t, &cp2)
-	if cp2.Seq != 2 || cp2.Size != 4 {
+	if cp2.Seq != 3 || cp2.Size != 6 {
 		t.Fatalf("second checkpoint: %+v", cp2)
 	}
 	var cons checkpoint.ConsistencyProof
-	s.get(t, tok.Token, "/api/v1/proofs/consistency?from=3&to=4").decode(t, &cons)
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, 3, 4, proofBytes(cons.Hashes), cp1.Root[:], cp2.Root[:]); err != nil {
-		t.Fatalf("consistency 3 -> 4: %v", err)
+	s.get(t, tok.Token, "/api/v1/proofs/consistency?from=5&to=6").decode(t, &cons)
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, 5, 6, proofBytes(cons.Hashes), cp1.Root[:], cp2.Root[:]); err != nil {
+		t.Fatalf("consistency 5 -> 6: %v", err)
 	}
 	var list struct{ Checkpoints []checkpoint.Stored }
 	s.get(t, tok.Token, "/api/v1/checkpoints?from=1").decode(t, &list)
-	if len(list.Checkpoints) != 2 || list.Checkpoints[1].Root != cp2.Root || list.Checkpoints[0].Problem != "" {
+	if len(list.Checkpoints) != 3 || list.Checkpoints[2].Root != cp2.Root || list.Checkpoints[1].Problem != "" {
 		t.Fatalf("list: %+v", list)
 	}
 	s.get(t, tok.Token, "/api/v1/checkpoints/latest").decode(t, &latest)
-	if latest.Seq != 2 {
+	if latest.Seq != 3 {
 		t.Fatalf("latest: %+v", latest)
 	}
 	var up checkpoint.UnitProof
 	s.get(t, tok.Token, "/api/v1/units/dongcun/proof").decode(t, &up)
-	if up.Count != 4 || up.Size != 4 || up.Verify(cp2.UnitsRoot) != nil {
+	if up.Count != 4 || up.Size != 6 || up.Verify(cp2.UnitsRoot) != nil {
 		t.Fatalf("unit proof: %+v", up)
 	}
 	for path, want := range map[string]int{
@@ -167,7 +173,7 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 	s.stop(t)
 
 	code, out, errs := runVerify(t, "--data", s.Data)
-	if code != 0 || !strings.Contains(out, "checkpoints: 2, latest #2 of 4 events") || !strings.Contains(out, "signatures checked with "+vkey) {
+	if code != 0 || !strings.Contains(out, "checkpoints: 3, latest #3 of 6 events") || !strings.Contains(out, "signatures checked with "+vkey) {
 		t.Fatalf("clean verify: %d\n%s%s", code, out, errs)
 	}
 
@@ -187,7 +193,7 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	seqs := publishRawCheckpoints(t, s.Data, []byte(badSig), forkNote)
-	if seqs[0] != 3 || seqs[1] != 4 {
+	if seqs[0] != 4 || seqs[1] != 5 {
 		t.Fatalf("raw checkpoints at %v", seqs)
 	}
 
@@ -208,11 +214,11 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 			t.Errorf("unexpected problem %+v", p)
 		}
 		switch {
-		case p.Checkpoint == 3 && strings.Contains(p.Message, "signature does not verify"):
+		case p.Checkpoint == 4 && strings.Contains(p.Message, "signature does not verify"):
 			sawSig = true
-		case p.Checkpoint == 4 && strings.Contains(p.Message, "not consistent with the earlier checkpoint 2"):
+		case p.Checkpoint == 5 && strings.Contains(p.Message, "not consistent with the earlier checkpoint 3"):
 			sawFork = true
-		case p.Checkpoint == 4:
+		case p.Checkpoint == 5:
 		default:
 			t.Errorf("unexpected problem %+v", p)
 		}
@@ -221,8 +227,8 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 		t.Fatalf("verify after tampering: %d %s", code, out)
 	}
 	code, out, _ = runVerify(t, "--data", s.Data, "--no-blobs")
-	if code != 1 || !strings.Contains(out, "checkpoint: checkpoint 3: checkpoint signature does not verify") ||
-		!strings.Contains(out, "checkpoint: checkpoint 4: not consistent with the earlier checkpoint 2") {
+	if code != 1 || !strings.Contains(out, "checkpoint: checkpoint 4: checkpoint signature does not verify") ||
+		!strings.Contains(out, "checkpoint: checkpoint 5: not consistent with the earlier checkpoint 3") {
 		t.Fatalf("verify text: %d\n%s", code, out)
 	}
 
@@ -230,13 +236,13 @@ func TestCheckpointsAPIAndVerify(t *testing.T) {
 	// given explicitly, the same two are found.
 	_, otherKey, _ := checkpoint.GenerateKey(checkpoint.Origin(tzjs.DefaultStream))
 	code, out, _ = runVerify(t, "--data", s.Data, "--no-blobs", "--checkpoint-pubkey", otherKey)
-	if code != 1 || strings.Count(out, "is not signed by the expected key") != 4 {
+	if code != 1 || strings.Count(out, "is not signed by the expected key") != 5 {
 		t.Fatalf("verify with another key: %d\n%s", code, out)
 	}
 	pubFile := filepath.Join(t.TempDir(), "pub")
 	os.WriteFile(pubFile, []byte(vkey+"\n"), 0o644)
 	code, out, _ = runVerify(t, "--data", s.Data, "--no-blobs", "--checkpoint-pubkey", pubFile)
-	if code != 1 || !strings.Contains(out, "checkpoint 3: checkpoint signature") || !strings.Contains(out, "checkpoint 4: not consistent") {
+	if code != 1 || !strings.Contains(out, "checkpoint 4: checkpoint signature") || !strings.Contains(out, "checkpoint 5: not consistent") {
 		t.Fatalf("verify with the key from a file: %d\n%s", code, out)
 	}
 }

@@ -17,7 +17,7 @@ func TestFindingsFlow(t *testing.T) {
 	s.postJSON(t, s.Admin, "/api/v1/units", map[string]any{"id": "xicun", "name": "西村村委會", "type": "village"})
 	token := func(role, unit string) string {
 		var tok struct{ Token string }
-		s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"role": role, "unit": unit, "user": role + "-" + unit}).decode(t, &tok)
+		s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"role": role, "unit": unit, "user": strings.TrimSuffix(role+"-"+unit, "-")}).decode(t, &tok)
 		return tok.Token
 	}
 	inspector, clerk, other := token("inspector", ""), token("submitter", "dongcun"), token("submitter", "xicun")

@@ -26,6 +26,7 @@ import (
 	"taizhang/internal/demo"
 	"taizhang/projections"
 	"taizhang/services"
+	"taizhang/services/natsaccess"
 	"taizhang/services/natskv"
 )
 
@@ -44,6 +45,8 @@ type serveConfig struct {
 	logJSON                     bool
 	demo                        bool
 	tlsCert, tlsKey             string
+	sessionIdle, sessionMax     time.Duration
+	secureCookies               bool
 
 	cp checkpointFlags // checkpoints.go
 }
@@ -61,6 +64,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	serveCheckpointFlags(fs, &c.cp)
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("TAIZHANG_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("TAIZHANG_TLS_KEY", ""), "the certificate's private key (PEM)")
+	fs.DurationVar(&c.sessionIdle, "session-idle", 30*time.Minute, "end a web session unused this long")
+	fs.DurationVar(&c.sessionMax, "session-max", 12*time.Hour, "end any web session this old")
+	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark session cookies Secure without --tls-cert (behind a TLS proxy)")
 	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -125,10 +131,15 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	defer st.close()
 	ledger, blobs, nc := st.ledger, st.blobs, st.nc
-	tokens, err := natskv.OpenTokens(ctx, ledger.JetStream(), "", st.replicas)
+	creds, err := natskv.Open(ctx, ledger.JetStream(), st.replicas, c.sessionMax)
 	if err != nil {
 		return err
 	}
+	access, err := natsaccess.Open(ctx, ledger.JetStream(), st.replicas, log)
+	if err != nil {
+		return err
+	}
+	defer access.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -136,9 +147,12 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	projDone := make(chan struct{})
 	go func() { defer close(projDone); archive.Run(ctx) }()
 
-	api := services.New(ledger, blobs, archive, tokens, services.Config{
-		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now, ThumbDir: filepath.Join(c.data, "thumbs"),
+	api := services.New(ledger, blobs, archive, creds, services.Config{
+		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
+		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
+		ThumbDir: filepath.Join(c.data, "thumbs"),
 	}, log)
+	api.SetAccessLog(access)
 
 	cps, err := startCheckpoints(ctx, c, ledger, log)
 	if err != nil {
@@ -147,6 +161,16 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	defer cps.Close()
 	api.SetCheckpoints(cps)
 
+	// The first admin: its user (an event on the users chain) and a token
+	// in DATA/admin.token. The projection must have caught up first.
+	if last, err := ledger.LastSeq(ctx); err != nil {
+		return err
+	} else if err := waitProjection(ctx, archive, last); err != nil {
+		return err
+	}
+	if err := api.EnsureUser(ctx, events.User{ID: "admin", Name: "admin", Role: events.RoleAdmin}); err != nil {
+		return fmt.Errorf("first admin: %w", err)
+	}
 	if err := ensureAdminToken(ctx, api, c.data, log); err != nil {
 		return err
 	}
@@ -199,6 +223,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	cancel()
 	<-projDone
 	cps.Close()
+	access.Close()
 	ledger.Close()
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
@@ -381,4 +406,15 @@ func lockData(data string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// waitProjection waits (up to a minute) for the archive projection to reach
+// seq.
+func waitProjection(ctx context.Context, archive *projections.Live, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := archive.WaitFor(ctx, seq); err != nil {
+		return fmt.Errorf("archive projection: %w", err)
+	}
+	return nil
 }

@@ -19,7 +19,7 @@ import (
 // the events recorded at or before asOf are returned: what the ledger held
 // then. A unit with no events gives an error wrapping events.ErrNotFound.
 func (l *Ledger) History(ctx context.Context, unit string, asOf time.Time) ([]events.Record, error) {
-	if unit != events.PlansChain {
+	if unit != events.PlansChain && unit != events.UsersChain {
 		if err := events.ValidUnitID(unit); err != nil {
 			return nil, err
 		}
@@ -39,7 +39,8 @@ func (l *Ledger) History(ctx context.Context, unit string, asOf time.Time) ([]ev
 }
 
 // Units returns the id of every chain in the ledger, sorted: the units
-// and events.PlansChain if any plan was published.
+// and events.PlansChain and events.UsersChain if any plan was published or
+// user recorded.
 func (l *Ledger) Units(ctx context.Context) ([]string, error) {
 	info, err := l.stream.Info(ctx, js.WithSubjectFilter(l.cfg.Prefix+".>"))
 	if err != nil {

@@ -105,7 +105,7 @@ func Actors(a *projections.Archive, o Options) ActorsReport {
 			}
 		}
 	}
-	if o.Unit == "" {
+	if o.Unit == "" && o.Scope == nil {
 		for _, pv := range a.Plans(time.Time{}) {
 			for _, v := range a.PlanVersions(pv.Plan.ID) {
 				l := projections.NewLink(v.Seq, v.EventID, events.TypePlanPublished, v.PublishedBy, "", v.RecordedAt, v.RecordedAt, v.Version)

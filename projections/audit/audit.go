@@ -49,11 +49,19 @@ type Filter struct {
 	From  time.Time // recorded at or after
 	To    time.Time // recorded before (exclusive)
 	Actor string    // the actor's id
+	// Scope, if set, admits only the units it says yes to: a scoped
+	// supervisor sees only its subtree.
+	Scope func(unit string) bool `json:"-"`
 }
 
 // match reports whether an event of unit, recorded at t by actor passes f.
 func (f Filter) match(unit string, t time.Time, actor string) bool {
-	return (f.Unit == "" || f.Unit == unit) && f.inTime(t) && (f.Actor == "" || f.Actor == actor)
+	return (f.Unit == "" || f.Unit == unit) && f.inTime(t) && (f.Actor == "" || f.Actor == actor) && f.admits(unit)
+}
+
+// admits reports whether unit is within the filter's scope.
+func (f Filter) admits(unit string) bool {
+	return f.Scope == nil || unit == "" || f.Scope(unit)
 }
 
 func (f Filter) inTime(t time.Time) bool {
@@ -102,7 +110,7 @@ const day = 24 * time.Hour
 func units(a *projections.Archive, f Filter) []*projections.UnitArchive {
 	var out []*projections.UnitArchive
 	for _, u := range a.Units() {
-		if f.Unit == "" || f.Unit == u.ID {
+		if (f.Unit == "" || f.Unit == u.ID) && f.admits(u.ID) {
 			out = append(out, a.Unit(u.ID))
 		}
 	}

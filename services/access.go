@@ -1,0 +1,223 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"taizhang/events"
+	"taizhang/projections"
+)
+
+// AccessEntry is one line of the access log: who did what to what, when,
+// from where, and how it ended. It never holds a credential: no token,
+// password or cookie, no request body.
+type AccessEntry struct {
+	Time    time.Time   `json:"time"`
+	Actor   string      `json:"actor,omitempty"`
+	Role    events.Role `json:"role,omitempty"`
+	Via     string      `json:"via,omitempty"`
+	Action  Action      `json:"action"`
+	Method  string      `json:"method"`
+	Path    string      `json:"path"`
+	Query   string      `json:"query,omitempty"`
+	Unit    string      `json:"unit,omitempty"`
+	Client  string      `json:"client"`
+	Status  int         `json:"status"`
+	Outcome string      `json:"outcome"` // allowed, denied or failed
+	Reason  string      `json:"reason,omitempty"`
+}
+
+// Access outcomes.
+const (
+	OutcomeAllowed = "allowed"
+	OutcomeDenied  = "denied"
+	OutcomeFailed  = "failed"
+)
+
+// AccessFilter selects access log entries; zero fields select all.
+type AccessFilter struct {
+	Actor, Unit, Outcome string
+	Action               Action
+	Since, Until         time.Time // Until exclusive
+	Limit                int       // the newest Limit entries (default 1000)
+	Scope                func(unit string) bool
+}
+
+// Match reports whether e passes f.
+func (f AccessFilter) Match(e AccessEntry) bool {
+	return (f.Actor == "" || e.Actor == f.Actor) && (f.Unit == "" || e.Unit == f.Unit) &&
+		(f.Outcome == "" || e.Outcome == f.Outcome) && (f.Action == "" || e.Action == f.Action) &&
+		(f.Since.IsZero() || !e.Time.Before(f.Since)) && (f.Until.IsZero() || e.Time.Before(f.Until)) &&
+		(f.Scope == nil || (e.Unit != "" && f.Scope(e.Unit)))
+}
+
+// AccessLog records access entries apart from the evidence ledger. Record
+// must not block a request for long: implementations buffer and write in the
+// background, and write what they hold before Close returns.
+type AccessLog interface {
+	Record(e AccessEntry)
+}
+
+// AccessReader reads the access log back.
+type AccessReader interface {
+	ListAccess(ctx context.Context, f AccessFilter) ([]AccessEntry, error)
+}
+
+type discardAccess struct{}
+
+func (discardAccess) Record(AccessEntry) {}
+
+// SetAccessLog makes the server record every request but the public ones in
+// log; if log is also an AccessReader, GET /api/v1/audit/access reads it.
+func (s *Server) SetAccessLog(log AccessLog) { s.access = log }
+
+// logAccess records one request's outcome.
+func (s *Server) logAccess(r *http.Request, p Principal, act Action, unit string, status int, refused error) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	e := AccessEntry{Time: s.now().UTC(), Actor: p.User, Role: p.Role, Via: p.Via, Action: act, Method: r.Method,
+		Path: r.URL.Path, Query: r.URL.RawQuery, Unit: unit, Client: clientAddr(r), Status: status, Outcome: OutcomeAllowed}
+	if len(e.Query) > 500 {
+		e.Query = e.Query[:500]
+	}
+	switch {
+	case refused != nil || status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests:
+		e.Outcome = OutcomeDenied
+	case status >= 400:
+		e.Outcome = OutcomeFailed
+	}
+	if refused != nil {
+		e.Reason = refused.Error()
+		if len(e.Reason) > 300 {
+			e.Reason = e.Reason[:300]
+		}
+	}
+	s.access.Record(e)
+}
+
+// accessLog answers GET /api/v1/audit/access: the access log, newest last,
+// filtered by actor, unit, action, outcome, from/to (YYYY-MM-DD, inclusive,
+// in the server's zone) and limit. A scoped supervisor sees only entries
+// about units in its scope.
+func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
+	rd, ok := s.access.(AccessReader)
+	if !ok {
+		s.fail(w, r, fmt.Errorf("%w: this server keeps no access log", events.ErrUnavailable))
+		return
+	}
+	q := r.URL.Query()
+	f := AccessFilter{Actor: q.Get("actor"), Unit: q.Get("unit"), Outcome: q.Get("outcome"), Action: Action(q.Get("action")), Limit: 1000}
+	if f.Unit != "" {
+		if err := events.ValidUnitID(f.Unit); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if len(f.Actor) > 100 || len(f.Action) > 50 {
+		s.fail(w, r, fmt.Errorf("%w: actor or action too long", errBadRequest))
+		return
+	}
+	switch f.Outcome {
+	case "", OutcomeAllowed, OutcomeDenied, OutcomeFailed:
+	default:
+		s.fail(w, r, fmt.Errorf("%w: outcome must be allowed, denied or failed", errBadRequest))
+		return
+	}
+	for _, d := range []struct {
+		name string
+		t    *time.Time
+		add  int
+	}{{"from", &f.Since, 0}, {"to", &f.Until, 1}} {
+		v := q.Get(d.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.ParseInLocation(time.DateOnly, v, s.cfg.Zone)
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("%w: %s %q is not a YYYY-MM-DD date", errBadRequest, d.name, v))
+			return
+		}
+		*d.t = t.AddDate(0, 0, d.add)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			s.fail(w, r, fmt.Errorf("%w: limit must be 1-100000", errBadRequest))
+			return
+		}
+		f.Limit = n
+	}
+	p := principal(r)
+	if err := s.authorize(p, ActAccessLog, f.Unit); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p.Role != events.RoleAdmin && p.Unit != "" {
+		var mu = make(map[string]bool)
+		_ = s.archive.Read(func(a *projections.Archive) error {
+			for _, u := range a.Units() {
+				mu[u.ID] = p.sees(u.ID, a.Within)
+			}
+			return nil
+		})
+		f.Scope = func(unit string) bool { return mu[unit] }
+	}
+	entries, err := rd.ListAccess(r.Context(), f)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %v", events.ErrUnavailable, err)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if entries == nil {
+		entries = []AccessEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+// blobVisible says whether p may read the blob with this digest: a
+// principal without a unit scope may read any; a scoped one only a blob
+// attached to an event of a unit in its scope (unit, when given, says
+// where to look first). A blob out of scope answers 404, as if it did not
+// exist, so that digests cannot be probed.
+func (s *Server) blobVisible(p Principal, digest, unit string) error {
+	if p.Role == events.RoleAdmin || p.Unit == "" {
+		return nil
+	}
+	if unit != "" {
+		if err := events.ValidUnitID(unit); err != nil {
+			return err
+		}
+	}
+	found := false
+	_ = s.archive.Read(func(a *projections.Archive) error {
+		look := func(id string) bool {
+			ua := a.Unit(id)
+			return ua != nil && p.sees(id, a.Within) && ua.References(digest)
+		}
+		if unit != "" {
+			found = look(unit)
+			return nil
+		}
+		if found = look(p.Unit); found || !p.Subtree {
+			return nil
+		}
+		for _, u := range a.Units() {
+			if u.ID != p.Unit && look(u.ID) {
+				found = true
+				return nil
+			}
+		}
+		return nil
+	})
+	if !found {
+		return fmt.Errorf("blob %s: %w", digest, events.ErrNotFound)
+	}
+	return nil
+}

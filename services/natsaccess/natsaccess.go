@@ -1,0 +1,217 @@
+// Package natsaccess keeps taizhang's access log on its own JetStream
+// stream, apart from the evidence ledger: one JSON entry per request (who,
+// what, which unit, when, from where, and how it ended). Entries are
+// published in the background, so that recording a read does not slow it
+// down, and everything recorded is published before Close returns.
+package natsaccess
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"taizhang/services"
+)
+
+// Stream and Subject are where the access log lives.
+const (
+	Stream  = "TAIZHANG_ACCESS"
+	Subject = "tz.access"
+)
+
+// Log is a services.AccessLog and services.AccessReader on JetStream.
+type Log struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	log    *slog.Logger
+
+	mu     sync.RWMutex
+	closed bool
+	ch     chan services.AccessEntry
+	done   chan struct{}
+}
+
+// Open creates or opens the access log stream (file storage, no deletes or
+// purges, kept as long as the ledger) and starts the background writer.
+func Open(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*Log, error) {
+	if replicas == 0 {
+		replicas = 1
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: Stream, Description: "taizhang access log", Subjects: []string{Subject},
+		Storage: jetstream.FileStorage, Replicas: replicas, DenyDelete: true, DenyPurge: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open access log stream: %w", err)
+	}
+	l := &Log{js: js, stream: st, log: log, ch: make(chan services.AccessEntry, 8192), done: make(chan struct{})}
+	go l.run()
+	return l, nil
+}
+
+// Record queues e; it blocks only if thousands of entries are waiting.
+func (l *Log) Record(e services.AccessEntry) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		l.log.Error("access log closed; entry written to the log instead", "entry", e)
+		return
+	}
+	l.ch <- e
+}
+
+// Close publishes what is queued and stops the writer.
+func (l *Log) Close() {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.ch)
+	}
+	l.mu.Unlock()
+	<-l.done
+}
+
+// run publishes queued entries in batches of asynchronous publishes, and
+// waits for each batch's acknowledgements; an entry whose publish fails is
+// retried, and after that written to the process log so it is not lost
+// silently.
+func (l *Log) run() {
+	defer close(l.done)
+	batch := make([]services.AccessEntry, 0, 256)
+	for e := range l.ch {
+		batch = append(batch[:0], e)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case e, ok := <-l.ch:
+				if !ok {
+					break more
+				}
+				batch = append(batch, e)
+			default:
+				break more
+			}
+		}
+		l.publish(batch)
+	}
+}
+
+func (l *Log) publish(batch []services.AccessEntry) {
+	futs := make([]jetstream.PubAckFuture, len(batch))
+	for i, e := range batch {
+		b, err := json.Marshal(e)
+		if err != nil {
+			l.log.Error("access log: encode", "err", err)
+			continue
+		}
+		if futs[i], err = l.js.PublishAsync(Subject, b); err != nil {
+			futs[i] = nil
+		}
+	}
+	for i, f := range futs {
+		var err error
+		if f == nil {
+			err = errors.New("publish refused")
+		} else {
+			select {
+			case <-f.Ok():
+				continue
+			case err = <-f.Err():
+			case <-time.After(10 * time.Second):
+				err = errors.New("no acknowledgement in 10s")
+			}
+		}
+		// Retry synchronously a few times before giving up on this entry.
+		b, _ := json.Marshal(batch[i])
+		for try := 0; try < 3 && err != nil; try++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err = l.js.Publish(ctx, Subject, b)
+			cancel()
+		}
+		if err != nil {
+			l.log.Error("access log: entry not stored; it is here instead", "entry", string(b), "err", err)
+		}
+	}
+}
+
+// ListAccess returns the entries f selects, oldest first, at most f.Limit
+// of them (the newest).
+func (l *Log) ListAccess(ctx context.Context, f services.AccessFilter) ([]services.AccessEntry, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	end := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return nil, nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{Subject}, InactiveThreshold: 10 * time.Second}
+	if !f.Since.IsZero() {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &f.Since
+	}
+	cons, err := l.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	defer func() {
+		if ci := cons.CachedInfo(); ci != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = l.stream.DeleteConsumer(dctx, ci.Name)
+			cancel()
+		}
+	}()
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	var out []services.AccessEntry
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("access log: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("access log: %w", err)
+			}
+			var e services.AccessEntry
+			if json.Unmarshal(m.Data(), &e) == nil && f.Match(e) {
+				out = append(out, e)
+				if len(out) > 2*limit {
+					out = append(out[:0], out[len(out)-limit:]...)
+				}
+			}
+			if md.Sequence.Stream >= end || (!f.Until.IsZero() && e.Time.After(f.Until.Add(time.Minute))) {
+				return tail(out, limit), nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, fmt.Errorf("access log: %w", err)
+		}
+		if n == 0 {
+			return tail(out, limit), nil // nothing after Since
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func tail(es []services.AccessEntry, n int) []services.AccessEntry {
+	if len(es) > n {
+		return es[len(es)-n:]
+	}
+	return es
+}
