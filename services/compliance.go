@@ -88,30 +88,40 @@ func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
 // now), or only against plan only if it is not empty.
 func (s *Server) complianceOf(ctx context.Context, unit string, asOf time.Time, only string) (ComplianceAnswer, error) {
 	plans := s.plansAsOf(asOf)
-	ans := ComplianceAnswer{Unit: unit, Plans: []compliance.Report{}}
+	var ans ComplianceAnswer
 	err := s.withUnitArchive(ctx, unit, asOf, func(ua *projections.UnitArchive) error {
-		at := asOf
-		if at.IsZero() {
-			at = s.now()
-			if l := latestRecorded(ua); l.After(at) { // another replica's clock ran ahead
-				at = l
-			}
-		}
-		ans.AsOf = at.UTC()
-		u := compliance.UnitOf(ua.Unit)
-		for _, pv := range plans {
-			if only != "" && pv.Plan.ID != only || !appliesToUnit(pv.Plan, u) {
-				continue
-			}
-			rep, err := compliance.Evaluate(pv.Plan, u, ua.Items(), at)
-			if err != nil {
-				return fmt.Errorf("compliance of %s with plan %s: %w", unit, pv.Plan.ID, err)
-			}
-			ans.Plans = append(ans.Plans, rep)
-		}
-		return nil
+		var err error
+		ans, err = s.complianceIn(ua, plans, asOf, only)
+		return err
 	})
 	return ans, err
+}
+
+// complianceIn evaluates ua (the unit's archive as of asOf; zero: now)
+// against plans, or only against plan only if it is not empty.
+func (s *Server) complianceIn(ua *projections.UnitArchive, plans []projections.PlanVersion, asOf time.Time, only string) (ComplianceAnswer, error) {
+	unit := ua.Unit.ID
+	ans := ComplianceAnswer{Unit: unit, Plans: []compliance.Report{}}
+	at := asOf
+	if at.IsZero() {
+		at = s.now()
+		if l := latestRecorded(ua); l.After(at) { // another replica's clock ran ahead
+			at = l
+		}
+	}
+	ans.AsOf = at.UTC()
+	u := compliance.UnitOf(ua.Unit)
+	for _, pv := range plans {
+		if only != "" && pv.Plan.ID != only || !appliesToUnit(pv.Plan, u) {
+			continue
+		}
+		rep, err := compliance.Evaluate(pv.Plan, u, ua.Items(), at)
+		if err != nil {
+			return ans, fmt.Errorf("compliance of %s with plan %s: %w", unit, pv.Plan.ID, err)
+		}
+		ans.Plans = append(ans.Plans, rep)
+	}
+	return ans, nil
 }
 
 // RankEntry is one unit's place in a ranking.

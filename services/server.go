@@ -100,6 +100,7 @@ type Server struct {
 	decodes chan struct{} // bounds the image decodings running at once
 
 	checkpoints Checkpoints // optional: see SetCheckpoints
+	pages       *pages      // the web app's pages (page_web.go)
 }
 
 // Route is one API route and the action it is authorised as.
@@ -202,6 +203,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.handle("GET /api/v1/proofs/consistency", ActCheckpointRead, false, s.consistencyProof)
 	s.handle("GET /api/v1/units/{unit}/proof", ActUnitRead, true, s.unitProof)
 	s.handle("GET /api/v1/units/{unit}/export", ActUnitExport, true, s.exportUnit)
+	s.pageRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := s.allowedMethods(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -408,6 +410,10 @@ type errorBody struct {
 // fail answers err as a JSON error with the status from errorTable.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statusOf(err)
+	if s.pages != nil && s.pages.fail(w, r, status, err) {
+		s.log.Info("page refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		return
+	}
 	var body errorBody
 	body.Error.Code = code
 	body.Error.Message = err.Error()

@@ -1,0 +1,439 @@
+package services
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"taizhang/events"
+	"taizhang/projections"
+	"taizhang/projections/compliance"
+	"taizhang/projections/plan"
+	"taizhang/services/web"
+)
+
+// pages are the web app's server-rendered pages. Every route goes through
+// s.handle, the one authorisation point; the pages only choose what to
+// show from the principal's role.
+type pages struct {
+	s *Server
+	r *web.Renderer
+}
+
+// pageRoutes registers the web app's pages.
+func (s *Server) pageRoutes() {
+	r, err := web.New(s.cfg.Zone)
+	if err != nil {
+		panic(err) // the templates are embedded: a parse error is a build defect the tests catch
+	}
+	pg := &pages{s: s, r: r}
+	s.pages = pg
+	s.handle("GET /static/", ActPublic, false, web.Static().ServeHTTP)
+	s.handle("GET /login", ActPublic, false, pg.login)
+	s.handle("POST /login", ActPublic, false, pg.loginPassword)
+	s.handle("POST /login/token", ActPublic, false, pg.loginToken)
+	s.handle("POST /logout", ActPublic, false, pg.logout)
+	s.handle("GET /{$}", ActHome, false, pg.home)
+	s.handle("GET /units", ActHome, false, pg.units)
+	s.handle("GET /units/{unit}", ActUnitRead, true, pg.unit)
+	s.handle("GET /units/{unit}/timeline", ActUnitRead, true, pg.timeline)
+	s.handle("GET /units/{unit}/dossier", ActUnitRead, true, pg.dossier)
+	s.handle("GET /units/{unit}/receipts/{id}", ActUnitRead, true, pg.receipt)
+	s.handle("GET /units/{unit}/submit", ActEvidenceWrite, true, pg.submitForm)
+	s.handle("POST /units/{unit}/submit", ActEvidenceWrite, true, pg.submit)
+	s.handle("POST /units/{unit}/evidence/{id}/amend", ActEvidenceWrite, true, pg.amend)
+	s.handle("POST /units/{unit}/evidence/{id}/retract", ActEvidenceWrite, true, pg.retract)
+	s.handle("POST /units/{unit}/findings", ActFindingWrite, true, pg.recordFinding)
+	s.handle("POST /units/{unit}/findings/{id}/resolve", ActFindingWrite, true, pg.decide(true))
+	s.handle("POST /units/{unit}/findings/{id}/reopen", ActFindingWrite, true, pg.decide(false))
+}
+
+// isPage reports whether a path belongs to the web app's pages (which
+// answer errors as HTML) rather than to the API.
+func isPage(path string) bool {
+	for _, p := range []string{"/api/", "/healthz", "/static/", "/thumbs/"} {
+		if strings.HasPrefix(path, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// langCookie remembers the chosen language.
+const langCookie = "lang"
+
+// lang is the request's language: ?lang= (remembered in a cookie), else
+// the cookie, else the default (zh-Hans).
+func (pg *pages) lang(w http.ResponseWriter, r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); l != "" {
+		l = web.NormLang(l)
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		return l
+	}
+	if c, err := r.Cookie(langCookie); err == nil {
+		return web.NormLang(c.Value)
+	}
+	return web.LangZH
+}
+
+// page returns the layout data for r with the given title key (and args).
+func (pg *pages) page(w http.ResponseWriter, r *http.Request, data any, titleKey string, args ...any) *web.Page {
+	p := principal(r)
+	l := pg.lang(w, r)
+	return &web.Page{Lang: l, Title: pg.r.T(l, titleKey, args...), User: p.User, Role: string(p.Role), Unit: p.Unit,
+		CSRF: pg.s.csrfToken(r), URL: r.URL, Data: data}
+}
+
+// render renders a page; a rendering failure answers 500.
+func (pg *pages) render(w http.ResponseWriter, r *http.Request, status int, name string, p *web.Page) {
+	if err := pg.r.Render(w, status, name, p); err != nil {
+		pg.s.log.Error("render page", "page", name, "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}
+
+type errorData struct {
+	Status  int
+	Message string
+	Next    string
+}
+
+// fail answers err on a page path as an HTML error page; it reports false
+// for API paths (answered as JSON by Server.fail).
+func (pg *pages) fail(w http.ResponseWriter, r *http.Request, status int, err error) bool {
+	if !isPage(r.URL.Path) {
+		return false
+	}
+	l := pg.lang(w, r)
+	msg := ""
+	switch status {
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
+		msg = pg.r.T(l, fmt.Sprintf("error.%d", status), err.Error())
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge,
+		http.StatusServiceUnavailable:
+		msg = pg.r.T(l, fmt.Sprintf("error.%d", status))
+	default:
+		msg = pg.r.T(l, "error.500")
+	}
+	p := pg.page(w, r, errorData{Status: status, Message: msg, Next: url.QueryEscape(r.URL.RequestURI())}, "title.error")
+	if status == http.StatusUnauthorized {
+		p.User, p.Role = "", ""
+	}
+	pg.render(w, r, status, "error", p)
+	return true
+}
+
+// failErr answers err as an error page (status from the error table).
+func (pg *pages) failErr(w http.ResponseWriter, r *http.Request, err error) { pg.s.fail(w, r, err) }
+
+// localNext returns next if it is a path on this site, else "/".
+func localNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+type loginData struct {
+	Error string
+	Next  string
+	User  string
+}
+
+func (pg *pages) login(w http.ResponseWriter, r *http.Request) {
+	pg.render(w, r, http.StatusOK, "login", pg.page(w, r, loginData{Next: localNext(r.URL.Query().Get("next"))}, "title.login"))
+}
+
+func (pg *pages) loginPassword(w http.ResponseWriter, r *http.Request) {
+	pg.signIn(w, r, func() (Principal, error) {
+		return pg.s.startSession(w, r, r.PostFormValue("user"), r.PostFormValue("password"))
+	})
+}
+
+func (pg *pages) loginToken(w http.ResponseWriter, r *http.Request) {
+	pg.signIn(w, r, func() (Principal, error) {
+		return pg.s.startTokenSession(w, r, strings.TrimSpace(r.PostFormValue("token")))
+	})
+}
+
+func (pg *pages) signIn(w http.ResponseWriter, r *http.Request, start func() (Principal, error)) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		pg.failErr(w, r, fmt.Errorf("%w: %v", errBadRequest, err))
+		return
+	}
+	next := localNext(r.PostFormValue("next"))
+	if _, err := start(); err != nil {
+		pg.s.log.Info("sign-in refused", "err", err)
+		p := pg.page(w, r, nil, "title.login")
+		p.Data = loginData{Error: pg.r.T(p.Lang, "error.login", err.Error()), Next: next, User: r.PostFormValue("user")}
+		pg.render(w, r, http.StatusUnauthorized, "login", p)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (pg *pages) logout(w http.ResponseWriter, r *http.Request) {
+	pg.s.endSession(w, r)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// gap is a requirement not yet met, on a submitter's home page.
+type gap struct {
+	PlanTitle, Requirement, Ref, Title, Status, Missing, Due string
+}
+
+type findingLine struct {
+	ID, Description, Due string
+	Overdue              bool
+}
+
+type homeData struct {
+	Unit         *projections.Unit // a submitter's unit
+	Gaps         []gap
+	OpenFindings []findingLine
+	Audit        bool
+	Plans        []planLink
+}
+
+type planLink struct{ ID, Title string }
+
+// home is the signed-in role's home: a submitter sees what its unit owes
+// next (compliance gaps, nearest deadline first) and its open findings;
+// the other roles the ways into units, audit and rankings.
+func (pg *pages) home(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	s := pg.s
+	var d homeData
+	title := "title.home"
+	if p.Role == events.RoleSubmitter && p.Unit != "" {
+		title = "title.home_submitter"
+		plans := s.plansAsOf(time.Time{})
+		titles := map[string]string{}
+		for _, pv := range plans {
+			titles[pv.Plan.ID] = pv.Plan.Title
+		}
+		err := s.withUnitArchive(r.Context(), p.Unit, time.Time{}, func(ua *projections.UnitArchive) error {
+			u := ua.Unit
+			d.Unit = &u
+			ans, err := s.complianceIn(ua, plans, time.Time{}, "")
+			if err != nil {
+				return err
+			}
+			for _, rep := range ans.Plans {
+				for _, res := range rep.Requirements {
+					switch res.Status {
+					case compliance.StatusMissing, compliance.StatusPartial, compliance.StatusOverdue:
+						g := gap{PlanTitle: titles[rep.Plan], Requirement: res.Requirement, Ref: res.Ref, Title: res.Title, Status: res.Status, Missing: res.Missing}
+						if !res.Due.IsZero() {
+							g.Due = res.Due.String()
+						}
+						d.Gaps = append(d.Gaps, g)
+					}
+				}
+			}
+			now := s.now()
+			for _, f := range ua.Findings() {
+				if !f.Resolved {
+					d.OpenFindings = append(d.OpenFindings, findingLine{ID: f.ID.String(), Description: f.Finding.Description, Due: f.Finding.Due,
+						Overdue: f.Overdue(now, s.cfg.Zone)})
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			pg.failErr(w, r, err)
+			return
+		}
+		slices.SortStableFunc(d.Gaps, func(a, b gap) int {
+			switch {
+			case a.Due == b.Due:
+				return 0
+			case a.Due == "":
+				return 1
+			case b.Due == "":
+				return -1
+			}
+			return strings.Compare(a.Due, b.Due) // YYYY-MM-DD sorts as dates
+		})
+	} else {
+		d.Audit = authorize(p, ActAudit, "") == nil
+		for _, pv := range s.plansAsOf(time.Time{}) {
+			d.Plans = append(d.Plans, planLink{ID: pv.Plan.ID, Title: pv.Plan.Title})
+		}
+	}
+	pg.render(w, r, http.StatusOK, "home", pg.page(w, r, d, title))
+}
+
+type unitsData struct {
+	Plans   []planLink
+	Plan    string
+	Phases  []plan.Phase
+	Phase   string
+	Towns   []planLink
+	Town    string
+	Legend  []string
+	Columns []column
+	Rows    []heatRow
+	Units   []projections.Unit
+}
+
+type column struct{ Label, Title string }
+
+type heatRow struct {
+	ID, Name string
+	Cells    []string // a status, or "na" where the requirement does not apply
+	Met, Due int
+}
+
+// units lists the units the principal may see and, for one plan, a heat
+// map units × requirements coloured by status, filtered by ?plan=, ?phase=
+// and ?town= (the parent unit).
+func (pg *pages) units(w http.ResponseWriter, r *http.Request) {
+	s := pg.s
+	p := principal(r)
+	q := r.URL.Query()
+	d := unitsData{Plan: q.Get("plan"), Phase: q.Get("phase"), Town: q.Get("town"),
+		Legend: []string{compliance.StatusMet, compliance.StatusPartial, compliance.StatusMissing, compliance.StatusOverdue, compliance.StatusNotDue}}
+	plans := s.plansAsOf(time.Time{})
+	var pv *projections.PlanVersion
+	for i := range plans {
+		d.Plans = append(d.Plans, planLink{ID: plans[i].Plan.ID, Title: plans[i].Plan.Title})
+		if plans[i].Plan.ID == d.Plan {
+			pv = &plans[i]
+		}
+	}
+	if d.Plan != "" && pv == nil {
+		pg.failErr(w, r, fmt.Errorf("%w: no plan %q", errBadRequest, d.Plan))
+		return
+	}
+	if pv == nil && len(plans) > 0 {
+		pv, d.Plan = &plans[0], plans[0].Plan.ID
+	}
+	if pv != nil {
+		d.Phases = pv.Plan.Phases
+		if d.Phase != "" && !slices.ContainsFunc(d.Phases, func(ph plan.Phase) bool { return ph.ID == d.Phase }) {
+			pg.failErr(w, r, fmt.Errorf("%w: plan %s has no phase %q", errBadRequest, d.Plan, d.Phase))
+			return
+		}
+	} else if d.Phase != "" {
+		pg.failErr(w, r, fmt.Errorf("%w: no plan to take phase %q from", errBadRequest, d.Phase))
+		return
+	}
+	now := s.now()
+	err := s.archive.Read(func(a *projections.Archive) error {
+		all := a.Units()
+		names := map[string]string{}
+		parents := map[string]bool{}
+		for _, u := range all {
+			names[u.ID] = u.Name
+			if s.inScope(p, u.ID) {
+				d.Units = append(d.Units, u)
+				if u.Parent != "" {
+					parents[u.Parent] = true
+				}
+			}
+		}
+		for _, u := range all {
+			if parents[u.ID] {
+				d.Towns = append(d.Towns, planLink{ID: u.ID, Title: u.Name})
+			}
+		}
+		if d.Town != "" && !parents[d.Town] {
+			return fmt.Errorf("%w: %q is not a town (parent unit) here", errBadRequest, d.Town)
+		}
+		if pv == nil {
+			return nil
+		}
+		var reqs []*plan.Requirement
+		for i := range pv.Plan.Requirements {
+			if rq := &pv.Plan.Requirements[i]; d.Phase == "" || inPhase(pv.Plan, rq, d.Phase) {
+				reqs = append(reqs, rq)
+			}
+		}
+		for i, rq := range reqs {
+			label := rq.Ref
+			if label == "" {
+				label = fmt.Sprint(i + 1)
+			}
+			d.Columns = append(d.Columns, column{Label: label, Title: rq.Title})
+		}
+		for _, u := range d.Units {
+			cu := compliance.UnitOf(u)
+			if d.Town != "" && u.Parent != d.Town && u.ID != d.Town || !appliesToUnit(pv.Plan, cu) {
+				continue
+			}
+			rep, err := compliance.Evaluate(pv.Plan, cu, a.Unit(u.ID).Items(), now)
+			if err != nil {
+				return fmt.Errorf("compliance of %s with plan %s: %w", u.ID, pv.Plan.ID, err)
+			}
+			st := map[string]string{}
+			for _, res := range rep.Requirements {
+				st[res.Requirement] = res.Status
+			}
+			row := heatRow{ID: u.ID, Name: u.Name}
+			for _, rq := range reqs {
+				c, ok := st[rq.ID]
+				if !ok {
+					c = "na"
+				}
+				switch c {
+				case compliance.StatusMet:
+					row.Met++
+					row.Due++
+				case compliance.StatusNotDue, "na":
+				default:
+					row.Due++
+				}
+				row.Cells = append(row.Cells, c)
+			}
+			d.Rows = append(d.Rows, row)
+		}
+		return nil
+	})
+	if err != nil {
+		pg.failErr(w, r, err)
+		return
+	}
+	pg.render(w, r, http.StatusOK, "units", pg.page(w, r, d, "title.units"))
+}
+
+// inPhase reports whether a requirement belongs to a phase of the plan: it
+// names the phase, or its dates (deadline, range or windows) fall in it.
+func inPhase(p *plan.Plan, rq *plan.Requirement, phase string) bool {
+	if rq.Rule.Phase != "" {
+		return rq.Rule.Phase == phase
+	}
+	var span plan.Span
+	for _, ph := range p.Phases {
+		if ph.ID == phase {
+			span = ph.Span
+		}
+	}
+	in := func(d plan.Date) bool { return !d.IsZero() && !d.Before(span.Start) && !span.End.Before(d) }
+	overlaps := func(a, b plan.Date) bool {
+		if a.IsZero() {
+			a = p.Period.Start
+		}
+		if b.IsZero() {
+			b = p.Period.End
+		}
+		return !b.Before(span.Start) && !span.End.Before(a)
+	}
+	switch rq.Rule.Kind {
+	case plan.RuleDeadline:
+		return in(rq.Rule.By)
+	case plan.RuleWindows:
+		for _, w := range rq.Rule.Windows {
+			if overlaps(w.Start, w.End) {
+				return true
+			}
+		}
+		return false
+	default:
+		return overlaps(rq.Rule.From, rq.Rule.To)
+	}
+}

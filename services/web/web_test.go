@@ -1,0 +1,133 @@
+package web
+
+import (
+	"io/fs"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCatalogues: both catalogues have the same keys, and every key the
+// templates use (literally, or as a prefix and a known value) exists.
+func TestCatalogues(t *testing.T) {
+	cats, err := LoadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zh, en := cats[LangZH], cats[LangEN]
+	for k := range zh {
+		if !en.Has(k) {
+			t.Errorf("key %q is in zh-Hans but not in en", k)
+		}
+		if strings.Count(zh[k], "%") != strings.Count(en[k], "%") {
+			t.Errorf("key %q: the two languages take different arguments: %q, %q", k, zh[k], en[k])
+		}
+	}
+	for k := range en {
+		if !zh.Has(k) {
+			t.Errorf("key %q is in en but not in zh-Hans", k)
+		}
+	}
+	used := regexp.MustCompile(`\{\{-?\s*t "([^"]+)"`)
+	prefixed := regexp.MustCompile(`tk "([^"]+)"`)
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	n := 0
+	for _, name := range names {
+		b, _ := fs.ReadFile(templateFS, name)
+		for _, m := range used.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if !zh.Has(m[1]) {
+				t.Errorf("%s uses key %q, not in the catalogues", name, m[1])
+			}
+		}
+		for _, m := range prefixed.FindAllStringSubmatch(string(b), -1) {
+			if !slices.Contains([]string{"status.", "short.", "kind.", "role.", "event.", "severity."}, m[1]) {
+				t.Errorf("%s uses prefix %q: add its values to this test", name, m[1])
+			}
+		}
+	}
+	if n < 100 {
+		t.Errorf("only %d keys found in the templates: is the pattern right?", n)
+	}
+	// The values the prefixes take (the Go side also uses title.* and error.*).
+	for prefix, values := range map[string][]string{
+		"status.":   {"met", "partial", "missing", "not_due", "overdue"},
+		"short.":    {"met", "partial", "missing", "not_due", "overdue", "na"},
+		"kind.":     {"activity", "photo", "study_note", "summary", "rectification", "document"},
+		"role.":     {"admin", "submitter", "inspector", "supervisor", "system"},
+		"severity.": {"low", "medium", "high"},
+		"event.": {"unit.registered", "evidence.submitted", "evidence.amended", "evidence.retracted", "plan.published",
+			"plan.revised", "unit.exported", "finding.recorded", "finding.resolved", "finding.reopened"},
+		"title.": {"login", "home", "home_submitter", "units", "unit", "timeline", "submit", "receipt", "dossier", "error"},
+		"error.": {"400", "401", "403", "404", "409", "413", "415", "500", "503", "login"},
+	} {
+		for _, v := range values {
+			if !zh.Has(prefix + v) {
+				t.Errorf("key %q missing", prefix+v)
+			}
+		}
+	}
+}
+
+func TestPagesParse(t *testing.T) {
+	r, err := New(time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range Langs {
+		if len(r.pages[l]) < 9 {
+			t.Errorf("%s: only %d pages", l, len(r.pages[l]))
+		}
+	}
+}
+
+// TestStatusContrast: every status colour pair in app.css meets WCAG AA
+// (4.5:1) for its text.
+func TestStatusContrast(t *testing.T) {
+	css, err := fs.ReadFile(staticFS, "static/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := regexp.MustCompile(`(\.(?:st-[a-z_]+|badge(?:\.later)?|primary|danger))\s*\{([^}]*)\}`)
+	n := 0
+	for _, m := range rule.FindAllStringSubmatch(string(css), -1) {
+		bg := regexp.MustCompile(`background:\s*(#[0-9a-fA-F]{6})`).FindStringSubmatch(m[2])
+		fg := regexp.MustCompile(`(?:^|[;\s])color:\s*(#[0-9a-fA-F]{6})`).FindStringSubmatch(m[2])
+		if bg == nil || fg == nil {
+			continue
+		}
+		n++
+		if c := contrast(bg[1], fg[1]); c < 4.5 {
+			t.Errorf("%s: contrast %.2f < 4.5 (%s on %s)", m[1], c, fg[1], bg[1])
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d colour rules checked", n)
+	}
+}
+
+func luminance(hex string) float64 {
+	var c [3]float64
+	for i := range 3 {
+		v, _ := strconv.ParseUint(hex[1+2*i:3+2*i], 16, 8)
+		s := float64(v) / 255
+		if s <= 0.03928 {
+			c[i] = s / 12.92
+		} else {
+			c[i] = math.Pow((s+0.055)/1.055, 2.4)
+		}
+	}
+	return 0.2126*c[0] + 0.7152*c[1] + 0.0722*c[2]
+}
+
+func contrast(a, b string) float64 {
+	la, lb := luminance(a), luminance(b)
+	if la < lb {
+		la, lb = lb, la
+	}
+	return (la + 0.05) / (lb + 0.05)
+}
