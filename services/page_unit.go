@@ -397,4 +397,3 @@ func (pg *pages) dossier(w http.ResponseWriter, r *http.Request) {
 	p.Print = true
 	pg.render(w, r, http.StatusOK, "dossier", p)
 }
-
