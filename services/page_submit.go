@@ -50,9 +50,9 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, nil, false, err
+				return vals, nil, false, err
 			}
-			return nil, nil, false, fmt.Errorf("%w: malformed multipart body: %v", errBadRequest, err)
+			return vals, nil, false, fmt.Errorf("%w: malformed multipart body: %v", errBadRequest, err)
 		}
 		name := part.FormName()
 		switch {
@@ -65,11 +65,11 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 				return vals, nil, true, nil
 			}
 			if len(atts) >= events.MaxAttachments {
-				return nil, nil, false, fmt.Errorf("%w: at most %d attachments", events.ErrInvalid, events.MaxAttachments)
+				return vals, nil, false, fmt.Errorf("%w: at most %d attachments", events.ErrInvalid, events.MaxAttachments)
 			}
 			a, err := s.receiveAttachment(r.Context(), part)
 			if err != nil {
-				return nil, nil, false, err
+				return vals, nil, false, err
 			}
 			atts = append(atts, a)
 		case part.FileName() != "":
