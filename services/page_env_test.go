@@ -95,12 +95,40 @@ requirements:
 // (cun-2), inspector, supervisor.
 func newWebEnv(t testing.TB) *webEnv {
 	t.Helper()
+	clock := &testClock{t: time.Date(2016, 5, 1, 9, 0, 0, 0, zone)}
+	e := startWebServer(t, clock.Now)
+	e.clock = clock
+	for _, u := range []map[string]any{
+		{"id": "zhen", "name": "測試鎮", "type": "town"},
+		{"id": "cun-1", "name": "東村", "type": "village", "parent": "zhen", "headcount": 800},
+		{"id": "cun-2", "name": "西村", "type": "village", "parent": "zhen", "headcount": 600},
+	} {
+		e.mustJSON("admin", "POST", "/api/v1/units", u, 201)
+	}
+	if st, body := e.do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(testPlan)); st != 201 {
+		t.Fatalf("publish plan: %d %s", st, body)
+	}
+	for name, in := range map[string]services.Principal{
+		"clerk": {Role: events.RoleSubmitter, Unit: "cun-1", User: "clerk-wang"}, "clerk2": {Role: events.RoleSubmitter, Unit: "cun-2", User: "clerk-li"},
+		"inspector": {Role: events.RoleInspector, User: "insp-zhao"}, "supervisor": {Role: events.RoleSupervisor, User: "sup-qian"},
+	} {
+		tok, err := e.s.IssueToken(context.Background(), in.Role, in.Unit, in.User)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[name] = tok
+	}
+	return e
+}
+
+// startWebServer starts the server on a clock with an admin token only.
+func startWebServer(t testing.TB, now func() time.Time) *webEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	n := testenv.StartNATS(t)
 	nc := n.Connect(t)
-	clock := &testClock{t: time.Date(2016, 5, 1, 9, 0, 0, 0, zone)}
-	l, err := tzjs.Open(ctx, nc, tzjs.Config{Now: clock.Now})
+	l, err := tzjs.Open(ctx, nc, tzjs.Config{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,35 +146,15 @@ func newWebEnv(t testing.TB) *webEnv {
 	go func() { defer close(done); live.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := services.New(l, blobs, live, toks, services.Config{TempDir: t.TempDir(), Now: clock.Now, Zone: zone}, log)
+	s := services.New(l, blobs, live, toks, services.Config{TempDir: t.TempDir(), Now: now, Zone: zone}, log)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	e := &webEnv{t: t, URL: hs.URL, s: s, ledger: l, clock: clock, tokens: map[string]string{}}
+	e := &webEnv{t: t, URL: hs.URL, s: s, ledger: l, tokens: map[string]string{}}
 	admin, err := s.IssueToken(ctx, events.RoleAdmin, "", "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.tokens["admin"] = admin
-	for _, u := range []map[string]any{
-		{"id": "zhen", "name": "測試鎮", "type": "town"},
-		{"id": "cun-1", "name": "東村", "type": "village", "parent": "zhen", "headcount": 800},
-		{"id": "cun-2", "name": "西村", "type": "village", "parent": "zhen", "headcount": 600},
-	} {
-		e.mustJSON("admin", "POST", "/api/v1/units", u, 201)
-	}
-	if st, body := e.do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(testPlan)); st != 201 {
-		t.Fatalf("publish plan: %d %s", st, body)
-	}
-	for name, in := range map[string]services.Principal{
-		"clerk": {Role: events.RoleSubmitter, Unit: "cun-1", User: "clerk-wang"}, "clerk2": {Role: events.RoleSubmitter, Unit: "cun-2", User: "clerk-li"},
-		"inspector": {Role: events.RoleInspector, User: "insp-zhao"}, "supervisor": {Role: events.RoleSupervisor, User: "sup-qian"},
-	} {
-		tok, err := s.IssueToken(ctx, in.Role, in.Unit, in.User)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.tokens[name] = tok
-	}
 	return e
 }
 

@@ -354,12 +354,8 @@ func (pg *pages) units(w http.ResponseWriter, r *http.Request) {
 				reqs = append(reqs, rq)
 			}
 		}
-		for i, rq := range reqs {
-			label := rq.Ref
-			if label == "" {
-				label = fmt.Sprint(i + 1)
-			}
-			d.Columns = append(d.Columns, column{Label: label, Title: rq.Title})
+		for i, rq := range reqs { // numbered: refs repeat (several requirements per item of the text)
+			d.Columns = append(d.Columns, column{Label: fmt.Sprint(i + 1), Title: strings.TrimSpace(rq.Ref + " " + rq.Title)})
 		}
 		for _, u := range d.Units {
 			cu := compliance.UnitOf(u)
