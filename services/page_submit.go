@@ -68,6 +68,9 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 				return vals, nil, false, fmt.Errorf("%w: at most %d attachments", events.ErrInvalid, events.MaxAttachments)
 			}
 			a, err := s.receiveAttachment(r.Context(), part)
+			if errors.Is(err, io.ErrUnexpectedEOF) { // the client's connection, not the store
+				return vals, nil, false, fmt.Errorf("%w: the upload was cut short: %v", errBadRequest, err)
+			}
 			if err != nil {
 				return vals, nil, false, err
 			}
