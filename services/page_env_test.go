@@ -137,7 +137,7 @@ func startWebServer(t testing.TB, now func() time.Time) *webEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toks, err := natskv.OpenTokens(ctx, l.JetStream(), "", 1)
+	toks, err := natskv.Open(ctx, l.JetStream(), 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,12 +223,13 @@ func (e *webEnv) post(who, path string, vals url.Values, files []formFile, multi
 	}
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	// The id first, as the form renders it.
+	// The csrf field first, then the id, as the form renders them.
+	_ = mw.WriteField("csrf", vals.Get("csrf"))
 	if id := vals.Get("id"); id != "" {
 		_ = mw.WriteField("id", id)
 	}
 	for k, vs := range vals {
-		if k == "id" {
+		if k == "id" || k == "csrf" {
 			continue
 		}
 		for _, v := range vs {

@@ -35,7 +35,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 		return nil, nil, false, fmt.Errorf("%w: want a multipart/form-data form", errBadRequest)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestSize)
-	mr, err := r.MultipartReader()
+	mr, err := multipartReader(r) // after the csrf field, for a session's form
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%w: %v", errBadRequest, err)
 	}

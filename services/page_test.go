@@ -1,7 +1,12 @@
 package services_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -351,5 +356,90 @@ func TestFindingsPages(t *testing.T) {
 	}
 	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "榜單仍是舊的") || !strings.Contains(f, "/reopen") && !strings.Contains(f, "/resolve") {
 		t.Errorf("after reopening:\n%s", f)
+	}
+}
+
+// TestSessionFlow: a browser signs in with an API token on the login page,
+// reads pages with its session cookie, and submits the form with the
+// session's CSRF token as its first field; without it the form is refused.
+func TestSessionFlow(t *testing.T) {
+	e := newWebEnv(t)
+	e.clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, zone))
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: noRedirect.CheckRedirect}
+	get := func(path string) (int, string) {
+		resp, err := c.Get(e.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	resp, err := c.PostForm(e.URL+"/login/token", url.Values{"token": {e.tokens["clerk"]}, "next": {"/units/cun-1/submit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/units/cun-1/submit" {
+		t.Fatalf("token sign-in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	st, form := get("/units/cun-1/submit")
+	if st != 200 {
+		t.Fatalf("submit form with the session: %d", st)
+	}
+	checkPage(t, "submit (session)", form)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(form)
+	if m == nil {
+		t.Fatal("a session's form has no CSRF token")
+	}
+	send := func(csrf string) (int, string) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		if csrf != "" {
+			_ = mw.WriteField("csrf", csrf)
+		}
+		for _, kv := range [][2]string{{"id", formID(t, form)}, {"kind", "activity"}, {"title", "會話提交"}, {"occurred", "2016-06-09"}, {"requirement", "festival"}} {
+			_ = mw.WriteField(kv[0], kv[1])
+		}
+		w, _ := mw.CreateFormFile("photo", "p.png")
+		_, _ = w.Write(testPNG(7))
+		_ = mw.Close()
+		resp, err := c.Post(e.URL+"/units/cun-1/submit", mw.FormDataContentType(), &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	if st, _ := send(""); st != 403 {
+		t.Fatalf("a session's form without its CSRF token: %d", st)
+	}
+	if st, _ := send("wrong"); st != 403 {
+		t.Fatalf("a session's form with a wrong CSRF token: %d", st)
+	}
+	st, loc := send(m[1])
+	if st != 303 || !strings.Contains(loc, "/receipts/") {
+		t.Fatalf("a session's form: %d %s", st, loc)
+	}
+	if st, rc := get(loc); st != 200 || !strings.Contains(rc, "會話提交") {
+		t.Fatalf("receipt with the session: %d", st)
+	}
+	if st, _ := get("/units/cun-2"); st != 403 {
+		t.Errorf("the session reads another unit: %d", st)
+	}
+	// Sign out: the session ends.
+	st, lo := get("/")
+	lm := regexp.MustCompile(`action="/logout"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)"`).FindStringSubmatch(lo)
+	if st != 200 || lm == nil {
+		t.Fatalf("home: %d, logout form with a csrf value: %v", st, lm != nil)
+	}
+	resp, err = c.PostForm(e.URL+"/logout", url.Values{"csrf": {lm[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if st, _ := get("/"); st != 401 {
+		t.Errorf("after signing out: %d", st)
 	}
 }

@@ -113,7 +113,7 @@ type unitData struct {
 func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asOf time.Time) (*unitData, error) {
 	s := pg.s
 	p := principal(r)
-	d := &unitData{CanWrite: authorize(p, ActEvidenceWrite, unit) == nil, CanInspect: authorize(p, ActFindingWrite, unit) == nil,
+	d := &unitData{CanWrite: s.authorize(p, ActEvidenceWrite, unit) == nil, CanInspect: s.authorize(p, ActFindingWrite, unit) == nil,
 		Past: !asOf.IsZero(), CSRF: s.csrfToken(r), NewFindingID: uuid.New()}
 	d.AsOf.Action = "/units/" + unit
 	if !asOf.IsZero() {
@@ -128,16 +128,17 @@ func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 	var later map[uuid.UUID]bool
 	if !asOf.IsZero() { // what the live archive has that is newer than the as-of time
 		later = map[uuid.UUID]bool{}
-		_ = s.archive.Read(func(a *projections.Archive) error {
-			if ua := a.Unit(unit); ua != nil {
-				for _, it := range ua.Items() {
-					if it.UpdatedAt().After(asOf) {
-						later[it.ID] = true
-					}
+		err := s.withUnitArchive(ctx, unit, time.Time{}, func(ua *projections.UnitArchive) error { // caught up with the unit
+			for _, it := range ua.Items() {
+				if it.UpdatedAt().After(asOf) {
+					later[it.ID] = true
 				}
 			}
 			return nil
 		})
+		if err != nil {
+			return nil, err
+		}
 		d.AsOf.Later = len(later)
 	}
 	err := s.withUnitArchive(ctx, unit, asOf, func(ua *projections.UnitArchive) error {

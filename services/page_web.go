@@ -35,7 +35,7 @@ func (s *Server) pageRoutes() {
 	s.handle("GET /login", ActPublic, false, pg.login)
 	s.handle("POST /login", ActPublic, false, pg.loginPassword)
 	s.handle("POST /login/token", ActPublic, false, pg.loginToken)
-	s.handle("POST /logout", ActPublic, false, pg.logout)
+	s.handle("POST /logout", ActSession, false, pg.logout) // a signed-in user, with the CSRF check
 	s.handle("GET /{$}", ActHome, false, pg.home)
 	s.handle("GET /units", ActHome, false, pg.units)
 	s.handle("GET /units/{unit}", ActUnitRead, true, pg.unit)
@@ -260,7 +260,7 @@ func (pg *pages) home(w http.ResponseWriter, r *http.Request) {
 			return strings.Compare(a.Due, b.Due) // YYYY-MM-DD sorts as dates
 		})
 	} else {
-		d.Audit = authorize(p, ActAudit, "") == nil
+		d.Audit = s.authorize(p, ActAudit, "") == nil
 		for _, pv := range s.plansAsOf(time.Time{}) {
 			d.Plans = append(d.Plans, planLink{ID: pv.Plan.ID, Title: pv.Plan.Title})
 		}
@@ -330,7 +330,7 @@ func (pg *pages) units(w http.ResponseWriter, r *http.Request) {
 		parents := map[string]bool{}
 		for _, u := range all {
 			names[u.ID] = u.Name
-			if s.inScope(p, u.ID) {
+			if decide(p, ActUnitRead, u.ID, a.Within) == nil { // not s.inScope: this holds the archive's read lock
 				d.Units = append(d.Units, u)
 				if u.Parent != "" {
 					parents[u.Parent] = true
