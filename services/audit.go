@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
-	"time"
 
 	"taizhang/events"
 	"taizhang/projections"
@@ -84,34 +82,38 @@ func (s *Server) auditView(view string) http.HandlerFunc {
 	}
 }
 
-// auditOptions reads an audit view's query.
+// auditOptions reads an audit view's query, every parameter checked by
+// the parsers of params.go.
 func (s *Server) auditOptions(r *http.Request) (audit.Options, AuditFilter, error) {
-	q := r.URL.Query()
-	f := AuditFilter{Unit: q.Get("unit"), From: q.Get("from"), To: q.Get("to"), Actor: q.Get("actor")}
-	o := audit.Options{Zone: s.cfg.Zone, Filter: audit.Filter{Unit: f.Unit, Actor: f.Actor}}
-	if f.Unit != "" {
-		if err := events.ValidUnitID(f.Unit); err != nil {
-			return o, f, err
+	var f AuditFilter
+	o := audit.Options{Zone: s.cfg.Zone}
+	q, err := queryOf(r)
+	if err != nil {
+		return o, f, err
+	}
+	str := func(name string, dst *string) {
+		if err == nil {
+			*dst, err = q.get(name)
 		}
+	}
+	str("unit", &f.Unit)
+	str("from", &f.From)
+	str("to", &f.To)
+	str("actor", &f.Actor)
+	if err != nil {
+		return o, f, err
+	}
+	if f.Unit, err = parseUnitParam("unit", f.Unit); err != nil {
+		return o, f, err
 	}
 	if len(f.Actor) > 100 {
 		return o, f, fmt.Errorf("%w: actor too long", errBadRequest)
 	}
-	date := func(name, v string) (time.Time, error) {
-		if v == "" {
-			return time.Time{}, nil
-		}
-		d, err := time.ParseInLocation(time.DateOnly, v, s.cfg.Zone)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%w: %s %q is not a YYYY-MM-DD date", errBadRequest, name, v)
-		}
-		return d, nil
-	}
-	var err error
-	if o.From, err = date("from", f.From); err != nil {
+	o.Filter = audit.Filter{Unit: f.Unit, Actor: f.Actor}
+	if o.From, err = parseDate("from", f.From, s.cfg.Zone); err != nil {
 		return o, f, err
 	}
-	if o.To, err = date("to", f.To); err != nil {
+	if o.To, err = parseDate("to", f.To, s.cfg.Zone); err != nil {
 		return o, f, err
 	}
 	if !o.To.IsZero() {
@@ -125,23 +127,21 @@ func (s *Server) auditOptions(r *http.Request) (audit.Options, AuditFilter, erro
 		v    *int
 		max  int
 	}{{"threshold_days", &o.ThresholdDays, 3660}, {"window_days", &o.WindowDays, 366}, {"min_items", &o.MinBurst, 10000}, {"near_distance", &o.NearDistance, 32}} {
-		v := q.Get(p.name)
-		if v == "" {
-			continue
+		v, err := q.get(p.name)
+		if err != nil {
+			return o, f, err
 		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > p.max {
-			return o, f, fmt.Errorf("%w: %s %q must be a whole number from 1 to %d", errBadRequest, p.name, v, p.max)
+		if *p.v, err = parseIntRange(p.name, v, 1, p.max); err != nil {
+			return o, f, err
 		}
-		*p.v = n
 	}
 	f.ThresholdDays = o.ThresholdDays
-	switch v := q.Get("flagged"); v {
-	case "", "false", "0":
-	case "true", "1":
-		o.FlaggedOnly = true
-	default:
-		return o, f, fmt.Errorf("%w: flagged %q must be true or false", errBadRequest, v)
+	v, err := q.get("flagged")
+	if err != nil {
+		return o, f, err
+	}
+	if o.FlaggedOnly, err = parseBool("flagged", v); err != nil {
+		return o, f, err
 	}
 	return o, f, nil
 }

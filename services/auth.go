@@ -113,7 +113,6 @@ type PasswordStore interface {
 // cookie value.
 type Session struct {
 	User     string    `json:"user"`
-	CSRF     string    `json:"csrf"`
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
 	Via      string    `json:"via"` // "password" or "token"
@@ -268,11 +267,11 @@ func (r rule) of(role events.Role) reach {
 var rules = map[Action]rule{
 	ActHome:             {everywhere, everywhere, everywhere, everywhere, ""},
 	ActSession:          {everywhere, everywhere, everywhere, everywhere, ""},
-	ActUnitList:         {everywhere, everywhere, everywhere, everywhere, ""},
+	ActUnitList:         {everywhere, inScope, inScope, inScope, ""},
 	ActPlanRead:         {everywhere, everywhere, everywhere, everywhere, ""},
 	ActCheckpointRead:   {everywhere, everywhere, everywhere, everywhere, ""},
-	ActVerify:           {everywhere, everywhere, everywhere, everywhere, ""},
-	ActBlobRead:         {everywhere, everywhere, everywhere, everywhere, ""},
+	ActVerify:           {everywhere, inScope, inScope, inScope, ""},
+	ActBlobRead:         {everywhere, inScope, inScope, inScope, ""},
 	ActUnitRead:         {everywhere, inScope, inScope, inScope, "this unit is outside your scope"},
 	ActEvidenceWrite:    {everywhere, inScope, never, never, "only the unit's submitter (or an admin) writes its evidence"},
 	ActFindingWrite:     {everywhere, never, inScope, never, "only an inspector of the unit records, resolves or reopens findings"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"taizhang/events"
 	"taizhang/events/checkpoint"
@@ -49,17 +48,13 @@ func (s *Server) cp(w http.ResponseWriter, r *http.Request) Checkpoints {
 }
 
 // uintParam parses an optional non-negative integer query parameter (def
-// if absent).
+// if absent; see parseUint).
 func uintParam(r *http.Request, name string, def uint64) (uint64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
+	v, err := param(r, name)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s must be a non-negative integer, got %q", errBadRequest, name, v)
+		return 0, err
 	}
-	return n, nil
+	return parseUint(name, v, def, 1<<53)
 }
 
 func (s *Server) checkpointKey(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +69,7 @@ func (s *Server) checkpointKey(w http.ResponseWriter, r *http.Request) {
 // (text/plain, what transparency-log tooling and witnesses read) with
 // ?format=note.
 func writeCheckpoint(w http.ResponseWriter, r *http.Request, status int, cp checkpoint.Stored) {
-	if r.URL.Query().Get("format") == "note" {
+	if f, _ := param(r, "format"); f == "note" { // checked by noteFormat first
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(cp.Note))
@@ -83,7 +78,21 @@ func writeCheckpoint(w http.ResponseWriter, r *http.Request, status int, cp chec
 	writeJSON(w, status, cp)
 }
 
+// noteFormat checks the optional format parameter: "json" (the default)
+// or "note".
+func noteFormat(r *http.Request) error {
+	v, err := param(r, "format")
+	if err == nil {
+		_, err = parseEnum("format", v, "json", "note")
+	}
+	return err
+}
+
 func (s *Server) latestCheckpoint(w http.ResponseWriter, r *http.Request) {
+	if err := noteFormat(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	c := s.cp(w, r)
 	if c == nil {
 		return
@@ -97,6 +106,10 @@ func (s *Server) latestCheckpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request) {
+	if err := noteFormat(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	c := s.cp(w, r)
 	if c == nil {
 		return
@@ -173,7 +186,7 @@ func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from, err := uintParam(r, "from", 0)
-	if err == nil && r.URL.Query().Get("from") == "" {
+	if v, _ := param(r, "from"); err == nil && v == "" {
 		err = fmt.Errorf("%w: from (the earlier tree size) is required", errBadRequest)
 	}
 	to, err2 := uintParam(r, "to", 0)

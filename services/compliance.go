@@ -64,7 +64,14 @@ func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	only := r.URL.Query().Get("plan")
+	only, err := param(r, "plan")
+	if err == nil {
+		only, err = parsePlanID("plan", only)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	ans, err := s.complianceOf(r.Context(), unit, asOf, only)
 	if err != nil {
 		s.fail(w, r, err)
@@ -140,11 +147,19 @@ type Ranking struct {
 // the end of ?period=YYYY-MM (or now, if the period has not ended): ties by
 // more requirements met, then by unit id.
 func (s *Server) ranking(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("plan")
-	period := r.URL.Query().Get("period")
-	month, err := time.Parse("2006-01", period)
+	id, err := parsePlanID("plan", r.PathValue("plan"))
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: period %q must be YYYY-MM", errBadRequest, period))
+		s.fail(w, r, err)
+		return
+	}
+	period, err := param(r, "period")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	month, err := parseMonth("period", period)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	rk, err := s.rank(r.Context(), id, month)

@@ -22,8 +22,12 @@ import (
 	"taizhang/services/media"
 )
 
-// maxMetaSize bounds the JSON metadata part of an upload.
-const maxMetaSize = 64 << 10
+// maxMetaSize is the default bound of a JSON body or the JSON part of an
+// upload (Config.MaxJSONSize); maxJSONCap is the most it may be set to.
+const (
+	maxMetaSize = 64 << 10
+	maxJSONCap  = 1 << 20
+)
 
 // decodeStrict decodes exactly one JSON value into v, rejecting unknown
 // fields and trailing data.
@@ -83,8 +87,8 @@ func parseTime(field, v string, zone *time.Location) (time.Time, error) {
 // events.ErrInvalid or errBadRequest.
 func DecodeEvidence(b []byte, now time.Time, skew time.Duration, zone *time.Location) (ParsedEvidence, error) {
 	var in EvidenceInput
-	if len(b) > maxMetaSize {
-		return ParsedEvidence{}, fmt.Errorf("%w: evidence metadata over %d bytes", errBadRequest, maxMetaSize)
+	if len(b) > maxJSONCap {
+		return ParsedEvidence{}, fmt.Errorf("%w: evidence metadata over %d bytes", errBadRequest, maxJSONCap)
 	}
 	if err := decodeStrict(bytes.NewReader(b), &in); err != nil {
 		return ParsedEvidence{}, err
@@ -151,18 +155,39 @@ func receipt(rec *events.Record) Receipt {
 }
 
 // upload is a parsed multipart upload: the JSON part named meta and the
-// stored attachments.
+// attachments, received into a stage. The caller stores them with commit
+// once it has checked the request, right before appending the event that
+// names them, and always calls close.
 type upload struct {
 	meta        []byte
 	attachments []events.Attachment
+	stage       *stage
 }
 
-// readUpload reads a multipart body: one JSON part named metaPart and any
-// number of file parts named "attachment", each stored through
-// blobstore.Receive as it streams in. If early is non-nil it is called as
-// soon as the JSON part has been read (when it comes first); a true answer
-// stops reading (the request is answered from what is already known).
-func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart string, early func([]byte) bool) (*upload, bool, error) {
+// commit stores the upload's attachments in the blob store.
+func (up *upload) commit(ctx context.Context) error {
+	if up == nil {
+		return nil
+	}
+	return up.stage.commit(ctx)
+}
+
+// close discards what was not committed.
+func (up *upload) close() {
+	if up != nil {
+		up.stage.close()
+	}
+}
+
+// readUpload reads a multipart body: one JSON part named metaPart (at most
+// Config.MaxJSONSize bytes) and at most Config.MaxFiles file parts named
+// "attachment", each received through blobstore.Receive into a stage as it
+// streams in (sniffed, size- and pixel-checked, its name checked). Nothing
+// reaches the blob store until the caller commits. If early is non-nil it
+// is called as soon as the JSON part has been read (when it comes first);
+// a true answer stops reading (the request is answered from what is
+// already known). On error, nothing is kept.
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart string, early func([]byte) bool) (_ *upload, _ bool, err error) {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "multipart/form-data" {
 		return nil, false, fmt.Errorf("%w: want multipart/form-data with a %q part and \"attachment\" file parts", errBadRequest, metaPart)
@@ -173,6 +198,15 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 		return nil, false, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	up := &upload{}
+	defer func() {
+		if err != nil {
+			up.close()
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				err = fmt.Errorf("upload over the %d MiB request limit: %w", s.cfg.MaxRequestSize>>20, err)
+			}
+		}
+	}()
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -190,22 +224,31 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 			if up.meta != nil {
 				return nil, false, fmt.Errorf("%w: more than one %q part", errBadRequest, metaPart)
 			}
-			b, err := io.ReadAll(io.LimitReader(part, maxMetaSize+1))
+			b, err := io.ReadAll(io.LimitReader(part, s.cfg.MaxJSONSize+1))
 			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					return nil, false, err
+				}
 				return nil, false, fmt.Errorf("%w: read %s part: %v", errBadRequest, metaPart, err)
 			}
-			if len(b) > maxMetaSize {
-				return nil, false, fmt.Errorf("%w: %s part over %d bytes", errBadRequest, metaPart, maxMetaSize)
+			if int64(len(b)) > s.cfg.MaxJSONSize {
+				return nil, false, fmt.Errorf("%w: the %s JSON part is over %d bytes", errJSONTooLarge, metaPart, s.cfg.MaxJSONSize)
 			}
 			up.meta = b
 			if early != nil && len(up.attachments) == 0 && early(b) {
 				return up, true, nil
 			}
 		case "attachment":
-			if len(up.attachments) >= events.MaxAttachments {
-				return nil, false, fmt.Errorf("%w: at most %d attachments", events.ErrInvalid, events.MaxAttachments)
+			if len(up.attachments) >= s.cfg.MaxFiles {
+				return nil, false, fmt.Errorf("%w: at most %d attachments in one request", ErrTooManyFiles, s.cfg.MaxFiles)
 			}
-			a, err := s.receiveAttachment(r.Context(), part)
+			if up.stage == nil {
+				if up.stage, err = newStage(s.blobs, s.cfg.TempDir); err != nil {
+					return nil, false, err
+				}
+			}
+			a, err := s.receiveAttachment(r.Context(), up.stage, part)
 			if err != nil {
 				return nil, false, err
 			}
@@ -221,13 +264,20 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 	return up, false, nil
 }
 
-// receiveAttachment streams one file part into the blob store and describes
-// it: digest, size, media type sniffed from the bytes (never the client's
-// word), the client's file name as a label only, and image dimensions.
-func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (events.Attachment, error) {
+// receiveAttachment streams one file part into st and describes it:
+// digest, size, media type sniffed from the bytes (never the client's
+// word), the client's file name as a label only (a name that looks like a
+// path is refused), and image dimensions. An image over the pixel limit,
+// or whose decoding runs out of time, is refused.
+func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part *multipart.Part) (events.Attachment, error) {
+	name, err := partFileName(part)
+	if err != nil {
+		return events.Attachment{}, err
+	}
 	var facts media.Facts
 	var mediaType string
-	rec, err := blobstore.Receive(ctx, s.blobs, part, blobstore.ReceiveOptions{
+	pr := &errReader{r: part}
+	rec, err := blobstore.Receive(ctx, st, pr, blobstore.ReceiveOptions{
 		TempDir: s.cfg.TempDir,
 		MaxSize: s.cfg.MaxFileSize,
 		Inspect: func(f io.ReaderAt, size int64) error {
@@ -235,12 +285,29 @@ func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (e
 			// and is checked before anything is stored.
 			head := make([]byte, min(size, 512))
 			n, _ := f.ReadAt(head, 0)
-			mediaType = media.Sniff(head[:n], f, size, part.FileName())
+			mediaType = media.Sniff(head[:n], f, size, name)
+			if mediaType == "text/plain" && media.TextClaimsOther(name) {
+				return fmt.Errorf("%w: %q is plain text under a name that claims another type; plain text is accepted only as itself (e.g. .txt)",
+					ErrUnsupportedMedia, label(name))
+			}
 			if !media.Allowed[mediaType] {
 				return fmt.Errorf("%w: %q is %s; photos (JPEG, PNG, WebP, HEIC, GIF) and documents (PDF, Office, OpenDocument, plain text) are accepted",
-					ErrUnsupportedMedia, label(part.FileName()), mediaType)
+					ErrUnsupportedMedia, label(name), mediaType)
 			}
-			facts = media.Inspect(f, size) // headers, and the pixels of a bounded image for its hash
+			// Headers first: an image over the pixel limit is refused before
+			// any pixel is decoded; decoding is bounded in time and in how
+			// many run at once.
+			select {
+			case s.decodes <- struct{}{}:
+				defer func() { <-s.decodes }()
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			var err error
+			facts, err = media.InspectLimited(ctx, f, size, media.Limits{MaxPixels: s.cfg.MaxPixels, DecodeTimeout: s.cfg.DecodeTimeout})
+			if err != nil {
+				return fmt.Errorf("attachment %q: %w", label(name), err)
+			}
 			return nil
 		},
 	})
@@ -250,15 +317,18 @@ func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (e
 			return events.Attachment{}, err
 		}
 		if errors.Is(err, blobstore.ErrTooLarge) {
-			return events.Attachment{}, fmt.Errorf("attachment %q over the %d MiB limit: %w", label(part.FileName()), s.cfg.MaxFileSize>>20, blobstore.ErrTooLarge)
+			return events.Attachment{}, fmt.Errorf("attachment %q over the %d MiB limit: %w", label(name), s.cfg.MaxFileSize>>20, blobstore.ErrTooLarge)
 		}
-		if errors.Is(err, ErrUnsupportedMedia) {
+		if pr.err != nil && ctx.Err() == nil { // the client's body broke off or is malformed
+			return events.Attachment{}, fmt.Errorf("%w: attachment %q: truncated or malformed part: %v", errBadRequest, label(name), pr.err)
+		}
+		if errors.Is(err, ErrUnsupportedMedia) || errors.Is(err, media.ErrTooManyPixels) || errors.Is(err, media.ErrDecodeTimeout) {
 			return events.Attachment{}, err
 		}
-		return events.Attachment{}, fmt.Errorf("store attachment %q: %w", label(part.FileName()), err)
+		return events.Attachment{}, fmt.Errorf("store attachment %q: %w", label(name), err)
 	}
 	a := events.Attachment{SHA256: rec.Ref.String(), Size: rec.Size, MediaType: mediaType,
-		Name: label(part.FileName()), Width: facts.Width, Height: facts.Height, TakenAt: facts.TakenAt}
+		Name: label(name), Width: facts.Width, Height: facts.Height, TakenAt: facts.TakenAt}
 	if facts.GPS != nil {
 		a.GPS = &events.GPS{Lat: facts.GPS.Lat, Lon: facts.GPS.Lon}
 	}
@@ -268,13 +338,38 @@ func (s *Server) receiveAttachment(ctx context.Context, part *multipart.Part) (e
 	return a, nil
 }
 
-// sniff returns the media type of content from its first bytes.
-func sniff(head []byte) string {
-	mt := http.DetectContentType(head)
-	if m, _, err := mime.ParseMediaType(mt); err == nil {
-		return m
+// errReader remembers the first error other than io.EOF its reader
+// returned, to tell a client's broken body from a store's failure.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
 	}
-	return "application/octet-stream"
+	return n, err
+}
+
+// disposition is a blob's Content-Disposition: inline for the photo
+// types, attachment (a download) for anything else, with the file name
+// (the label, or the digest) quoted or RFC 2231-encoded by
+// mime.FormatMediaType, so that no name can break out of the header.
+func disposition(mediaType, name string, ref blobstore.Ref) string {
+	kind := "attachment"
+	switch mediaType {
+	case "image/jpeg", "image/png", "image/gif", "image/webp", media.TypeHEIC:
+		kind = "inline"
+	}
+	if name = label(name); name == "" {
+		name = ref.String()
+	}
+	if d := mime.FormatMediaType(kind, map[string]string{"filename": name}); d != "" {
+		return d
+	}
+	return kind
 }
 
 // label makes a client's file name safe to show: the last path element, no
@@ -328,6 +423,7 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	defer up.close()
 	if answered {
 		if parseErr != nil {
 			s.fail(w, r, parseErr)
@@ -341,6 +437,10 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 	}
 	if parseErr != nil {
 		s.fail(w, r, parseErr)
+		return
+	}
+	if err := up.commit(ctx); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	p := principal(r)
@@ -379,24 +479,25 @@ func (s *Server) retractEvidence(w http.ResponseWriter, r *http.Request) { s.cor
 
 func (s *Server) correct(w http.ResponseWriter, r *http.Request, amend bool) {
 	unit := r.PathValue("unit")
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := parseID("evidence id", r.PathValue("id"))
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: evidence id %q is not a UUID", events.ErrInvalid, r.PathValue("id")))
+		s.fail(w, r, err)
 		return
 	}
 	var in CorrectionInput
-	var atts []events.Attachment
+	var up *upload
 	if amend {
-		atts, err = s.readJSONOrUpload(w, r, "amend", &in)
+		up, err = s.readJSONOrUpload(w, r, "amend", &in)
 	} else {
-		err = decodeJSON(r, w, &in, maxMetaSize)
+		err = s.decodeJSON(r, w, &in)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	defer up.close()
 	c := events.Correction{Unit: unit, Evidence: id, ExpectedVersion: in.ExpectedVersion, Reason: strings.TrimSpace(in.Reason),
-		Attachments: atts, Actor: principal(r).Actor(), Client: clientOf(r)}
+		Attachments: up.files(), Actor: principal(r).Actor(), Client: clientOf(r)}
 	if c.ExpectedVersion < 1 {
 		s.fail(w, r, fmt.Errorf("%w: expected_version is required: the version you are correcting, from the archive", events.ErrInvalid))
 		return
@@ -404,7 +505,9 @@ func (s *Server) correct(w http.ResponseWriter, r *http.Request, amend bool) {
 	var rec *events.Record
 	if amend {
 		if c.Changes, err = s.changes(in); err == nil {
-			rec, err = s.ledger.AmendEvidence(r.Context(), c)
+			if err = up.commit(r.Context()); err == nil {
+				rec, err = s.ledger.AmendEvidence(r.Context(), c)
+			}
 		}
 	} else {
 		if in.Kind != nil || in.Title != nil || in.Body != nil || in.OccurredAt != nil || in.Requirements != nil ||
@@ -454,19 +557,32 @@ func (s *Server) changes(in CorrectionInput) (events.Changes, error) {
 	return c, nil
 }
 
-// readJSONOrUpload reads a JSON body into v, or a multipart body with the
-// JSON in the part named part and "attachment" files, which it stores and
-// returns.
-func (s *Server) readJSONOrUpload(w http.ResponseWriter, r *http.Request, part string, v any) ([]events.Attachment, error) {
+// files returns the upload's attachments (none for a JSON request).
+func (up *upload) files() []events.Attachment {
+	if up == nil {
+		return nil
+	}
+	return up.attachments
+}
+
+// readJSONOrUpload reads a JSON body into v (and returns a nil upload), or
+// a multipart body with the JSON in the part named part and "attachment"
+// files, received into the upload's stage: the caller commits them before
+// appending and closes the upload.
+func (s *Server) readJSONOrUpload(w http.ResponseWriter, r *http.Request, part string, v any) (*upload, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "multipart/form-data" {
-		return nil, decodeJSON(r, w, v, maxMetaSize)
+		return nil, s.decodeJSON(r, w, v)
 	}
 	up, _, err := s.readUpload(w, r, part, nil)
 	if err != nil {
 		return nil, err
 	}
-	return up.attachments, decodeStrict(bytes.NewReader(up.meta), v)
+	if err := decodeStrict(bytes.NewReader(up.meta), v); err != nil {
+		up.close()
+		return nil, err
+	}
+	return up, nil
 }
 
 // smallBlob is the size up to which a blob is verified whole before any byte
@@ -474,6 +590,15 @@ func (s *Server) readJSONOrUpload(w http.ResponseWriter, r *http.Request, part s
 // corrupt, so that a client never takes bad bytes for good ones.
 const smallBlob = 1 << 20
 
+// blobCSP is the Content-Security-Policy of a blob: opened on its own, a
+// document runs in a sandbox (no script, no same origin) and loads nothing.
+const blobCSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
+
+// blob answers an attachment's bytes: its media type sniffed again from
+// them, images inline and everything else as a download, under a
+// sandboxing CSP. ?name= (the label from the event) names the file in
+// Content-Disposition, encoded safely; a name that could be a path is
+// refused like at upload.
 func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 	ref, err := blobstore.ParseRef(r.PathValue("sha256"))
 	if err != nil {
@@ -481,6 +606,14 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.blobVisible(principal(r), ref.String(), r.URL.Query().Get("unit")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	name, err := param(r, "name")
+	if err == nil {
+		err = checkFileName(name)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -517,9 +650,11 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Type", sniff(head))
+	mt := media.Sniff(head, nil, 0, name)
+	h.Set("Content-Type", mt)
 	h.Set("Content-Length", fmt.Sprint(info.Size))
-	h.Set("Content-Disposition", "inline")
+	h.Set("Content-Security-Policy", blobCSP)
+	h.Set("Content-Disposition", disposition(mt, name, ref))
 	if err := copyVerified(w, body); err != nil {
 		if errors.Is(err, blobstore.ErrCorrupt) {
 			s.log.Error("blob corrupt while serving; connection cut", "sha256", ref, "err", err)

@@ -38,12 +38,13 @@ func (s *Server) recordFinding(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in FindingInput
-	atts, err := s.readJSONOrUpload(w, r, "finding", &in)
+	up, err := s.readJSONOrUpload(w, r, "finding", &in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	nf := events.NewFinding{Unit: unit, Attachments: atts, Actor: principal(r).Actor(), Client: clientOf(r),
+	defer up.close()
+	nf := events.NewFinding{Unit: unit, Attachments: up.files(), Actor: principal(r).Actor(), Client: clientOf(r),
 		Finding: events.Finding{Plan: in.Plan, Requirement: in.Requirement, Description: strings.TrimSpace(in.Description), Severity: in.Severity, Due: in.Due}}
 	if in.ID != "" {
 		id, err := uuid.Parse(in.ID)
@@ -52,6 +53,10 @@ func (s *Server) recordFinding(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		nf.ID = id
+	}
+	if err := up.commit(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	rec, created, err := s.ledger.RecordFinding(r.Context(), nf)
 	if err != nil {
@@ -69,13 +74,13 @@ func (s *Server) resolveFinding(w http.ResponseWriter, r *http.Request) { s.deci
 func (s *Server) reopenFinding(w http.ResponseWriter, r *http.Request)  { s.decideFinding(w, r, false) }
 
 func (s *Server) decideFinding(w http.ResponseWriter, r *http.Request, resolve bool) {
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := parseID("finding id", r.PathValue("id"))
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: finding id %q is not a UUID", events.ErrInvalid, r.PathValue("id")))
+		s.fail(w, r, err)
 		return
 	}
 	var in DecisionInput
-	if err := decodeJSON(r, w, &in, maxMetaSize); err != nil {
+	if err := s.decodeJSON(r, w, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"taizhang/blobstore/dir"
-	"taizhang/events"
 )
 
 // FuzzReadForm: the browser form reader never panics, answers only errors
@@ -36,10 +35,12 @@ func FuzzReadForm(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest("POST", "/units/u/submit", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "multipart/form-data; boundary=B0UNDARY")
-		vals, atts, _, err := s.readForm(httptest.NewRecorder(), r, map[string]bool{"photo": true, "document": true}, nil)
+		vals, up, _, err := s.readForm(httptest.NewRecorder(), r, map[string]bool{"photo": true, "document": true}, nil)
+		defer up.close()
+		atts := up.files()
 		if err != nil {
 			var mbe *http.MaxBytesError
-			if !errors.Is(err, errBadRequest) && !errors.Is(err, events.ErrInvalid) && !errors.Is(err, ErrUnsupportedMedia) && !errors.As(err, &mbe) {
+			if status, _ := statusOf(err); status >= 500 && !errors.As(err, &mbe) {
 				t.Fatalf("error of the wrong kind: %v", err)
 			}
 			return
@@ -48,7 +49,7 @@ func FuzzReadForm(f *testing.F) {
 		for _, v := range vals {
 			n += len(v)
 		}
-		if n > maxFormFields || len(atts) > events.MaxAttachments {
+		if n > maxFormFields || len(atts) > s.cfg.MaxFiles {
 			t.Fatalf("%d fields, %d attachments", n, len(atts))
 		}
 		for _, a := range atts {

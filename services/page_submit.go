@@ -23,13 +23,16 @@ import (
 const maxFormFields = 32
 
 // readForm reads a browser form posted as multipart/form-data: its text
-// fields, and the files of the file inputs named in files, each stored
-// through receiveAttachment (size limit, sniffing, allowlist) as it
-// streams in. Empty file inputs are skipped. Before the first file is
-// stored, early (if not nil) is given the fields read so far (the form puts
-// its id first); a true answer stops reading: the request is answered from
-// what is already known.
-func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[string]bool, early func(url.Values) bool) (url.Values, []events.Attachment, bool, error) {
+// fields, and the files of the file inputs named in files, each received
+// into the upload's stage as it streams in, as the API's uploads are
+// (readUpload: sniffed, size- and pixel-checked, at most Config.MaxFiles);
+// nothing reaches the blob store until the caller commits, and the caller
+// always closes the upload. Empty file inputs are skipped. Before the first
+// file is received, early (if not nil) is given the fields read so far
+// (the form puts its id right after the csrf field); a true answer stops
+// reading: the request is answered from what is already known. The fields
+// read are returned also with an error, to show the form again.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[string]bool, early func(url.Values) bool) (_ url.Values, _ *upload, _ bool, err error) {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "multipart/form-data" {
 		return nil, nil, false, fmt.Errorf("%w: want a multipart/form-data form", errBadRequest)
@@ -40,7 +43,13 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 		return nil, nil, false, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	vals := url.Values{}
-	var atts []events.Attachment
+	up := &upload{}
+	defer func() {
+		if err != nil {
+			up.close()
+			up = nil
+		}
+	}()
 	n := 0
 	for {
 		part, err := mr.NextPart()
@@ -61,38 +70,47 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 				_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<10))
 				break
 			}
-			if len(atts) == 0 && early != nil && early(vals) {
-				return vals, nil, true, nil
+			if len(up.attachments) == 0 && early != nil && early(vals) {
+				return vals, up, true, nil
 			}
-			if len(atts) >= events.MaxAttachments {
-				return vals, nil, false, fmt.Errorf("%w: at most %d attachments", events.ErrInvalid, events.MaxAttachments)
+			if len(up.attachments) >= s.cfg.MaxFiles {
+				return vals, nil, false, fmt.Errorf("%w: at most %d attachments in one request", ErrTooManyFiles, s.cfg.MaxFiles)
 			}
-			a, err := s.receiveAttachment(r.Context(), part)
+			if up.stage == nil {
+				if up.stage, err = newStage(s.blobs, s.cfg.TempDir); err != nil {
+					return vals, nil, false, err
+				}
+			}
+			a, err := s.receiveAttachment(r.Context(), up.stage, part)
 			if errors.Is(err, io.ErrUnexpectedEOF) { // the client's connection, not the store
 				return vals, nil, false, fmt.Errorf("%w: the upload was cut short: %v", errBadRequest, err)
 			}
 			if err != nil {
 				return vals, nil, false, err
 			}
-			atts = append(atts, a)
+			up.attachments = append(up.attachments, a)
 		case part.FileName() != "":
-			return nil, nil, false, fmt.Errorf("%w: unexpected file field %q", errBadRequest, name)
+			return vals, nil, false, fmt.Errorf("%w: unexpected file field %q", errBadRequest, name)
 		default:
 			if n++; n > maxFormFields {
-				return nil, nil, false, fmt.Errorf("%w: too many form fields", errBadRequest)
+				return vals, nil, false, fmt.Errorf("%w: too many form fields", errBadRequest)
 			}
 			b, err := io.ReadAll(io.LimitReader(part, maxMetaSize+1))
 			if err != nil {
-				return nil, nil, false, fmt.Errorf("%w: read field %s: %v", errBadRequest, name, err)
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					return vals, nil, false, err
+				}
+				return vals, nil, false, fmt.Errorf("%w: read field %s: %v", errBadRequest, name, err)
 			}
 			if len(b) > maxMetaSize {
-				return nil, nil, false, fmt.Errorf("%w: field %s over %d bytes", errBadRequest, name, maxMetaSize)
+				return vals, nil, false, fmt.Errorf("%w: field %s over %d bytes", errBadRequest, name, maxMetaSize)
 			}
 			vals.Add(name, string(b))
 		}
 		part.Close()
 	}
-	return vals, atts, false, nil
+	return vals, up, false, nil
 }
 
 // readSmallForm parses a URL-encoded (or multipart) form of text fields.
@@ -215,10 +233,11 @@ func (pg *pages) submit(w http.ResponseWriter, r *http.Request) {
 		_, err = s.ledger.Evidence(ctx, unit, id)
 		return id, err == nil
 	}
-	vals, atts, stopped, err := s.readForm(w, r, map[string]bool{"photo": true, "document": true}, func(v url.Values) bool {
+	vals, up, stopped, err := s.readForm(w, r, map[string]bool{"photo": true, "document": true}, func(v url.Values) bool {
 		_, ok := recorded(v)
 		return ok
 	})
+	defer up.close()
 	if err == nil && !stopped {
 		_, stopped = recorded(vals)
 	}
@@ -269,8 +288,12 @@ func (pg *pages) submit(w http.ResponseWriter, r *http.Request) {
 		refuse(fmt.Errorf("%w: the form has no evidence id; reload it", errBadRequest))
 		return
 	}
+	if err := up.commit(ctx); err != nil { // the files reach the blob store right before the event names them
+		refuse(err)
+		return
+	}
 	rec, created, err := s.ledger.SubmitEvidence(ctx, events.Submission{ID: parsed.ID, Unit: unit, Evidence: parsed.Evidence,
-		OccurredAt: parsed.OccurredAt, Attachments: atts, Actor: principal(r).Actor(), Client: events.ClientWeb})
+		OccurredAt: parsed.OccurredAt, Attachments: up.files(), Actor: principal(r).Actor(), Client: events.ClientWeb})
 	if err != nil {
 		refuse(err)
 		return
@@ -410,12 +433,13 @@ func (pg *pages) recordFinding(w http.ResponseWriter, r *http.Request) {
 		pg.failErr(w, r, err)
 		return
 	}
-	vals, atts, _, err := s.readForm(w, r, map[string]bool{"photo": true}, nil)
+	vals, up, _, err := s.readForm(w, r, map[string]bool{"photo": true}, nil)
+	defer up.close()
 	if err != nil {
 		pg.failErr(w, r, err)
 		return
 	}
-	nf := events.NewFinding{Unit: unit, Attachments: atts, Actor: principal(r).Actor(), Client: events.ClientWeb,
+	nf := events.NewFinding{Unit: unit, Attachments: up.files(), Actor: principal(r).Actor(), Client: events.ClientWeb,
 		Finding: events.Finding{Description: strings.TrimSpace(vals.Get("description")), Severity: vals.Get("severity"), Due: vals.Get("due")}}
 	if rq := vals.Get("requirement"); rq != "" {
 		p, q, ok := strings.Cut(rq, "/")
@@ -430,6 +454,10 @@ func (pg *pages) recordFinding(w http.ResponseWriter, r *http.Request) {
 			pg.failErr(w, r, fmt.Errorf("%w: id %q is not a UUID", events.ErrInvalid, id))
 			return
 		}
+	}
+	if err := up.commit(r.Context()); err != nil {
+		pg.failErr(w, r, err)
+		return
 	}
 	rec, _, err := s.ledger.RecordFinding(r.Context(), nf)
 	if err != nil {

@@ -273,8 +273,7 @@ func (pg *pages) unit(w http.ResponseWriter, r *http.Request) {
 		pg.failErr(w, r, err)
 		return
 	}
-	p := pg.page(w, r, d, "title.unit")
-	p.Title = d.Unit.Name + " · " + p.Title
+	p := pg.page(w, r, d, "title.unit", d.Unit.Name)
 	pg.render(w, r, http.StatusOK, "unit", p)
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path"
 	"time"
 
 	"taizhang/events"
@@ -31,14 +30,18 @@ type PlanAnswer struct {
 // it; ?file= names the file in messages. 201 for a new plan or version,
 // 200 when the same content was already published.
 func (s *Server) publishPlan(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPlanSize))
+	file, err := param(r, "file")
+	if err == nil {
+		file, err = parseFileParam("file", file, "plan.yaml")
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	file := path.Base(r.URL.Query().Get("file"))
-	if file == "." || file == "/" {
-		file = "plan.yaml"
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPlanSize))
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	p, err := plan.Parse(file, body)
 	var probs plan.Problems
@@ -114,7 +117,11 @@ func (s *Server) showPlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	id := r.PathValue("plan")
+	id, err := parsePlanID("plan", r.PathValue("plan"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var body []byte
 	err = s.archive.Read(func(a *projections.Archive) error {
 		v, ok := a.Plan(id, asOf)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"taizhang/blobstore"
 	"taizhang/events"
 	"taizhang/projections"
+	"taizhang/services/media"
 	"taizhang/services/thumb"
 )
 
@@ -53,6 +55,18 @@ type Config struct {
 	MaxFileSize int64
 	// MaxRequestSize bounds a whole upload request (default 512 MiB).
 	MaxRequestSize int64
+	// MaxFiles bounds the attachments of one request (default and most
+	// events.MaxAttachments).
+	MaxFiles int
+	// MaxJSONSize bounds a JSON body, or the JSON part of an upload
+	// (default 64 KiB, at most 1 MiB).
+	MaxJSONSize int64
+	// MaxPixels bounds an attached image's width × height, read from its
+	// header before any pixel is decoded (default media.DefaultMaxPixels).
+	MaxPixels int64
+	// DecodeTimeout bounds the decoding of an attached image's pixels
+	// (default media.DefaultDecodeTimeout).
+	DecodeTimeout time.Duration
 	// ClockSkew is how far in the future occurred_at may be (default 5 min).
 	ClockSkew time.Duration
 	// TempDir is where uploads are spooled while hashed.
@@ -87,6 +101,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	routes  []Route
+	decodes chan struct{} // bounds the image decodings running at once
 
 	checkpoints Checkpoints // optional: see SetCheckpoints
 	pages       *pages      // the web app's pages (page_web.go)
@@ -111,6 +126,13 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	if cfg.MaxRequestSize < cfg.MaxFileSize {
 		cfg.MaxRequestSize = cfg.MaxFileSize + 1<<20
 	}
+	if cfg.MaxFiles <= 0 || cfg.MaxFiles > events.MaxAttachments {
+		cfg.MaxFiles = events.MaxAttachments
+	}
+	if cfg.MaxJSONSize <= 0 {
+		cfg.MaxJSONSize = maxMetaSize
+	}
+	cfg.MaxJSONSize = min(cfg.MaxJSONSize, maxJSONCap)
 	if cfg.ClockSkew <= 0 {
 		cfg.ClockSkew = 5 * time.Minute
 	}
@@ -133,7 +155,8 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{ledger: l, blobs: blobs, archive: archive, creds: creds, cfg: cfg, log: log, mux: http.NewServeMux(),
-		access: discardAccess{}, logins: newLoginLimiter()}
+		access: discardAccess{}, logins: newLoginLimiter(),
+		decodes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	s.handle("GET /healthz", ActHealth, false, s.health)
 	s.handle("POST /api/v1/units", ActUnitCreate, false, s.createUnit)
 	s.handle("GET /api/v1/units", ActUnitList, false, s.listUnits)
@@ -158,6 +181,8 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.handle("GET /api/v1/access/who", ActUserRead, false, s.whoCan)
 	s.handle("GET /api/v1/audit/access", ActAccessLog, false, s.accessLog)
 	s.handle("GET /api/v1/me", ActSession, false, s.me)
+	s.handle("POST /api/v1/session", ActPublic, false, s.signIn)
+	s.handle("POST /api/v1/session/end", ActSession, false, s.signOut)
 	s.handle("POST /api/v1/units/{unit}/findings", ActFindingWrite, true, s.recordFinding)
 	s.handle("POST /api/v1/units/{unit}/findings/{id}/resolve", ActFindingWrite, true, s.resolveFinding)
 	s.handle("POST /api/v1/units/{unit}/findings/{id}/reopen", ActFindingWrite, true, s.reopenFinding)
@@ -187,6 +212,11 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.pageRoutes()
 	s.auditPageRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowedMethods(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.fail(w, r, fmt.Errorf("%w: %s %s; this path takes %s", errMethod, r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
 		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
 	return s
@@ -277,20 +307,53 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// ServeHTTP serves the API with security headers on every response.
+// allowedMethods returns the methods that r's path has routes for, when
+// r's own method has none.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		rc := r.Clone(r.Context())
+		rc.Method = m
+		if _, pattern := s.mux.Handler(rc); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// CSP is the Content-Security-Policy of every answer that does not set
+// its own (the web app's pages do): JSON and errors load nothing.
+const CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// ServeHTTP serves the API with security headers on every response
+// (errors, 404s, 405s and blobs included): no MIME sniffing, no framing,
+// no referrer, a CSP that loads nothing, same-origin opener and resource
+// policies, and HSTS over TLS.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", CSP)
 	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if r.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
-// errNoRoute answers 404 for paths the API does not have.
-var errNoRoute = errors.New("no such route")
+// errNoRoute answers 404 for paths the API does not have; errMethod 405
+// for a method a path does not take.
+var (
+	errNoRoute = errors.New("no such route")
+	errMethod  = errors.New("method not allowed")
+)
 
 // ErrUnsupportedMedia is an attachment whose bytes are not of an accepted
 // media type.
@@ -309,8 +372,13 @@ var errorTable = []struct {
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
 	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
 	{errNoRoute, http.StatusNotFound, "not_found"},
+	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	{errJSONTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ErrTooManyFiles, http.StatusRequestEntityTooLarge, "too_large"},
+	{media.ErrTooManyPixels, http.StatusUnprocessableEntity, "too_many_pixels"},
+	{media.ErrDecodeTimeout, http.StatusUnprocessableEntity, "decode_timeout"},
 	{events.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
 	{events.ErrExists, http.StatusConflict, "exists"},
@@ -383,12 +451,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// decodeJSON decodes a size-limited, strict JSON body into v.
+// errJSONTooLarge is a JSON body over Config.MaxJSONSize (413).
+var errJSONTooLarge = errors.New("JSON body too large")
+
+// decodeJSON decodes a strict JSON body into v (see decodeStrict): at most
+// Config.MaxJSONSize bytes (413 past that), Content-Type application/json
+// or none.
+func (s *Server) decodeJSON(r *http.Request, w http.ResponseWriter, v any) error {
+	return decodeJSON(r, w, v, s.cfg.MaxJSONSize)
+}
+
+// decodeJSON decodes a strict JSON body of at most limit bytes into v
+// (413 past that). Every JSON route reads its body through it, most
+// through Server.decodeJSON.
 func decodeJSON(r *http.Request, w http.ResponseWriter, v any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("%w: want Content-Type application/json, got %q", errBadRequest, ct)
 	}
-	return decodeStrict(http.MaxBytesReader(w, r.Body, limit), v)
+	err := decodeStrict(http.MaxBytesReader(w, r.Body, limit), v)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return fmt.Errorf("%w: over %d bytes", errJSONTooLarge, limit)
+	}
+	return err
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -420,7 +505,7 @@ type unitInput struct {
 
 func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 	var in unitInput
-	if err := decodeJSON(r, w, &in, 64<<10); err != nil {
+	if err := s.decodeJSON(r, w, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -509,19 +594,13 @@ func (s *Server) showUnit(w http.ResponseWriter, r *http.Request) {
 }
 
 // asOf parses the optional as_of query parameter (RFC 3339, or a date meaning
-// the end of that day in the configured zone).
+// the end of that day in the configured zone; see parseAsOf).
 func (s *Server) asOf(r *http.Request) (time.Time, error) {
-	v := r.URL.Query().Get("as_of")
-	if v == "" {
-		return time.Time{}, nil
+	v, err := param(r, "as_of")
+	if err != nil {
+		return time.Time{}, err
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseInLocation(time.DateOnly, v, s.cfg.Zone); err == nil {
-		return d.AddDate(0, 0, 1).Add(-time.Microsecond), nil
-	}
-	return time.Time{}, fmt.Errorf("%w: as_of %q is not an RFC 3339 time or a YYYY-MM-DD date", errBadRequest, v)
+	return parseAsOf("as_of", v, s.cfg.Zone)
 }
 
 // HistoryEntry is one event in a history answer: the event with its ledger

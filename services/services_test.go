@@ -98,6 +98,9 @@ func TestEveryRouteHasARule(t *testing.T) {
 		if r.Action == ActHealth || r.Action == ActPublic {
 			continue
 		}
+		if _, ok := rules[r.Action]; !ok {
+			t.Errorf("route %s: action %s has no rule", r.Pattern, r.Action)
+		}
 		allowed := 0
 		for _, p := range []Principal{admin, clerk, insp, sup} {
 			if decide(p, r.Action, "dongcun", nil) == nil {

@@ -3,6 +3,7 @@ package services
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -185,17 +186,13 @@ func (s *Server) newSession(w http.ResponseWriter, r *http.Request, p Principal,
 	if err != nil {
 		return Principal{}, err
 	}
-	csrf, err := randomToken()
-	if err != nil {
-		return Principal{}, err
-	}
 	now := s.now().UTC()
-	if err := s.creds.PutSession(r.Context(), HashToken(id), Session{User: p.User, CSRF: csrf, Created: now, LastSeen: now, Via: via}); err != nil {
+	if err := s.creds.PutSession(r.Context(), HashToken(id), Session{User: p.User, Created: now, LastSeen: now, Via: via}); err != nil {
 		return Principal{}, fmt.Errorf("start session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil || s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.SessionMax.Seconds())})
-	p.Via, p.csrf, p.TokenID = "session", csrf, ""
+	p.Via, p.csrf, p.TokenID = "session", csrfOf(id), ""
 	return p, nil
 }
 
@@ -238,8 +235,16 @@ func (s *Server) sessionPrincipal(r *http.Request, value string) (Principal, err
 			s.log.Warn("session: could not record activity", "user", sess.User, "err", err)
 		}
 	}
-	p.Via, p.csrf, p.Created = "session", sess.CSRF, sess.Created
+	p.Via, p.csrf, p.Created = "session", csrfOf(value), sess.Created
 	return p, nil
+}
+
+// csrfOf derives a session's CSRF token from its cookie value, so that it
+// is stored nowhere: only the holder of the cookie can know it, and a page
+// of another origin can read neither.
+func csrfOf(cookie string) string {
+	h := sha256.Sum256([]byte("taizhang csrf\x00" + cookie))
+	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 // inScope reports whether p may see unit. It must not be called while
@@ -333,4 +338,37 @@ func (l *loginLimiter) prune(now time.Time, key string) []time.Time {
 	}
 	l.fails[key] = ts
 	return ts
+}
+
+// signIn answers POST /api/v1/session {"user","password"} or {"token"}: it
+// starts a web session (the cookie) and answers the principal and the
+// session's CSRF token, which scripts send as X-CSRF-Token.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+		Token    string `json:"token"`
+	}
+	if err := decodeJSON(r, w, &in, 4<<10); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var p Principal
+	var err error
+	if in.Token != "" {
+		p, err = s.startTokenSession(w, r, in.Token)
+	} else {
+		p, err = s.startSession(w, r, in.User, in.Password)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"principal": p, "csrf": p.csrf})
+}
+
+// signOut answers POST /api/v1/session/end: the session ends at once.
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	s.endSession(w, r)
+	w.WriteHeader(http.StatusNoContent)
 }

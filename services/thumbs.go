@@ -25,7 +25,7 @@ func (s *Server) thumbRoutes() {
 		}
 		dir = filepath.Join(base, "thumbs")
 	}
-	s.thumbs = thumb.New(dir, s.blobs, thumb.Options{MaxBytes: s.cfg.MaxFileSize})
+	s.thumbs = thumb.New(dir, s.blobs, thumb.Options{MaxBytes: s.cfg.MaxFileSize, MaxPixels: s.cfg.MaxPixels, DecodeTimeout: s.cfg.DecodeTimeout})
 	s.handle("GET /thumbs/{sha256}", ActBlobRead, false, s.thumb)
 }
 

@@ -22,9 +22,15 @@ func (oneUnit) Units(context.Context) ([]string, error) { return nil, nil }
 // anything was found wrong. For the whole ledger and its checkpoints, run
 // `taizhang verify`, which does not trust the server.
 func (s *Server) verifyUnit(w http.ResponseWriter, r *http.Request) {
-	unit := r.URL.Query().Get("unit")
-	if err := events.ValidUnitID(unit); err != nil {
-		s.fail(w, r, fmt.Errorf("%w: ?unit= is required", err))
+	unit, err := param(r, "unit")
+	if err == nil {
+		unit, err = parseUnitParam("unit", unit)
+	}
+	if err == nil && unit == "" {
+		err = fmt.Errorf("%w: ?unit= is required", events.ErrInvalid)
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.authorize(principal(r), ActUnitRead, unit); err != nil {

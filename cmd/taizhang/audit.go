@@ -22,8 +22,11 @@ var auditViews = []string{"corrections", "backfill", "bursts", "reuse", "photo-t
 // auditCmd runs `taizhang audit VIEW`: one of the supervisor's audit views
 // (GET /api/v1/audit/VIEW), as a table or as JSON.
 func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "access" {
+		return auditAccess(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || !slices.Contains(auditViews, args[0]) {
-		return usagef("want 'audit VIEW' with VIEW one of %s", strings.Join(auditViews, ", "))
+		return usagef("want 'audit VIEW' with VIEW one of %s, access", strings.Join(auditViews, ", "))
 	}
 	view := args[0]
 	fs := newFlags("audit "+view, stderr)

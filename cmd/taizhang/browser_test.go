@@ -84,9 +84,9 @@ func artifactsDir(t *testing.T) string {
 	return artifactsPath
 }
 
-// browser is one Chromium tab with its own profile, failing the test on
+// chrome is one Chromium tab with its own profile, failing the test on
 // any console error, uncaught exception or failed resource load.
-type browser struct {
+type chrome struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
@@ -98,9 +98,9 @@ type browser struct {
 	step     int
 }
 
-// newBrowser starts Chromium with an empty profile and a viewport of w×h
+// newChrome starts Chromium with an empty profile and a viewport of w×h
 // CSS pixels (mobile emulation when w < 600).
-func newBrowser(t *testing.T, base, name string, w, h int) *browser {
+func newChrome(t *testing.T, base, name string, w, h int) *chrome {
 	t.Helper()
 	exe := needBrowser(t)
 	opts := []chromedp.ExecAllocatorOption{
@@ -126,7 +126,7 @@ func newBrowser(t *testing.T, base, name string, w, h int) *browser {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	b := &browser{t: t, ctx: ctx, base: base, name: name}
+	b := &chrome{t: t, ctx: ctx, base: base, name: name}
 	if err := chromedp.Do(ctx); err != nil { // starts the browser and its tab
 		t.Fatalf("start chromium: %v", err)
 	}
@@ -155,7 +155,7 @@ func newBrowser(t *testing.T, base, name string, w, h int) *browser {
 	return b
 }
 
-func (b *browser) problem(s string) {
+func (b *chrome) problem(s string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, re := range b.allow {
@@ -168,14 +168,14 @@ func (b *browser) problem(s string) {
 
 // expectErrors allows console errors matching re (e.g. a request the test
 // makes fail on purpose).
-func (b *browser) expectErrors(re string) {
+func (b *chrome) expectErrors(re string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.allow = append(b.allow, regexp.MustCompile(re))
 }
 
 // check fails the test on the console errors seen so far.
-func (b *browser) check() {
+func (b *chrome) check() {
 	b.t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -186,7 +186,7 @@ func (b *browser) check() {
 }
 
 // run runs chromedp actions, failing the test with a screenshot on error.
-func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+func (b *chrome) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
@@ -196,7 +196,7 @@ func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 }
 
 // fail ends the test with a screenshot of where it failed.
-func (b *browser) fail(what string, err error) {
+func (b *chrome) fail(what string, err error) {
 	b.t.Helper()
 	b.shot("failed-" + safeName(what))
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
@@ -207,7 +207,7 @@ func (b *browser) fail(what string, err error) {
 
 // navigate runs actions that cause a navigation (a form submission, a
 // click on a link) and waits until the new page has loaded.
-func (b *browser) navigate(what string, actions ...chromedp.Action[chromedp.Void]) {
+func (b *chrome) navigate(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
@@ -218,7 +218,7 @@ func (b *browser) navigate(what string, actions ...chromedp.Action[chromedp.Void
 }
 
 // eval evaluates a JavaScript expression (awaiting a promise) into T.
-func eval[T any](b *browser, what, js string) T {
+func eval[T any](b *chrome, what, js string) T {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
@@ -230,7 +230,7 @@ func eval[T any](b *browser, what, js string) T {
 }
 
 // location returns the current URL.
-func (b *browser) location() string {
+func (b *chrome) location() string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
@@ -242,7 +242,7 @@ func (b *browser) location() string {
 }
 
 // open navigates to path and waits for the page's main element.
-func (b *browser) open(path string) {
+func (b *chrome) open(path string) {
 	b.t.Helper()
 	b.run("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS("main")))
 	b.a11y(path)
@@ -253,7 +253,7 @@ var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 func safeName(s string) string { return strings.Trim(unsafeChars.ReplaceAllString(s, "-"), "-") }
 
 // shot saves a full-page screenshot of the current page as an artifact.
-func (b *browser) shot(label string) string {
+func (b *chrome) shot(label string) string {
 	b.t.Helper()
 	b.step++
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
@@ -273,7 +273,7 @@ func (b *browser) shot(label string) string {
 
 // readmeShot writes the viewport as docs/screenshots/NAME.png when
 // -update-screenshots is given.
-func (b *browser) readmeShot(name string) {
+func (b *chrome) readmeShot(name string) {
 	b.t.Helper()
 	if !*updateScreenshots {
 		return
@@ -314,7 +314,7 @@ const a11yScript = `(() => {
 })()`
 
 // a11y checks the current page with a11yScript.
-func (b *browser) a11y(where string) {
+func (b *chrome) a11y(where string) {
 	b.t.Helper()
 	problems := eval[[]string](b, "accessibility check", a11yScript)
 	for _, p := range problems {
@@ -323,20 +323,20 @@ func (b *browser) a11y(where string) {
 }
 
 // texts returns the text of every element matching sel.
-func (b *browser) texts(sel string) []string {
+func (b *chrome) texts(sel string) []string {
 	b.t.Helper()
 	return eval[[]string](b, "read "+sel, fmt.Sprintf(`[...document.querySelectorAll(%q)].map(e => e.textContent.trim())`, sel))
 }
 
 // count returns the number of elements matching sel.
-func (b *browser) count(sel string) int {
+func (b *chrome) count(sel string) int {
 	b.t.Helper()
 	return eval[int](b, "count "+sel, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel))
 }
 
 // imagesLoaded waits until every img matching sel has loaded and reports
 // how many did, failing on a broken one.
-func (b *browser) imagesLoaded(sel string) int {
+func (b *chrome) imagesLoaded(sel string) int {
 	b.t.Helper()
 	js := fmt.Sprintf(`new Promise((resolve, reject) => {
 	  const imgs = [...document.querySelectorAll(%q)];
@@ -370,7 +370,7 @@ func TestBrowserHarness(t *testing.T) {
 </main><script>console.error("boom"); setTimeout(() => { throw new Error("bang") }, 0)</script></body></html>`)
 	}))
 	defer ts.Close()
-	b := newBrowser(t, ts.URL, "harness", 360, 640)
+	b := newChrome(t, ts.URL, "harness", 360, 640)
 	b.run("open", chromedp.Navigate(ts.URL+"/"), chromedp.WaitReady(chromedp.CSS("main")))
 	problems := eval[[]string](b, "a11y", a11yScript)
 	want := []string{"html has no lang attribute", `field without a label: <input id="x">`, `img without alt: <img src="/missing.png">`}
@@ -412,7 +412,7 @@ func (s *server) token(t *testing.T, role, unit, user string) string {
 // signIn logs in through the /login page's token form; while web sessions
 // have not landed (the form refuses), it sends the token as the API's
 // bearer header with every request instead, which pages accept too.
-func (b *browser) signIn(token string) {
+func (b *chrome) signIn(token string) {
 	b.t.Helper()
 	b.open("/login")
 	b.expectErrors(`status of 401 .*/login/token`) // a refused sign-in, checked below
@@ -451,7 +451,7 @@ type submitted struct{ ID, Requirement, Title string }
 // fillSubmit fills the submit form of the current page with a title, today's
 // date, the first requirement offered and two photos, and returns the
 // form's evidence id and the requirement.
-func (b *browser) fillSubmit(title string, photos []string) submitted {
+func (b *chrome) fillSubmit(title string, photos []string) submitted {
 	b.t.Helper()
 	id := eval[string](b, "evidence id", `document.querySelector('form[data-upload] input[name=id]').value`)
 	req := eval[string](b, "first requirement", `[...document.querySelectorAll('#requirement option')].map(o => o.value).find(v => v) || ''`)
@@ -495,7 +495,7 @@ func TestBrowserFlows(t *testing.T) {
 	var sub submitted
 
 	t.Run("submitter on a phone", func(t *testing.T) {
-		b := newBrowser(t, s.URL, "submitter", 360, 740)
+		b := newChrome(t, s.URL, "submitter", 360, 740)
 		b.signIn(s.token(t, "submitter", unit, "clerk-browser"))
 		b.open("/")
 		b.shot("home")
@@ -520,7 +520,7 @@ func TestBrowserFlows(t *testing.T) {
 	}
 
 	t.Run("inspector as of a date", func(t *testing.T) {
-		b := newBrowser(t, s.URL, "inspector", 1280, 900)
+		b := newChrome(t, s.URL, "inspector", 1280, 900)
 		b.signIn(s.token(t, "inspector", "", "inspector-browser"))
 		b.open("/units")
 		b.readmeShot("inspector")
@@ -553,7 +553,7 @@ func TestBrowserFlows(t *testing.T) {
 	})
 
 	t.Run("supervisor audit pages", func(t *testing.T) {
-		b := newBrowser(t, s.URL, "supervisor", 1280, 900)
+		b := newChrome(t, s.URL, "supervisor", 1280, 900)
 		b.signIn(s.token(t, "supervisor", "", "supervisor-browser"))
 		b.open("/audit/reuse")
 		b.readmeShot("supervisor")

@@ -156,10 +156,9 @@ func client(ctx context.Context, cmd string, args []string, stdout, stderr io.Wr
 		}
 		return usagef("unknown unit command %q", args[0])
 	case "token":
-		if len(args) == 0 || args[0] != "create" {
-			return usagef("want 'token create'")
-		}
-		return tokenCreate(ctx, args[1:], stdout, stderr)
+		return tokenCmd(ctx, args, stdout, stderr)
+	case "user":
+		return userCmd(ctx, args, stdout, stderr)
 	case "submit":
 		return submit(ctx, args, stdout, stderr)
 	case "amend", "retract":
@@ -248,20 +247,22 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Unit      string `json:"unit,omitempty"`
 		User      string `json:"user,omitempty"`
 		ExpiresIn string `json:"expires_in,omitempty"`
+		Label     string `json:"label,omitempty"`
 	}
 	var asJSON bool
 	a, err := newAPI(fs, args, func() {
-		fs.StringVar(&in.Role, "role", "", "admin, submitter, inspector or supervisor (required)")
-		fs.StringVar(&in.Unit, "unit", "", "the unit a submitter token may write to")
+		fs.StringVar(&in.Role, "role", "", "admin, submitter, inspector or supervisor: creates the user if it does not exist")
+		fs.StringVar(&in.Unit, "unit", "", "a new user's unit scope (a submitter's own unit)")
 		fs.StringVar(&in.User, "user", "", "the user the token acts as (named in every event)")
+		fs.StringVar(&in.Label, "label", "", "what the token is for, shown by 'token list'")
 		fs.StringVar(&in.ExpiresIn, "expires-in", "", "expiry, e.g. 720h")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
 		return err
 	}
-	if in.Role == "" {
-		return usagef("--role is required")
+	if in.Role == "" && in.User == "" {
+		return usagef("--user (an existing user) or --role (a new one) is required")
 	}
 	var out struct {
 		Token, User, Role, Unit string

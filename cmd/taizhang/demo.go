@@ -3,12 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"taizhang/deploy/plans"
 	"taizhang/internal/demo"
@@ -39,6 +46,12 @@ func runDemo(ctx context.Context, data, addr string, clock *demo.Clock, log *slo
 	if err != nil {
 		return err
 	}
+	pwFile, err := demoPasswords(ctx, url, strings.TrimSpace(string(tok)), data, res)
+	if err != nil {
+		return err
+	}
+	log.Info("demo: every demo user (admin, inspector, supervisor, clerk-UNIT) signs in on the web with the password in this file",
+		"file", pwFile, "users", "admin, "+res.Inspector.User+", "+res.Supervisor.User+", clerk-cun-1 ...")
 	log.Info("demo token", "role", "inspector", "user", res.Inspector.User, "token", res.Inspector.Token)
 	log.Info("demo token", "role", "supervisor", "user", res.Supervisor.User, "token", res.Supervisor.Token)
 	for _, u := range res.Units {
@@ -78,4 +91,48 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		l.log.Info("demo: " + string(l.buf[:i]))
 		l.buf = l.buf[i+1:]
 	}
+}
+
+// demoPasswords gives every demo user a web password: one random password
+// for the demo, kept in DATA/demo.password (0600, made once), never logged.
+func demoPasswords(ctx context.Context, url, admin, data string, res demo.Result) (string, error) {
+	path := filepath.Join(data, "demo.password")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		var raw [12]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return "", err
+		}
+		b = []byte("demo-" + hex.EncodeToString(raw[:]))
+		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+			return "", fmt.Errorf("demo: %w", err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	pw := strings.TrimSpace(string(b))
+	users := []string{"admin", res.Inspector.User, res.Supervisor.User}
+	for _, u := range res.Units {
+		users = append(users, u.Submitter.User)
+	}
+	hc := &http.Client{Timeout: time.Minute}
+	for _, u := range users {
+		body, _ := json.Marshal(map[string]string{"password": pw})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v1/users/"+u+"/password", bytes.NewReader(body))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+admin)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("demo: password for %s: %w", u, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("demo: password for %s: status %d", u, resp.StatusCode)
+		}
+	}
+	return path, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -76,6 +78,21 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"demo ready", "admin_token_file", "role=inspector", "role=supervisor", "unit=cun-1", "demo story"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
+		}
+	}
+
+	// Every demo user signs in with the demo password; it is in a file,
+	// never in the log.
+	pw, err := os.ReadFile(filepath.Join(s.Data, "demo.password"))
+	if err != nil || len(strings.TrimSpace(string(pw))) < 10 {
+		t.Fatalf("demo.password: %q %v", pw, err)
+	}
+	if strings.Contains(log, strings.TrimSpace(string(pw))) {
+		t.Error("the log holds the demo password")
+	}
+	for _, u := range []string{"admin", "clerk-cun-1"} {
+		if r, _ := newBrowser(t, s.URL).signIn(t, u, strings.TrimSpace(string(pw))); r.Status != 200 {
+			t.Errorf("%s signs in with the demo password: %d %s", u, r.Status, r.Body)
 		}
 	}
 

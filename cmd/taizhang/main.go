@@ -29,7 +29,14 @@ Usage:
   taizhang serve [--data DIR] [--addr HOST:PORT] [--nats URL] [--s3-endpoint HOST:PORT --s3-bucket B ...]
   taizhang unit add --id ID --name NAME --type TYPE [--parent ID] [--headcount N]
   taizhang unit list
-  taizhang token create --role ROLE [--unit U] [--user NAME] [--expires-in DURATION]
+  taizhang token create [--user ID] [--role ROLE --unit U] [--expires-in DURATION] [--label L]
+  taizhang token list [--user ID] | token revoke TOKEN-ID
+  taizhang user add ID --role ROLE [--scope UNIT] [--subtree] [--name N] [--password-file F]
+  taizhang user change ID [--role R] [--scope U] [--name N] --reason TEXT
+  taizhang user disable|enable ID --reason TEXT
+  taizhang user password ID --password-file F|-
+  taizhang user list|show ID|can ID [--as-of T]
+  taizhang user who --unit U [--action A] [--as-of T]
   taizhang submit --unit U --kind K --title T --occurred DATE [--body TEXT] [--requirement R]... [--id UUID] FILE...
   taizhang amend --unit U --id UUID --version N --reason TEXT [--title T] [--body B] [--occurred DATE] [FILE...]
   taizhang retract --unit U --id UUID --version N --reason TEXT
@@ -42,6 +49,7 @@ Usage:
   taizhang compliance --unit U [--as-of T] [--plan P]
   taizhang ranking --plan P --period YYYY-MM
   taizhang audit corrections|backfill|bursts|reuse|photo-times|actors [--unit U] [--from D] [--to D] [--actor A] [--json]
+  taizhang audit access [--unit U] [--actor A] [--outcome denied] [--from D] [--to D] [--limit N]
   taizhang verify [--data DIR | --nats URL] [--s3-...] [--unit U] [--sample F] [--json]
   taizhang history --unit U [--as-of T] [--json]
   taizhang export --unit U [--as-of T] -o FILE.zip
@@ -63,7 +71,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = serve(ctx, rest, stderr)
-	case "unit", "token", "submit", "amend", "retract", "history", "archive":
+	case "unit", "token", "user", "submit", "amend", "retract", "history", "archive":
 		err = client(ctx, cmd, rest, stdout, stderr)
 	case "plan":
 		err = planCmd(ctx, rest, stdout, stderr)
@@ -117,15 +125,29 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args, turning flag errors into usage errors.
+// parseFlags parses args, turning flag errors into usage errors. Flags may
+// follow positional arguments ('user add ID --role R'); after "--" all is
+// positional.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...) // everything after "--"
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 // envOr returns the environment variable's value, or def.

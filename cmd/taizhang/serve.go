@@ -38,10 +38,14 @@ type serveConfig struct {
 	replicas                    int
 	s3Endpoint, s3Bucket        string
 	s3AccessKey, s3SecretKey    string
+	secretFiles                 secretFiles
 	s3Region                    string
 	s3Secure                    bool
 	s3Retention                 minio.Retention
 	maxFileMiB, maxRequestMiB   int64
+	maxFiles                    int
+	maxJSONKiB, maxMegapixels   int64
+	decodeTimeout               time.Duration
 	logJSON                     bool
 	demo                        bool
 	tlsCert, tlsKey             string
@@ -60,6 +64,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.natsListen, "nats-listen", "", "embedded mode: also accept NATS clients on HOST:PORT (default: in-process only)")
 	fs.Int64Var(&c.maxFileMiB, "max-file-mib", 64, "largest accepted attachment, MiB")
 	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
+	fs.IntVar(&c.maxFiles, "max-files", events.MaxAttachments, "most attachments in one request")
+	fs.Int64Var(&c.maxJSONKiB, "max-json-kib", 64, "largest accepted JSON body (or JSON part of an upload), KiB; at most 1024")
+	fs.Int64Var(&c.maxMegapixels, "max-megapixels", 50, "largest accepted image, in megapixels (width × height from its header, checked before decoding)")
+	fs.DurationVar(&c.decodeTimeout, "decode-timeout", 10*time.Second, "longest an attached image's decoding (for its hash) may take before the upload is refused")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
 	serveCheckpointFlags(fs, &c.cp)
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("TAIZHANG_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key)")
@@ -73,6 +81,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case c.maxFileMiB < 1 || c.maxRequestMiB < 1:
+		return usagef("--max-file-mib and --max-request-mib must be at least 1")
+	case c.maxFiles < 1 || c.maxFiles > events.MaxAttachments:
+		return usagef("--max-files must be from 1 to %d", events.MaxAttachments)
+	case c.maxJSONKiB < 1 || c.maxJSONKiB > 1024:
+		return usagef("--max-json-kib must be from 1 to 1024")
+	case c.maxMegapixels < 1:
+		return usagef("--max-megapixels must be at least 1")
+	case c.decodeTimeout <= 0:
+		return usagef("--decode-timeout must be positive")
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")
@@ -95,12 +115,16 @@ func storeFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.natsUser, "nats-user", envOr("TAIZHANG_NATS_USER", ""), "NATS user (env TAIZHANG_NATS_USER)")
 	fs.StringVar(&c.natsPass, "nats-password", envOr("TAIZHANG_NATS_PASSWORD", ""), "NATS password (env TAIZHANG_NATS_PASSWORD)")
 	fs.StringVar(&c.natsToken, "nats-token", envOr("TAIZHANG_NATS_TOKEN", ""), "NATS token (env TAIZHANG_NATS_TOKEN)")
-	fs.StringVar(&c.natsCreds, "nats-creds", envOr("TAIZHANG_NATS_CREDS", ""), "NATS credentials file")
+	fs.StringVar(&c.secretFiles.natsPass, "nats-password-file", envOr("TAIZHANG_NATS_PASSWORD_FILE", ""), "read the NATS password from this file (env TAIZHANG_NATS_PASSWORD_FILE)")
+	fs.StringVar(&c.secretFiles.natsToken, "nats-token-file", envOr("TAIZHANG_NATS_TOKEN_FILE", ""), "read the NATS token from this file (env TAIZHANG_NATS_TOKEN_FILE)")
+	fs.StringVar(&c.natsCreds, "nats-creds", envOr("TAIZHANG_NATS_CREDS", ""), "NATS credentials file (env TAIZHANG_NATS_CREDS)")
 	fs.IntVar(&c.replicas, "replicas", 0, "stream replicas (default 1 embedded, 3 external)")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", envOr("TAIZHANG_S3_ENDPOINT", ""), "MinIO/S3 endpoint HOST:PORT; empty uses the blob directory DIR/blobs")
 	fs.StringVar(&c.s3Bucket, "s3-bucket", envOr("TAIZHANG_S3_BUCKET", "taizhang"), "bucket (created if missing)")
 	fs.StringVar(&c.s3AccessKey, "s3-access-key", envOr("TAIZHANG_S3_ACCESS_KEY", ""), "access key (env TAIZHANG_S3_ACCESS_KEY)")
 	fs.StringVar(&c.s3SecretKey, "s3-secret-key", envOr("TAIZHANG_S3_SECRET_KEY", ""), "secret key (env TAIZHANG_S3_SECRET_KEY)")
+	fs.StringVar(&c.secretFiles.s3Access, "s3-access-key-file", envOr("TAIZHANG_S3_ACCESS_KEY_FILE", ""), "read the access key from this file (env TAIZHANG_S3_ACCESS_KEY_FILE)")
+	fs.StringVar(&c.secretFiles.s3Secret, "s3-secret-key-file", envOr("TAIZHANG_S3_SECRET_KEY_FILE", ""), "read the secret key from this file (env TAIZHANG_S3_SECRET_KEY_FILE)")
 	fs.StringVar(&c.s3Region, "s3-region", envOr("TAIZHANG_S3_REGION", ""), "region")
 	fs.BoolVar(&c.s3Secure, "s3-tls", envOr("TAIZHANG_S3_TLS", "") == "true", "use HTTPS to reach S3")
 	fs.StringVar(&c.s3Retention.Mode, "s3-retention-mode", envOr("TAIZHANG_S3_RETENTION_MODE", "GOVERNANCE"), "object-lock mode of a bucket taizhang creates: GOVERNANCE or COMPLIANCE")
@@ -150,6 +174,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	api := services.New(ledger, blobs, archive, creds, services.Config{
 		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
 		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
+		MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
 		ThumbDir: filepath.Join(c.data, "thumbs"),
 	}, log)
 	api.SetAccessLog(access)
@@ -292,6 +317,9 @@ func (st *stores) close() {
 // directory DATA/blobs or the S3 bucket. The embedded store is locked, so
 // that two processes never open it at once.
 func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *slog.Logger) (_ *stores, err error) {
+	if err := c.readSecretFiles(); err != nil {
+		return nil, err
+	}
 	st := &stores{}
 	defer func() {
 		if err != nil {
@@ -385,10 +413,58 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 			return nil, err
 		}
 		blobs = m
-		log.Info("blob store: S3", "endpoint", c.s3Endpoint, "bucket", c.s3Bucket)
+		log.Info("blob store: S3", "endpoint", redactURL(c.s3Endpoint), "bucket", c.s3Bucket)
 	}
 	st.blobs = blobs
 	return st, nil
+}
+
+// secretFiles name files that hold credentials, so that they need not be
+// given on the command line (where ps shows them) or in the environment.
+type secretFiles struct {
+	natsPass, natsToken string
+	s3Access, s3Secret  string
+}
+
+// maxSecretFile bounds a credentials file.
+const maxSecretFile = 64 << 10
+
+// readSecretFiles reads the credentials that c.secretFiles names into c: a
+// file's content without its trailing newline. Giving a credential both
+// directly and as a file is a usage error. Errors name the file, never
+// its content.
+func (c *serveConfig) readSecretFiles() error {
+	for _, f := range []struct {
+		flag, file string
+		dst        *string
+	}{
+		{"nats-password", c.secretFiles.natsPass, &c.natsPass},
+		{"nats-token", c.secretFiles.natsToken, &c.natsToken},
+		{"s3-access-key", c.secretFiles.s3Access, &c.s3AccessKey},
+		{"s3-secret-key", c.secretFiles.s3Secret, &c.s3SecretKey},
+	} {
+		if f.file == "" {
+			continue
+		}
+		if *f.dst != "" {
+			return usagef("give --%s or --%s-file, not both", f.flag, f.flag)
+		}
+		fh, err := os.Open(f.file)
+		if err != nil {
+			return fmt.Errorf("--%s-file: %w", f.flag, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("--%s-file %s: %w", f.flag, f.file, err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if len(b) > maxSecretFile || v == "" || strings.ContainsAny(v, "\r\n") {
+			return fmt.Errorf("--%s-file %s must hold the credential alone on one line", f.flag, f.file)
+		}
+		*f.dst = v
+	}
+	return nil
 }
 
 // lockData takes an exclusive lock on DATA/lock, so that serve and verify

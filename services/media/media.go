@@ -43,12 +43,13 @@ const maxExif = 256 << 10
 
 // Inspect reads the facts of the file in r (size bytes). Dimensions and
 // EXIF come from the headers; the perceptual hash decodes the pixels of a
-// JPEG, PNG or GIF of at most MaxHashPixels.
+// JPEG, PNG or GIF of at most MaxHashPixels. It refuses nothing and has no
+// time limit: for a file from a client, use InspectLimited.
 func Inspect(r io.ReaderAt, size int64) Facts {
 	var f Facts
 	if cfg, format, err := image.DecodeConfig(io.NewSectionReader(r, 0, size)); err == nil {
 		f.Width, f.Height = cfg.Width, cfg.Height
-		f.PHash = dhashOf(r, size, format, cfg)
+		f.PHash = dhashOf(r, size, format, cfg, MaxHashPixels)
 	}
 	head := make([]byte, min(size, maxExif))
 	n, _ := r.ReadAt(head, 0)

@@ -13,14 +13,14 @@ const MaxHashPixels = 40_000_000
 
 // dhashOf decodes a JPEG, PNG or GIF (the first frame) whose header cfg
 // was already read and returns its DHash, or 0 if it is another format,
-// too large or does not decode.
-func dhashOf(r io.ReaderAt, size int64, format string, cfg image.Config) (h uint64) {
+// has more than maxPixels or does not decode.
+func dhashOf(r io.ReaderAt, size int64, format string, cfg image.Config, maxPixels int64) (h uint64) {
 	switch format {
 	case "jpeg", "png", "gif":
 	default:
 		return 0
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxHashPixels {
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
 		return 0
 	}
 	defer func() {

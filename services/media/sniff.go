@@ -19,7 +19,23 @@ const (
 	TypeDOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 	TypeXLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	TypePPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+	// TypeScript is text that a system would run: a "#!" script or PHP.
+	TypeScript = "text/x-script"
 )
+
+// TextClaimsOther reports whether name's extension claims a binary type
+// (a photo, PDF or Office file): text bytes under such a name are a
+// disguise, not a document, and are refused. A PNG named .pdf is still a
+// PNG and accepted as one; text is accepted only under a name that does
+// not claim to be something else.
+func TextClaimsOther(name string) bool {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".heic", ".heif", ".pdf",
+		".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods", ".odp", ".exe", ".zip":
+		return true
+	}
+	return false
+}
 
 // Allowed lists the media types an attachment may have: photos (JPEG, PNG,
 // WebP, HEIC, GIF) and documents (PDF, Office, OpenDocument, plain text).
@@ -65,6 +81,12 @@ func Sniff(head []byte, r io.ReaderAt, size int64, name string) string {
 		mt = m
 	} else {
 		mt = "application/octet-stream"
+	}
+	if mt == "text/plain" {
+		t := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xEF\xBB\xBF")), " \t\r\n")
+		if bytes.HasPrefix(t, []byte("#!")) || bytes.HasPrefix(t, []byte("<?php")) || bytes.HasPrefix(t, []byte("<?=")) {
+			return TypeScript
+		}
 	}
 	if mt == "application/zip" && r != nil {
 		if office := zipKind(r, size); office != "" {

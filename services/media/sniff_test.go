@@ -42,13 +42,23 @@ func TestSniff(t *testing.T) {
 		{"text", []byte("工作總結"), "a.txt", "text/plain"},
 		{"exe disguised as jpg", []byte("MZ\x90\x00\x03\x00\x00\x00"), "photo.jpg", "application/octet-stream"},
 		{"html disguised as pdf", []byte("<html><script>alert(1)</script>"), "a.pdf", "text/html"},
+		{"shell script", []byte("#!/bin/sh\nrm -rf /\n"), "photo.jpg", TypeScript},
+		{"php", []byte("\xEF\xBB\xBF <?php system($_GET['c']);"), "a.txt", TypeScript},
 	} {
 		got := Sniff(c.b[:min(len(c.b), 512)], bytes.NewReader(c.b), int64(len(c.b)), c.file)
 		if got != c.want {
 			t.Errorf("%s: %s, want %s", c.name, got, c.want)
 		}
-		if allowed := Allowed[got]; allowed != (c.name != "plain zip" && c.name != "exe disguised as jpg" && c.name != "html disguised as pdf") {
+		if allowed := Allowed[got]; allowed != (c.name != "plain zip" && c.name != "exe disguised as jpg" && c.name != "html disguised as pdf" && c.name != "shell script" && c.name != "php") {
 			t.Errorf("%s: allowed %v", c.name, allowed)
+		}
+	}
+}
+
+func TestTextClaimsOther(t *testing.T) {
+	for name, want := range map[string]bool{"photo.JPG": true, "a.pdf": true, "x.docx": true, "notes.txt": false, "notes": false, "a.csv": false, "": false} {
+		if got := TextClaimsOther(name); got != want {
+			t.Errorf("%q: %v", name, got)
 		}
 	}
 }

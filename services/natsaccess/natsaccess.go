@@ -1,11 +1,13 @@
 // Package natsaccess keeps taizhang's access log on its own JetStream
 // stream, apart from the evidence ledger: one JSON entry per request (who,
-// what, which unit, when, from where, and how it ended). Entries are
-// published in the background, so that recording a read does not slow it
+// what, which unit, when, from where, and how it ended), stored as JSON
+// lines, several entries per message under load. Entries are published in
+// the background, so that recording a read does not slow it
 // down, and everything recorded is published before Close returns.
 package natsaccess
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,67 +82,65 @@ func (l *Log) Close() {
 	<-l.done
 }
 
-// run publishes queued entries in batches of asynchronous publishes, and
-// waits for each batch's acknowledgements; an entry whose publish fails is
-// retried, and after that written to the process log so it is not lost
-// silently.
+// run publishes queued entries in batches: one message holds the entries
+// (JSON lines) that arrived within batchWait of the first, up to batchMax,
+// so that under load the log costs one stored message per batch, not per
+// request. A batch whose publish fails is retried, and after that written
+// to the process log so it is not lost silently.
 func (l *Log) run() {
 	defer close(l.done)
-	batch := make([]services.AccessEntry, 0, 256)
+	var buf bytes.Buffer
 	for e := range l.ch {
-		batch = append(batch[:0], e)
-	more:
-		for len(batch) < cap(batch) {
+		buf.Reset()
+		n := 0
+		add := func(e services.AccessEntry) {
+			b, err := json.Marshal(e)
+			if err != nil {
+				l.log.Error("access log: encode", "err", err)
+				return
+			}
+			buf.Write(b)
+			buf.WriteByte('\n')
+			n++
+		}
+		add(e)
+		deadline := time.NewTimer(batchWait)
+	gather:
+		for n < batchMax && buf.Len() < batchBytes {
 			select {
 			case e, ok := <-l.ch:
 				if !ok {
-					break more
+					break gather
 				}
-				batch = append(batch, e)
-			default:
-				break more
+				add(e)
+			case <-deadline.C:
+				break gather
 			}
 		}
-		l.publish(batch)
+		deadline.Stop()
+		l.publish(buf.Bytes())
 	}
 }
 
-func (l *Log) publish(batch []services.AccessEntry) {
-	futs := make([]jetstream.PubAckFuture, len(batch))
-	for i, e := range batch {
-		b, err := json.Marshal(e)
-		if err != nil {
-			l.log.Error("access log: encode", "err", err)
-			continue
+// Batching limits.
+const (
+	batchWait  = 20 * time.Millisecond
+	batchMax   = 512
+	batchBytes = 512 << 10
+)
+
+func (l *Log) publish(b []byte) {
+	var err error
+	for try := 0; try < 4; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = l.js.Publish(ctx, Subject, b)
+		cancel()
+		if err == nil {
+			return
 		}
-		if futs[i], err = l.js.PublishAsync(Subject, b); err != nil {
-			futs[i] = nil
-		}
+		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
 	}
-	for i, f := range futs {
-		var err error
-		if f == nil {
-			err = errors.New("publish refused")
-		} else {
-			select {
-			case <-f.Ok():
-				continue
-			case err = <-f.Err():
-			case <-time.After(10 * time.Second):
-				err = errors.New("no acknowledgement in 10s")
-			}
-		}
-		// Retry synchronously a few times before giving up on this entry.
-		b, _ := json.Marshal(batch[i])
-		for try := 0; try < 3 && err != nil; try++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err = l.js.Publish(ctx, Subject, b)
-			cancel()
-		}
-		if err != nil {
-			l.log.Error("access log: entry not stored; it is here instead", "entry", string(b), "err", err)
-		}
-	}
+	l.log.Error("access log: entries not stored; they are here instead", "entries", string(b), "err", err)
 }
 
 // ListAccess returns the entries f selects, oldest first, at most f.Limit
@@ -187,10 +187,12 @@ func (l *Log) ListAccess(ctx context.Context, f services.AccessFilter) ([]servic
 				return nil, fmt.Errorf("access log: %w", err)
 			}
 			var e services.AccessEntry
-			if json.Unmarshal(m.Data(), &e) == nil && f.Match(e) {
-				out = append(out, e)
-				if len(out) > 2*limit {
-					out = append(out[:0], out[len(out)-limit:]...)
+			for line := range bytes.Lines(m.Data()) {
+				if json.Unmarshal(line, &e) == nil && f.Match(e) {
+					out = append(out, e)
+					if len(out) > 2*limit {
+						out = append(out[:0], out[len(out)-limit:]...)
+					}
 				}
 			}
 			if md.Sequence.Stream >= end || (!f.Until.IsZero() && e.Time.After(f.Until.Add(time.Minute))) {
