@@ -23,6 +23,7 @@ import (
 	"taizhang/events"
 	"taizhang/projections"
 	"taizhang/services/media"
+	"taizhang/services/thumb"
 )
 
 // Ledger is what the API needs of the ledger.
@@ -83,6 +84,9 @@ type Config struct {
 	// WaitProjection bounds how long a read waits for the archive
 	// projection to catch up with the unit's last event (default 10 s).
 	WaitProjection time.Duration
+	// ThumbDir caches image thumbnails, derived data that may be deleted
+	// (default TempDir/thumbs).
+	ThumbDir string
 }
 
 // Server is the HTTP API.
@@ -101,6 +105,7 @@ type Server struct {
 
 	checkpoints Checkpoints // optional: see SetCheckpoints
 	pages       *pages      // the web app's pages (page_web.go)
+	thumbs      *thumb.Cache
 }
 
 // Route is one API route and the action it is authorised as.
@@ -203,7 +208,9 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.handle("GET /api/v1/proofs/consistency", ActCheckpointRead, false, s.consistencyProof)
 	s.handle("GET /api/v1/units/{unit}/proof", ActUnitRead, true, s.unitProof)
 	s.handle("GET /api/v1/units/{unit}/export", ActUnitExport, true, s.exportUnit)
+	s.thumbRoutes()
 	s.pageRoutes()
+	s.auditPageRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := s.allowedMethods(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))

@@ -175,6 +175,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
 		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
 		MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
+		ThumbDir: filepath.Join(c.data, "thumbs"),
 	}, log)
 	api.SetAccessLog(access)
 

@@ -45,7 +45,7 @@ func TestCatalogues(t *testing.T) {
 			}
 		}
 		for _, m := range prefixed.FindAllStringSubmatch(string(b), -1) {
-			if !slices.Contains([]string{"status.", "short.", "kind.", "role.", "event.", "severity."}, m[1]) {
+			if !slices.Contains([]string{"status.", "short.", "kind.", "role.", "event.", "severity.", "audit.view.", "audit.hint.", "audit.kind.", "audit.photos.flag."}, m[1]) {
 				t.Errorf("%s uses prefix %q: add its values to this test", name, m[1])
 			}
 		}
@@ -60,9 +60,15 @@ func TestCatalogues(t *testing.T) {
 		"kind.":     {"activity", "photo", "study_note", "summary", "rectification", "document"},
 		"role.":     {"admin", "submitter", "inspector", "supervisor", "system"},
 		"severity.": {"low", "medium", "high"},
+		// the audit pages (page_audit.go)
+		"audit.view.":        {"corrections", "backfill", "bursts", "reuse", "photo-times", "actors"},
+		"audit.hint.":        {"corrections", "backfill", "bursts", "reuse", "photo-times", "actors", "verify"},
+		"audit.kind.":        {"amended", "retracted", "finding_reopened"},
+		"audit.photos.flag.": {"later", "earlier"},
 		"event.": {"unit.registered", "evidence.submitted", "evidence.amended", "evidence.retracted", "plan.published",
 			"plan.revised", "unit.exported", "finding.recorded", "finding.resolved", "finding.reopened"},
-		"title.": {"login", "home", "home_submitter", "units", "unit", "timeline", "submit", "receipt", "dossier", "error"},
+		"title.": {"login", "home", "home_submitter", "units", "unit", "timeline", "submit", "receipt", "dossier", "error",
+			"audit", "audit_corrections", "audit_backfill", "audit_bursts", "audit_reuse", "audit_photo-times", "audit_actors", "audit_verify", "ranking"},
 		"error.": {"400", "401", "403", "404", "409", "413", "415", "500", "503", "login"},
 	} {
 		for _, v := range values {

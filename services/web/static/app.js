@@ -78,6 +78,7 @@
     var dlg = document.createElement("dialog");
     dlg.className = "viewer";
     var img = document.createElement("img");
+    img.alt = "";
     var cap = document.createElement("p");
     var close = document.createElement("button");
     close.type = "button";
