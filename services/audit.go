@@ -47,16 +47,9 @@ func (s *Server) auditView(view string) http.HandlerFunc {
 		}
 		var report any
 		var applied uint64
-		p := principal(r)
 		err = s.archive.Read(func(a *projections.Archive) error {
 			if o.Unit != "" && a.Unit(o.Unit) == nil {
 				return fmt.Errorf("unit %s: %w", o.Unit, events.ErrNotFound)
-			}
-			if err := decide(p, ActAudit, o.Unit, a.Within); err != nil {
-				return err
-			}
-			if p.Role != events.RoleAdmin && p.Unit != "" { // a scoped supervisor: only its subtree
-				o.Scope = func(unit string) bool { return p.sees(unit, a.Within) }
 			}
 			report, applied = compute(a, o), a.Applied()
 			return nil
@@ -142,6 +135,22 @@ func (s *Server) auditOptions(r *http.Request) (audit.Options, AuditFilter, erro
 	}
 	if o.FlaggedOnly, err = parseBool("flagged", v); err != nil {
 		return o, f, err
+	}
+	// The principal's scope: a unit asked for must be in it, and a scoped
+	// supervisor's views hold only its units.
+	p := principal(r)
+	if err := s.authorize(p, ActAudit, f.Unit); err != nil {
+		return o, f, err
+	}
+	if p.Role != events.RoleAdmin && p.Unit != "" {
+		in := map[string]bool{}
+		_ = s.archive.Read(func(a *projections.Archive) error {
+			for _, u := range a.Units() {
+				in[u.ID] = p.sees(u.ID, a.Within)
+			}
+			return nil
+		})
+		o.Scope = func(unit string) bool { return in[unit] }
 	}
 	return o, f, nil
 }

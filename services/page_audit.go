@@ -66,16 +66,22 @@ type nearPair struct {
 	Photos   []audit.Photo
 }
 
-// unitsForFilter lists the units for a filter's unit choice.
-func unitsForFilter(a *projections.Archive) []auditUnit {
+// unitsForFilter lists the units p may see, for a filter's unit choice.
+func unitsForFilter(a *projections.Archive, p Principal) []auditUnit {
 	var out []auditUnit
 	for _, u := range a.Units() {
-		out = append(out, auditUnit{u.ID, u.Name})
+		if p.sees(u.ID, a.Within) {
+			out = append(out, auditUnit{u.ID, u.Name})
+		}
 	}
 	return out
 }
 
 func (pg *pages) auditIndex(w http.ResponseWriter, r *http.Request) {
+	if _, _, err := pg.s.auditOptions(r); err != nil { // a unit out of scope is refused here too
+		pg.failErr(w, r, err)
+		return
+	}
 	d := auditData{Views: auditPageViews}
 	pg.render(w, r, http.StatusOK, "audit", pg.page(w, r, d, "title.audit"))
 }
@@ -95,7 +101,7 @@ func (pg *pages) auditPage(view string) http.HandlerFunc {
 			if o.Unit != "" && a.Unit(o.Unit) == nil {
 				return fmt.Errorf("unit %s: %w", o.Unit, events.ErrNotFound)
 			}
-			d.Units, d.Applied = unitsForFilter(a), a.Applied()
+			d.Units, d.Applied = unitsForFilter(a, principal(r)), a.Applied()
 			switch view {
 			case "corrections":
 				rep := audit.Corrections(a, o)
@@ -243,7 +249,7 @@ type CheckpointStatus struct {
 func (pg *pages) auditVerify(w http.ResponseWriter, r *http.Request) {
 	d := verifyData{Unit: r.URL.Query().Get("unit"), AsOf: r.URL.Query().Get("as_of")}
 	_ = pg.s.archive.Read(func(a *projections.Archive) error {
-		d.Units = unitsForFilter(a)
+		d.Units = unitsForFilter(a, principal(r))
 		return nil
 	})
 	if pg.s.checkpoints != nil {
@@ -261,6 +267,10 @@ func (pg *pages) auditVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	if d.Unit != "" {
 		if err := events.ValidUnitID(d.Unit); err != nil {
+			pg.failErr(w, r, err)
+			return
+		}
+		if err := pg.s.authorize(principal(r), ActAudit, d.Unit); err != nil {
 			pg.failErr(w, r, err)
 			return
 		}

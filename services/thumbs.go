@@ -42,6 +42,10 @@ func (s *Server) thumb(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := s.blobVisible(principal(r), ref.String(), r.URL.Query().Get("unit")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	width := thumb.Widths[0]
 	if v := r.URL.Query().Get("w"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -179,13 +179,6 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}, log)
 	api.SetAccessLog(access)
 
-	cps, err := startCheckpoints(ctx, c, ledger, log)
-	if err != nil {
-		return err
-	}
-	defer cps.Close()
-	api.SetCheckpoints(cps)
-
 	// The first admin: its user (an event on the users chain) and a token
 	// in DATA/admin.token. The projection must have caught up first.
 	if last, err := ledger.LastSeq(ctx); err != nil {
@@ -199,6 +192,15 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	if err := ensureAdminToken(ctx, api, c.data, log); err != nil {
 		return err
 	}
+
+	// Checkpoints start after the first admin is recorded, so that the
+	// first start's checkpoint covers it.
+	cps, err := startCheckpoints(ctx, c, ledger, log)
+	if err != nil {
+		return err
+	}
+	defer cps.Close()
+	api.SetCheckpoints(cps)
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
