@@ -468,13 +468,14 @@ func (b *chrome) fillSubmit(title string, photos []string) submitted {
 	return submitted{ID: id, Requirement: req, Title: title}
 }
 
-// evidenceEvents counts the events of the unit's history naming the
-// evidence id (submitted, amended, retracted).
+// evidenceEvents counts the events of the unit's history about the
+// evidence id: its submission (the event's own id), the corrections naming
+// it, and any event whose data names it.
 func evidenceEvents(t *testing.T, s *server, unit, id string) int {
 	t.Helper()
 	n := 0
 	for _, e := range s.history(t, s.Admin, unit, "") {
-		if strings.Contains(string(e.Data), id) {
+		if e.ID.String() == id || (e.Corrects != nil && e.Corrects.String() == id) || strings.Contains(string(e.Data), id) {
 			n++
 		}
 	}
