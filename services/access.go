@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"taizhang/blobstore"
 	"taizhang/events"
 	"taizhang/projections"
 )
@@ -220,4 +221,15 @@ func (s *Server) blobVisible(p Principal, digest, unit string) error {
 		return fmt.Errorf("blob %s: %w", digest, events.ErrNotFound)
 	}
 	return nil
+}
+
+// visibleRef parses the blob digest the path names ({sha256}) and checks
+// that the request's principal may read it (blobVisible; ?unit= says where
+// to look).
+func (s *Server) visibleRef(r *http.Request) (blobstore.Ref, error) {
+	ref, err := blobstore.ParseRef(r.PathValue("sha256"))
+	if err != nil {
+		return ref, err
+	}
+	return ref, s.blobVisible(principal(r), ref.String(), r.URL.Query().Get("unit"))
 }

@@ -600,12 +600,8 @@ const blobCSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 // Content-Disposition, encoded safely; a name that could be a path is
 // refused like at upload.
 func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
-	ref, err := blobstore.ParseRef(r.PathValue("sha256"))
+	ref, err := s.visibleRef(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.blobVisible(principal(r), ref.String(), r.URL.Query().Get("unit")); err != nil {
 		s.fail(w, r, err)
 		return
 	}

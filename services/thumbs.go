@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"taizhang/blobstore"
 	"taizhang/events"
 	"taizhang/services/thumb"
 )
@@ -37,12 +36,8 @@ func (s *Server) thumbRoutes() {
 // blob that is not a JPEG, PNG, GIF or WebP image or is too large to
 // decode, 503 if the decode takes too long.
 func (s *Server) thumb(w http.ResponseWriter, r *http.Request) {
-	ref, err := blobstore.ParseRef(r.PathValue("sha256"))
+	ref, err := s.visibleRef(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.blobVisible(principal(r), ref.String(), r.URL.Query().Get("unit")); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -216,12 +216,7 @@ func (s *Server) userAt(id string, asOf time.Time) (UserAnswer, error) {
 
 // getUser answers GET /api/v1/users/{user}[?as_of=].
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("user")
-	if err := events.ValidUserID(id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	asOf, err := s.asOf(r)
+	id, asOf, err := s.userAsOf(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -268,12 +263,7 @@ type CanAnswer struct {
 // do as the ledger stood at as_of, replayed from the users chain and the
 // authorisation table.
 func (s *Server) userCan(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("user")
-	if err := events.ValidUserID(id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	asOf, err := s.asOf(r)
+	id, asOf, err := s.userAsOf(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -371,4 +361,14 @@ func ruleOrder() []Action {
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	writeJSON(w, http.StatusOK, map[string]any{"principal": p, "csrf": s.csrfToken(r)})
+}
+
+// userAsOf reads the {user} a path names and ?as_of=.
+func (s *Server) userAsOf(r *http.Request) (string, time.Time, error) {
+	id := r.PathValue("user")
+	if err := events.ValidUserID(id); err != nil {
+		return "", time.Time{}, err
+	}
+	asOf, err := s.asOf(r)
+	return id, asOf, err
 }

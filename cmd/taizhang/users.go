@@ -208,18 +208,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil || printed {
 			return err
 		}
-		var out struct {
-			Users []userOut `json:"users"`
-		}
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tROLE\tSCOPE\tSTATUS")
-		for _, u := range out.Users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Role, u.scope(), u.status())
-		}
-		return tw.Flush()
+		return printUsers(stdout, raw)
 	case "who":
 		if unit == "" {
 			return usagef("--unit is required")
@@ -230,18 +219,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil || printed {
 			return err
 		}
-		var out struct {
-			Users []userOut `json:"users"`
-		}
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tROLE\tSCOPE")
-		for _, u := range out.Users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Role, u.scope())
-		}
-		return tw.Flush()
+		return printUsers(stdout, raw)
 	}
 	return usagef("unknown user command %q", sub)
 }
@@ -272,6 +250,22 @@ func (u userOut) status() string {
 		return "disabled"
 	}
 	return "active"
+}
+
+// printUsers prints the users of an answer's "users" as a table.
+func printUsers(w io.Writer, raw []byte) error {
+	var out struct {
+		Users []userOut `json:"users"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tROLE\tSCOPE\tSTATUS")
+	for _, u := range out.Users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Role, u.scope(), u.status())
+	}
+	return tw.Flush()
 }
 
 func printUser(w io.Writer, raw []byte) error {
