@@ -61,24 +61,58 @@ func BenchmarkVerifyChain10k(b *testing.B) {
 			}
 		}
 	})
+	rawRead := func(b *testing.B) {
+		cons, err := l.Stream().OrderedConsumer(ctx, js.OrderedConsumerConfig{FilterSubjects: []string{l.UnitSubjects("cun")}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		it, err := cons.Messages()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for k := 0; k < total; k++ {
+			if _, err := it.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		it.Stop()
+		_ = l.Stream().DeleteConsumer(ctx, cons.CachedInfo().Name)
+	}
 	b.Run("raw-read", func(b *testing.B) {
 		for b.Loop() {
-			cons, err := l.Stream().OrderedConsumer(ctx, js.OrderedConsumerConfig{FilterSubjects: []string{l.UnitSubjects("cun")}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			it, err := cons.Messages()
-			if err != nil {
-				b.Fatal(err)
-			}
-			for k := 0; k < total; k++ {
-				if _, err := it.Next(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			it.Stop()
-			_ = l.Stream().DeleteConsumer(ctx, cons.CachedInfo().Name)
+			rawRead(b)
 		}
+	})
+	// Both, one after the other in each iteration, so that the load of a
+	// shared machine falls on both alike: x-raw is the ratio to read.
+	b.Run("interleaved", func(b *testing.B) {
+		var tv, tr time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			rawRead(b)
+			t1 := time.Now()
+			rep, err := verify.Run(ctx, l, nil, verify.Options{Unit: "cun", NoBlob: true})
+			if err != nil || !rep.OK() || rep.Events != total {
+				b.Fatal(err, rep.Problems)
+			}
+			tr, tv = tr+t1.Sub(t0), tv+time.Since(t1)
+		}
+		b.ReportMetric(float64(tv.Milliseconds())/float64(b.N), "verify-ms")
+		b.ReportMetric(float64(tr.Milliseconds())/float64(b.N), "raw-ms")
+		b.ReportMetric(float64(tv)/float64(tr), "x-raw")
+	})
+	b.Run("stored-noop", func(b *testing.B) {
+		var tv, tr time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			rawRead(b)
+			t1 := time.Now()
+			if err := l.StoredHistory(ctx, "cun", func(uint64, []byte) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+			tr, tv = tr+t1.Sub(t0), tv+time.Since(t1)
+		}
+		b.ReportMetric(float64(tv)/float64(tr), "x-raw")
 	})
 }
 

@@ -1,0 +1,5 @@
+package events
+
+// ScanStored exposes the strict canonical scanner to the tests, so that
+// they can show the fast path is the one taken for stored events.
+var ScanStored = scanStored
