@@ -167,27 +167,30 @@ func runFixity(b *testing.B, l fixityLedger, st blobstore.Store) {
 // so that a shared machine's load falls on both alike, with prepare (if
 // any) before each, untimed. It reports both throughputs and x-raw, their
 // ratio, and sha-MB/s, what SHA-256 alone hashes per second on all cores
-// in the same run: fixity's ceiling.
+// in the same run (fixity's ceiling), and x-sha, fixity's share of it;
+// and the CPU time this process spent a byte in each (on Linux; what the
+// load of other processes does not change; a MinIO server's is not
+// counted).
 func fixityRatio(b *testing.B, prepare func(), raw, fixity func()) {
 	if prepare == nil {
 		prepare = func() {}
 	}
-	var tr, tf, ts time.Duration
+	var tr, tf, ts, cr, cf time.Duration
 	buf := make([]byte, fixityBlobSize)
 	procs := runtime.GOMAXPROCS(0)
 	for b.Loop() {
 		b.StopTimer()
 		prepare()
 		b.StartTimer()
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		raw()
-		tr += time.Since(t0)
+		tr, cr = tr+time.Since(t0), cr+cpuTime()-c0
 		b.StopTimer()
 		prepare()
 		b.StartTimer()
-		t0 = time.Now()
+		t0, c0 = time.Now(), cpuTime()
 		fixity()
-		tf += time.Since(t0)
+		tf, cf = tf+time.Since(t0), cf+cpuTime()-c0
 		b.StopTimer()
 		t0 = time.Now()
 		var wg sync.WaitGroup
@@ -208,7 +211,13 @@ func fixityRatio(b *testing.B, prepare func(), raw, fixity func()) {
 	b.ReportMetric(mb/tr.Seconds(), "raw-MB/s")
 	b.ReportMetric(mb/tf.Seconds(), "fixity-MB/s")
 	b.ReportMetric(tr.Seconds()/tf.Seconds(), "x-raw")
-	b.ReportMetric(float64(fixityBlobs/procs*procs*fixityBlobSize)/1e6*float64(b.N)/ts.Seconds(), "sha-MB/s")
+	sha := float64(fixityBlobs/procs*procs*fixityBlobSize) / 1e6 * float64(b.N) / ts.Seconds()
+	b.ReportMetric(sha, "sha-MB/s")
+	b.ReportMetric(mb/tf.Seconds()/sha, "x-sha")
+	if cr > 0 {
+		b.ReportMetric(float64(cr.Nanoseconds())/(mb*1e6), "raw-cpu-ns/B")
+		b.ReportMetric(float64(cf.Nanoseconds())/(mb*1e6), "fixity-cpu-ns/B")
+	}
 }
 
 // BenchmarkFixity compares re-reading and re-hashing 256 MiB of attachments

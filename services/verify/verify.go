@@ -188,8 +188,10 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 		order = order[:min(n, len(order))]
 		slices.Sort(order)
 	}
-	// Re-hash on all cores (hashing, not reading, is the bottleneck), then
-	// report in order.
+	// Re-hash on all cores, then report in order. Hashing is the bottleneck
+	// when the blobs come from the page cache; from a disk or over the
+	// network a blob's worker also waits, so there are two workers a core
+	// for the reads of one to overlap the hashing of another.
 	type result struct {
 		size      int64
 		kind, msg string
@@ -200,7 +202,7 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 	var done sync.WaitGroup
 	var mu sync.Mutex
 	checked := 0
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+	for range min(2*runtime.GOMAXPROCS(0), max(1, len(order))) {
 		done.Add(1)
 		go func() {
 			defer done.Done()
