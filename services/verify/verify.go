@@ -143,6 +143,7 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 			return nil, fmt.Errorf("verify: unit %s: %w", u, err)
 		}
 		ur := UnitReport{Unit: u, Events: len(recs), OK: true}
+		leaves = slices.Grow(leaves, len(recs))
 		rep.Events += len(recs)
 		var prev events.Hash
 		for k, r := range recs {
