@@ -273,3 +273,21 @@ func BenchmarkCheckStored(b *testing.B) {
 		}
 	})
 }
+
+// TestCheckStoredTimes runs agree on edge cases of the recorded time.
+func TestCheckStoredTimes(t *testing.T) {
+	b, _ := events.Encode(rich(t))
+	const orig = `"2016-07-02T08:00:00.123456Z"`
+	if !bytes.Contains(b, []byte(orig)) {
+		t.Fatal("rich event's recorded_at changed")
+	}
+	for _, ts := range []string{
+		"0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2016-02-29T00:00:00Z",
+		"2015-02-29T00:00:00Z", "2016-04-31T00:00:00Z", "2016-07-02T24:00:00Z", "2016-07-02T23:59:60Z",
+		"2016-07-02T08:00:00.000001Z", "2016-07-02T08:00:00.100000Z", "2016-07-02T08:00:00.Z", "2016-07-02T08:00:00.1234567Z",
+		"2016-07-02t08:00:00Z", "2016-07-02T08:00:00z", "2016-13-02T08:00:00Z", "2016-00-02T08:00:00Z", "+016-07-02T08:00:00Z",
+		"2016-07-02T08:00:00+00:00", "2016-07-02 08:00:00Z", "2016-7-02T08:00:00Z",
+	} {
+		agree(t, bytes.Replace(b, []byte(orig), []byte(`"`+ts+`"`), 1))
+	}
+}
