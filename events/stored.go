@@ -37,7 +37,7 @@ func CheckStored(b []byte) (*Event, error) {
 		}
 		return ev, nil
 	}
-	ev, err := Decode(b)
+	ev, err := decodeJSON(b)
 	if err != nil {
 		return nil, err
 	}

@@ -84,7 +84,7 @@ func TestCheckStoredFastPath(t *testing.T) {
 			if got := string(b[:end]) + "}"; got != string(canon) {
 				t.Fatalf("canonical prefix\n%s\nwant\n%s", got, canon)
 			}
-			slow, err := events.Decode(b)
+			slow, err := events.DecodeJSON(b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,11 +161,11 @@ func TestCheckStoredTamper(t *testing.T) {
 	}
 }
 
-// sameEvent fails unless a and b are equal field by field (times by
-// instant and location).
+// sameEvent fails unless a and b are equal field by field (times as
+// values, so location and all).
 func sameEvent(t testing.TB, a, b *events.Event) {
 	t.Helper()
-	if !a.OccurredAt.Equal(b.OccurredAt) || !a.RecordedAt.Equal(b.RecordedAt) ||
+	if a.OccurredAt != b.OccurredAt || a.RecordedAt != b.RecordedAt ||
 		a.OccurredAt.Location().String() != b.OccurredAt.Location().String() || a.RecordedAt.Location().String() != b.RecordedAt.Location().String() {
 		t.Fatalf("times differ: %v %v / %v %v", a.OccurredAt, a.RecordedAt, b.OccurredAt, b.RecordedAt)
 	}
@@ -194,9 +194,14 @@ func FuzzCheckStored(f *testing.F) {
 // VerifyHash on b. It reports whether the fast path took b.
 func agree(t *testing.T, b []byte) (fastPath bool) {
 	t.Helper()
-	slow, slowErr := events.Decode(b)
+	slow, slowErr := events.DecodeJSON(b)
 	if slowErr == nil {
 		slowErr = slow.VerifyHash()
+	}
+	if dec, err := events.Decode(b); (err == nil) != (slow != nil) || errors.Is(err, events.ErrInvalid) != (slow == nil) {
+		t.Fatalf("Decode says %v, encoding/json %v", err, slowErr)
+	} else if dec != nil {
+		sameEvent(t, dec, slow)
 	}
 	fast, end, fastPath := events.ScanStored(b)
 	if fastPath {
@@ -289,5 +294,25 @@ func TestCheckStoredTimes(t *testing.T) {
 		"2016-07-02T08:00:00+00:00", "2016-07-02 08:00:00Z", "2016-7-02T08:00:00Z",
 	} {
 		agree(t, bytes.Replace(b, []byte(orig), []byte(`"`+ts+`"`), 1))
+	}
+}
+
+// TestDecodeOwnsItsMemory: the fast path's event shares no memory with
+// the bytes it was read from, as encoding/json's does not.
+func TestDecodeOwnsItsMemory(t *testing.T) {
+	ev := rich(t)
+	b, _ := events.Encode(ev)
+	if _, _, ok := events.ScanStored(b); !ok {
+		t.Fatal("not on the fast path")
+	}
+	got, err := events.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = 'x'
+	}
+	if err := got.VerifyHash(); err != nil || got.Unit != "dongcun" || got.Attachments[0].Name != ev.Attachments[0].Name {
+		t.Fatalf("decoded event changed with its input: %v", err)
 	}
 }
