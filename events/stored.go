@@ -59,9 +59,9 @@ func scanStored(b []byte) (ev *Event, end int, ok bool) {
 	s := scanner{b: b}
 	e := &Event{}
 	if !s.lit(`{"id":`) || !s.uuid(&e.ID) || e.ID == uuid.Nil ||
-		!s.lit(`,"type":`) || !s.str((*string)(&e.Type)) || e.Type == "" ||
+		!s.lit(`,"type":`) || !s.nonEmpty((*string)(&e.Type)) ||
 		!s.lit(`,"schema":`) || !s.int(&e.Schema) ||
-		!s.lit(`,"unit":`) || !s.str(&e.Unit) || e.Unit == "" ||
+		!s.lit(`,"unit":`) || !s.nonEmpty(&e.Unit) ||
 		!s.lit(`,"actor":{"id":`) || !s.str(&e.Actor.ID) ||
 		!s.lit(`,"role":`) || !s.str((*string)(&e.Actor.Role)) ||
 		!s.lit(`},"client":`) || !s.str((*string)(&e.Client)) ||
@@ -75,7 +75,7 @@ func scanStored(b []byte) (ev *Event, end int, ok bool) {
 			return nil, 0, false
 		}
 	}
-	if s.lit(`,"reason":`) && (!s.str(&e.Reason) || e.Reason == "") {
+	if s.lit(`,"reason":`) && !s.nonEmpty(&e.Reason) {
 		return nil, 0, false
 	}
 	if s.lit(`,"attachments":[`) {
@@ -116,8 +116,25 @@ func scanStored(b []byte) (ev *Event, end int, ok bool) {
 type scanner struct {
 	b []byte
 	i int
-	s string // b as a string, made on the first string read: decoded strings share it
 }
+
+// interned holds the strings of the envelope that come from small sets:
+// decoding them allocates nothing, and events kept in memory share them.
+var interned = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range []Type{TypeUnitRegistered, TypeEvidenceSubmitted, TypeEvidenceAmended, TypeEvidenceRetracted,
+		TypePlanPublished, TypePlanRevised, TypeUnitExported, TypeFindingRecorded, TypeFindingResolved, TypeFindingReopened,
+		TypeUserCreated, TypeUserChanged, TypeUserDisabled, TypeUserEnabled} {
+		m[string(t)] = string(t)
+	}
+	for _, r := range []Role{RoleAdmin, RoleSubmitter, RoleInspector, RoleSupervisor, RoleSystem} {
+		m[string(r)] = string(r)
+	}
+	for _, c := range []Client{ClientWeb, ClientCLI, ClientAPI, ClientImport, ClientNATS} {
+		m[string(c)] = string(c)
+	}
+	return m
+}()
 
 func (s *scanner) lit(l string) bool {
 	if len(s.b)-s.i >= len(l) && string(s.b[s.i:s.i+len(l)]) == l {
@@ -160,10 +177,11 @@ func (s *scanner) str(out *string) bool {
 			}
 			if c == '"' {
 				if buf == nil {
-					if s.s == "" {
-						s.s = string(b)
+					if v, ok := interned[string(b[start:i])]; ok {
+						*out = v
+					} else {
+						*out = string(b[start:i])
 					}
-					*out = s.s[start:i]
 				} else {
 					*out = string(append(buf, b[start:i]...))
 				}
@@ -241,6 +259,10 @@ var hexVals = func() (t [256]byte) {
 	}
 	return
 }()
+
+// nonEmpty is str for a string that must not be empty (the field is
+// omitted when it is, or Decode refuses it).
+func (s *scanner) nonEmpty(out *string) bool { return !s.lit(`""`) && s.str(out) }
 
 func isLowerHex(c byte) bool { return hexVals[c] != 0xff }
 
@@ -425,7 +447,7 @@ func (s *scanner) attachment(a *Attachment) bool {
 	if s.lit(`,"height":`) && (!s.int(&a.Height) || a.Height == 0) {
 		return false
 	}
-	if s.lit(`,"taken_at":`) && (!s.str(&a.TakenAt) || a.TakenAt == "") {
+	if s.lit(`,"taken_at":`) && !s.nonEmpty(&a.TakenAt) {
 		return false
 	}
 	if s.lit(`,"gps":{"lat":`) {
@@ -434,7 +456,7 @@ func (s *scanner) attachment(a *Attachment) bool {
 			return false
 		}
 	}
-	if s.lit(`,"phash":`) && (!s.str(&a.PHash) || a.PHash == "") {
+	if s.lit(`,"phash":`) && !s.nonEmpty(&a.PHash) {
 		return false
 	}
 	return s.lit(`}`)
