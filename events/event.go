@@ -396,8 +396,20 @@ func Encode(e *Event) ([]byte, error) {
 
 // Decode parses a stored event. It rejects malformed JSON and envelopes
 // without an id, type or unit, but accepts unknown types and unknown fields
-// so that events written by a newer version still decode.
+// so that events written by a newer version still decode. An event stored
+// as Encode writes it is read in one strict pass (see CheckStored), any
+// other form with encoding/json, to the same result; the event shares no
+// memory with b.
 func Decode(b []byte) (*Event, error) {
+	if ev, _, ok := scanStored(b); ok {
+		ev.Data = bytes.Clone(ev.Data)
+		return ev, nil
+	}
+	return decodeJSON(b)
+}
+
+// decodeJSON is Decode with encoding/json alone.
+func decodeJSON(b []byte) (*Event, error) {
 	if len(b) > MaxEventSize {
 		return nil, fmt.Errorf("%w: event of %d bytes exceeds %d", ErrInvalid, len(b), MaxEventSize)
 	}

@@ -16,6 +16,19 @@ type oneUnit struct{ Ledger }
 
 func (oneUnit) Units(context.Context) ([]string, error) { return nil, nil }
 
+// oneUnitStored is oneUnit for a ledger that also hands over its events
+// as stored, so that the check takes verify's StoredLedger path.
+type oneUnitStored struct {
+	oneUnit
+	stored interface {
+		StoredHistory(ctx context.Context, unit string, fn func(seq uint64, data []byte) error) error
+	}
+}
+
+func (o oneUnitStored) StoredHistory(ctx context.Context, unit string, fn func(seq uint64, data []byte) error) error {
+	return o.stored.StoredHistory(ctx, unit, fn)
+}
+
 // verifyUnit is the quick unit check, GET /api/v1/verify?unit=U: the unit's
 // hash chain recomputed and linked, and every attachment it names re-read
 // and re-hashed. 200 with the report either way; "ok" says whether
@@ -42,7 +55,11 @@ func (s *Server) verifyUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	rep, err := verify.Run(r.Context(), oneUnit{s.ledger}, s.blobs, verify.Options{Unit: unit})
+	var l verify.Ledger = oneUnit{s.ledger}
+	if st, ok := s.ledger.(verify.StoredLedger); ok {
+		l = oneUnitStored{oneUnit{s.ledger}, st}
+	}
+	rep, err := verify.Run(r.Context(), l, s.blobs, verify.Options{Unit: unit})
 	if err != nil {
 		s.fail(w, r, err)
 		return

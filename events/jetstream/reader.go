@@ -19,10 +19,8 @@ import (
 // the events recorded at or before asOf are returned: what the ledger held
 // then. A unit with no events gives an error wrapping events.ErrNotFound.
 func (l *Ledger) History(ctx context.Context, unit string, asOf time.Time) ([]events.Record, error) {
-	if unit != events.PlansChain && unit != events.UsersChain {
-		if err := events.ValidUnitID(unit); err != nil {
-			return nil, err
-		}
+	if err := checkChain(unit); err != nil {
+		return nil, err
 	}
 	recs, err := l.read(ctx, l.UnitSubjects(unit), asOf)
 	if err != nil {
@@ -36,6 +34,43 @@ func (l *Ledger) History(ctx context.Context, unit string, asOf time.Time) ([]ev
 		}
 	}
 	return recs, nil
+}
+
+// checkChain returns an error wrapping events.ErrInvalid unless unit is a
+// unit id or one of the ledger's own chains (plans, users).
+func checkChain(unit string) error {
+	if unit == events.PlansChain || unit == events.UsersChain {
+		return nil
+	}
+	return events.ValidUnitID(unit)
+}
+
+// StoredHistory hands a chain's events to fn as they are stored, in
+// ledger order, without decoding them: each message's stream sequence and
+// bytes (fn may keep data), up to the chain's last event at the time of
+// the call, until fn returns an error. It is for checks that read the
+// stored bytes themselves (events.CheckStored); History is the decoded
+// view of the same messages. A chain with no events gives an error
+// wrapping events.ErrNotFound, as History does.
+func (l *Ledger) StoredHistory(ctx context.Context, unit string, fn func(seq uint64, data []byte) error) error {
+	if err := checkChain(unit); err != nil {
+		return err
+	}
+	filter := l.UnitSubjects(unit)
+	last, err := l.stream.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, js.ErrMsgNotFound) {
+		return fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("history of unit %s: %w", unit, unavailable(err))
+	}
+	err = l.scan(ctx, filter, 1, last.Sequence, func(seq uint64, data []byte) (bool, error) {
+		return true, fn(seq, data)
+	})
+	if err != nil {
+		return fmt.Errorf("history of unit %s: %w", unit, err)
+	}
+	return nil
 }
 
 // Units returns the id of every chain in the ledger, sorted: the units
