@@ -83,6 +83,17 @@ func TestServeTLS(t *testing.T) {
 	if !strings.Contains(logs.String(), "https://"+addr) {
 		t.Fatalf("log does not say https:\n%s", logs.String())
 	}
+	// Over TLS the session cookie is Secure (and HttpOnly, SameSite=Lax).
+	tok, _ := os.ReadFile(filepath.Join(data, "admin.token"))
+	resp, err := client.Post("https://"+addr+"/api/v1/session", "application/json",
+		strings.NewReader(`{"token":"`+strings.TrimSpace(string(tok))+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ck := resp.Header.Get("Set-Cookie"); resp.StatusCode != 200 || !strings.Contains(ck, "; Secure") || !strings.Contains(ck, "HttpOnly") || !strings.Contains(ck, "SameSite=Lax") {
+		t.Errorf("session over TLS: %d %q", resp.StatusCode, ck)
+	}
 	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
