@@ -66,6 +66,9 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, p Principal) 
 			if params["boundary"] == "" {
 				return r, fmt.Errorf("%w: multipart form without a boundary", errBadRequest)
 			}
+			// The handler reads the rest through this reader, not r.Body:
+			// bound it here by the upload limit, as the handlers bound theirs.
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestSize)
 			mr := multipart.NewReader(r.Body, params["boundary"])
 			part, err := mr.NextPart()
 			if err != nil || part.FormName() != "csrf" {

@@ -410,7 +410,7 @@ func (b *browser) signIn(t *testing.T, user, password string) (reply, string) {
 // every state-changing request; rate-limited failures, recorded; a forged
 // cookie refused; sign-out and disabling end the session at once.
 func TestSessions(t *testing.T) {
-	s := startServer(t, "")
+	s := startServer(t, "", "--max-file-mib", "1", "--max-request-mib", "2")
 	tw := setupTowns(t, s)
 	const pw = "correct horse battery"
 	if r := s.postJSON(t, s.Admin, "/api/v1/users/clerk/password", map[string]string{"password": "short"}); r.Status != 400 {
@@ -453,6 +453,24 @@ func TestSessions(t *testing.T) {
 	mw := newMultipart(&form, map[string]string{"csrf": csrf}, "evidence", `{"kind":"activity","title":"表單","occurred_at":"2016-07-04"}`)
 	if r := b.do(t, "POST", "/api/v1/units/cun-a1/evidence", mw, &form, nil); r.Status != 201 {
 		t.Errorf("form with CSRF first: %d %s", r.Status, r.Body)
+	}
+	// The rest of a session's form, read past its CSRF field, is bounded by
+	// the request limit like any upload: three files of 0.9 MiB over 2 MiB.
+	form.Reset()
+	mw2 := multipart.NewWriter(&form)
+	mw2.WriteField("csrf", csrf)
+	mw2.WriteField("evidence", `{"kind":"document","title":"大","occurred_at":"2016-07-04"}`)
+	for i := range 3 {
+		fw, _ := mw2.CreateFormFile("attachment", fmt.Sprintf("notes-%d.txt", i))
+		fw.Write(bytes.Repeat([]byte("學習筆記 notes\n"), 900<<10/19))
+	}
+	mw2.Close()
+	headBefore := s.get(t, s.Admin, "/api/v1/units/cun-a1").Body
+	if r := b.do(t, "POST", "/api/v1/units/cun-a1/evidence", mw2.FormDataContentType(), &form, nil); r.Status != 413 {
+		t.Errorf("session form over the request limit: %d %s", r.Status, r.Body)
+	}
+	if after := s.get(t, s.Admin, "/api/v1/units/cun-a1").Body; !bytes.Equal(after, headBefore) {
+		t.Errorf("an oversize session form changed the unit: %s -> %s", headBefore, after)
 	}
 	if r := b.do(t, "POST", "/api/v1/session/end", "application/x-www-form-urlencoded", strings.NewReader("x=1"), nil); r.Status != 403 {
 		t.Errorf("url-encoded form without CSRF: %d", r.Status)
