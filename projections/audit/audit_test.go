@@ -401,3 +401,31 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestReuseScope: with a scope, uses outside it are not shown, not even as
+// the other half of a reuse.
+func TestReuseScope(t *testing.T) {
+	a := fixture(t)
+	all := audit.Reuse(a, audit.Options{})
+	if len(all.Exact) == 0 {
+		t.Fatal("the story has no reuse")
+	}
+	for _, ex := range all.Exact {
+		scope := ex.Units[0]
+		r := audit.Reuse(a, audit.Options{Filter: audit.Filter{Scope: func(u string) bool { return u == scope }}})
+		for _, e := range r.Exact {
+			for _, u := range e.Uses {
+				if u.Unit != scope {
+					t.Errorf("scope %s shows a use in %s", scope, u.Unit)
+				}
+			}
+		}
+		for _, n := range r.Near {
+			for _, u := range append(n.A.Uses, n.B.Uses...) {
+				if u.Unit != scope {
+					t.Errorf("scope %s shows a near duplicate in %s", scope, u.Unit)
+				}
+			}
+		}
+	}
+}

@@ -76,14 +76,17 @@ type content struct {
 // amendment removed was still submitted); inspectors' finding photos do
 // not. A group or pair is listed if any of its uses passes the filter (by
 // the item's unit, and the attaching event's recorded time and actor), and
-// then shows all its uses: the point is where else a photo appears.
+// then shows all its uses: the point is where else a photo appears. With a
+// Scope, uses outside it do not exist for Reuse.
 // Exact groups are in the order of their first use; near pairs by
 // distance, then first use. Comparing photos is quadratic in the number
 // of distinct photos the filter selects times all photos.
 func Reuse(a *projections.Archive, o Options) ReuseReport {
 	o = o.withDefaults()
 	byDigest := map[string]*content{}
-	for _, ua := range units(a, Filter{}) {
+	// Every unit's photos are compared, but only within the filter's scope:
+	// a scoped supervisor must not see other units' items.
+	for _, ua := range units(a, Filter{Scope: o.Scope}) {
 		unit := ua.Unit.ID
 		for _, it := range ua.Items() {
 			ref := refOf(unit, it)
