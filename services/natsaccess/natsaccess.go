@@ -60,7 +60,10 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.L
 	return l, nil
 }
 
-// Record queues e; it blocks only if thousands of entries are waiting.
+// Record queues e. If thousands of entries are already waiting (NATS has
+// been away for a while) it waits a moment, then writes the entry to the
+// process log instead, so that requests do not hang on the access log and
+// no entry vanishes silently.
 func (l *Log) Record(e services.AccessEntry) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -68,10 +71,23 @@ func (l *Log) Record(e services.AccessEntry) {
 		l.log.Error("access log closed; entry written to the log instead", "entry", e)
 		return
 	}
-	l.ch <- e
+	select {
+	case l.ch <- e:
+		return
+	default:
+	}
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case l.ch <- e:
+	case <-t.C:
+		l.log.Error("access log backlog full; entry written to the log instead", "entry", e)
+	}
 }
 
-// Close publishes what is queued and stops the writer.
+// Close publishes what is queued and stops the writer. If NATS does not
+// take the entries within closeWait, those still queued are written to the
+// process log instead, so that shutdown neither hangs nor loses them.
 func (l *Log) Close() {
 	l.mu.Lock()
 	if !l.closed {
@@ -79,8 +95,23 @@ func (l *Log) Close() {
 		close(l.ch)
 	}
 	l.mu.Unlock()
-	<-l.done
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-l.done:
+		return
+	case <-t.C:
+	}
+	n := 0
+	for e := range l.ch { // shares the rest with the writer, which may still be retrying a batch
+		l.log.Error("access log: entry not stored at shutdown; it is here instead", "entry", e)
+		n++
+	}
+	l.log.Error("access log: NATS did not take the queued entries before shutdown", "written_to_log", n)
 }
+
+// closeWait is how long Close waits for NATS to take the queued entries.
+var closeWait = 20 * time.Second
 
 // run publishes queued entries in batches: one message holds the entries
 // (JSON lines) that arrived within batchWait of the first, up to batchMax,

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,3 +180,38 @@ func BenchmarkArchiveReadAccessLog(b *testing.B) {
 	b.ReportMetric(float64(tLogged.Nanoseconds())/float64(b.N), "ns/read-logged")
 	b.ReportMetric(float64(tLogged)/float64(tPlain), "logged/unlogged")
 }
+
+// TestNATSGone: with NATS gone, Record does not hang once the queue is
+// full and Close does not hang either; entries that could not be stored are
+// written to the process log, not dropped silently.
+func TestNATSGone(t *testing.T) {
+	ns := testenv.StartNATS(t)
+	nc := ns.Connect(t)
+	js, _ := jetstream.New(nc)
+	var logs syncBuf
+	l, err := natsaccess.Open(context.Background(), js, 1, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	defer natsaccess.SetCloseWait(time.Second)()
+	for i := range 8192 + 600 {
+		l.Record(services.AccessEntry{Actor: fmt.Sprintf("u%d", i), Action: services.ActUnitRead, Path: "/x", Outcome: services.OutcomeAllowed})
+	}
+	l.Close()
+	out := logs.String()
+	if !strings.Contains(out, "backlog full; entry written to the log instead") || !strings.Contains(out, "not stored at shutdown") {
+		t.Fatalf("log:\n%.2000s", out)
+	}
+	if !strings.Contains(out, "actor:u8791") && !strings.Contains(out, "Actor:u8791") {
+		t.Errorf("the last entry is not in the log")
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
