@@ -192,10 +192,9 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 	if err != nil || ct != "multipart/form-data" {
 		return nil, false, fmt.Errorf("%w: want multipart/form-data with a %q part and \"attachment\" file parts", errBadRequest, metaPart)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestSize)
-	mr, err := multipartReader(r)
+	mr, err := s.multipartReader(w, r)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errBadRequest, err)
+		return nil, false, err
 	}
 	up := &upload{}
 	defer func() {
@@ -208,51 +207,30 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 		}
 	}()
 	for {
-		part, err := mr.NextPart()
+		part, err := nextPart(mr)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, false, err
-			}
-			return nil, false, fmt.Errorf("%w: malformed multipart body: %v", errBadRequest, err)
+			return nil, false, err
 		}
 		switch part.FormName() {
 		case metaPart:
 			if up.meta != nil {
 				return nil, false, fmt.Errorf("%w: more than one %q part", errBadRequest, metaPart)
 			}
-			b, err := io.ReadAll(io.LimitReader(part, s.cfg.MaxJSONSize+1))
+			b, err := readField(part, s.cfg.MaxJSONSize, errJSONTooLarge)
 			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					return nil, false, err
-				}
-				return nil, false, fmt.Errorf("%w: read %s part: %v", errBadRequest, metaPart, err)
-			}
-			if int64(len(b)) > s.cfg.MaxJSONSize {
-				return nil, false, fmt.Errorf("%w: the %s JSON part is over %d bytes", errJSONTooLarge, metaPart, s.cfg.MaxJSONSize)
+				return nil, false, err
 			}
 			up.meta = b
 			if early != nil && len(up.attachments) == 0 && early(b) {
 				return up, true, nil
 			}
 		case "attachment":
-			if len(up.attachments) >= s.cfg.MaxFiles {
-				return nil, false, fmt.Errorf("%w: at most %d attachments in one request", ErrTooManyFiles, s.cfg.MaxFiles)
-			}
-			if up.stage == nil {
-				if up.stage, err = newStage(s.blobs, s.cfg.TempDir); err != nil {
-					return nil, false, err
-				}
-			}
-			a, err := s.receiveAttachment(r.Context(), up.stage, part)
-			if err != nil {
+			if err := s.addAttachment(r.Context(), up, part); err != nil {
 				return nil, false, err
 			}
-			up.attachments = append(up.attachments, a)
 		default:
 			return nil, false, fmt.Errorf("%w: unexpected part %q (want %q and \"attachment\")", errBadRequest, part.FormName(), metaPart)
 		}

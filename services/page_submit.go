@@ -37,10 +37,9 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 	if err != nil || ct != "multipart/form-data" {
 		return nil, nil, false, fmt.Errorf("%w: want a multipart/form-data form", errBadRequest)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestSize)
-	mr, err := multipartReader(r) // after the csrf field, for a session's form
+	mr, err := s.multipartReader(w, r) // after the csrf field, for a session's form
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("%w: %v", errBadRequest, err)
+		return nil, nil, false, err
 	}
 	vals := url.Values{}
 	up := &upload{}
@@ -52,16 +51,12 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 	}()
 	n := 0
 	for {
-		part, err := mr.NextPart()
+		part, err := nextPart(mr)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return vals, nil, false, err
-			}
-			return vals, nil, false, fmt.Errorf("%w: malformed multipart body: %v", errBadRequest, err)
+			return vals, nil, false, err
 		}
 		name := part.FormName()
 		switch {
@@ -73,38 +68,18 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 			if len(up.attachments) == 0 && early != nil && early(vals) {
 				return vals, up, true, nil
 			}
-			if len(up.attachments) >= s.cfg.MaxFiles {
-				return vals, nil, false, fmt.Errorf("%w: at most %d attachments in one request", ErrTooManyFiles, s.cfg.MaxFiles)
-			}
-			if up.stage == nil {
-				if up.stage, err = newStage(s.blobs, s.cfg.TempDir); err != nil {
-					return vals, nil, false, err
-				}
-			}
-			a, err := s.receiveAttachment(r.Context(), up.stage, part)
-			if errors.Is(err, io.ErrUnexpectedEOF) { // the client's connection, not the store
-				return vals, nil, false, fmt.Errorf("%w: the upload was cut short: %v", errBadRequest, err)
-			}
-			if err != nil {
+			if err := s.addAttachment(r.Context(), up, part); err != nil {
 				return vals, nil, false, err
 			}
-			up.attachments = append(up.attachments, a)
 		case part.FileName() != "":
 			return vals, nil, false, fmt.Errorf("%w: unexpected file field %q", errBadRequest, name)
 		default:
 			if n++; n > maxFormFields {
 				return vals, nil, false, fmt.Errorf("%w: too many form fields", errBadRequest)
 			}
-			b, err := io.ReadAll(io.LimitReader(part, maxMetaSize+1))
+			b, err := readField(part, maxMetaSize, errBadRequest)
 			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					return vals, nil, false, err
-				}
-				return vals, nil, false, fmt.Errorf("%w: read field %s: %v", errBadRequest, name, err)
-			}
-			if len(b) > maxMetaSize {
-				return vals, nil, false, fmt.Errorf("%w: field %s over %d bytes", errBadRequest, name, maxMetaSize)
+				return vals, nil, false, err
 			}
 			vals.Add(name, string(b))
 		}

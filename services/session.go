@@ -87,15 +87,6 @@ func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request, p Principal) 
 
 type multipartKey struct{}
 
-// multipartReader returns the request's multipart reader: the one checkCSRF
-// started (after the token), or a new one.
-func multipartReader(r *http.Request) (*multipart.Reader, error) {
-	if mr, ok := r.Context().Value(multipartKey{}).(*multipart.Reader); ok {
-		return mr, nil
-	}
-	return r.MultipartReader()
-}
-
 // startSession checks a user's password and, on success, sets the session
 // cookie on w and returns the signed-in principal. Failures are rate
 // limited per account and per client address (ErrTooManyAttempts) and

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,71 @@ func (st *stage) close() {
 	if st != nil {
 		_ = os.RemoveAll(st.dir)
 	}
+}
+
+// multipartReader returns the request's multipart reader, its body bounded
+// by MaxRequestSize: the one checkCSRF started (after a session form's
+// token; it bounded the body), or a new one.
+func (s *Server) multipartReader(w http.ResponseWriter, r *http.Request) (*multipart.Reader, error) {
+	if mr, ok := r.Context().Value(multipartKey{}).(*multipart.Reader); ok {
+		return mr, nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestSize)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return mr, nil
+}
+
+// nextPart returns the form's next part, io.EOF after the last. A body
+// over the request limit keeps its *http.MaxBytesError (413); any other
+// failure is the client's malformed body (400).
+func nextPart(mr *multipart.Reader) (*multipart.Part, error) {
+	part, err := mr.NextPart()
+	if err == nil || errors.Is(err, io.EOF) {
+		return part, err
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: malformed multipart body: %v", errBadRequest, err)
+}
+
+// readField reads a text part of at most limit bytes; a longer one is
+// tooLarge, a body over the request limit keeps its *http.MaxBytesError.
+func readField(part *multipart.Part, limit int64, tooLarge error) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(part, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: read %s: %v", errBadRequest, part.FormName(), err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: %s is over %d bytes", tooLarge, part.FormName(), limit)
+	}
+	return b, nil
+}
+
+// addAttachment receives one file part into the upload's stage (made on
+// the first file), refusing more than MaxFiles.
+func (s *Server) addAttachment(ctx context.Context, up *upload, part *multipart.Part) error {
+	if len(up.attachments) >= s.cfg.MaxFiles {
+		return fmt.Errorf("%w: at most %d attachments in one request", ErrTooManyFiles, s.cfg.MaxFiles)
+	}
+	if up.stage == nil {
+		var err error
+		if up.stage, err = newStage(s.blobs, s.cfg.TempDir); err != nil {
+			return err
+		}
+	}
+	a, err := s.receiveAttachment(ctx, up.stage, part)
+	if err != nil {
+		return err
+	}
+	up.attachments = append(up.attachments, a)
+	return nil
 }
