@@ -260,15 +260,19 @@ func splitAttachments(atts []events.Attachment, title string) ([]photoView, []ev
 	return photos, docs
 }
 
-// unit is a unit's archive page, as of ?as_of= if given.
-func (pg *pages) unit(w http.ResponseWriter, r *http.Request) {
-	unit := r.PathValue("unit")
+// unitDataOf is unitData for the request's {unit} and ?as_of=.
+func (pg *pages) unitDataOf(r *http.Request) (*unitData, time.Time, error) {
 	asOf, err := pg.s.asOf(r)
 	if err != nil {
-		pg.failErr(w, r, err)
-		return
+		return nil, asOf, err
 	}
-	d, err := pg.unitData(r.Context(), r, unit, asOf)
+	d, err := pg.unitData(r.Context(), r, r.PathValue("unit"), asOf)
+	return d, asOf, err
+}
+
+// unit is a unit's archive page, as of ?as_of= if given.
+func (pg *pages) unit(w http.ResponseWriter, r *http.Request) {
+	d, _, err := pg.unitDataOf(r)
 	if err != nil {
 		pg.failErr(w, r, err)
 		return
@@ -391,12 +395,7 @@ func (pg *pages) timeline(w http.ResponseWriter, r *http.Request) {
 func (pg *pages) dossier(w http.ResponseWriter, r *http.Request) {
 	s := pg.s
 	unit := r.PathValue("unit")
-	asOf, err := s.asOf(r)
-	if err != nil {
-		pg.failErr(w, r, err)
-		return
-	}
-	d, err := pg.unitData(r.Context(), r, unit, asOf)
+	d, asOf, err := pg.unitDataOf(r)
 	if err != nil {
 		pg.failErr(w, r, err)
 		return
