@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	js "github.com/nats-io/nats.go/jetstream"
 
 	"taizhang/events"
+	"taizhang/internal/par"
 )
 
 // History returns a unit's events in ledger order. If asOf is not zero, only
@@ -138,28 +137,16 @@ type raw struct {
 func decodeAll(raws []raw) ([]events.Record, error) {
 	recs := make([]events.Record, len(raws))
 	errs := make([]error, len(raws))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(raws)/256))
-	chunk := (len(raws) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(raws))
-		if lo >= hi {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := lo; k < hi; k++ {
-				ev, err := events.Decode(raws[k].data)
-				if err != nil {
-					errs[k] = fmt.Errorf("ledger message %d: %w", raws[k].seq, err)
-					continue
-				}
-				recs[k] = events.Record{Seq: raws[k].seq, Event: ev}
+	par.Chunks(len(raws), 256, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			ev, err := events.Decode(raws[k].data)
+			if err != nil {
+				errs[k] = fmt.Errorf("ledger message %d: %w", raws[k].seq, err)
+				continue
 			}
-		}()
-	}
-	wg.Wait()
+			recs[k] = events.Record{Seq: raws[k].seq, Event: ev}
+		}
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

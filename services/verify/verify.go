@@ -18,6 +18,7 @@ import (
 
 	"taizhang/blobstore"
 	"taizhang/events"
+	"taizhang/internal/par"
 )
 
 // Ledger is what verification reads of the ledger.
@@ -344,22 +345,10 @@ func checkStored(ctx context.Context, l StoredLedger, unit string) ([]events.Rec
 // costly part of checking a chain (the links are then checked in order).
 func verifyHashes(recs []events.Record) []error {
 	errs := make([]error, len(recs))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(recs)/256))
-	var wg sync.WaitGroup
-	chunk := (len(recs) + workers - 1) / max(workers, 1)
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, len(recs))
-		if lo >= hi {
-			break
+	par.Chunks(len(recs), 256, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			errs[k] = recs[k].Event.VerifyHash()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := lo; k < hi; k++ {
-				errs[k] = recs[k].Event.VerifyHash()
-			}
-		}()
-	}
-	wg.Wait()
+	})
 	return errs
 }
