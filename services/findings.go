@@ -146,9 +146,7 @@ func (s *Server) withUnitArchive(ctx context.Context, unit string, asOf time.Tim
 	if err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.WaitProjection)
-	defer cancel()
-	if err := s.archive.WaitFor(wctx, seq); err != nil {
+	if err := s.waitApplied(ctx, seq); err != nil {
 		return err
 	}
 	return s.archive.Read(func(a *projections.Archive) error {

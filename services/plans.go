@@ -1,7 +1,6 @@
 package services
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,7 +63,7 @@ func (s *Server) publishPlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Answer once the projection has the plan, so a read right after sees it.
-	if err := s.waitApplied(r, rec.Seq); err != nil {
+	if err := s.waitApplied(r.Context(), rec.Seq); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -75,12 +74,6 @@ func (s *Server) publishPlan(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, PlanAnswer{Plan: p.ID, Version: pp.Version, Sequence: rec.Seq, Hash: rec.Event.Hash, Created: created})
-}
-
-func (s *Server) waitApplied(r *http.Request, seq uint64) error {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WaitProjection)
-	defer cancel()
-	return s.archive.WaitFor(ctx, seq)
 }
 
 // PlanSummary is a plan in a listing.

@@ -534,9 +534,7 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 
 // unitAt waits until the archive has applied seq and returns the unit.
 func (s *Server) unitAt(ctx context.Context, id string, seq uint64) (projections.Unit, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.WaitProjection)
-	defer cancel()
-	if err := s.archive.WaitFor(ctx, seq); err != nil {
+	if err := s.waitApplied(ctx, seq); err != nil {
 		return projections.Unit{}, err
 	}
 	var u projections.Unit

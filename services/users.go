@@ -41,12 +41,13 @@ func (s *Server) createUser(ctx context.Context, u *events.User, by events.Actor
 	if err != nil {
 		return err
 	}
-	return s.waitSeq(ctx, rec.Seq)
+	return s.waitApplied(ctx, rec.Seq)
 }
 
-// waitSeq waits until the archive projection has applied seq, so that the
-// next request sees what this one wrote.
-func (s *Server) waitSeq(ctx context.Context, seq uint64) error {
+// waitApplied waits (at most WaitProjection) until the archive projection
+// has applied seq, so that what a request wrote or names is in it; it
+// returns an error wrapping projections.ErrBehind if it is not.
+func (s *Server) waitApplied(ctx context.Context, seq uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WaitProjection)
 	defer cancel()
 	return s.archive.WaitFor(ctx, seq)
@@ -146,7 +147,7 @@ func (s *Server) changeUser(typ events.Type) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		if err := s.waitSeq(r.Context(), rec.Seq); err != nil {
+		if err := s.waitApplied(r.Context(), rec.Seq); err != nil {
 			s.fail(w, r, err)
 			return
 		}
