@@ -71,7 +71,7 @@ func TestSubmitFlow(t *testing.T) {
 		t.Fatalf("the item is not under its requirement:\n%s", sec)
 	}
 	for _, a := range last.Attachments {
-		if !strings.Contains(sec, `src="/thumbs/`+a.SHA256+`?w=240"`) || !strings.Contains(sec, `href="/api/v1/blobs/`+a.SHA256+`"`) {
+		if !strings.Contains(sec, `src="/thumbs/`+a.SHA256+`?w=240&amp;unit=cun-1"`) || !strings.Contains(sec, `href="/api/v1/blobs/`+a.SHA256+`?unit=cun-1"`) {
 			t.Errorf("no thumbnail or link for %s", a.Name)
 		}
 	}

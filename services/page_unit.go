@@ -27,6 +27,7 @@ type asOfForm struct {
 // photoView is a photo with its thumbnail and caption.
 type photoView struct {
 	SHA256, Alt, Taken string
+	Unit               string // the unit it belongs to: the blob and thumbnail URLs name it, so the scope check looks there first
 }
 
 // itemView is one evidence item on a page.
@@ -157,7 +158,7 @@ func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 				return v
 			}
 			shown[it.ID] = true
-			v.Photos, v.Docs = splitAttachments(it.Attachments, it.Title)
+			v.Photos, v.Docs = splitAttachments(unit, it.Attachments, it.Title)
 			return v
 		}
 		for _, rep := range ans.Plans {
@@ -195,7 +196,7 @@ func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 			fv := findingView{ID: f.ID, Description: f.Finding.Description, Severity: f.Finding.Severity, Due: f.Finding.Due,
 				Requirement: f.Finding.Requirement, RecordedAt: f.Chain[0].RecordedAt.Time(), Resolved: f.Resolved,
 				Overdue: f.Overdue(at, s.cfg.Zone), Version: f.Version}
-			fv.Photos, _ = splitAttachments(f.Photos, f.Finding.Description)
+			fv.Photos, _ = splitAttachments(unit, f.Photos, f.Finding.Description)
 			for _, l := range f.Chain[1:] {
 				fv.Decisions = append(fv.Decisions, decisionView{At: l.RecordedAt.Time(), Type: string(l.Type()), Actor: l.Actor().ID, Reason: l.Reason()})
 			}
@@ -227,9 +228,9 @@ func photoList(photos []photoView, w int) template.HTML {
 	b.Grow(len(photos) * 260)
 	b.WriteString(`<ul class="photos">`)
 	for _, p := range photos {
-		sha, alt := html.EscapeString(p.SHA256), html.EscapeString(p.Alt)
-		fmt.Fprintf(&b, `<li><a class="photo" href="/api/v1/blobs/%s" data-caption="%s"><img src="/thumbs/%s?w=%d" alt="%s" loading="lazy"></a></li>`,
-			sha, alt, sha, w, alt)
+		sha, alt, unit := html.EscapeString(p.SHA256), html.EscapeString(p.Alt), html.EscapeString(url.QueryEscape(p.Unit))
+		fmt.Fprintf(&b, `<li><a class="photo" href="/api/v1/blobs/%s?unit=%s" data-caption="%s"><img src="/thumbs/%s?w=%d&amp;unit=%s" alt="%s" loading="lazy"></a></li>`,
+			sha, unit, alt, sha, w, unit, alt)
 	}
 	b.WriteString(`</ul>`)
 	return template.HTML(b.String())
@@ -243,7 +244,7 @@ func (v findingView) PhotoList() template.HTML { return photoList(v.Photos, 240)
 
 // splitAttachments splits attachments into photos (shown as thumbnails,
 // captioned with their names, or the item's title) and documents.
-func splitAttachments(atts []events.Attachment, title string) ([]photoView, []events.Attachment) {
+func splitAttachments(unit string, atts []events.Attachment, title string) ([]photoView, []events.Attachment) {
 	var photos []photoView
 	var docs []events.Attachment
 	for _, a := range atts {
@@ -252,7 +253,7 @@ func splitAttachments(atts []events.Attachment, title string) ([]photoView, []ev
 			if alt == "" {
 				alt = title
 			}
-			photos = append(photos, photoView{SHA256: a.SHA256, Alt: alt, Taken: strings.Replace(a.TakenAt, "T", " ", 1)})
+			photos = append(photos, photoView{SHA256: a.SHA256, Alt: alt, Taken: strings.Replace(a.TakenAt, "T", " ", 1), Unit: unit})
 		} else {
 			docs = append(docs, a)
 		}
