@@ -243,12 +243,10 @@ func TestScopes(t *testing.T) {
 	if r := s.do(t, tw.insp, "POST", "/api/v1/units/cun-b1/findings", fct, fbody); r.Status != 403 {
 		t.Errorf("inspector of zhen-a records a finding in cun-b1: %d", r.Status)
 	}
-	var corr struct{ Corrections []struct{ Unit string } }
 	r := s.get(t, tw.sup, "/api/v1/audit/actors")
 	if r.Status != 200 || strings.Contains(string(r.Body), "cun-b1") {
 		t.Errorf("scoped supervisor's actors view: %d %s", r.Status, r.Body)
 	}
-	_ = corr
 	// Blobs: only those of units in scope; others do not exist.
 	if r := s.get(t, tw.clerk, "/api/v1/blobs/"+tw.blob["cun-a1"]); r.Status != 200 {
 		t.Errorf("own blob: %d", r.Status)
@@ -260,10 +258,12 @@ func TestScopes(t *testing.T) {
 	// An expired token is refused.
 	var exp services.TokenAnswer
 	s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"user": "insp", "expires_in": "1ms"}).decode(t, &exp)
-	time.Sleep(5 * time.Millisecond)
-	if r := s.get(t, exp.Token, "/api/v1/units"); r.Status != 401 || !strings.Contains(string(r.Body), "expired") {
-		t.Errorf("expired token: %d %s", r.Status, r.Body)
-	}
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if r := s.get(t, exp.Token, "/api/v1/units"); r.Status != 401 || !strings.Contains(string(r.Body), "expired") {
+			return fmt.Errorf("expired token: %d %s", r.Status, r.Body)
+		}
+		return nil
+	})
 	// A revoked token is refused at once; the list shows it revoked.
 	var tok2 services.TokenAnswer
 	s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"user": "insp", "label": "laptop"}).decode(t, &tok2)
@@ -316,8 +316,10 @@ func TestScopes(t *testing.T) {
 
 	// A role change: clerk becomes zhen-b's inspector. Its old token now
 	// acts as that; "who could do what" on the earlier date says submitter.
-	before := time.Now().UTC().Format(time.RFC3339Nano)
-	time.Sleep(2 * time.Millisecond)
+	// "Before" is the moment of the last event about clerk (its enabling).
+	var cur services.UserAnswer
+	s.get(t, tw.sup, "/api/v1/users/clerk").decode(t, &cur)
+	before := cur.History[len(cur.History)-1].RecordedAt.Format(time.RFC3339Nano)
 	if r := s.postJSON(t, s.Admin, "/api/v1/users/clerk/change", map[string]any{"role": "inspector", "scope": "zhen-b", "reason": "調任西鎮檢查員"}); r.Status != 200 {
 		t.Fatalf("change: %d %s", r.Status, r.Body)
 	}
