@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"compress/zlib"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"mime/multipart"
@@ -18,36 +15,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/internal/testenv"
 	"taizhang/services"
 )
-
-// bombPNG is a tiny, well-formed PNG declaring w×h grey pixels: a
-// decompression bomb for a decoder that trusts its header.
-func bombPNG(w, h uint32) []byte {
-	chunk := func(b *bytes.Buffer, typ string, data []byte) {
-		binary.Write(b, binary.BigEndian, uint32(len(data)))
-		crc := crc32.NewIEEE()
-		crc.Write([]byte(typ))
-		crc.Write(data)
-		b.WriteString(typ)
-		b.Write(data)
-		binary.Write(b, binary.BigEndian, crc.Sum32())
-	}
-	var out bytes.Buffer
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8] = 8 // 8-bit greyscale
-	chunk(&out, "IHDR", ihdr)
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	zw.Write(make([]byte, 1<<20))
-	zw.Close()
-	chunk(&out, "IDAT", z.Bytes())
-	chunk(&out, "IEND", nil)
-	return out.Bytes()
-}
 
 // rawPart is a file part with a Content-Disposition written as given.
 type rawPart struct {
@@ -183,10 +153,10 @@ func TestHostileInput(t *testing.T) {
 			return s.submit(t, s.Admin, "dongcun", meta, file{"logo.png", []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)})
 		}, 415, "unsupported_media_type"},
 		{"decompression bomb", func() reply {
-			return s.submit(t, s.Admin, "dongcun", meta, file{"ok.png", pngPhoto(t, 9)}, file{"bomb.png", bombPNG(100000, 100000)})
+			return s.submit(t, s.Admin, "dongcun", meta, file{"ok.png", pngPhoto(t, 9)}, file{"bomb.png", testenv.BombPNG(100000, 100000)})
 		}, 422, "too_many_pixels"},
 		{"image over the pixel limit", func() reply {
-			return s.submit(t, s.Admin, "dongcun", meta, file{"wide.png", bombPNG(1001, 1000)})
+			return s.submit(t, s.Admin, "dongcun", meta, file{"wide.png", testenv.BombPNG(1001, 1000)})
 		}, 422, "too_many_pixels"},
 		{"WebP bomb", func() reply {
 			return s.submit(t, s.Admin, "dongcun", meta, file{"b.webp", []byte("RIFF\x24\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\x0f\x27\x00" + strings.Repeat("\x00", 16))})

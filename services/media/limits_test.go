@@ -2,46 +2,17 @@ package media
 
 import (
 	"bytes"
-	"compress/zlib"
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
 	"testing"
 	"time"
-)
 
-// bombPNG is a tiny, well-formed PNG header declaring w×h grey pixels, with
-// a few compressed rows of zeros: a decompression bomb for a decoder that
-// trusts it.
-func bombPNG(t testing.TB, w, h uint32) []byte {
-	chunk := func(b *bytes.Buffer, typ string, data []byte) {
-		binary.Write(b, binary.BigEndian, uint32(len(data)))
-		crc := crc32.NewIEEE()
-		crc.Write([]byte(typ))
-		crc.Write(data)
-		b.WriteString(typ)
-		b.Write(data)
-		binary.Write(b, binary.BigEndian, crc.Sum32())
-	}
-	var out bytes.Buffer
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 0 // 8-bit greyscale
-	chunk(&out, "IHDR", ihdr)
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	zw.Write(make([]byte, 1<<20))
-	zw.Close()
-	chunk(&out, "IDAT", z.Bytes())
-	chunk(&out, "IEND", nil)
-	return out.Bytes()
-}
+	"taizhang/internal/testenv"
+)
 
 func photoPNG(t testing.TB, w, h int) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -58,7 +29,7 @@ func photoPNG(t testing.TB, w, h int) []byte {
 }
 
 func TestInspectLimitedRefusesABomb(t *testing.T) {
-	bomb := bombPNG(t, 100000, 100000)
+	bomb := testenv.BombPNG(100000, 100000)
 	if len(bomb) > 4096 {
 		t.Fatalf("bomb of %d bytes is not tiny", len(bomb))
 	}
@@ -141,7 +112,7 @@ func TestDimensions(t *testing.T) {
 // FuzzInspectLimited: no input makes InspectLimited panic; what it accepts
 // is within the pixel limit.
 func FuzzInspectLimited(f *testing.F) {
-	f.Add(bombPNG(f, 100000, 100000))
+	f.Add(testenv.BombPNG(100000, 100000))
 	f.Add(photoPNG(f, 8, 8))
 	f.Add([]byte("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\x0f\x27\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {

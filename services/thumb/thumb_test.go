@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -18,6 +17,7 @@ import (
 
 	"taizhang/blobstore"
 	"taizhang/blobstore/dir"
+	"taizhang/internal/testenv"
 )
 
 // picture returns a w×h image: red in the top-left quarter, blue elsewhere.
@@ -74,21 +74,6 @@ func withOrientation(j []byte, o uint16, bo binary.ByteOrder) []byte {
 	binary.BigEndian.PutUint16(out[4:], uint16(len(seg)+2))
 	out = append(out, seg...)
 	return append(out, j[2:]...)
-}
-
-// pngBomb is a valid PNG header claiming w×h pixels with almost no data.
-func pngBomb(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 2 // 8-bit RGB
-	_ = binary.Write(&b, binary.BigEndian, uint32(len(ihdr)))
-	chunk := append([]byte("IHDR"), ihdr...)
-	b.Write(chunk)
-	_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
-	return b.Bytes()
 }
 
 type fixture struct {
@@ -258,12 +243,12 @@ func TestRefusals(t *testing.T) {
 		data []byte
 		want error
 	}{
-		{"png bomb", pngBomb(100_000, 100_000), ErrTooManyPixels},
-		{"png just over the limit", pngBomb(10_000, 5_001), ErrTooManyPixels},
+		{"png bomb", testenv.BombPNG(100_000, 100_000), ErrTooManyPixels},
+		{"png just over the limit", testenv.BombPNG(10_000, 5_001), ErrTooManyPixels},
 		{"plain text", []byte("注意: not an image\n"), ErrNotImage},
 		{"pdf", []byte("%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"), ErrNotImage},
 		{"truncated jpeg", jpegOf(t, picture(100, 100))[:200], ErrNotImage},
-		{"zero-size png", pngBomb(0, 10), ErrNotImage},
+		{"zero-size png", testenv.BombPNG(0, 10), ErrNotImage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := f.put(t, tc.data)
