@@ -111,12 +111,12 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user, pass
 		return Principal{}, err
 	}
 	if events.ValidUserID(user) != nil || len(password) > maxPasswordLen || s.creds == nil {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return fail()
 	}
 	hash, err := s.creds.PasswordHash(r.Context(), user)
 	if errors.Is(err, ErrUnknownToken) {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return fail()
 	}
 	if err != nil {
@@ -138,8 +138,12 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user, pass
 }
 
 // dummyHash is compared against when the user does not exist, so that an
-// unknown user takes as long as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("taizhang-no-such-user"), bcrypt.DefaultCost)
+// unknown user takes as long as a wrong password. It is made on first use,
+// not when the package loads: every CLI command links this package.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("taizhang-no-such-user"), bcrypt.DefaultCost)
+	return h
+})
 
 // startTokenSession signs the browser in with an API token: the session is
 // the token's user's, and ends when the session times out (a revoked or
