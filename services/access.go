@@ -81,6 +81,11 @@ func (s *Server) logAccess(r *http.Request, p Principal, act Action, unit string
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if unit == "" { // a unit-less route about one unit (?unit=): a blob, a thumbnail, an audit view
+		if u := r.URL.Query().Get("unit"); events.ValidUnitID(u) == nil {
+			unit = u
+		}
+	}
 	e := AccessEntry{Time: s.now().UTC(), Actor: p.User, Role: p.Role, Via: p.Via, Action: act, Method: r.Method,
 		Path: r.URL.Path, Query: r.URL.RawQuery, Unit: unit, Client: clientAddr(r), Status: status, Outcome: OutcomeAllowed}
 	if len(e.Query) > 500 {

@@ -567,14 +567,14 @@ func TestAccessLog(t *testing.T) {
 	tw := setupTowns(t, s)
 	s.get(t, tw.insp, "/api/v1/units/cun-a1/archive")
 	s.get(t, tw.insp, "/api/v1/units/cun-a1/history")
-	s.get(t, tw.insp, "/api/v1/blobs/"+tw.blob["cun-a1"])
+	s.get(t, tw.insp, "/api/v1/blobs/"+tw.blob["cun-a1"]+"?unit=cun-a1")
 	s.get(t, tw.insp, "/api/v1/units/cun-b1/archive") // denied
 	s.get(t, "", "/api/v1/units/cun-a1/archive")      // denied: no token
 	s.get(t, tw.sup, "/api/v1/audit/reuse")
 	want := []string{
 		"insp unit.read GET /api/v1/units/cun-a1/archive allowed",
 		"insp unit.read GET /api/v1/units/cun-a1/history allowed",
-		"insp blob.read GET /api/v1/blobs/" + tw.blob["cun-a1"] + " allowed",
+		"insp blob.read GET /api/v1/blobs/" + tw.blob["cun-a1"] + " cun-a1 allowed",
 		"insp unit.read GET /api/v1/units/cun-b1/archive denied",
 		" unit.read GET /api/v1/units/cun-a1/archive denied",
 		"sup audit GET /api/v1/audit/reuse allowed",
@@ -584,7 +584,11 @@ func TestAccessLog(t *testing.T) {
 		s.get(t, s.Admin, "/api/v1/audit/access?limit=100000").decode(t, &l)
 		have := map[string]bool{}
 		for _, e := range l.Entries {
-			have[fmt.Sprintf("%s %s %s %s %s", e.Actor, e.Action, e.Method, e.Path, e.Outcome)] = true
+			k := fmt.Sprintf("%s %s %s %s", e.Actor, e.Action, e.Method, e.Path)
+			if e.Action == services.ActBlobRead {
+				k += " " + e.Unit // the unit the blob was read as (?unit=)
+			}
+			have[k+" "+e.Outcome] = true
 			if e.Client == "" || e.Time.IsZero() || e.Status == 0 {
 				return fmt.Errorf("entry without client, time or status: %+v", e)
 			}
