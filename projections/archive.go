@@ -270,6 +270,7 @@ type Archive struct {
 	users   map[string][]UserVersion // by user id, oldest state first
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
 	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
+	heads   map[string]chainHead     // every chain's last applied event (digest.go)
 }
 
 // PlanVersion is one published version of a plan.
@@ -324,6 +325,7 @@ func (a *Archive) Apply(rec events.Record) error {
 	if rec.Seq <= a.applied {
 		return nil
 	}
+	defer a.noteHead(rec, a.applied) // digest.go
 	ev := rec.Event
 	if ev.Unit == events.PlansChain {
 		if err := a.applyPlan(rec); err != nil {

@@ -267,6 +267,7 @@ func (r rule) of(role events.Role) reach {
 var rules = map[Action]rule{
 	ActHome:             {everywhere, everywhere, everywhere, everywhere, ""},
 	ActSession:          {everywhere, everywhere, everywhere, everywhere, ""},
+	ActStatus:           {everywhere, everywhere, everywhere, everywhere, ""},
 	ActUnitList:         {everywhere, inScope, inScope, inScope, ""},
 	ActPlanRead:         {everywhere, everywhere, everywhere, everywhere, ""},
 	ActCheckpointRead:   {everywhere, everywhere, everywhere, everywhere, ""},

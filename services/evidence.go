@@ -142,6 +142,13 @@ type Receipt struct {
 	Attachments []AttachmentAnswer `json:"attachments"`
 }
 
+// writeReceipt answers the receipt of rec, with its sequence in
+// X-Taizhang-Seq.
+func writeReceipt(w http.ResponseWriter, r *http.Request, status int, rec *events.Record) {
+	noteSeq(r.Context(), rec.Seq)
+	writeJSON(w, status, receipt(rec))
+}
+
 func receipt(rec *events.Record) Receipt {
 	out := Receipt{ID: rec.Event.ID, Sequence: rec.Seq, Hash: rec.Event.Hash, RecordedAt: rec.Event.RecordedAt,
 		Evidence: rec.Event.Corrects, Attachments: []AttachmentAnswer{}}
@@ -406,7 +413,7 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 		if parseErr != nil {
 			s.fail(w, r, parseErr)
 		} else {
-			writeJSON(w, http.StatusOK, receipt(existing))
+			writeReceipt(w, r, http.StatusOK, existing)
 		}
 		return
 	}
@@ -433,7 +440,7 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/units/%s/archive#%s", unit, rec.Event.ID))
-	writeJSON(w, status, receipt(rec))
+	writeReceipt(w, r, status, rec)
 }
 
 // CorrectionInput is the JSON of an amendment or a retraction. Only the
@@ -499,7 +506,7 @@ func (s *Server) correct(w http.ResponseWriter, r *http.Request, amend bool) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, receipt(rec))
+	writeReceipt(w, r, http.StatusOK, rec)
 }
 
 func (s *Server) changes(in CorrectionInput) (events.Changes, error) {

@@ -67,7 +67,7 @@ func (s *Server) recordFinding(w http.ResponseWriter, r *http.Request) {
 	if !created {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, receipt(rec))
+	writeReceipt(w, r, status, rec)
 }
 
 func (s *Server) resolveFinding(w http.ResponseWriter, r *http.Request) { s.decideFinding(w, r, true) }
@@ -96,7 +96,7 @@ func (s *Server) decideFinding(w http.ResponseWriter, r *http.Request, resolve b
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, receipt(rec))
+	writeReceipt(w, r, http.StatusOK, rec)
 }
 
 func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {

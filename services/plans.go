@@ -62,6 +62,7 @@ func (s *Server) publishPlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	noteSeq(r.Context(), rec.Seq)
 	// Answer once the projection has the plan, so a read right after sees it.
 	if err := s.waitApplied(r.Context(), rec.Seq); err != nil {
 		s.fail(w, r, err)

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +88,13 @@ type Config struct {
 	// ThumbDir caches image thumbnails, derived data that may be deleted
 	// (default TempDir/thumbs).
 	ThumbDir string
+	// Replica names this process among the replicas sharing the ledger
+	// (shown by GET /api/v1/status and in min_seq refusals).
+	Replica string
+	// MinSeqWait bounds how long a request with min_seq (or
+	// X-Taizhang-Min-Seq) waits for the projections to apply it before it
+	// is answered 503 (default 5 s; replicas.go).
+	MinSeqWait time.Duration
 }
 
 // Server is the HTTP API.
@@ -104,6 +112,7 @@ type Server struct {
 	decodes chan struct{} // bounds the image decodings running at once
 
 	checkpoints Checkpoints // optional: see SetCheckpoints
+	cpLease     LeaseInfo   // optional: see SetCheckpointLease
 	pages       *pages      // the web app's pages (page_web.go)
 	thumbs      *thumb.Cache
 }
@@ -145,6 +154,9 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	if cfg.WaitProjection <= 0 {
 		cfg.WaitProjection = 10 * time.Second
 	}
+	if cfg.MinSeqWait <= 0 {
+		cfg.MinSeqWait = 5 * time.Second
+	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = defaultSessionIdle
 	}
@@ -158,6 +170,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 		access: discardAccess{}, logins: newLoginLimiter(),
 		decodes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	s.handle("GET /healthz", ActHealth, false, s.health)
+	s.handle("GET /api/v1/status", ActStatus, false, s.status)
 	s.handle("POST /api/v1/units", ActUnitCreate, false, s.createUnit)
 	s.handle("GET /api/v1/units", ActUnitList, false, s.listUnits)
 	s.handle("GET /api/v1/units/{unit}", ActUnitRead, true, s.showUnit)
@@ -244,7 +257,7 @@ func (s *Server) handle(pattern string, act Action, unitScoped bool, h http.Hand
 			h(w, r)
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, seq: &seqNote{}}
 		var p Principal
 		var unit string
 		var refused error
@@ -276,26 +289,36 @@ func (s *Server) handle(pattern string, act Action, unitScoped bool, h http.Hand
 				return
 			}
 		}
-		h(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		if !s.awaitMinSeq(sw, r) {
+			return
+		}
+		ctx := context.WithValue(context.WithValue(r.Context(), ctxKey{}, p), seqKey{}, sw.seq)
+		h(sw, r.WithContext(ctx))
 	})
 }
 
-// statusWriter remembers the status a handler answered with.
+// statusWriter remembers the status a handler answered with, and sets
+// X-Taizhang-Seq from the request's seqNote (noteSeq) before the header
+// goes out.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	seq    *seqNote
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if w.seq != nil && w.seq.seq > 0 && code < 400 {
+			w.Header().Set(HeaderSeq, strconv.FormatUint(w.seq.seq, 10))
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -389,6 +412,7 @@ var errorTable = []struct {
 	{blobstore.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{blobstore.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{blobstore.ErrCorrupt, http.StatusInternalServerError, "corrupt"},
+	{errTooBehind, http.StatusServiceUnavailable, "behind"},
 	{projections.ErrBehind, http.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
 }
@@ -524,6 +548,7 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	noteSeq(r.Context(), rec.Seq)
 	u, err := s.unitAt(r.Context(), in.ID, rec.Seq)
 	if err != nil {
 		s.fail(w, r, err)

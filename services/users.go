@@ -41,6 +41,7 @@ func (s *Server) createUser(ctx context.Context, u *events.User, by events.Actor
 	if err != nil {
 		return err
 	}
+	noteSeq(ctx, rec.Seq)
 	return s.waitApplied(ctx, rec.Seq)
 }
 
@@ -147,6 +148,7 @@ func (s *Server) changeUser(typ events.Type) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		noteSeq(r.Context(), rec.Seq)
 		if err := s.waitApplied(r.Context(), rec.Seq); err != nil {
 			s.fail(w, r, err)
 			return

@@ -77,7 +77,9 @@ func loadCheckpointKey(data, file string, create bool) (skey, path string, creat
 }
 
 // startCheckpoints starts the checkpointer of serve and logs its public key.
-func startCheckpoints(ctx context.Context, c serveConfig, ledger *tzjs.Ledger, log *slog.Logger) (*tzjs.Checkpointer, error) {
+// holds, if not nil, says whether this process holds the checkpoint lease
+// (only then does it append checkpoints).
+func startCheckpoints(ctx context.Context, c serveConfig, ledger *tzjs.Ledger, holds func() bool, log *slog.Logger) (*tzjs.Checkpointer, error) {
 	if c.cp.interval < 0 {
 		return nil, usagef("--checkpoint-interval must not be negative")
 	}
@@ -93,7 +95,7 @@ func startCheckpoints(ctx context.Context, c serveConfig, ledger *tzjs.Ledger, l
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	cps, err := tzjs.StartCheckpointer(ctx, ledger, tzjs.CheckpointConfig{Signer: signer, VerifierKey: vkey, Interval: c.cp.interval, Log: log})
+	cps, err := tzjs.StartCheckpointer(ctx, ledger, tzjs.CheckpointConfig{Signer: signer, VerifierKey: vkey, Interval: c.cp.interval, Log: log, Holds: holds, Writer: c.name})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,9 @@ type serveConfig struct {
 	tlsCert, tlsKey             string
 	sessionIdle, sessionMax     time.Duration
 	secureCookies               bool
+	name                        string        // replica name (--name)
+	leaseTTL                    time.Duration // checkpoint lease TTL (--lease-ttl)
+	minSeqWait                  time.Duration // --min-seq-wait
 
 	cp checkpointFlags // checkpoints.go
 }
@@ -75,6 +79,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.sessionIdle, "session-idle", 30*time.Minute, "end a web session unused this long")
 	fs.DurationVar(&c.sessionMax, "session-max", 12*time.Hour, "end any web session this old")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark session cookies Secure without --tls-cert (behind a TLS proxy)")
+	fs.StringVar(&c.name, "name", envOr("TAIZHANG_NAME", defaultReplicaName()), "this replica's name among the serve processes sharing a ledger (status, checkpoint lease); default HOST-PID")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", tzjs.DefaultLeaseTTL, "with --nats: time to live of the checkpoint lease in the "+tzjs.DefaultLeaseBucket+" KV bucket, when serve creates the bucket (a dead holder is replaced after at most this)")
+	fs.DurationVar(&c.minSeqWait, "min-seq-wait", 5*time.Second, "longest a request with min_seq (or X-Taizhang-Min-Seq) waits for this replica to apply that ledger sequence before answering 503")
 	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -93,6 +100,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return usagef("--max-megapixels must be at least 1")
 	case c.decodeTimeout <= 0:
 		return usagef("--decode-timeout must be positive")
+	case c.leaseTTL < 100*time.Millisecond || c.minSeqWait <= 0:
+		return usagef("--lease-ttl must be at least 100ms and --min-seq-wait positive")
+	case c.name == "" || len(c.name) > 128 || strings.ContainsAny(c.name, " \t\r\n"):
+		return usagef("--name must be 1 to 128 characters without spaces")
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")
@@ -175,7 +186,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
 		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
 		MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
-		ThumbDir: filepath.Join(c.data, "thumbs"),
+		ThumbDir: filepath.Join(c.data, "thumbs"), Replica: c.name, MinSeqWait: c.minSeqWait,
 	}, log)
 	api.SetAccessLog(access)
 
@@ -195,11 +206,30 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 
 	// Checkpoints start after the first admin is recorded, so that the
 	// first start's checkpoint covers it.
-	cps, err := startCheckpoints(ctx, c, ledger, log)
+	// With an external NATS several replicas may share the ledger: only
+	// the holder of the checkpoint lease appends checkpoints.
+	var holds func() bool
+	var cpRef atomic.Pointer[tzjs.Checkpointer]
+	if c.natsURL != "" {
+		lease, err := tzjs.OpenLease(ctx, ledger, tzjs.LeaseConfig{Key: "checkpoint", Holder: c.name, TTL: c.leaseTTL, Replicas: st.replicas, Log: log},
+			func(held bool) {
+				if cp := cpRef.Load(); held && cp != nil {
+					cp.Poke() // checkpoint now, not an interval later
+				}
+			})
+		if err != nil {
+			return err
+		}
+		defer lease.Close()
+		holds = lease.Held
+		api.SetCheckpointLease(lease)
+	}
+	cps, err := startCheckpoints(ctx, c, ledger, holds, log)
 	if err != nil {
 		return err
 	}
 	defer cps.Close()
+	cpRef.Store(cps)
 	api.SetCheckpoints(cps)
 
 	ln, err := net.Listen("tcp", c.addr)
@@ -495,4 +525,14 @@ func waitProjection(ctx context.Context, archive *projections.Live, seq uint64) 
 		return fmt.Errorf("archive projection: %w", err)
 	}
 	return nil
+}
+
+// defaultReplicaName is HOST-PID: unique among the serve processes of one
+// cluster as long as host names are.
+func defaultReplicaName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "taizhang"
+	}
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
 }

@@ -22,6 +22,10 @@ import (
 const (
 	DefaultCheckpointStream  = "TAIZHANG_CHECKPOINTS"
 	DefaultCheckpointSubject = "tz.cp"
+	// DefaultCheckpointRequestSubject is where a process that does not
+	// hold the checkpoint lease asks the one that does for an on-demand
+	// checkpoint (core NATS request and reply, nothing stored).
+	DefaultCheckpointRequestSubject = "tz.cp.req"
 )
 
 const (
@@ -30,6 +34,9 @@ const (
 	hdrHash = "Tz-Hash"
 	// hdrTreeSize carries a checkpoint's tree size on its message.
 	hdrTreeSize = "Tz-Tree-Size"
+	// HdrWriter names the process (CheckpointConfig.Writer) that appended
+	// a checkpoint, on its message; not part of the signed note.
+	HdrWriter = "Tz-Writer"
 )
 
 // CheckpointConfig configures the checkpoint stream and its writer.
@@ -49,6 +56,18 @@ type CheckpointConfig struct {
 	Now func() time.Time
 	// Log receives the checkpointer's warnings; discarded if nil.
 	Log *slog.Logger
+	// Holds reports whether this process may append checkpoints now (it
+	// holds the checkpoint lease, see Lease); nil means always. A process
+	// that does not hold it follows the ledger and serves proofs, but
+	// appends nothing: its interval passes without a checkpoint and an
+	// on-demand checkpoint is asked of the holder on RequestSubject.
+	Holds func() bool
+	// RequestSubject carries on-demand checkpoint requests to the lease
+	// holder; DefaultCheckpointRequestSubject if empty.
+	RequestSubject string
+	// Writer names this process on the checkpoints it appends (the
+	// Tz-Writer header), so an operator sees which replica wrote each.
+	Writer string
 }
 
 // CheckpointLog is the stream of signed checkpoints over the ledger,
@@ -71,6 +90,9 @@ func OpenCheckpointLog(ctx context.Context, l *Ledger, cfg CheckpointConfig, cre
 	}
 	if cfg.Subject == "" {
 		cfg.Subject = DefaultCheckpointSubject
+	}
+	if cfg.RequestSubject == "" {
+		cfg.RequestSubject = DefaultCheckpointRequestSubject
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -192,7 +214,8 @@ type Checkpointer struct {
 	changed chan struct{} // closed on the next append; nil when nobody waits
 	fatal   error         // the follower stopped for good
 
-	pub    sync.Mutex // serialises this process's publishes
+	pub    sync.Mutex    // serialises this process's publishes
+	poke   chan struct{} // Poke: checkpoint now (buffered, one)
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
@@ -215,10 +238,22 @@ func StartCheckpointer(ctx context.Context, l *Ledger, cfg CheckpointConfig) (*C
 	if err != nil {
 		return nil, err
 	}
-	c := &Checkpointer{CheckpointLog: cl, verifier: v, tree: checkpoint.NewLog()}
+	c := &Checkpointer{CheckpointLog: cl, verifier: v, tree: checkpoint.NewLog(), poke: make(chan struct{}, 1)}
 	rctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.done.Go(func() { c.follow(rctx) })
+	if cl.cfg.Holds != nil {
+		sub, err := l.nc.Subscribe(cl.cfg.RequestSubject, func(m *nats.Msg) { c.answer(rctx, m) })
+		if err != nil {
+			cancel()
+			c.done.Wait()
+			return nil, fmt.Errorf("start checkpointer: subscribe to %s: %w", cl.cfg.RequestSubject, unavailable(err))
+		}
+		c.done.Go(func() {
+			<-rctx.Done()
+			_ = sub.Unsubscribe()
+		})
+	}
 	if cl.cfg.Interval > 0 {
 		c.done.Go(func() { c.run(rctx) })
 	}
@@ -398,11 +433,28 @@ func (c *Checkpointer) run(ctx context.Context) {
 			return
 		case <-t.C:
 			c.tick(ctx)
+		case <-c.poke:
+			if last, err := c.l.LastSeq(ctx); err == nil && c.wait(ctx, last) == nil {
+				c.tick(ctx)
+			}
 		}
 	}
 }
 
+// Poke makes the interval loop checkpoint now (once caught up with the
+// ledger) rather than at the next tick: when this process has just
+// acquired the checkpoint lease. Without an interval it does nothing.
+func (c *Checkpointer) Poke() {
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
 func (c *Checkpointer) tick(ctx context.Context) {
+	if !c.holds() {
+		return // another process holds the checkpoint lease
+	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	s, created, err := c.publish(tctx)
@@ -420,7 +472,14 @@ func (c *Checkpointer) tick(ctx context.Context) {
 // event appended before the call and publishes a checkpoint of it, unless
 // one of that size or larger exists (then it returns that one, with created
 // false).
+//
+// A process that does not hold the checkpoint lease (CheckpointConfig.Holds)
+// asks the holder instead and returns its answer; if no holder answers
+// within 30 s the error wraps events.ErrUnavailable.
 func (c *Checkpointer) Checkpoint(ctx context.Context) (checkpoint.Stored, bool, error) {
+	if !c.holds() {
+		return c.askHolder(ctx)
+	}
 	last, err := c.l.LastSeq(ctx)
 	if err != nil {
 		return checkpoint.Stored{}, false, err
@@ -458,8 +517,14 @@ func (c *Checkpointer) publish(ctx context.Context) (checkpoint.Stored, bool, er
 		if err != nil {
 			return checkpoint.Stored{}, false, err
 		}
+		if !c.holds() {
+			return checkpoint.Stored{}, false, errNotHolder
+		}
 		m := &nats.Msg{Subject: c.cfg.Subject, Data: msg, Header: nats.Header{}}
 		m.Header.Set(hdrTreeSize, strconv.FormatUint(cp.Size, 10))
+		if c.cfg.Writer != "" {
+			m.Header.Set(HdrWriter, c.cfg.Writer)
+		}
 		ack, err := c.l.js.PublishMsg(ctx, m, js.WithExpectLastSequence(lastSeq))
 		var apiErr *js.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == js.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == js.JSErrCodeStreamWrongLastSequenceConstant) {

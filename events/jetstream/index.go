@@ -145,3 +145,11 @@ func (l *Ledger) follow(ctx context.Context) {
 		}
 	}
 }
+
+// IndexApplied returns the last ledger sequence the id index (the
+// idempotency and version index every append decides on) has applied.
+func (l *Ledger) IndexApplied() uint64 {
+	l.idx.mu.Lock()
+	defer l.idx.mu.Unlock()
+	return l.idx.applied
+}

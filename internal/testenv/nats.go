@@ -85,7 +85,8 @@ type Cluster struct {
 
 // StartCluster starts n clustered nats-servers with JetStream (sync always)
 // in this process, each with its own store directory, and waits until the
-// cluster has a JetStream meta leader.
+// cluster has a JetStream meta leader and every other node's meta group is
+// current with it (so that the first R3 stream create finds all peers).
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	ports := make([]int, n)
@@ -119,12 +120,24 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	}
 	c.URLs = strings.Join(urls, ",")
 	Eventually(t, 60*time.Second, func() error {
+		leaders := 0
 		for _, s := range c.Servers {
 			if s.JetStreamIsLeader() {
-				return nil
+				leaders++
 			}
 		}
-		return fmt.Errorf("no JetStream meta leader yet")
+		if leaders != 1 {
+			return fmt.Errorf("%d JetStream meta leaders, want 1", leaders)
+		}
+		for i, s := range c.Servers {
+			if !s.JetStreamIsCurrent() {
+				return fmt.Errorf("node n%d: JetStream meta group not current", i+1)
+			}
+			if got := s.NumRoutes(); got < n-1 {
+				return fmt.Errorf("node n%d: %d routes, want %d", i+1, got, n-1)
+			}
+		}
+		return nil
 	})
 	return c
 }
