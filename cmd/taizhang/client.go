@@ -15,17 +15,38 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
+
+	"taizhang/services"
 )
 
-// api is a small client of the taizhang HTTP API.
+// api is a small client of the taizhang HTTP API. It reads its own
+// writes on any replica: every request carries the largest ledger sequence
+// a write of this client was answered with (X-Taizhang-Seq), or
+// TAIZHANG_MIN_SEQ to begin with, as X-Taizhang-Min-Seq.
 type api struct {
 	base  string
 	token string
 	http  *http.Client
+	seq   atomic.Uint64 // the largest X-Taizhang-Seq seen
+}
+
+// noteSeq keeps the largest sequence an answer carried.
+func (a *api) noteSeq(h http.Header) {
+	n, err := strconv.ParseUint(h.Get(services.HeaderSeq), 10, 64)
+	if err != nil {
+		return
+	}
+	for {
+		cur := a.seq.Load()
+		if n <= cur || a.seq.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // apiError is an error answer from the server.
@@ -72,7 +93,15 @@ func newAPI(fs *flag.FlagSet, args []string, extra func()) (*api, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("bad server URL %q", *server)
 	}
-	return &api{base: strings.TrimRight(*server, "/"), token: tok, http: &http.Client{Timeout: 10 * time.Minute}}, nil
+	a := &api{base: strings.TrimRight(*server, "/"), token: tok, http: &http.Client{Timeout: 10 * time.Minute}}
+	if v := os.Getenv("TAIZHANG_MIN_SEQ"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, usagef("TAIZHANG_MIN_SEQ must be a ledger sequence, got %q", v)
+		}
+		a.seq.Store(n)
+	}
+	return a, nil
 }
 
 // do sends a request and decodes a JSON answer into out.
@@ -83,6 +112,9 @@ func (a *api) do(ctx context.Context, method, path, contentType string, body io.
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	req.Header.Set("X-Taizhang-Client", "cli")
+	if n := a.seq.Load(); n > 0 {
+		req.Header.Set(services.HeaderMinSeq, strconv.FormatUint(n, 10))
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -91,6 +123,7 @@ func (a *api) do(ctx context.Context, method, path, contentType string, body io.
 		return 0, fmt.Errorf("cannot reach %s: %w", a.base, err)
 	}
 	defer resp.Body.Close()
+	a.noteSeq(resp.Header)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("read answer: %w", err)

@@ -225,6 +225,17 @@ func TestReplicasOnCluster(t *testing.T) {
 	if bad := b.get(t, b.Admin, "/api/v1/units/dongcun/archive?min_seq=x"); bad.Status != 400 {
 		t.Fatalf("min_seq=x: %d %s", bad.Status, bad.Body)
 	}
+	// The CLI carries TAIZHANG_MIN_SEQ (and then the sequence of its own
+	// last write) to the server.
+	t.Setenv("TAIZHANG_MIN_SEQ", strconv.FormatUint(last+1000, 10))
+	if code, _, errs := cli(t, b, b.Admin, "archive", "--unit", "dongcun"); code == 0 || !strings.Contains(errs, "not yet") {
+		t.Fatalf("CLI with TAIZHANG_MIN_SEQ beyond the ledger: %d %q", code, errs)
+	}
+	t.Setenv("TAIZHANG_MIN_SEQ", strconv.FormatUint(last, 10))
+	if code, out, errs := cli(t, b, b.Admin, "archive", "--unit", "dongcun"); code != 0 || !strings.Contains(out, "集中學習 4") {
+		t.Fatalf("CLI with TAIZHANG_MIN_SEQ: %d %q %q", code, out, errs)
+	}
+	os.Unsetenv("TAIZHANG_MIN_SEQ")
 
 	// Both replicas reach the same applied sequence and digest.
 	var stA, stB services.Status
