@@ -74,7 +74,9 @@ func minSeq(r *http.Request) (uint64, error) {
 }
 
 // awaitMinSeq waits, at most Config.MinSeqWait, until the archive
-// projection has applied the request's minimum sequence. It answers the
+// projection and the ledger's id index (which idempotent repeats and
+// expected_version checks read) have applied the request's minimum
+// sequence. It answers the
 // request itself (400 for a malformed minimum, 503 with Retry-After when
 // the wait runs out) and returns false when it did.
 func (s *Server) awaitMinSeq(w http.ResponseWriter, r *http.Request) bool {
@@ -88,7 +90,13 @@ func (s *Server) awaitMinSeq(w http.ResponseWriter, r *http.Request) bool {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MinSeqWait)
 	defer cancel()
-	if err := s.archive.WaitFor(ctx, want); err != nil {
+	err = s.archive.WaitFor(ctx, want)
+	if x, ok := s.ledger.(interface {
+		WaitIndex(context.Context, uint64) error
+	}); ok && err == nil {
+		err = x.WaitIndex(ctx, want)
+	}
+	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		s.fail(w, r, fmt.Errorf("%w: replica %s has applied the ledger up to sequence %d, not yet %d (asked for with min_seq or %s), after waiting %s; retry shortly or ask another replica: %v",
 			errTooBehind, s.cfg.Replica, s.archive.Applied(), want, HeaderMinSeq, s.cfg.MinSeqWait, err))

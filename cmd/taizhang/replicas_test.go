@@ -333,7 +333,11 @@ func TestReplicasOnCluster(t *testing.T) {
 
 	// Stop the holder: the other replica takes the lease over and keeps
 	// checkpointing, and the chain stays linear.
+	stopped := time.Now()
 	holder.stop(t)
+	if !strings.Contains(holder.log.String(), "lease released") {
+		t.Fatalf("the stopped holder did not release its lease:\n%s", holder.log.String())
+	}
 	testenv.Eventually(t, 30*time.Second, func() error {
 		st := replicaStatus(t, other)
 		if l := st.CheckpointLease; l == nil || !l.Held {
@@ -341,6 +345,7 @@ func TestReplicasOnCluster(t *testing.T) {
 		}
 		return nil
 	})
+	takeover := time.Since(stopped)
 	otherName := "replica-a"
 	if holderName == "replica-a" {
 		otherName = "replica-b"
@@ -360,5 +365,5 @@ func TestReplicasOnCluster(t *testing.T) {
 		}
 	}
 	checkLinear(t, other, cps)
-	t.Logf("%d checkpoints, linear; lease moved from %s to %s", len(cps), holderName, otherName)
+	t.Logf("%d checkpoints, linear; lease moved from %s to %s %s after the stop began", len(cps), holderName, otherName, takeover.Round(time.Millisecond))
 }

@@ -210,6 +210,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	// the holder of the checkpoint lease appends checkpoints.
 	var holds func() bool
 	var cpRef atomic.Pointer[tzjs.Checkpointer]
+	releaseLease := func() {}
 	if c.natsURL != "" {
 		lease, err := tzjs.OpenLease(ctx, ledger, tzjs.LeaseConfig{Key: "checkpoint", Holder: c.name, TTL: c.leaseTTL, Replicas: st.replicas, Log: log},
 			func(held bool) {
@@ -221,6 +222,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			return err
 		}
 		defer lease.Close()
+		releaseLease = lease.Close
 		holds = lease.Held
 		api.SetCheckpointLease(lease)
 	}
@@ -280,6 +282,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	cancel()
 	<-projDone
 	cps.Close()
+	releaseLease() // while NATS is still connected, so another replica takes over at once
 	access.Close()
 	ledger.Close()
 	if err := nc.Drain(); err != nil {

@@ -153,3 +153,7 @@ func (l *Ledger) IndexApplied() uint64 {
 	defer l.idx.mu.Unlock()
 	return l.idx.applied
 }
+
+// WaitIndex waits until the id index has applied seq; when ctx ends first
+// the error says how far it got.
+func (l *Ledger) WaitIndex(ctx context.Context, seq uint64) error { return l.idx.wait(ctx, seq) }
