@@ -54,7 +54,7 @@ func (s *Server) pageRoutes() {
 // isPage reports whether a path belongs to the web app's pages (which
 // answer errors as HTML) rather than to the API.
 func isPage(path string) bool {
-	for _, p := range []string{"/api/", "/healthz", "/static/", "/thumbs/"} {
+	for _, p := range []string{"/api/", "/healthz", "/readyz", "/metrics", "/static/", "/thumbs/"} {
 		if strings.HasPrefix(path, p) {
 			return false
 		}

@@ -39,6 +39,9 @@ type Ledger interface {
 	// UnitHead returns the sequence of the unit's last event; ok is false if
 	// the unit has no events.
 	UnitHead(ctx context.Context, unit string) (seq uint64, ok bool, err error)
+	// LastSeq returns the last sequence in the whole ledger stream (for
+	// /readyz: the projection must reach it).
+	LastSeq(ctx context.Context) (uint64, error)
 	Ping(ctx context.Context) error
 	// PublishPlan records a checked plan (as JSON); created is false when
 	// the same content was already published.
@@ -115,6 +118,7 @@ type Server struct {
 	cpLease     LeaseInfo   // optional: see SetCheckpointLease
 	pages       *pages      // the web app's pages (page_web.go)
 	thumbs      *thumb.Cache
+	holds       holds // what keeps /readyz at 503 besides the ledger (ops.go)
 }
 
 // Route is one API route and the action it is authorised as.
@@ -171,6 +175,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 		decodes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	s.handle("GET /healthz", ActHealth, false, s.health)
 	s.handle("GET /api/v1/status", ActStatus, false, s.status)
+	s.handle("GET /readyz", ActHealth, false, s.ready)
 	s.handle("POST /api/v1/units", ActUnitCreate, false, s.createUnit)
 	s.handle("GET /api/v1/units", ActUnitList, false, s.listUnits)
 	s.handle("GET /api/v1/units/{unit}", ActUnitRead, true, s.showUnit)
@@ -498,25 +503,6 @@ func decodeJSON(r *http.Request, w http.ResponseWriter, v any, limit int64) erro
 		return fmt.Errorf("%w: over %d bytes", errJSONTooLarge, limit)
 	}
 	return err
-}
-
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	status := map[string]string{"ledger": "ok", "blobstore": "ok"}
-	code := http.StatusOK
-	if err := s.ledger.Ping(ctx); err != nil {
-		status["ledger"], code = err.Error(), http.StatusServiceUnavailable
-	}
-	if p, ok := s.blobs.(blobstore.Pinger); ok {
-		if err := p.Ping(ctx); err != nil {
-			status["blobstore"], code = err.Error(), http.StatusServiceUnavailable
-		}
-	}
-	if err := s.archive.Err(); err != nil {
-		status["projection"] = err.Error()
-	}
-	writeJSON(w, code, status)
 }
 
 type unitInput struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,6 +26,9 @@ func (s *server) waitDemo(t *testing.T) string {
 		}
 		if !strings.Contains(l, "demo ready") {
 			return errNotYet
+		}
+		if r := s.get(t, "", "/readyz"); r.Status != 200 {
+			return fmt.Errorf("readyz %d %s", r.Status, r.Body)
 		}
 		return nil
 	})
@@ -73,6 +77,16 @@ func (s *server) demoArchive(t *testing.T, unit string) []demoItem {
 func TestDemo(t *testing.T) {
 	start := time.Now()
 	s := startServer(t, "", "--demo")
+	// Not ready while the demo loads (on its story's clock); ready once
+	// it is told (waitDemo waits for /readyz 200 after "demo ready").
+	if code, rd := s.readyz(t); code == 200 {
+		if !strings.Contains(s.log.String(), "demo ready") {
+			t.Fatalf("/readyz 200 before the demo was loaded: %+v", rd)
+		}
+		t.Log("the demo was loaded before the first /readyz")
+	} else if !strings.Contains(rd.NotReady["demo"], "demo is still loading") {
+		t.Fatalf("/readyz while the demo loads: %d %+v", code, rd)
+	}
 	log := s.waitDemo(t)
 	t.Logf("demo took %s", time.Since(start).Round(time.Millisecond))
 	for _, want := range []string{"demo ready", "admin_token_file", "role=inspector", "role=supervisor", "unit=cun-1", "demo story"} {

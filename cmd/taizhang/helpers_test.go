@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,7 +54,7 @@ func (s *syncBuffer) String() string {
 }
 
 // startServer runs serve on a temp data dir (or data, if given) with extra
-// flags and waits until it answers /healthz.
+// flags and waits until /readyz answers 200 (under --demo: /healthz).
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
 	if data == "" {
@@ -84,13 +85,19 @@ func (s *server) start(t *testing.T) {
 			return fmt.Errorf("no address yet")
 		}
 		s.URL = "http://" + string(b)
-		resp, err := http.Get(s.URL + "/healthz")
+		// Ready, except under --demo, whose tests watch it load
+		// (waitDemo waits for /readyz).
+		probe := "/readyz"
+		if slices.Contains(s.args, "--demo") {
+			probe = "/healthz"
+		}
+		resp, err := http.Get(s.URL + probe)
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			return fmt.Errorf("healthz %d", resp.StatusCode)
+			return fmt.Errorf("%s %d", probe, resp.StatusCode)
 		}
 		return nil
 	})

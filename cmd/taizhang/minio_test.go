@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -44,8 +45,13 @@ func TestMinIODown(t *testing.T) {
 	if got := len(s.history(t, s.Admin, "cun", "")); got != before {
 		t.Fatalf("%d events appended while MinIO was down", got-before)
 	}
-	if r := s.get(t, "", "/healthz"); r.Status != 503 {
+	// Alive, and still ready (reads work, uploads answer an actionable
+	// 503), with the blob store reported unreachable.
+	if r := s.get(t, "", "/healthz"); r.Status != 200 {
 		t.Fatalf("healthz with MinIO down: %d %s", r.Status, r.Body)
+	}
+	if r := s.get(t, "", "/readyz"); r.Status != 200 || !strings.Contains(string(r.Body), `"blobstore":"unreachable`) {
+		t.Fatalf("readyz with MinIO down: %d %s", r.Status, r.Body)
 	}
 
 	m.Start(t)

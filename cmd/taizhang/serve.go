@@ -189,6 +189,11 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		ThumbDir: filepath.Join(c.data, "thumbs"), Replica: c.name, MinSeqWait: c.minSeqWait,
 	}, log)
 	api.SetAccessLog(access)
+	if c.demo {
+		// Not ready until the demo is told: it records at its story's
+		// times, so a client's write meanwhile would be dated in the story.
+		api.Hold("demo", "the demo is still loading (its story's clock is running); wait for \"demo ready\" in the log")
+	}
 
 	// The first admin: its user (an event on the users chain) and a token
 	// in DATA/admin.token. The projection must have caught up first.
@@ -266,6 +271,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			cancel()
 		} else {
 			demoErr = nil
+			api.Release("demo")
 		}
 	}
 	select {
