@@ -146,7 +146,7 @@ func startWebServer(t testing.TB, now func() time.Time) *webEnv {
 	go func() { defer close(done); live.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := services.New(l, blobs, live, toks, services.Config{TempDir: t.TempDir(), Now: now, Zone: zone}, log)
+	s := services.New(l, blobs, live, toks, services.Config{TempDir: t.TempDir(), Now: now, Zone: zone, MinSeqWait: 200 * time.Millisecond}, log)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	e := &webEnv{t: t, URL: hs.URL, s: s, ledger: l, tokens: map[string]string{}}
