@@ -424,9 +424,12 @@ func decodeJSON(b []byte) (*Event, error) {
 }
 
 // Record is an event as stored: the event and its ledger sequence.
+// Damage is set (and Event may be nil) for a stored message that is not a
+// sound event of the chain its subject names; see Damage.
 type Record struct {
-	Seq   uint64
-	Event *Event
+	Seq    uint64
+	Event  *Event
+	Damage *Damage
 }
 
 // VerifyChain checks that recs, one unit's events in ledger order from its

@@ -271,6 +271,8 @@ type Archive struct {
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
 	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
 	heads   map[string]chainHead     // every chain's last applied event (digest.go)
+
+	quarantine map[string]*events.Quarantine // chains stopped at a damaged record (quarantine.go)
 }
 
 // PlanVersion is one published version of a plan.
@@ -319,27 +321,53 @@ func (a *Archive) Applied() uint64 { return a.applied }
 
 // Apply folds one record into the archive. Records must come in ledger
 // order; one at or below Applied is ignored, so replays are harmless.
-// Unknown event types are skipped. It returns an error only for a payload
-// that does not decode: such an event must not be silently skipped.
+// Unknown event types are skipped.
+//
+// A record that is not a sound next event of its chain (a unit, the plans
+// or the users) quarantines that chain at its sequence: the record has
+// Damage, its event does not link to the chain's last applied event, or
+// its payload does not decode. The chain keeps what it held before and
+// every later record of it is ignored; the other chains go on. Quarantine
+// is a function of the records alone, so a replay finds it again.
+// Apply returns no error today; the result is kept so that a fold that
+// cannot go on can say so.
 func (a *Archive) Apply(rec events.Record) error {
 	if rec.Seq <= a.applied {
 		return nil
 	}
-	defer a.noteHead(rec, a.applied) // digest.go
-	ev := rec.Event
-	if ev.Unit == events.PlansChain {
-		if err := a.applyPlan(rec); err != nil {
-			return err
-		}
-		a.applied = rec.Seq
+	chain := rec.Chain()
+	if _, q := a.quarantine[chain]; q {
+		a.applied = rec.Seq // a quarantined chain's later records are ignored
 		return nil
 	}
-	if ev.Unit == events.UsersChain {
-		if err := a.applyUser(rec); err != nil {
-			return err
-		}
-		a.applied = rec.Seq
+	if rec.Damage != nil {
+		a.quarantineChain(chain, rec.Seq, rec.Damage.Reason)
 		return nil
+	}
+	if prev := a.heads[chain].hash; rec.Event.Prev != prev {
+		a.quarantineChain(chain, rec.Seq, fmt.Sprintf("event %s links to previous hash %q, but the chain's previous event has %q (an event was inserted, removed or forged)",
+			rec.Event.ID, rec.Event.Prev, prev))
+		return nil
+	}
+	before := a.applied
+	if err := a.apply(rec); err != nil {
+		a.quarantineChain(chain, rec.Seq, err.Error())
+		return nil
+	}
+	a.applied = rec.Seq
+	a.noteHead(rec, before) // digest.go
+	return nil
+}
+
+// apply folds a sound record into its chain's state. On error it has
+// changed nothing.
+func (a *Archive) apply(rec events.Record) error {
+	ev := rec.Event
+	if ev.Unit == events.PlansChain {
+		return a.applyPlan(rec)
+	}
+	if ev.Unit == events.UsersChain {
+		return a.applyUser(rec)
 	}
 	u := a.units[ev.Unit]
 	if u == nil {
@@ -347,10 +375,11 @@ func (a *Archive) Apply(rec events.Record) error {
 		a.units[ev.Unit] = u
 	}
 	a.compact(ev)
+	n, last := u.Unit.Events, u.Unit.LastSeq
 	if err := u.apply(a, rec); err != nil {
+		u.Unit.Events, u.Unit.LastSeq = n, last
 		return err
 	}
-	a.applied = rec.Seq
 	return nil
 }
 
@@ -630,11 +659,12 @@ func (u *UnitArchive) View(asOf time.Time) View {
 // encoding: the same events give the same bytes.
 func (a *Archive) MarshalState() ([]byte, error) {
 	type state struct {
-		Version int    `json:"projection_version"`
-		Applied uint64 `json:"applied"`
-		Units   []View `json:"units"`
+		Version     int                 `json:"projection_version"`
+		Applied     uint64              `json:"applied"`
+		Units       []View              `json:"units"`
+		Quarantined []events.Quarantine `json:"quarantined,omitempty"`
 	}
-	s := state{Version: ArchiveVersion, Applied: a.applied, Units: []View{}}
+	s := state{Version: ArchiveVersion, Applied: a.applied, Units: []View{}, Quarantined: a.Quarantined()}
 	ids := make([]string, 0, len(a.units))
 	for id := range a.units {
 		ids = append(ids, id)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"taizhang/blobstore"
+	"taizhang/events"
 )
 
 // Probe bounds: /readyz reads the stream's last sequence within
@@ -58,8 +59,21 @@ func (s *Server) held() map[string]string {
 // health is the liveness probe: 200 while the process serves HTTP, whatever
 // its dependencies do (a NATS or MinIO outage must not get every replica
 // restarted). Readiness is /readyz.
+//
+// It also lists the quarantined units (Quarantined: unit, seq, reason):
+// a unit stopped at a damaged or forged message does not make the process
+// unhealthy or unready, since every other unit is served, but supervisors
+// and monitoring must see it.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "alive", "quarantined": s.quarantined()})
+}
+
+// quarantined returns the archive's quarantined chains, never nil.
+func (s *Server) quarantined() []events.Quarantine {
+	if s.archive == nil {
+		return []events.Quarantine{}
+	}
+	return s.archive.Quarantined()
 }
 
 // Readiness is the /readyz answer. Ready is true (status 200) when the
@@ -77,11 +91,14 @@ type Readiness struct {
 	Ledger    string            `json:"ledger"`
 	Proj      string            `json:"projection"`
 	Blobstore string            `json:"blobstore"`
+	// Quarantined lists the quarantined units; they do not make the
+	// server unready (see health).
+	Quarantined []events.Quarantine `json:"quarantined"`
 }
 
 // Readiness runs the readiness checks of /readyz.
 func (s *Server) Readiness(ctx context.Context) Readiness {
-	rd := Readiness{NotReady: map[string]string{}, Ledger: "ok", Proj: "ok", Blobstore: "ok"}
+	rd := Readiness{NotReady: map[string]string{}, Ledger: "ok", Proj: "ok", Blobstore: "ok", Quarantined: s.quarantined()}
 	lctx, cancel := context.WithTimeout(ctx, readyLedgerTimeout)
 	last, err := s.ledger.LastSeq(lctx)
 	cancel()

@@ -407,6 +407,7 @@ var errorTable = []struct {
 	{ErrTooManyFiles, http.StatusRequestEntityTooLarge, "too_large"},
 	{media.ErrTooManyPixels, http.StatusUnprocessableEntity, "too_many_pixels"},
 	{media.ErrDecodeTimeout, http.StatusUnprocessableEntity, "decode_timeout"},
+	{events.ErrQuarantined, http.StatusLocked, "quarantined"},
 	{events.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
 	{events.ErrExists, http.StatusConflict, "exists"},

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,7 @@ type Ledger struct {
 	reaping sync.WaitGroup // consumer deletions in flight
 
 	idx        *index
+	writeCheck atomic.Pointer[func(chain string) error] // see SetWriteCheck
 	stopFollow context.CancelFunc
 	followDone chan struct{}
 }
@@ -231,19 +233,6 @@ func unavailable(err error) error {
 	return err
 }
 
-// loadLast returns the last record on subject (which may be a wildcard), or
-// nil if there is none.
-func (l *Ledger) loadLast(ctx context.Context, subject string) (*events.Record, error) {
-	m, err := l.stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, js.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load last on %s: %w", subject, unavailable(err))
-	}
-	return decodeRaw(m)
-}
-
 // loadSeq returns the record at seq.
 func (l *Ledger) loadSeq(ctx context.Context, seq uint64) (*events.Record, error) {
 	m, err := l.stream.GetMsg(ctx, seq)
@@ -262,25 +251,34 @@ func decodeRaw(m *js.RawStreamMsg) (*events.Record, error) {
 }
 
 // head returns the unit's chain head, from the cache or the stream. ok is
-// false if the unit has no events.
+// false if the unit has no events. A head read from the stream must be a
+// sound event of the unit (see check): an append never links to a damaged
+// or forged message, it fails with an error wrapping events.ErrQuarantined.
 func (l *Ledger) head(ctx context.Context, unit string, u *unitState) (Head, bool, error) {
 	if u.known {
 		return u.head, u.head.Seq > 0, nil
 	}
-	r, err := l.loadLast(ctx, l.UnitSubjects(unit))
-	if err != nil {
-		return Head{}, false, err
-	}
-	u.known = true
-	if r == nil {
-		u.head = Head{}
+	m, err := l.stream.GetLastMsgForSubject(ctx, l.UnitSubjects(unit))
+	if errors.Is(err, js.ErrMsgNotFound) {
+		u.known, u.head = true, Head{}
 		return u.head, false, nil
 	}
+	if err != nil {
+		return Head{}, false, fmt.Errorf("load last on %s: %w", l.UnitSubjects(unit), unavailable(err))
+	}
+	r := l.check(m.Sequence, m.Subject, m.Data)
+	if r.Damage != nil {
+		return Head{}, false, fmt.Errorf("unit %s: %w: its last ledger message (sequence %d) is damaged or forged (%s); "+
+			"nothing can be added to it until an administrator has examined the ledger", unit, events.ErrQuarantined, r.Seq, r.Damage.Reason)
+	}
+	u.known = true
 	u.head = Head{Seq: r.Seq, Hash: r.Event.Hash, RecordedAt: r.Event.RecordedAt}
 	return u.head, true, nil
 }
 
-// Head returns the unit's chain head; ok is false if it has no events.
+// Head returns the unit's chain head; ok is false if it has no events. It
+// fails with an error wrapping events.ErrQuarantined if the unit's last
+// message is not a sound event of it.
 func (l *Ledger) Head(ctx context.Context, unit string) (h Head, ok bool, err error) {
 	if err := events.ValidUnitID(unit); err != nil {
 		return Head{}, false, err
@@ -292,11 +290,21 @@ func (l *Ledger) Head(ctx context.Context, unit string) (h Head, ok bool, err er
 	return l.head(ctx, unit, u)
 }
 
-// UnitHead returns the sequence of the unit's last event; ok is false if the
-// unit has no events.
+// UnitHead returns the sequence of the unit's last message; ok is false if
+// the unit has none. It does not decode the message, so that reads of a
+// quarantined unit still find where its chain ends.
 func (l *Ledger) UnitHead(ctx context.Context, unit string) (seq uint64, ok bool, err error) {
-	h, ok, err := l.Head(ctx, unit)
-	return h.Seq, ok, err
+	if err := events.ValidUnitID(unit); err != nil {
+		return 0, false, err
+	}
+	m, err := l.stream.GetLastMsgForSubject(ctx, l.UnitSubjects(unit))
+	if errors.Is(err, js.ErrMsgNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("load last on %s: %w", l.UnitSubjects(unit), unavailable(err))
+	}
+	return m.Sequence, true, nil
 }
 
 // LastSeq returns the last sequence in the whole stream.
@@ -336,7 +344,25 @@ type errDone struct{ rec *events.Record }
 
 func (e *errDone) Error() string { return "already done" }
 
+// SetWriteCheck makes every append first ask check about the chain (a
+// unit, events.PlansChain or events.UsersChain) it would append to; an
+// error from check refuses the append and is returned as it is. serve
+// passes the archive's CheckWritable, so that a quarantined unit takes no
+// writes (an error wrapping events.ErrQuarantined). nil removes the check.
+func (l *Ledger) SetWriteCheck(check func(chain string) error) {
+	if check == nil {
+		l.writeCheck.Store(nil)
+		return
+	}
+	l.writeCheck.Store(&check)
+}
+
 func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error) {
+	if check := l.writeCheck.Load(); check != nil {
+		if err := (*check)(o.unit); err != nil {
+			return nil, false, err
+		}
+	}
 	u := l.unit(o.unit)
 	u.mu.Lock()
 	defer u.mu.Unlock()

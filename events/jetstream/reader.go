@@ -17,16 +17,19 @@ import (
 // History returns a unit's events in ledger order. If asOf is not zero, only
 // the events recorded at or before asOf are returned: what the ledger held
 // then. A unit with no events gives an error wrapping events.ErrNotFound.
+// A message that does not decode ends the history with an error wrapping
+// events.ErrQuarantined and events.ErrInvalid, returned together with the
+// events before it (which a caller may serve as the unit's sound prefix).
 func (l *Ledger) History(ctx context.Context, unit string, asOf time.Time) ([]events.Record, error) {
 	if err := checkChain(unit); err != nil {
 		return nil, err
 	}
 	recs, err := l.read(ctx, l.UnitSubjects(unit), asOf)
 	if err != nil {
-		return nil, fmt.Errorf("history of unit %s: %w", unit, err)
+		return recs, fmt.Errorf("history of unit %s: %w", unit, err)
 	}
 	if len(recs) == 0 {
-		if _, ok, err := l.Head(ctx, unit); err != nil {
+		if _, ok, err := l.UnitHead(ctx, unit); err != nil && !errors.Is(err, events.ErrInvalid) {
 			return nil, err
 		} else if !ok {
 			return nil, fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
@@ -117,7 +120,7 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 	err = l.scan(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
 		ev, err := events.Decode(data)
 		if err != nil {
-			return false, fmt.Errorf("ledger message %d: %w", seq, err)
+			return false, undecodable(seq, err)
 		}
 		if ev.RecordedAt.After(asOf) {
 			return false, nil // recorded_at is monotonic along a chain
@@ -128,12 +131,20 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 	return recs, err
 }
 
+// undecodable is the error of a read that met a message at seq that does
+// not decode.
+func undecodable(seq uint64, err error) error {
+	return fmt.Errorf("ledger message %d: %w: %w", seq, events.ErrQuarantined, err)
+}
+
 type raw struct {
 	seq  uint64
 	data []byte
 }
 
-// decodeAll decodes raws in order, on all cores for long reads.
+// decodeAll decodes raws in order, on all cores for long reads. At the
+// first message that does not decode it returns the records before it and
+// the error (see undecodable).
 func decodeAll(raws []raw) ([]events.Record, error) {
 	recs := make([]events.Record, len(raws))
 	errs := make([]error, len(raws))
@@ -141,15 +152,15 @@ func decodeAll(raws []raw) ([]events.Record, error) {
 		for k := lo; k < hi; k++ {
 			ev, err := events.Decode(raws[k].data)
 			if err != nil {
-				errs[k] = fmt.Errorf("ledger message %d: %w", raws[k].seq, err)
+				errs[k] = undecodable(raws[k].seq, err)
 				continue
 			}
 			recs[k] = events.Record{Seq: raws[k].seq, Event: ev}
 		}
 	})
-	for _, err := range errs {
+	for k, err := range errs {
 		if err != nil {
-			return nil, err
+			return recs[:k:k], err
 		}
 	}
 	return recs, nil
@@ -248,16 +259,55 @@ func (l *Ledger) reap(st js.Stream, name string) {
 	}()
 }
 
-// Follow delivers every event of the ledger from sequence from (1 for all)
-// in order to fn, and then each new one as it is appended, until ctx is done
-// or fn returns an error. It is how projections keep up. A message that does
-// not decode stops Follow with an error: a projection must not skip events.
+// Follow delivers every message of the ledger from sequence from (1 for
+// all) in order to fn, and then each new one as it is appended, until ctx
+// is done or fn returns an error. It is how projections keep up.
+//
+// Each message is checked as it is delivered (see check): one that is not
+// a sound event of the chain its subject names comes with Record.Damage
+// set instead of stopping Follow, so that a projection can quarantine that
+// chain and go on with the others. Whether an event links to its chain's
+// previous one is for the fold to check: it knows the chain's head.
 func (l *Ledger) Follow(ctx context.Context, from uint64, fn func(events.Record) error) error {
-	return l.scan(ctx, l.cfg.Prefix+".>", from, ^uint64(0), func(seq uint64, data []byte) (bool, error) {
-		ev, err := events.Decode(data)
+	cfg := js.OrderedConsumerConfig{FilterSubjects: []string{l.cfg.Prefix + ".>"}, DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
+	if from <= 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverAllPolicy, 0
+	}
+	return l.consume(ctx, cfg, func(m js.Msg) error {
+		md, err := m.Metadata()
 		if err != nil {
-			return false, fmt.Errorf("ledger message %d: %w", seq, err)
+			return fmt.Errorf("follow the ledger: %w", err)
 		}
-		return true, fn(events.Record{Seq: seq, Event: ev})
+		return fn(l.check(md.Sequence.Stream, m.Subject(), m.Data()))
 	})
+}
+
+// check returns the record of the message stored at seq on subject: its
+// event, or Damage if the message is not a sound event of the chain its
+// subject names. That is: its subject is a chain's own (prefix.<chain>,
+// nothing below it), it decodes, its hash matches its content
+// (events.CheckStored, one SHA-256 over the stored bytes for events in
+// canonical form) and it names that chain. The event's data may alias
+// data.
+func (l *Ledger) check(seq uint64, subject string, data []byte) events.Record {
+	chain, ok := strings.CutPrefix(subject, l.cfg.Prefix+".")
+	if !ok {
+		return events.Record{Seq: seq, Damage: &events.Damage{Unit: subject, Reason: "stored outside the ledger's subjects"}}
+	}
+	if unit, rest, below := strings.Cut(chain, "."); below {
+		return events.Record{Seq: seq, Damage: &events.Damage{Unit: unit,
+			Reason: fmt.Sprintf("stored on subject %s, below the unit's own subject (%q is not a chain)", subject, unit+"."+rest)}}
+	}
+	ev, err := events.CheckStored(data)
+	if ev == nil {
+		return events.Record{Seq: seq, Damage: &events.Damage{Unit: chain, Reason: fmt.Sprintf("does not decode as an event (%d bytes): %v", len(data), err)}}
+	}
+	if err != nil {
+		return events.Record{Seq: seq, Event: ev, Damage: &events.Damage{Unit: chain, Reason: err.Error()}}
+	}
+	if ev.Unit != chain {
+		return events.Record{Seq: seq, Event: ev, Damage: &events.Damage{Unit: chain,
+			Reason: fmt.Sprintf("event %s names unit %q but is stored on %q's subject", ev.ID, ev.Unit, chain)}}
+	}
+	return events.Record{Seq: seq, Event: ev}
 }
