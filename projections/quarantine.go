@@ -66,4 +66,3 @@ func (l *Live) CheckWritable(chain string) error {
 	defer l.mu.RUnlock()
 	return l.arch.CheckWritable(chain)
 }
-
