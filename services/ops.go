@@ -143,3 +143,31 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, code, rd)
 }
+
+// serve routes r, recording it in Config.Metrics by the pattern of the
+// route that took it (bounded: the route table's patterns, never a raw
+// path) and the status answered.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Metrics == nil {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r) // sets r.Pattern to the matched route's pattern
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.cfg.Metrics.ObserveHTTP(r.Pattern, status, time.Since(start))
+}
+
+// metrics serves GET /metrics with Config.MetricsHandler; without one it
+// answers 404 saying where metrics are.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.MetricsHandler == nil {
+		s.fail(w, r, fmt.Errorf("%w: metrics are not served on this address (serve --metrics-addr: off, or another address)", errNoRoute))
+		return
+	}
+	s.cfg.MetricsHandler.ServeHTTP(w, r)
+}

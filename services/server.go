@@ -22,6 +22,7 @@ import (
 
 	"taizhang/blobstore"
 	"taizhang/events"
+	"taizhang/internal/metrics"
 	"taizhang/projections"
 	"taizhang/services/media"
 	"taizhang/services/thumb"
@@ -91,6 +92,11 @@ type Config struct {
 	// ThumbDir caches image thumbnails, derived data that may be deleted
 	// (default TempDir/thumbs).
 	ThumbDir string
+	// Metrics, if set, records every request by route pattern and status
+	// (ops.go); MetricsHandler, if set, serves GET /metrics (else that
+	// route answers 404: metrics are off, or served on another address).
+	Metrics        *metrics.Metrics
+	MetricsHandler http.Handler
 	// Replica names this process among the replicas sharing the ledger
 	// (shown by GET /api/v1/status and in min_seq refusals).
 	Replica string
@@ -176,6 +182,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.handle("GET /healthz", ActHealth, false, s.health)
 	s.handle("GET /api/v1/status", ActStatus, false, s.status)
 	s.handle("GET /readyz", ActHealth, false, s.ready)
+	s.handle("GET /metrics", ActHealth, false, s.metrics)
 	s.handle("POST /api/v1/units", ActUnitCreate, false, s.createUnit)
 	s.handle("GET /api/v1/units", ActUnitList, false, s.listUnits)
 	s.handle("GET /api/v1/units/{unit}", ActUnitRead, true, s.showUnit)
@@ -371,7 +378,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
-	s.mux.ServeHTTP(w, r)
+	s.serve(w, r)
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }

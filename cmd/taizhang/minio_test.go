@@ -53,6 +53,10 @@ func TestMinIODown(t *testing.T) {
 	if r := s.get(t, "", "/readyz"); r.Status != 200 || !strings.Contains(string(r.Body), `"blobstore":"unreachable`) {
 		t.Fatalf("readyz with MinIO down: %d %s", r.Status, r.Body)
 	}
+	sc := scrapeURL(t, s.URL+"/metrics")
+	if n := sc.v("taizhang_blob_errors_total", "op", "put", "kind", "unavailable") + sc.v("taizhang_blob_errors_total", "op", "stat", "kind", "unavailable"); n < 1 {
+		t.Errorf("no unavailable blob error counted: %v", sc["taizhang_blob_errors_total"])
+	}
 
 	m.Start(t)
 	r = s.submit(t, s.Admin, "cun", meta, file{"b.jpg", photo})

@@ -3,11 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/testenv"
@@ -86,4 +92,182 @@ func freeLoopbackPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// scrape is one parsed /metrics answer.
+type scrape map[string]*dto.MetricFamily
+
+// scrapeURL fetches and parses url (a /metrics endpoint), unauthenticated.
+func scrapeURL(t *testing.T, url string) scrape {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mf, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse %s: %v", url, err)
+	}
+	return mf
+}
+
+// value returns the value of the series name{labels} (pairs of name and
+// value): a counter's or gauge's value, a histogram's sample count; and
+// whether the series is there.
+func (sc scrape) value(name string, labels ...string) (float64, bool) {
+	f := sc[name]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// v is value without the presence.
+func (sc scrape) v(name string, labels ...string) float64 {
+	x, _ := sc.value(name, labels...)
+	return x
+}
+
+// TestMetrics scrapes /metrics (no token) before and after a known load
+// and checks that the series move by exactly what was done: appends by
+// type, the append latency histogram, blob puts and gets, HTTP requests by
+// route pattern and status (a 404 on a raw path is "unmatched", never the
+// path), and that the projection lag, checkpoint and Go/process series are
+// there.
+func TestMetrics(t *testing.T) {
+	s := startServer(t, "")
+	before := scrapeURL(t, s.URL+"/metrics")
+
+	if r := s.postJSON(t, s.Admin, "/api/v1/units", map[string]any{"id": "xicun", "name": "西村", "type": "village"}); r.Status != 201 {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	const n = 3
+	var last uint64
+	var sha string
+	for i := range n {
+		r := s.submit(t, s.Admin, "xicun", map[string]any{"kind": "photo", "title": fmt.Sprint("photo ", i), "occurred_at": "2016-07-01"},
+			file{"p.png", pngPhoto(t, uint8(100+i))})
+		if r.Status != 201 {
+			t.Fatalf("submit: %d %s", r.Status, r.Body)
+		}
+		var a submitAnswer
+		r.decode(t, &a)
+		last, sha = a.Sequence, a.Attachments[0].SHA256
+	}
+	if r := s.get(t, s.Admin, "/api/v1/blobs/"+sha); r.Status != 200 {
+		t.Fatalf("blob: %d", r.Status)
+	}
+	if r := s.get(t, s.Admin, "/api/v1/no/such/route/4711"); r.Status != 404 {
+		t.Fatalf("no route: %d", r.Status)
+	}
+
+	after := scrapeURL(t, s.URL+"/metrics")
+	delta := func(name string, labels ...string) float64 { return after.v(name, labels...) - before.v(name, labels...) }
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"taizhang_appends_total", []string{"type", "evidence.submitted"}, n},
+		{"taizhang_appends_total", []string{"type", "unit.registered"}, 1},
+		{"taizhang_append_duration_seconds", nil, n + 1},
+		{"taizhang_http_requests_total", []string{"route", "POST /api/v1/units/{unit}/evidence", "code", "201"}, n},
+		{"taizhang_http_requests_total", []string{"route", "POST /api/v1/units", "code", "201"}, 1},
+		{"taizhang_http_requests_total", []string{"route", "GET /api/v1/blobs/{sha256}", "code", "200"}, 1},
+		{"taizhang_http_requests_total", []string{"route", "unmatched", "code", "404"}, 1},
+		{"taizhang_http_request_duration_seconds", []string{"route", "POST /api/v1/units/{unit}/evidence"}, n},
+		{"taizhang_blob_duration_seconds", []string{"op", "put"}, n},
+		{"taizhang_blob_duration_seconds", []string{"op", "get"}, 1},
+		{"taizhang_http_requests_total", []string{"route", "GET /metrics", "code", "200"}, 1},
+	} {
+		if got := delta(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	for _, l := range after["taizhang_http_requests_total"].GetMetric() {
+		for _, lp := range l.GetLabel() {
+			if strings.Contains(lp.GetValue(), "4711") || strings.Contains(lp.GetValue(), "xicun") || strings.Contains(lp.GetValue(), sha) {
+				t.Errorf("a raw path is a label: %v", l.GetLabel())
+			}
+		}
+	}
+	if v := after.v("taizhang_append_errors_total", "type", "evidence.submitted"); v != 0 {
+		t.Errorf("append errors: %v", v)
+	}
+	if v := after.v("taizhang_blob_errors_total", "op", "put"); v != 0 {
+		t.Errorf("blob put errors: %v", v)
+	}
+	if v := after.v("taizhang_ledger_up"); v != 1 {
+		t.Errorf("taizhang_ledger_up %v", v)
+	}
+	if v := after.v("taizhang_ledger_last_seq"); v < float64(last) {
+		t.Errorf("taizhang_ledger_last_seq %v, below the last submission's %d", v, last)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		sc := scrapeURL(t, s.URL+"/metrics")
+		if ev, ok := sc.value("taizhang_projection_lag_events"); !ok || ev != 0 || sc.v("taizhang_projection_lag_seconds") != 0 ||
+			sc.v("taizhang_projection_applied_seq") != sc.v("taizhang_ledger_last_seq") {
+			return fmt.Errorf("projection lag %v events, %v s", ev, sc.v("taizhang_projection_lag_seconds"))
+		}
+		return nil
+	})
+	// The first start's checkpoint covers the first admin.
+	if age, ok := after.value("taizhang_checkpoint_age_seconds"); !ok || age < 0 || after.v("taizhang_checkpoint_size") < 1 {
+		t.Errorf("checkpoint age %v (present %v), size %v", age, ok, after.v("taizhang_checkpoint_size"))
+	}
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total", "process_resident_memory_bytes"} {
+		if _, ok := after.value(name); !ok {
+			t.Errorf("no %s", name)
+		}
+	}
+	t.Logf("%d appends took %.4f s in all; %v HTTP series", int(after.v("taizhang_append_duration_seconds")),
+		after["taizhang_append_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleSum(), len(after["taizhang_http_requests_total"].GetMetric()))
+}
+
+// TestMetricsAddr: --metrics-addr serves /metrics on its own address only
+// (the main listener answers 404 there); "off" serves none.
+func TestMetricsAddr(t *testing.T) {
+	addr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	s := startServer(t, "", "--metrics-addr", addr)
+	if r := s.get(t, "", "/metrics"); r.Status != 404 || r.errCode(t) != "not_found" {
+		t.Fatalf("main /metrics with --metrics-addr: %d %s", r.Status, r.Body)
+	}
+	sc := scrapeURL(t, "http://"+addr+"/metrics")
+	if v := sc.v("taizhang_http_requests_total", "route", "GET /metrics", "code", "404"); v != 1 {
+		t.Errorf("the main listener's 404 on /metrics counted %v times", v)
+	}
+	s.stop(t)
+
+	off := startServer(t, "", "--metrics-addr", "off")
+	if r := off.get(t, "", "/metrics"); r.Status != 404 {
+		t.Fatalf("/metrics with --metrics-addr off: %d %s", r.Status, r.Body)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/demo"
+	"taizhang/internal/metrics"
 	"taizhang/projections"
 	"taizhang/services"
 	"taizhang/services/natsaccess"
@@ -52,9 +53,11 @@ type serveConfig struct {
 	tlsCert, tlsKey             string
 	sessionIdle, sessionMax     time.Duration
 	secureCookies               bool
-	name                        string        // replica name (--name)
-	leaseTTL                    time.Duration // checkpoint lease TTL (--lease-ttl)
-	minSeqWait                  time.Duration // --min-seq-wait
+	name                        string           // replica name (--name)
+	leaseTTL                    time.Duration    // checkpoint lease TTL (--lease-ttl)
+	minSeqWait                  time.Duration    // --min-seq-wait
+	metricsAddr                 string           // --metrics-addr: "" the main listener, "off", or HOST:PORT
+	metrics                     *metrics.Metrics // serve's registry; nil for the other commands
 
 	cp checkpointFlags // checkpoints.go
 }
@@ -82,6 +85,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.name, "name", envOr("TAIZHANG_NAME", defaultReplicaName()), "this replica's name among the serve processes sharing a ledger (status, checkpoint lease); default HOST-PID")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", tzjs.DefaultLeaseTTL, "with --nats: time to live of the checkpoint lease in the "+tzjs.DefaultLeaseBucket+" KV bucket, when serve creates the bucket (a dead holder is replaced after at most this)")
 	fs.DurationVar(&c.minSeqWait, "min-seq-wait", 5*time.Second, "longest a request with min_seq (or X-Taizhang-Min-Seq) waits for this replica to apply that ledger sequence before answering 503")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("TAIZHANG_METRICS_ADDR", ""), "serve Prometheus metrics (unauthenticated) at /metrics on HOST:PORT instead of the main listener; \"off\" serves none")
 	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -160,6 +164,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		clock = demo.NewClock()
 		now = clock.Now
 	}
+	c.metrics = metrics.New()
 	st, err := openStores(ctx, c, now, log)
 	if err != nil {
 		return err
@@ -188,6 +193,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
 		MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
 		ThumbDir: filepath.Join(c.data, "thumbs"), Replica: c.name, MinSeqWait: c.minSeqWait,
+		Metrics: c.metrics, MetricsHandler: mainMetrics(c),
 	}, log)
 	api.SetAccessLog(access)
 	if c.demo {
@@ -239,6 +245,12 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	defer cps.Close()
 	cpRef.Store(cps)
 	api.SetCheckpoints(cps)
+	watchMetrics(c.metrics, ledger, archive, cps)
+	stopMetrics, err := serveMetrics(c, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -430,7 +442,7 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 	st.nc, st.replicas = nc, replicas
 	st.closers = append(st.closers, nc.Close)
 
-	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas, Now: now})
+	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas, Now: now, Observe: c.metrics.ObserveAppend})
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +469,7 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 		blobs = m
 		log.Info("blob store: S3", "endpoint", redactURL(c.s3Endpoint), "bucket", c.s3Bucket)
 	}
-	st.blobs = blobs
+	st.blobs = c.metrics.Blobs(blobs)
 	return st, nil
 }
 

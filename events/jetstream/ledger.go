@@ -44,6 +44,12 @@ type Config struct {
 	// MaxAttempts bounds the retries of one append on concurrent
 	// modification; 64 if zero.
 	MaxAttempts int
+	// Observe, if set, is told of every append that reached the stream:
+	// the event's type, how long the append took (retries included) and
+	// nil once it is stored, or the error that kept it out (the stream
+	// unavailable, or giving up on concurrent writers). Refusals decided
+	// before publishing (invalid, exists, already done) are not told.
+	Observe func(typ events.Type, took time.Duration, err error)
 }
 
 // Ledger appends events to and reads them from the ledger stream. It is safe
@@ -363,10 +369,12 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 			return nil, false, err
 		}
 	}
+	start := time.Now()
 	u := l.unit(o.unit)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var lastErr error
+	var typ events.Type
 	for attempt := 0; attempt < l.cfg.MaxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
@@ -391,6 +399,7 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 			now = h.RecordedAt
 		}
 		ev.RecordedAt = now
+		typ = ev.Type
 		ev.Schema = events.SchemaVersion
 		ev.Unit = o.unit
 		if err := ev.Seal(h.Hash); err != nil {
@@ -427,6 +436,7 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 			}
 			u.head = Head{Seq: ack.Sequence, Hash: ev.Hash, RecordedAt: ev.RecordedAt}
 			u.known = true
+			l.observe(typ, start, nil)
 			return &events.Record{Seq: ack.Sequence, Event: ev}, true, nil
 		}
 		u.known = false
@@ -438,9 +448,22 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == js.JSErrCodeStreamMessageExceedsMaximum {
 			return nil, false, fmt.Errorf("%w: event too large", events.ErrInvalid)
 		}
-		return nil, false, fmt.Errorf("append %s %s: %w", ev.Type, ev.ID, unavailable(err))
+		err = fmt.Errorf("append %s %s: %w", ev.Type, ev.ID, unavailable(err))
+		l.observe(typ, start, err)
+		return nil, false, err
 	}
-	return nil, false, fmt.Errorf("append to unit %s: gave up after %d attempts: %w", o.unit, l.cfg.MaxAttempts, lastErr)
+	err := fmt.Errorf("append to unit %s: gave up after %d attempts: %w", o.unit, l.cfg.MaxAttempts, lastErr)
+	if typ != "" {
+		l.observe(typ, start, err)
+	}
+	return nil, false, err
+}
+
+// observe tells Config.Observe, if set, of an append that began at start.
+func (l *Ledger) observe(typ events.Type, start time.Time, err error) {
+	if l.cfg.Observe != nil {
+		l.cfg.Observe(typ, time.Since(start), err)
+	}
 }
 
 // RegisterUnit appends a unit.registered event. It returns an error wrapping
