@@ -43,8 +43,15 @@ type Quarantine struct {
 // quarantined chain. It wraps ErrQuarantined.
 type QuarantinedError struct{ Quarantine }
 
-// Error names the unit and the sequence in words a clerk understands.
+// Error names the unit and the sequence in words a clerk understands. A
+// negative Good means the count is not known (the ledger found the damage
+// at the unit's head, without reading the chain).
 func (e *QuarantinedError) Error() string {
+	if e.Good < 0 {
+		return fmt.Sprintf("unit %s is quarantined: the ledger message at sequence %d is damaged or forged (%s); "+
+			"nothing can be added to it until an administrator has examined the ledger (taizhang verify --unit %s)",
+			e.Unit, e.Seq, e.Reason, e.Unit)
+	}
 	return fmt.Sprintf("unit %s is quarantined: the ledger message at sequence %d is damaged or forged (%s); "+
 		"its %d earlier events are kept and readable, but nothing can be added to it until an administrator "+
 		"has examined the ledger (taizhang verify --unit %s)", e.Unit, e.Seq, e.Reason, e.Good, e.Unit)

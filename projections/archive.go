@@ -33,6 +33,9 @@ type Unit struct {
 	RegisteredAt time.Time `json:"registered_at"`
 	Events       int       `json:"events"`
 	LastSeq      uint64    `json:"last_seq"`
+	// Quarantine is set if the unit's chain stopped at a damaged or forged
+	// message: Events and the rest are its good prefix (see Archive.Apply).
+	Quarantine *events.Quarantine `json:"quarantine,omitempty"`
 }
 
 // Stamp is an instant in 8 bytes at the ledger's precision (microseconds,

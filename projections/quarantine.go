@@ -13,7 +13,11 @@ func (a *Archive) quarantineChain(chain string, seq uint64, reason string) {
 	if a.quarantine == nil {
 		a.quarantine = map[string]*events.Quarantine{}
 	}
-	a.quarantine[chain] = &events.Quarantine{Unit: chain, Seq: seq, Reason: reason, Good: int(a.heads[chain].count)}
+	q := &events.Quarantine{Unit: chain, Seq: seq, Reason: reason, Good: int(a.heads[chain].count)}
+	a.quarantine[chain] = q
+	if u := a.units[chain]; u != nil {
+		u.Unit.Quarantine = q // shared, never changed
+	}
 	a.applied = seq
 }
 

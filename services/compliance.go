@@ -218,13 +218,16 @@ func (s *Server) rank(ctx context.Context, id string, month time.Time) (Ranking,
 		return Ranking{}, err
 	}
 	for _, u := range redo {
-		recs, err := s.ledger.History(ctx, u.ID, end)
+		recs, _, err := s.soundHistory(ctx, u.ID, end)
 		if err != nil {
 			return Ranking{}, err
 		}
 		ua, err := projections.FoldUnit(recs)
 		if err != nil {
 			return Ranking{}, err
+		}
+		if ua == nil {
+			continue
 		}
 		met, due, err := compliance.Score(pv.Plan, compliance.UnitOf(ua.Unit), ua.Items(), end)
 		if err != nil {

@@ -129,7 +129,7 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 // has applied the unit's last event, under its read lock.
 func (s *Server) withUnitArchive(ctx context.Context, unit string, asOf time.Time, fn func(*projections.UnitArchive) error) error {
 	if !asOf.IsZero() {
-		recs, err := s.ledger.History(ctx, unit, asOf)
+		recs, q, err := s.soundHistory(ctx, unit, asOf)
 		if err != nil {
 			return err
 		}
@@ -139,6 +139,9 @@ func (s *Server) withUnitArchive(ctx context.Context, unit string, asOf time.Tim
 		}
 		if ua == nil || ua.Unit.RegisteredAt.IsZero() {
 			return fmt.Errorf("unit %s was not registered as of %s: %w", unit, asOf.UTC().Format(time.RFC3339), events.ErrNotFound)
+		}
+		if q != nil {
+			ua.Unit.Quarantine = q // the unit is quarantined now, whatever the date
 		}
 		return fn(ua)
 	}

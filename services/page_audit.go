@@ -47,6 +47,9 @@ type auditData struct {
 	Units   []auditUnit
 	Applied uint64
 	Chart   template.HTML
+	// Quarantined lists the quarantined units the principal may see, on
+	// every audit page.
+	Quarantined []events.Quarantine
 
 	Corrections *audit.CorrectionsReport
 	Backfill    *audit.BackfillReport
@@ -82,7 +85,7 @@ func (pg *pages) auditIndex(w http.ResponseWriter, r *http.Request) {
 		pg.failErr(w, r, err)
 		return
 	}
-	d := auditData{Views: auditPageViews}
+	d := auditData{Views: auditPageViews, Quarantined: pg.s.quarantinedFor(principal(r))}
 	pg.render(w, r, http.StatusOK, "audit", pg.page(w, r, d, "title.audit"))
 }
 
@@ -95,7 +98,7 @@ func (pg *pages) auditPage(view string) http.HandlerFunc {
 			pg.failErr(w, r, err)
 			return
 		}
-		d := auditData{View: view, Views: auditPageViews, Filter: f}
+		d := auditData{View: view, Views: auditPageViews, Filter: f, Quarantined: pg.s.quarantinedFor(principal(r))}
 		lang := pg.lang(w, r)
 		err = pg.s.archive.Read(func(a *projections.Archive) error {
 			if o.Unit != "" && a.Unit(o.Unit) == nil {

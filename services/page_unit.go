@@ -144,6 +144,9 @@ func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 	}
 	err := s.withUnitArchive(ctx, unit, asOf, func(ua *projections.UnitArchive) error {
 		d.Unit = ua.Unit
+		if ua.Unit.Quarantine != nil { // it takes no writes: offer none
+			d.CanWrite, d.CanInspect = false, false
+		}
 		ans, err := s.complianceIn(ua, plans, asOf, "")
 		if err != nil {
 			return err
@@ -297,10 +300,11 @@ type eventView struct {
 }
 
 type timelineData struct {
-	Unit   projections.Unit
-	AsOf   asOfForm
-	Query  string
-	Events []eventView
+	Unit       projections.Unit
+	AsOf       asOfForm
+	Query      string
+	Events     []eventView
+	Quarantine *events.Quarantine // the events end before it
 }
 
 // backfillDays is from how many days late an item shows as backfilled.
@@ -319,17 +323,17 @@ func (pg *pages) timeline(w http.ResponseWriter, r *http.Request) {
 		pg.failErr(w, r, err)
 		return
 	}
-	recs, err := s.ledger.History(r.Context(), unit, asOf)
+	recs, q, err := s.soundHistory(r.Context(), unit, asOf)
 	if err != nil {
 		pg.failErr(w, r, err)
 		return
 	}
-	d := timelineData{AsOf: asOfForm{Action: "/units/" + unit + "/timeline"}}
+	d := timelineData{AsOf: asOfForm{Action: "/units/" + unit + "/timeline"}, Quarantine: q}
 	if !asOf.IsZero() {
 		d.AsOf.Value = r.URL.Query().Get("as_of")
 		d.Query = "?as_of=" + url.QueryEscape(d.AsOf.Value)
 		if seq, err := s.unitSeq(r.Context(), unit); err == nil && len(recs) > 0 && recs[len(recs)-1].Seq < seq {
-			all, err := s.ledger.History(r.Context(), unit, time.Time{})
+			all, _, err := s.soundHistory(r.Context(), unit, time.Time{})
 			if err == nil {
 				d.AsOf.Later = len(all) - len(recs)
 			}
@@ -407,7 +411,7 @@ func (pg *pages) dossier(w http.ResponseWriter, r *http.Request) {
 	}
 	d.AsOfText = at.In(s.cfg.Zone).Format("2006-01-02 15:04")
 	d.Printed = s.now().In(s.cfg.Zone).Format("2006-01-02 15:04")
-	recs, err := s.ledger.History(r.Context(), unit, asOf)
+	recs, _, err := s.soundHistory(r.Context(), unit, asOf)
 	if err != nil {
 		pg.failErr(w, r, err)
 		return

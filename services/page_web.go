@@ -1,6 +1,7 @@
 package services
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -112,6 +113,13 @@ func (pg *pages) fail(w http.ResponseWriter, r *http.Request, status int, err er
 	switch status {
 	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
 		msg = pg.r.T(l, fmt.Sprintf("error.%d", status), err.Error())
+	case http.StatusLocked:
+		var q *events.QuarantinedError
+		if errors.As(err, &q) {
+			msg = pg.r.T(l, "error.423", q.Unit, q.Seq)
+		} else {
+			msg = pg.r.T(l, "error.423_other", err.Error())
+		}
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge,
 		http.StatusServiceUnavailable:
 		msg = pg.r.T(l, fmt.Sprintf("error.%d", status))

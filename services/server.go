@@ -634,7 +634,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	recs, err := s.ledger.History(r.Context(), unit, asOf)
+	recs, q, err := s.soundHistory(r.Context(), unit, asOf)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -643,7 +643,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	for i, rec := range recs {
 		out[i] = HistoryEntry{Seq: rec.Seq, Event: rec.Event}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"unit": unit, "as_of": optTime(asOf), "events": out})
+	body := map[string]any{"unit": unit, "as_of": optTime(asOf), "events": out}
+	if q != nil {
+		body["quarantine"] = q // the events shown end before it
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func optTime(t time.Time) any {

@@ -274,8 +274,7 @@ func (l *Ledger) head(ctx context.Context, unit string, u *unitState) (Head, boo
 	}
 	r := l.check(m.Sequence, m.Subject, m.Data)
 	if r.Damage != nil {
-		return Head{}, false, fmt.Errorf("unit %s: %w: its last ledger message (sequence %d) is damaged or forged (%s); "+
-			"nothing can be added to it until an administrator has examined the ledger", unit, events.ErrQuarantined, r.Seq, r.Damage.Reason)
+		return Head{}, false, &events.QuarantinedError{Quarantine: events.Quarantine{Unit: unit, Seq: r.Seq, Reason: r.Damage.Reason, Good: -1}}
 	}
 	u.known = true
 	u.head = Head{Seq: r.Seq, Hash: r.Event.Hash, RecordedAt: r.Event.RecordedAt}
@@ -621,14 +620,14 @@ func (l *Ledger) correct(ctx context.Context, c events.Correction, typ events.Ty
 // Evidence returns the records of one evidence item in order (its
 // submission and every correction), or events.ErrNotFound.
 func (l *Ledger) Evidence(ctx context.Context, unit string, id uuid.UUID) ([]events.Record, error) {
-	h, ok, err := l.Head(ctx, unit)
+	head, ok, err := l.UnitHead(ctx, unit)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
 	}
-	if err := l.waitIndex(ctx, h.Seq); err != nil {
+	if err := l.waitIndex(ctx, head); err != nil {
 		return nil, err
 	}
 	e := l.idx.lookup(id)
