@@ -71,3 +71,18 @@ func (r Record) Chain() string {
 	}
 	return r.Event.Unit
 }
+
+// UndecodableError is a stored message that does not decode as an event,
+// met by a read of a chain. It wraps ErrQuarantined and the decoding error
+// (which wraps ErrInvalid).
+type UndecodableError struct {
+	Seq uint64
+	Err error
+}
+
+func (e *UndecodableError) Error() string {
+	return fmt.Sprintf("ledger message %d does not decode as an event: %v", e.Seq, e.Err)
+}
+
+// Unwrap returns ErrQuarantined and the decoding error.
+func (e *UndecodableError) Unwrap() []error { return []error{ErrQuarantined, e.Err} }

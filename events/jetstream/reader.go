@@ -134,7 +134,7 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 // undecodable is the error of a read that met a message at seq that does
 // not decode.
 func undecodable(seq uint64, err error) error {
-	return fmt.Errorf("ledger message %d: %w: %w", seq, events.ErrQuarantined, err)
+	return &events.UndecodableError{Seq: seq, Err: err}
 }
 
 type raw struct {

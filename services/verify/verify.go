@@ -71,12 +71,25 @@ func (p Problem) String() string {
 	return fmt.Sprintf("%s: %s: %s", p.Kind, strings.Join(where, ", "), p.Msg)
 }
 
-// UnitReport is one unit's chain.
+// UnitReport is one unit's chain. Good is how many of its events come
+// before its first problem (all of them if OK); BrokenAt and Reason name
+// that problem's sequence and what it is.
 type UnitReport struct {
-	Unit   string      `json:"unit"`
-	Events int         `json:"events"`
-	Head   events.Hash `json:"head"`
-	OK     bool        `json:"ok"`
+	Unit     string      `json:"unit"`
+	Events   int         `json:"events"`
+	Head     events.Hash `json:"head"`
+	OK       bool        `json:"ok"`
+	Good     int         `json:"good"`
+	BrokenAt uint64      `json:"broken_at,omitempty"`
+	Reason   string      `json:"reason,omitempty"`
+}
+
+// broken notes a problem of the unit's chain at seq, the first one of it
+// if good events came before it.
+func (u *UnitReport) broken(good int, seq uint64, reason string) {
+	if u.OK {
+		u.OK, u.Good, u.BrokenAt, u.Reason = false, good, seq, reason
+	}
 }
 
 // Report is the result of a verification.
@@ -135,32 +148,44 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 	var leaves []leaf
 	for _, u := range units {
 		recs, hashErrs, err := readChain(ctx, l, u)
-		if errors.Is(err, events.ErrNotFound) || errors.Is(err, events.ErrInvalid) {
+		var undecodable *events.UndecodableError
+		if errors.As(err, &undecodable) && recs != nil {
+			// A history that stops at a message it cannot decode: check
+			// the events before it, and report it as their chain's end.
+			recs, hashErrs = append(recs, events.Record{Seq: undecodable.Seq}), append(hashErrs, undecodable)
+		} else if errors.Is(err, events.ErrNotFound) || errors.Is(err, events.ErrInvalid) {
 			rep.Problems = append(rep.Problems, Problem{Kind: "read", Unit: u, Msg: err.Error()})
-			rep.Units = append(rep.Units, UnitReport{Unit: u})
+			ur := UnitReport{Unit: u}
+			ur.broken(0, 0, err.Error())
+			rep.Units = append(rep.Units, ur)
 			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			return nil, fmt.Errorf("verify: unit %s: %w", u, err)
 		}
-		ur := UnitReport{Unit: u, Events: len(recs), OK: true}
+		ur := UnitReport{Unit: u, OK: true}
 		leaves = slices.Grow(leaves, len(recs))
-		rep.Events += len(recs)
 		var prev events.Hash
 		for k, r := range recs {
 			ev := r.Event
+			if ev == nil { // does not decode: not an event of the chain
+				msg := hashErrs[k].Error()
+				ur.broken(ur.Events, r.Seq, msg)
+				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Msg: msg})
+				continue
+			}
+			ur.Events++
 			if err := hashErrs[k]; err != nil {
-				ur.OK = false
+				ur.broken(ur.Events-1, r.Seq, err.Error())
 				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: err.Error()})
 			} else if ev.Prev != prev {
-				ur.OK = false
-				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(),
-					Msg: fmt.Sprintf("links to previous hash %q, but the previous event's hash is %q (an event was inserted, removed or rewritten)", ev.Prev, prev)})
+				msg := fmt.Sprintf("links to previous hash %q, but the previous event's hash is %q (an event was inserted, removed or rewritten)", ev.Prev, prev)
+				ur.broken(ur.Events-1, r.Seq, msg)
+				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: msg})
 			}
 			if ev.Unit != u {
-				ur.OK = false
-				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(),
-					Msg: fmt.Sprintf("event names unit %q but is stored under %q", ev.Unit, u)})
+				msg := fmt.Sprintf("event names unit %q but is stored under %q", ev.Unit, u)
+				ur.broken(ur.Events-1, r.Seq, msg)
+				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: msg})
 			}
 			prev = ev.Hash
 			leaves = append(leaves, leaf{seq: r.Seq, unit: u, hash: ev.Hash})
@@ -172,6 +197,10 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 			}
 		}
 		ur.Head = prev
+		if ur.OK {
+			ur.Good = ur.Events
+		}
+		rep.Events += ur.Events
 		rep.Units = append(rep.Units, ur)
 	}
 	checkCheckpoints(rep, cps, leaves, opt)
@@ -264,16 +293,18 @@ feed:
 }
 
 // readChain reads a unit's chain and recomputes each event's hash: the
-// events in ledger order and, for each, nil or the error of its hash. An
-// event that does not decode is an error of the whole read (wrapping
-// events.ErrInvalid), as it is for History.
+// records in ledger order and, for each, nil or the error of its hash. A
+// message that does not decode is a record without an event and an
+// *events.UndecodableError (from the stored ledger, which reads on past
+// it), or the end of the read: History's *events.UndecodableError with the
+// events before it.
 func readChain(ctx context.Context, l Ledger, unit string) ([]events.Record, []error, error) {
 	if sl, ok := l.(StoredLedger); ok {
 		return checkStored(ctx, sl, unit)
 	}
 	recs, err := l.History(ctx, unit, time.Time{})
 	if err != nil {
-		return nil, nil, err
+		return recs, verifyHashes(recs), err
 	}
 	return recs, verifyHashes(recs), nil
 }
@@ -282,7 +313,9 @@ func readChain(ctx context.Context, l Ledger, unit string) ([]events.Record, []e
 const storedBatch = 256
 
 // checkStored reads a unit's chain as stored and checks every event with
-// events.CheckStored on all cores while the rest is read.
+// events.CheckStored on all cores while the rest is read. A message that
+// does not decode gives a record without an event and an
+// *events.UndecodableError.
 func checkStored(ctx context.Context, l StoredLedger, unit string) ([]events.Record, []error, error) {
 	type batch struct {
 		seqs []uint64
@@ -332,8 +365,8 @@ func checkStored(ctx context.Context, l StoredLedger, unit string) ([]events.Rec
 	var errs []error
 	for _, b := range batches {
 		for k, err := range b.errs {
-			if err != nil && !errors.Is(err, events.ErrBadHash) {
-				return nil, nil, fmt.Errorf("history of unit %s: ledger message %d: %w", unit, b.seqs[k], err)
+			if err != nil && b.recs[k].Event == nil { // does not decode: Run reports it and goes on
+				b.errs[k] = &events.UndecodableError{Seq: b.seqs[k], Err: err}
 			}
 		}
 		recs, errs = append(recs, b.recs...), append(errs, b.errs...)

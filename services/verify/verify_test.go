@@ -91,7 +91,7 @@ func TestVerifyStoredPathAgreesWithHistory(t *testing.T) {
 	forked := seal(events.Hash{0xde, 0xad}, "分叉")
 	b, _ = events.Encode(forked)
 	seqForked := publish("xi", b)
-	publish("bad", []byte(`{"id":"not json`))
+	seqBad := publish("bad", []byte(`{"id":"not json`))
 
 	stored, err := verify.Run(ctx, l, nil, verify.Options{NoBlob: true})
 	if err != nil {
@@ -107,7 +107,7 @@ func TestVerifyStoredPathAgreesWithHistory(t *testing.T) {
 		t.Fatalf("stored path:\n%s\nhistory path:\n%s", js1, js2)
 	}
 	want := map[string]bool{
-		"chain " + rewritten.ID.String(): false, "chain " + forked.ID.String(): false, "read ": false,
+		"chain " + rewritten.ID.String(): false, "chain " + forked.ID.String(): false, "chain ": false,
 	}
 	for _, p := range stored.Problems {
 		key := p.Kind + " " + p.Event
@@ -118,7 +118,7 @@ func TestVerifyStoredPathAgreesWithHistory(t *testing.T) {
 		switch {
 		case p.Event == rewritten.ID.String() && (p.Seq != seqRewritten || !strings.Contains(p.Msg, "hash does not match")),
 			p.Event == forked.ID.String() && (p.Seq != seqForked || !strings.Contains(p.Msg, "links to previous hash")),
-			p.Kind == "read" && p.Unit != "bad":
+			p.Event == "" && (p.Unit != "bad" || p.Seq != seqBad || !strings.Contains(p.Msg, "does not decode")):
 			t.Errorf("problem %s", p)
 		}
 	}
@@ -131,7 +131,13 @@ func TestVerifyStoredPathAgreesWithHistory(t *testing.T) {
 		if wantOK := u.Unit == "cun"; u.OK != wantOK {
 			t.Errorf("unit %s ok=%v", u.Unit, u.OK)
 		}
-		if u.Unit == "cun" && (u.Events != 4 || u.Head != last.Event.Hash) {
+		if u.Unit == "bad" && (u.Events != 1 || u.Good != 1 || u.BrokenAt != seqBad) {
+			t.Errorf("unit bad: %+v", u)
+		}
+		if u.Unit == "xi" && (u.Good != 2 || u.BrokenAt != seqRewritten) {
+			t.Errorf("unit xi: %+v, want broken after 2 good events at %d", u, seqRewritten)
+		}
+		if u.Unit == "cun" && (u.Events != 4 || u.Head != last.Event.Hash || u.Good != 4) {
 			t.Errorf("unit cun: %d events, head %s, want 4 and %s", u.Events, u.Head, last.Event.Hash)
 		}
 	}
