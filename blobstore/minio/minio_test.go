@@ -27,11 +27,12 @@ func newBucketName() string {
 	return fmt.Sprintf("tz-test-%d-%d", time.Now().UnixNano()%1e9, bucketSeq.Add(1))
 }
 
-func config(srv *testenv.MinIOServer, bucket string) minio.Config {
-	return minio.Config{Endpoint: srv.Endpoint, Bucket: bucket, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}
+func config(srv testenv.S3Server, bucket string) minio.Config {
+	c := srv.S3()
+	return minio.Config{Endpoint: c.Endpoint, Bucket: bucket, AccessKey: c.AccessKey, SecretKey: c.SecretKey}
 }
 
-func newStore(t testing.TB, srv *testenv.MinIOServer, bucket string) *minio.Store {
+func newStore(t testing.TB, srv testenv.S3Server, bucket string) *minio.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -44,17 +45,26 @@ func newStore(t testing.TB, srv *testenv.MinIOServer, bucket string) *minio.Stor
 
 // rawClient is a plain minio-go client for the server, to look and tamper
 // behind the store's back.
-func rawClient(t testing.TB, srv *testenv.MinIOServer) *mc.Client {
+func rawClient(t testing.TB, srv testenv.S3Server) *mc.Client {
 	t.Helper()
-	c, err := mc.New(srv.Endpoint, &mc.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+	s := srv.S3()
+	c, err := mc.New(s.Endpoint, &mc.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
+// TestConformance runs the blob store conformance suite against each S3
+// server: MinIO, and versitygw (an independently written S3 server, with
+// its posix backend), so that the store does not depend on one server's
+// quirks.
 func TestConformance(t *testing.T) {
-	srv := testenv.MinIO(t)
+	t.Run("MinIO", func(t *testing.T) { conformance(t, testenv.MinIO(t)) })
+	t.Run("VersityGW", func(t *testing.T) { conformance(t, testenv.VersityGW(t)) })
+}
+
+func conformance(t *testing.T, srv testenv.S3Server) {
 	raw := rawClient(t, srv)
 	storagetest.Run(t, func(t *testing.T) storagetest.Harness {
 		// Each subtest gets its own, empty bucket on the shared server.

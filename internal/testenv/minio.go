@@ -269,3 +269,6 @@ func minioTail(s string, n int) string {
 	}
 	return "…" + s[strings.IndexByte(s[len(s)-n:], '\n')+len(s)-n+1:]
 }
+
+// S3 returns what a client needs to reach the server.
+func (m *MinIOServer) S3() S3 { return S3{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey} }
