@@ -122,7 +122,7 @@ func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
-		s.log.Info("checkpoint on demand", "seq", cp.Seq, "size", cp.Size, "by", principal(r).User)
+		s.log.InfoContext(r.Context(), "checkpoint on demand", "seq", cp.Seq, "size", cp.Size, "by", principal(r).User)
 	}
 	writeCheckpoint(w, r, status, cp)
 }

@@ -638,7 +638,7 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", disposition(mt, name, ref))
 	if err := copyVerified(w, body); err != nil {
 		if errors.Is(err, blobstore.ErrCorrupt) {
-			s.log.Error("blob corrupt while serving; connection cut", "sha256", ref, "err", err)
+			s.log.ErrorContext(r.Context(), "blob corrupt while serving; connection cut", "sha256", ref, "err", err)
 		}
 		panic(http.ErrAbortHandler) // the client must see a failed download, not a short "good" one
 	}

@@ -70,7 +70,7 @@ func (s *Server) exportUnit(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	res, err := bag.WriteTo(r.Context(), w)
 	if err != nil {
-		s.log.Error("export failed mid-stream; connection cut", "unit", unit, "err", err)
+		s.log.ErrorContext(r.Context(), "export failed mid-stream; connection cut", "unit", unit, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
@@ -81,11 +81,11 @@ func (s *Server) exportUnit(w http.ResponseWriter, r *http.Request) {
 	}, p.Actor(), clientOf(r))
 	if err != nil {
 		// The bag is sent; not recording it must not pass silently.
-		s.log.Error("export sent but not recorded in the ledger", "unit", unit, "bag_sha256", res.BagSHA256, "err", err)
+		s.log.ErrorContext(r.Context(), "export sent but not recorded in the ledger", "unit", unit, "bag_sha256", res.BagSHA256, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	h.Set(TrailerBagSHA256, res.BagSHA256)
 	h.Set(TrailerExportSeq, strconv.FormatUint(ev.Seq, 10))
-	s.log.Info("unit exported", "unit", unit, "as_of", res.AsOf, "events", res.Events, "attachments", res.Attachments,
+	s.log.InfoContext(r.Context(), "unit exported", "unit", unit, "as_of", res.AsOf, "events", res.Events, "attachments", res.Attachments,
 		"bytes", res.Bytes, "bag_sha256", res.BagSHA256, "by", p.User, "seq", ev.Seq)
 }

@@ -423,7 +423,7 @@ func (pg *pages) dossier(w http.ResponseWriter, r *http.Request) {
 		if cp, err := s.checkpoints.Latest(r.Context()); err == nil {
 			d.Checkpoint = &checkpointView{Seq: cp.Seq, Size: cp.Size, Root: fmt.Sprint(cp.Root)}
 		} else if !errors.Is(err, events.ErrNotFound) {
-			s.log.Warn("dossier: latest checkpoint", "err", err)
+			s.log.WarnContext(r.Context(), "dossier: latest checkpoint", "err", err)
 		}
 	}
 	p := pg.page(w, r, d, "title.dossier", d.Unit.Name)

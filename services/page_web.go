@@ -91,15 +91,16 @@ func (pg *pages) page(w http.ResponseWriter, r *http.Request, data any, titleKey
 // render renders a page; a rendering failure answers 500.
 func (pg *pages) render(w http.ResponseWriter, r *http.Request, status int, name string, p *web.Page) {
 	if err := pg.r.Render(w, status, name, p); err != nil {
-		pg.s.log.Error("render page", "page", name, "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		pg.s.log.ErrorContext(r.Context(), "render page", "page", name, "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error; see the server log for request "+RequestID(r.Context()), http.StatusInternalServerError)
 	}
 }
 
 type errorData struct {
-	Status  int
-	Message string
-	Next    string
+	Status    int
+	Message   string
+	Next      string
+	RequestID string // to quote to the operator, who finds it in the log
 }
 
 // fail answers err on a page path as an HTML error page; it reports false
@@ -126,7 +127,7 @@ func (pg *pages) fail(w http.ResponseWriter, r *http.Request, status int, err er
 	default:
 		msg = pg.r.T(l, "error.500")
 	}
-	p := pg.page(w, r, errorData{Status: status, Message: msg, Next: url.QueryEscape(r.URL.RequestURI())}, "title.error")
+	p := pg.page(w, r, errorData{Status: status, Message: msg, Next: url.QueryEscape(r.URL.RequestURI()), RequestID: RequestID(r.Context())}, "title.error")
 	if status == http.StatusUnauthorized {
 		p.User, p.Role = "", ""
 	}
@@ -175,7 +176,7 @@ func (pg *pages) signIn(w http.ResponseWriter, r *http.Request, start func() (Pr
 	}
 	next := localNext(r.PostFormValue("next"))
 	if _, err := start(); err != nil {
-		pg.s.log.Info("sign-in refused", "err", err)
+		pg.s.log.InfoContext(r.Context(), "sign-in refused", "err", err)
 		p := pg.page(w, r, nil, "title.login")
 		p.Data = loginData{Error: pg.r.T(p.Lang, "error.login", err.Error()), Next: next, User: r.PostFormValue("user")}
 		pg.render(w, r, http.StatusUnauthorized, "login", p)

@@ -2,7 +2,8 @@
 // corrections, history and archive as of any recorded time, blobs, health
 // and tokens. Every route passes through one authorisation decision point
 // (authorize), every domain error maps to one HTTP status (errorTable), and
-// every error answers as {"error": {"code": ..., "message": ...}}.
+// every error answers as {"error": {"code": ..., "message": ...,
+// "request_id": ...}}.
 package services
 
 import (
@@ -176,6 +177,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = slog.New(requestIDHandler{log.Handler()})
 	s := &Server{ledger: l, blobs: blobs, archive: archive, creds: creds, cfg: cfg, log: log, mux: http.NewServeMux(),
 		access: discardAccess{}, logins: newLoginLimiter(),
 		decodes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
@@ -378,7 +380,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
-	s.serve(w, r)
+	id := requestIDOf(r)
+	h.Set(HeaderRequestID, id)
+	s.serve(w, r.WithContext(withRequestID(r.Context(), id)))
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
@@ -448,6 +452,9 @@ type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		// RequestID is the request's X-Request-Id, also on every log
+		// line about it.
+		RequestID string `json:"request_id,omitempty"`
 	} `json:"error"`
 }
 
@@ -455,19 +462,20 @@ type errorBody struct {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statusOf(err)
 	if s.pages != nil && s.pages.fail(w, r, status, err) {
-		s.log.Info("page refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		s.log.InfoContext(r.Context(), "page refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		return
 	}
 	var body errorBody
 	body.Error.Code = code
 	body.Error.Message = err.Error()
+	body.Error.RequestID = RequestID(r.Context())
 	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		if code == "internal" {
-			body.Error.Message = "internal error; see the server log"
+			body.Error.Message = "internal error; see the server log for request " + body.Error.RequestID
 		}
 	} else {
-		s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		s.log.InfoContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="taizhang"`)

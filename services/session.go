@@ -230,7 +230,7 @@ func (s *Server) sessionPrincipal(r *http.Request, value string) (Principal, err
 	if now.Sub(sess.LastSeen) > time.Minute {
 		sess.LastSeen = now.UTC()
 		if err := s.creds.PutSession(r.Context(), h, sess); err != nil {
-			s.log.Warn("session: could not record activity", "user", sess.User, "err", err)
+			s.log.WarnContext(r.Context(), "session: could not record activity", "user", sess.User, "err", err)
 		}
 	}
 	p.Via, p.csrf, p.Created = "session", csrfOf(value), sess.Created

@@ -51,12 +51,16 @@ func (a *api) noteSeq(h http.Header) {
 
 // apiError is an error answer from the server.
 type apiError struct {
-	Status  int
-	Code    string
-	Message string
+	Status    int
+	Code      string
+	Message   string
+	RequestID string // the server's X-Request-Id, to find its log lines
 }
 
 func (e *apiError) Error() string {
+	if e.RequestID != "" {
+		return fmt.Sprintf("%s (HTTP %d %s, request %s)", e.Message, e.Status, e.Code, e.RequestID)
+	}
 	return fmt.Sprintf("%s (HTTP %d %s)", e.Message, e.Status, e.Code)
 }
 
@@ -135,7 +139,7 @@ func (a *api) do(ctx context.Context, method, path, contentType string, body io.
 		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
 			e.Error.Message = strings.TrimSpace(string(b))
 		}
-		return resp.StatusCode, &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		return resp.StatusCode, &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RequestID: resp.Header.Get("X-Request-Id")}
 	}
 	if out != nil {
 		if raw, ok := out.(*json.RawMessage); ok {

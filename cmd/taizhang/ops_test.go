@@ -271,3 +271,95 @@ func TestMetricsAddr(t *testing.T) {
 		t.Fatalf("/metrics with --metrics-addr off: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestRequestID: every answer carries X-Request-Id; an error's JSON body
+// (error.request_id) and HTML page show the same id, and the log lines
+// about the request carry it. A sane incoming id is kept; anything else is
+// replaced by a fresh one.
+func TestRequestID(t *testing.T) {
+	s := startServer(t, "", "--log-json")
+	do := func(method, path, token, id string) reply {
+		t.Helper()
+		req, err := http.NewRequest(method, s.URL+path, strings.NewReader(`{"id":"BAD ID","name":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if id != "" {
+			req.Header.Set("X-Request-Id", id)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	}
+	// logged returns the log lines (JSON) that carry id.
+	logged := func(id string) []map[string]any {
+		var out []map[string]any
+		for _, l := range strings.Split(s.log.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["request_id"] == id {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	bodyID := func(r reply) string {
+		var e struct {
+			Error struct {
+				RequestID string `json:"request_id"`
+			} `json:"error"`
+		}
+		r.decode(t, &e)
+		return e.Error.RequestID
+	}
+
+	if r := s.get(t, s.Admin, "/api/v1/units"); r.Status != 200 || len(r.Header.Get("X-Request-Id")) != 24 {
+		t.Fatalf("a success has no request id: %d %q", r.Status, r.Header.Get("X-Request-Id"))
+	}
+	for _, c := range []struct {
+		name, method, path, token, in string
+		status                        int
+		keep                          bool
+	}{
+		{"unauthenticated", "GET", "/api/v1/units", "", "", 401, false},
+		{"invalid", "POST", "/api/v1/units", s.Admin, "", 400, false},
+		{"a proxy's id is kept", "POST", "/api/v1/units", s.Admin, "edge-7f3a.1_x", 400, true},
+		{"a long id is replaced", "GET", "/api/v1/units", "", strings.Repeat("a", 65), 401, false},
+		{"spaces are replaced", "GET", "/api/v1/units", "", "a b", 401, false},
+		{"a log-forging id is replaced", "GET", "/api/v1/units", "", `x" level=ERROR`, 401, false},
+	} {
+		r := do(c.method, c.path, c.token, c.in)
+		id := r.Header.Get("X-Request-Id")
+		if r.Status != c.status || id == "" || bodyID(r) != id {
+			t.Errorf("%s: %d, header %q, body %s", c.name, r.Status, id, r.Body)
+			continue
+		}
+		if c.keep != (id == c.in) {
+			t.Errorf("%s: sent %q, got %q", c.name, c.in, id)
+		}
+		testenv.Eventually(t, 10*time.Second, func() error {
+			for _, l := range logged(id) {
+				if l["msg"] == "request refused" {
+					return nil
+				}
+			}
+			return fmt.Errorf("no log line with request_id %s:\n%s", id, s.log.String())
+		})
+	}
+
+	// An HTML error page shows the id too.
+	r := do("GET", "/no/such/page", "", "")
+	id := r.Header.Get("X-Request-Id")
+	if r.Status != 404 || !strings.Contains(r.Header.Get("Content-Type"), "text/html") || id == "" || !strings.Contains(string(r.Body), "<code>"+id+"</code>") {
+		t.Fatalf("HTML error page: %d %q %q\n%s", r.Status, r.Header.Get("Content-Type"), id, r.Body)
+	}
+	if len(logged(id)) == 0 {
+		t.Errorf("the page's refusal is not logged with request_id %s", id)
+	}
+}
