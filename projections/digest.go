@@ -31,11 +31,13 @@ func (a *Archive) noteHead(rec events.Record, before uint64) {
 }
 
 // DigestVersion names the digest's encoding; it changes when Digest does.
-const DigestVersion = "heads-v1"
+const DigestVersion = "heads-v2"
 
 // Digest returns a digest of what the archive applied: SHA-256 (hex) over
 // one line "chain NUL head-hash-hex NUL count LF" per chain (every unit,
-// the plans chain and the users chain), sorted by chain. Each head hash
+// the plans chain and the users chain), sorted by chain; a quarantined
+// chain's line ends "NUL Q seq" before the LF (its head is that of its good
+// prefix, all zeros if it has none). Each head hash
 // seals its chain, so two archives that applied the same events have the
 // same digest, and two that applied different ones (a missed, doubled or
 // altered event) do not. An empty archive's digest is SHA-256 of nothing.
@@ -43,6 +45,11 @@ func (a *Archive) Digest() string {
 	chains := make([]string, 0, len(a.heads))
 	for c := range a.heads {
 		chains = append(chains, c)
+	}
+	for c := range a.quarantine {
+		if _, ok := a.heads[c]; !ok {
+			chains = append(chains, c)
+		}
 	}
 	slices.Sort(chains)
 	d := sha256.New()
@@ -54,6 +61,10 @@ func (a *Archive) Digest() string {
 		line = hex.AppendEncode(line, h.hash[:])
 		line = append(line, 0)
 		line = strconv.AppendUint(line, h.count, 10)
+		if q := a.quarantine[c]; q != nil {
+			line = append(line, 0, 'Q')
+			line = strconv.AppendUint(line, q.Seq, 10)
+		}
 		line = append(line, '\n')
 		d.Write(line)
 	}

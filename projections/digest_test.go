@@ -3,6 +3,7 @@ package projections_test
 import (
 	"testing"
 
+	"taizhang/events"
 	"taizhang/projections"
 )
 
@@ -40,5 +41,19 @@ func TestDigest(t *testing.T) {
 	}
 	if altered.Digest() == want {
 		t.Fatal("an altered last event gives the same digest")
+	}
+
+	// A quarantine is part of the digest, the same on every replay.
+	damaged := func() *projections.Archive {
+		a := projections.NewArchive()
+		for _, r := range recs {
+			_ = a.Apply(r)
+		}
+		_ = a.Apply(events.Record{Seq: uint64(len(recs)) + 1, Damage: &events.Damage{Unit: "dongcun", Reason: "does not decode"}})
+		return a
+	}
+	q1, q2 := damaged().Digest(), damaged().Digest()
+	if q1 != q2 || q1 == want {
+		t.Fatalf("digest with a quarantine: %s and %s (sound: %s)", q1, q2, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"taizhang/events"
 	"taizhang/projections"
 )
 
@@ -134,6 +135,9 @@ type Status struct {
 	DigestVersion string `json:"digest_version"`
 	// CheckpointLease says who appends checkpoints.
 	CheckpointLease *LeaseStatus `json:"checkpoint_lease,omitempty"`
+	// Quarantined lists the quarantined chains the caller may see (its
+	// scope's units, and the plans and users chains), never null.
+	Quarantined []events.Quarantine `json:"quarantined"`
 }
 
 // ProjectionStatus is one projection's progress.
@@ -185,6 +189,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Err() error
 	}); ok {
 		add("checkpoint_tree", c.Size(), c.Err())
+	}
+	if st.Quarantined = s.quarantinedFor(principal(r)); st.Quarantined == nil {
+		st.Quarantined = []events.Quarantine{}
 	}
 	if s.cpLease != nil {
 		st.CheckpointLease = &LeaseStatus{Holder: s.cpLease.Holder(), Held: s.cpLease.Held()}

@@ -97,7 +97,7 @@ func TestSeqHeaderMinSeqAndStatus(t *testing.T) {
 		}
 	}
 	after := status("clerk")
-	if after.Digest == before.Digest || after.LedgerLastSeq != last {
+	if after.Digest == before.Digest || after.LedgerLastSeq != last || after.Quarantined == nil || len(after.Quarantined) != 0 {
 		t.Fatalf("digest did not move with the ledger: before %+v, after %+v", before, after)
 	}
 }
