@@ -86,7 +86,11 @@ func printVerify(w io.Writer, rep *verify.Report) {
 	for _, u := range rep.Units {
 		mark := "ok"
 		if !u.OK {
-			mark = fmt.Sprintf("BROKEN after %d good events at seq %d: %s", u.Good, u.BrokenAt, u.Reason)
+			plural := "s"
+			if u.Good == 1 {
+				plural = ""
+			}
+			mark = fmt.Sprintf("BROKEN after %d good event%s at seq %d: %s", u.Good, plural, u.BrokenAt, u.Reason)
 		}
 		fmt.Fprintf(w, "  %-24s %6d events  head %.16s  %s\n", u.Unit, u.Events, u.Head.String(), mark)
 	}
