@@ -363,3 +363,33 @@ func TestRequestID(t *testing.T) {
 		t.Errorf("the page's refusal is not logged with request_id %s", id)
 	}
 }
+
+// TestReplicasOnSingleServer: serve asking a single, non-clustered
+// nats-server for a replicated stream (--replicas 3, or the default with
+// --nats) exits non-zero saying to use --replicas 1 or a cluster, not with
+// NATS's bare error code.
+func TestReplicasOnSingleServer(t *testing.T) {
+	n := testenv.StartNATS(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--replicas", "3"}, "--replicas 3: the NATS server at " + n.URL + " is not part of a cluster"},
+		{nil, "--replicas 3 (the default with --nats): the NATS server"},
+	} {
+		var stderr syncBuffer
+		args := append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--nats", n.URL}, c.args...)
+		code := Run(t.Context(), args, nil, io.Discard, &stderr)
+		out := stderr.String()
+		if code == 0 || !strings.Contains(out, c.want) || !strings.Contains(out, "Run with --replicas 1") ||
+			!strings.Contains(out, "JetStream cluster") || strings.Contains(out, "err_code") {
+			t.Errorf("serve %v: exit %d\n%s", c.args, code, out)
+		}
+		t.Logf("exit %d: %s", code, lastLine(out))
+	}
+}
+
+func lastLine(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return l[len(l)-1]
+}

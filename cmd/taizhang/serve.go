@@ -173,11 +173,11 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	ledger, blobs, nc := st.ledger, st.blobs, st.nc
 	creds, err := natskv.Open(ctx, ledger.JetStream(), st.replicas, c.sessionMax)
 	if err != nil {
-		return err
+		return explainReplicas(err, c, st.replicas)
 	}
 	access, err := natsaccess.Open(ctx, ledger.JetStream(), st.replicas, log)
 	if err != nil {
-		return err
+		return explainReplicas(err, c, st.replicas)
 	}
 	defer access.Close()
 
@@ -231,7 +231,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 				}
 			})
 		if err != nil {
-			return err
+			return explainReplicas(err, c, st.replicas)
 		}
 		defer lease.Close()
 		releaseLease = lease.Close
@@ -444,7 +444,7 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 
 	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas, Now: now, Observe: c.metrics.ObserveAppend})
 	if err != nil {
-		return nil, err
+		return nil, explainReplicas(err, c, replicas)
 	}
 	st.ledger = ledger
 	st.closers = append(st.closers, ledger.Close)
