@@ -80,8 +80,8 @@ func (s *Server) quarantined() []events.Quarantine {
 }
 
 // Readiness is the /readyz answer. Ready is true (status 200) when the
-// ledger stream answered, the archive projection has applied its last
-// sequence, and nothing is held (Server.Hold); otherwise 503 and
+// ledger stream answered, the archive projection and the ledger's id
+// index have applied its last sequence, and nothing is held (Server.Hold); otherwise 503 and
 // NotReady says why, one entry per failing check. The blob store is
 // reported but does not make the server unready: every replica shares
 // it, and while it is away reads still work and uploads answer a 503 a
@@ -124,6 +124,14 @@ func (s *Server) Readiness(ctx context.Context) Readiness {
 		}
 		rd.Applied = s.archive.Applied()
 	}
+	if ix, ok := s.ledger.(indexer); ok && err == nil {
+		// The id index every append decides on: behind it, writes wait.
+		wctx, cancel := context.WithTimeout(ctx, readyCatchUp)
+		if werr := ix.WaitIndex(wctx, last); werr != nil {
+			rd.NotReady["index"] = fmt.Sprintf("behind: applied %d of the ledger's %d", ix.IndexApplied(), last)
+		}
+		cancel()
+	}
 	if p, ok := s.blobs.(blobstore.Pinger); ok {
 		bctx, cancel := context.WithTimeout(ctx, readyBlobTimeout)
 		if err := p.Ping(bctx); err != nil {
@@ -134,6 +142,13 @@ func (s *Server) Readiness(ctx context.Context) Readiness {
 	maps.Copy(rd.NotReady, s.held())
 	rd.Ready = len(rd.NotReady) == 0
 	return rd
+}
+
+// indexer is a ledger with an id index that follows the stream
+// (events/jetstream.Ledger).
+type indexer interface {
+	IndexApplied() uint64
+	WaitIndex(ctx context.Context, seq uint64) error
 }
 
 // ready is the readiness probe (see Readiness).

@@ -60,11 +60,14 @@ func startChild(t *testing.T, data string) *child {
 			return fmt.Errorf("no address yet")
 		}
 		c.url = "http://" + string(b)
-		resp, err := http.Get(c.url + "/healthz")
+		resp, err := http.Get(c.url + "/readyz")
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("/readyz %d", resp.StatusCode)
+		}
 		return nil
 	})
 	return c
