@@ -72,6 +72,13 @@ func (x *index) apply(seq uint64, subject string, h nats.Header, prefix string) 
 	}
 	unit := strings.TrimPrefix(subject, prefix+".")
 	e := x.ev[id]
+	if e != nil && e.unit != unit {
+		// A message on another unit's subject that names this entity: not
+		// the ledger's (its appends keep an entity in its unit), but a
+		// forged one, whose unit the archive quarantines. It must not
+		// become this entity's latest event.
+		return
+	}
 	if e == nil {
 		e = &entry{unit: unit, first: events.Type(h.Get(hdrType))}
 		x.ev[id] = e

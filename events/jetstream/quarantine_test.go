@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 
 	"taizhang/events"
 	"taizhang/internal/testenv"
@@ -39,13 +40,22 @@ func TestFollowDeliversDamage(t *testing.T) {
 	flipped[strings.Index(string(flipped), `"title":"x"`)+9] ^= 0x01
 	pub("tz.ev.b", flipped)
 	pub("tz.ev.a.extra", []byte("{}")) // 7: below a unit's subject
+	// 8: a's subject, with headers naming b's evidence as if it were its
+	// latest version.
+	hdr := nats.Header{}
+	hdr.Set("Tz-Entity", good.Event.ID.String())
+	hdr.Set("Tz-Type", string(events.TypeEvidenceRetracted))
+	hdr.Set("Tz-Version", "2")
+	if _, err := l.JetStream().PublishMsg(ctx, &nats.Msg{Subject: "tz.ev.a", Header: hdr, Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
 
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	got := make(chan events.Record, 16)
 	go l.Follow(fctx, 1, func(r events.Record) error { got <- r; return nil })
 	var recs []events.Record
-	for len(recs) < 7 {
+	for len(recs) < 8 {
 		select {
 		case r := <-got:
 			recs = append(recs, r)
@@ -67,6 +77,10 @@ func TestFollowDeliversDamage(t *testing.T) {
 		}
 	}
 
+	// b's evidence is still b's alone: its records are its submission.
+	if recs, err := l.Evidence(ctx, "b", good.Event.ID); err != nil || len(recs) != 1 || recs[0].Seq != good.Seq {
+		t.Fatalf("evidence of b after a forged header on a: %v %v", recs, err)
+	}
 	// An append to b (head: the bit-flipped message) is refused.
 	if _, _, err := l.SubmitEvidence(ctx, events.Submission{Unit: "b", Evidence: events.Evidence{Kind: events.KindActivity, Title: "y"},
 		OccurredAt: time.Now(), Actor: clerk, Client: events.ClientCLI}); !errors.Is(err, events.ErrQuarantined) {
@@ -77,7 +91,7 @@ func TestFollowDeliversDamage(t *testing.T) {
 	if !errors.Is(err, events.ErrQuarantined) || len(hist) != 1 || hist[0].Seq != 1 {
 		t.Fatalf("history of a: %d records, %v", len(hist), err)
 	}
-	if seq, ok, err := l.UnitHead(ctx, "a"); err != nil || !ok || seq != 5 {
+	if seq, ok, err := l.UnitHead(ctx, "a"); err != nil || !ok || seq != 8 {
 		t.Fatalf("unit head of a: %d %v %v", seq, ok, err)
 	}
 }
