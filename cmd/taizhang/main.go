@@ -54,6 +54,9 @@ Usage:
   taizhang history --unit U [--as-of T] [--json]
   taizhang export --unit U [--as-of T] -o FILE.zip
   taizhang verify-bag [--pubkey KEY|FILE] [--json] FILE.zip
+  taizhang backup --to DIR [--data DIR | --nats URL] [--s3-...]
+  taizhang backup check DIR
+  taizhang restore --from DIR [--data DIR | --nats URL] [--s3-...] [--replicas N]
   taizhang archive --unit U [--as-of T] [--json]
 
 Client commands read TAIZHANG_URL (default http://127.0.0.1:8080) and
@@ -89,6 +92,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = exportCmd(ctx, rest, stdout, stderr)
 	case "verify-bag":
 		err = verifyBagCmd(ctx, rest, stdout, stderr)
+	case "backup":
+		err = backupCmd(ctx, rest, stdout, stderr)
+	case "restore":
+		err = restoreCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

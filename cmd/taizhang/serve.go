@@ -371,6 +371,35 @@ func (st *stores) close() {
 // directory DATA/blobs or the S3 bucket. The embedded store is locked, so
 // that two processes never open it at once.
 func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *slog.Logger) (_ *stores, err error) {
+	st, err := openNATS(ctx, c, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			st.close() // what was opened before the failure
+		}
+	}()
+	ledger, err := tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend})
+	if err != nil {
+		return nil, explainReplicas(err, c, st.replicas)
+	}
+	st.ledger = ledger
+	st.closers = append(st.closers, ledger.Close)
+	blobs, err := openBlobs(ctx, c, log)
+	if err != nil {
+		return nil, err
+	}
+	st.blobs = c.metrics.Blobs(blobs)
+	return st, nil
+}
+
+// openNATS reads the credential files, then starts the embedded NATS server
+// (sync always) on DATA/nats, locking DATA, or connects to the external one,
+// and returns stores with only the connection and the replica count set:
+// nothing is created on the server. Errors: a usage error for bad flags; the
+// lock, the server's or the connection's error otherwise.
+func openNATS(ctx context.Context, c serveConfig, log *slog.Logger) (_ *stores, err error) {
 	if err := c.readSecretFiles(); err != nil {
 		return nil, err
 	}
@@ -441,14 +470,12 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 	}
 	st.nc, st.replicas = nc, replicas
 	st.closers = append(st.closers, nc.Close)
+	return st, nil
+}
 
-	ledger, err := tzjs.Open(ctx, nc, tzjs.Config{Replicas: replicas, Now: now, Observe: c.metrics.ObserveAppend})
-	if err != nil {
-		return nil, explainReplicas(err, c, replicas)
-	}
-	st.ledger = ledger
-	st.closers = append(st.closers, ledger.Close)
-
+// openBlobs opens the blob store the flags name: the directory DATA/blobs,
+// or the S3 bucket (created, with object lock, if missing).
+func openBlobs(ctx context.Context, c serveConfig, log *slog.Logger) (blobstore.Store, error) {
 	var blobs blobstore.Store
 	if c.s3Endpoint == "" {
 		d, err := dir.New(filepath.Join(c.data, "blobs"))
@@ -469,8 +496,7 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 		blobs = m
 		log.Info("blob store: S3", "endpoint", redactURL(c.s3Endpoint), "bucket", c.s3Bucket)
 	}
-	st.blobs = c.metrics.Blobs(blobs)
-	return st, nil
+	return blobs, nil
 }
 
 // secretFiles name files that hold credentials, so that they need not be
