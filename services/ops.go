@@ -165,8 +165,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // serve routes r, recording it in Config.Metrics by the pattern of the
 // route that took it (bounded: the route table's patterns, never a raw
 // path) and the status answered.
+// At debug level it also logs one line per request (method, route,
+// status, duration; the path only as its route pattern).
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Metrics == nil {
+	debug := s.log.Enabled(r.Context(), slog.LevelDebug)
+	if s.cfg.Metrics == nil && !debug {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
@@ -177,7 +180,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	s.cfg.Metrics.ObserveHTTP(r.Pattern, status, time.Since(start))
+	took := time.Since(start)
+	s.cfg.Metrics.ObserveHTTP(r.Pattern, status, took)
+	if debug {
+		s.log.DebugContext(r.Context(), "request", "method", r.Method, "route", r.Pattern, "status", status, "took", took.Round(time.Microsecond).String())
+	}
 }
 
 // metrics serves GET /metrics with Config.MetricsHandler; without one it

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	tzjs "taizhang/events/jetstream"
@@ -36,7 +37,8 @@ func watchMetrics(m *metrics.Metrics, ledger *tzjs.Ledger, archive *projections.
 			}
 			return msg.Time, nil
 		},
-		Applied: archive.Applied,
+		Applied:     archive.Applied,
+		Quarantined: func() int { return len(archive.Quarantined()) },
 		LatestCheckpoint: func(ctx context.Context) (time.Time, uint64, error) {
 			cp, err := cps.Latest(ctx)
 			return cp.Time, cp.Size, err
@@ -73,4 +75,16 @@ func serveMetrics(c serveConfig, log *slog.Logger) (stop func(), err error) {
 		_ = srv.Shutdown(ctx)
 		<-done
 	}, nil
+}
+
+// levelOr returns the log level the environment variable env names (debug,
+// info, warn, error), or def when it is unset or not a level.
+func levelOr(env string, def slog.Level) *slog.Level {
+	l := def
+	if v := os.Getenv(env); v != "" {
+		if err := l.UnmarshalText([]byte(v)); err != nil {
+			l = def
+		}
+	}
+	return &l
 }

@@ -190,7 +190,9 @@ func TestMetrics(t *testing.T) {
 	}
 
 	after := scrapeURL(t, s.URL+"/metrics")
-	delta := func(name string, labels ...string) float64 { return after.v(name, labels...) - before.v(name, labels...) }
+	delta := func(name string, labels ...string) float64 {
+		return after.v(name, labels...) - before.v(name, labels...)
+	}
 	for _, c := range []struct {
 		name   string
 		labels []string
@@ -224,6 +226,9 @@ func TestMetrics(t *testing.T) {
 	}
 	if v := after.v("taizhang_blob_errors_total", "op", "put"); v != 0 {
 		t.Errorf("blob put errors: %v", v)
+	}
+	if v, ok := after.value("taizhang_quarantined_units"); !ok || v != 0 {
+		t.Errorf("taizhang_quarantined_units %v (present %v)", v, ok)
 	}
 	if v := after.v("taizhang_ledger_up"); v != 1 {
 		t.Errorf("taizhang_ledger_up %v", v)
@@ -277,7 +282,7 @@ func TestMetricsAddr(t *testing.T) {
 // about the request carry it. A sane incoming id is kept; anything else is
 // replaced by a fresh one.
 func TestRequestID(t *testing.T) {
-	s := startServer(t, "", "--log-json")
+	s := startServer(t, "", "--log-json", "--log-level", "debug")
 	do := func(method, path, token, id string) reply {
 		t.Helper()
 		req, err := http.NewRequest(method, s.URL+path, strings.NewReader(`{"id":"BAD ID","name":"x"}`))
@@ -319,9 +324,19 @@ func TestRequestID(t *testing.T) {
 		return e.Error.RequestID
 	}
 
-	if r := s.get(t, s.Admin, "/api/v1/units"); r.Status != 200 || len(r.Header.Get("X-Request-Id")) != 24 {
-		t.Fatalf("a success has no request id: %d %q", r.Status, r.Header.Get("X-Request-Id"))
+	ok := s.get(t, s.Admin, "/api/v1/units")
+	if ok.Status != 200 || len(ok.Header.Get("X-Request-Id")) != 24 {
+		t.Fatalf("a success has no request id: %d %q", ok.Status, ok.Header.Get("X-Request-Id"))
 	}
+	// At debug level every request has its line, by route pattern.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		for _, l := range logged(ok.Header.Get("X-Request-Id")) {
+			if l["msg"] == "request" && l["route"] == "GET /api/v1/units" && l["status"] == 200.0 && l["level"] == "DEBUG" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no request line for %s", ok.Header.Get("X-Request-Id"))
+	})
 	for _, c := range []struct {
 		name, method, path, token, in string
 		status                        int

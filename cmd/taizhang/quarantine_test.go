@@ -119,6 +119,9 @@ func TestPoisonedMessagesQuarantine(t *testing.T) {
 		return nil
 	}
 	testenv.Eventually(t, 30*time.Second, checkHealth)
+	if v := scrapeURL(t, s.URL+"/metrics").v("taizhang_quarantined_units"); v != 2 {
+		t.Errorf("taizhang_quarantined_units %v, want 2", v)
+	}
 	if r := s.get(t, "", "/readyz"); r.Status != 200 {
 		t.Fatalf("readyz with quarantined units: %d %s", r.Status, r.Body)
 	}

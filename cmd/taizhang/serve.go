@@ -49,6 +49,7 @@ type serveConfig struct {
 	maxJSONKiB, maxMegapixels   int64
 	decodeTimeout               time.Duration
 	logJSON                     bool
+	logLevel                    slog.Level
 	demo                        bool
 	tlsCert, tlsKey             string
 	sessionIdle, sessionMax     time.Duration
@@ -76,6 +77,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&c.maxMegapixels, "max-megapixels", 50, "largest accepted image, in megapixels (width × height from its header, checked before decoding)")
 	fs.DurationVar(&c.decodeTimeout, "decode-timeout", 10*time.Second, "longest an attached image's decoding (for its hash) may take before the upload is refused")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	fs.TextVar(&c.logLevel, "log-level", levelOr("TAIZHANG_LOG_LEVEL", slog.LevelInfo), "least severe level logged: debug (also one line per request), info, warn or error")
 	serveCheckpointFlags(fs, &c.cp)
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("TAIZHANG_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("TAIZHANG_TLS_KEY", ""), "the certificate's private key (PEM)")
@@ -115,9 +117,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.tlsCert != "" && c.demo {
 		return usagef("run --demo without TLS (the demo talks plain HTTP to this server)")
 	}
-	var h slog.Handler = slog.NewTextHandler(stderr, nil)
+	hopts := &slog.HandlerOptions{Level: c.logLevel}
+	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
 	if c.logJSON {
-		h = slog.NewJSONHandler(stderr, nil)
+		h = slog.NewJSONHandler(stderr, hopts)
 	}
 	return runServer(ctx, c, slog.New(h))
 }

@@ -2,12 +2,9 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"taizhang/events"
 )
 
 // State is what Watch reads at each scrape. Every function is called with
@@ -23,6 +20,9 @@ type State struct {
 	// size, or an error wrapping events.ErrNotFound when there is none.
 	// Nil: no checkpoint series.
 	LatestCheckpoint func(ctx context.Context) (at time.Time, size uint64, err error)
+	// Quarantined returns how many units are quarantined (a message in
+	// their chain the projection could not apply). Nil: no series.
+	Quarantined func() int
 	// Now is the real clock (time.Now if nil).
 	Now func() time.Time
 }
@@ -45,6 +45,8 @@ var (
 		"Seconds since the newest signed checkpoint was made (absent until there is one).", nil, nil)
 	descCheckpointSize = prometheus.NewDesc("taizhang_checkpoint_size",
 		"Events covered by the newest signed checkpoint.", nil, nil)
+	descQuarantined = prometheus.NewDesc("taizhang_quarantined_units",
+		"Units quarantined because a message in their chain could not be applied (see /healthz and the audit pages).", nil, nil)
 )
 
 // Watch registers a collector that reads st at each scrape: whether the
@@ -65,7 +67,7 @@ func (m *Metrics) Watch(st State) {
 type stateCollector struct{ st State }
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLedgerUp, descLastSeq, descApplied, descLagEvents, descLagSeconds, descCheckpointAge, descCheckpointSize} {
+	for _, d := range []*prometheus.Desc{descLedgerUp, descLastSeq, descApplied, descLagEvents, descLagSeconds, descCheckpointAge, descCheckpointSize, descQuarantined} {
 		ch <- d
 	}
 }
@@ -93,13 +95,16 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descLagSeconds, max(0, c.st.Now().Sub(at).Seconds()))
 		}
 	}
+	if c.st.Quarantined != nil {
+		gauge(descQuarantined, float64(c.st.Quarantined()))
+	}
 	if c.st.LatestCheckpoint != nil {
 		at, size, err := c.st.LatestCheckpoint(ctx)
 		if err == nil {
 			gauge(descCheckpointAge, max(0, c.st.Now().Sub(at).Seconds()))
 			gauge(descCheckpointSize, float64(size))
-		} else if !errors.Is(err, events.ErrNotFound) {
-			_ = err // unreachable for now: left out of this scrape
 		}
+		// none yet (events.ErrNotFound), or unreachable: left out
+		// of this scrape
 	}
 }
