@@ -1,6 +1,7 @@
 package events
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 )
@@ -74,11 +75,17 @@ func (r Record) Chain() string {
 
 // UndecodableError is a stored message that does not decode as an event,
 // met by a read of a chain. It wraps ErrQuarantined and the decoding error
-// (which wraps ErrInvalid).
+// (which wraps ErrInvalid). Digest is StoredDigest of the message.
 type UndecodableError struct {
-	Seq uint64
-	Err error
+	Seq    uint64
+	Err    error
+	Digest Hash
 }
+
+// StoredDigest is the hash that stands for a stored message that does not
+// decode as an event wherever every message needs one (a checkpoint's
+// leaves): the SHA-256 of its bytes.
+func StoredDigest(data []byte) Hash { return sha256.Sum256(data) }
 
 func (e *UndecodableError) Error() string {
 	return fmt.Sprintf("ledger message %d does not decode as an event: %v", e.Seq, e.Err)

@@ -144,6 +144,11 @@ func TestPoisonedMessagesQuarantine(t *testing.T) {
 		if r.Status != 200 || arch.Unit.Quarantine != nil || len(arch.Items) < 2 {
 			t.Fatalf("healthy unit's archive: %d %s", r.Status, r.Body)
 		}
+		// Its export needs a checkpoint of the whole ledger, poisoned
+		// messages included: the checkpointer takes them too.
+		if r := s.get(t, s.Admin, "/api/v1/units/xicun/export"); r.Status != 200 {
+			t.Fatalf("export of the healthy unit: %d %.500s", r.Status, r.Body)
+		}
 		// The quarantined units refuse writes, naming the sequence.
 		for u, seq := range want {
 			r := s.submit(t, clerks[u], u, evidence("再交一次"))
@@ -206,6 +211,9 @@ func TestPoisonedMessagesQuarantine(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := Run(context.Background(), []string{"verify", "--data", s.Data, "--no-blobs"}, nil, &out, &errOut); code == 0 {
 		t.Fatalf("verify passed a poisoned ledger:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "checkpoint:") || !strings.Contains(out.String(), "checked: each with the next, the latest against the ledger") {
+		t.Errorf("verify found checkpoint problems, or checked none:\n%s", out.String())
 	}
 	for u, line := range map[string]string{
 		"dongcun": fmt.Sprintf("BROKEN after 3 good events at seq %d: ", garbageSeq),

@@ -315,11 +315,15 @@ func (c *Checkpointer) follow(ctx context.Context) {
 				if !full {
 					return errSwitch{full: true}
 				}
-				ev, err := events.Decode(m.Data())
-				if err != nil {
-					return &fatalError{fmt.Errorf("ledger message %d: %w", seq, err)}
+				if ev, err := events.Decode(m.Data()); err == nil {
+					h = ev.Hash
+				} else {
+					// Not an event (its unit is quarantined): the tree
+					// holds every message, this one as its digest.
+					h = events.StoredDigest(m.Data())
+					c.cfg.Log.Warn("checkpointer: a ledger message does not decode; it enters the tree as the SHA-256 of its bytes", "seq", seq, "subject", m.Subject(), "err", err)
 				}
-				h, streak = ev.Hash, 0
+				streak = 0
 			} else if full {
 				streak++
 			}

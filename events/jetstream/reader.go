@@ -120,7 +120,7 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 	err = l.scan(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
 		ev, err := events.Decode(data)
 		if err != nil {
-			return false, undecodable(seq, err)
+			return false, undecodable(seq, data, err)
 		}
 		if ev.RecordedAt.After(asOf) {
 			return false, nil // recorded_at is monotonic along a chain
@@ -133,8 +133,8 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 
 // undecodable is the error of a read that met a message at seq that does
 // not decode.
-func undecodable(seq uint64, err error) error {
-	return &events.UndecodableError{Seq: seq, Err: err}
+func undecodable(seq uint64, data []byte, err error) error {
+	return &events.UndecodableError{Seq: seq, Err: err, Digest: events.StoredDigest(data)}
 }
 
 type raw struct {
@@ -152,7 +152,7 @@ func decodeAll(raws []raw) ([]events.Record, error) {
 		for k := lo; k < hi; k++ {
 			ev, err := events.Decode(raws[k].data)
 			if err != nil {
-				errs[k] = undecodable(raws[k].seq, err)
+				errs[k] = undecodable(raws[k].seq, raws[k].data, err)
 				continue
 			}
 			recs[k] = events.Record{Seq: raws[k].seq, Event: ev}

@@ -171,6 +171,10 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 				msg := hashErrs[k].Error()
 				ur.broken(ur.Events, r.Seq, msg)
 				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Msg: msg})
+				var ue *events.UndecodableError
+				if errors.As(hashErrs[k], &ue) { // checkpoints hold every message, this one as its digest
+					leaves = append(leaves, leaf{seq: r.Seq, unit: u, hash: ue.Digest})
+				}
 				continue
 			}
 			ur.Events++
@@ -366,7 +370,7 @@ func checkStored(ctx context.Context, l StoredLedger, unit string) ([]events.Rec
 	for _, b := range batches {
 		for k, err := range b.errs {
 			if err != nil && b.recs[k].Event == nil { // does not decode: Run reports it and goes on
-				b.errs[k] = &events.UndecodableError{Seq: b.seqs[k], Err: err}
+				b.errs[k] = &events.UndecodableError{Seq: b.seqs[k], Err: err, Digest: events.StoredDigest(b.data[k])}
 			}
 		}
 		recs, errs = append(recs, b.recs...), append(errs, b.errs...)
