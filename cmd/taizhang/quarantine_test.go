@@ -186,6 +186,9 @@ func TestPoisonedMessagesQuarantine(t *testing.T) {
 				t.Fatalf("page %s offers to submit to a quarantined unit", path)
 			}
 		}
+		if r := s.get(t, s.Admin, "/units"); r.Status != 200 || !bytes.Contains(r.Body, []byte(`class="badge quarantined"`)) {
+			t.Fatalf("units page: %d, no quarantine badge:\n%s", r.Status, r.Body)
+		}
 		for _, path := range []string{"/audit/", "/audit/corrections"} {
 			r := s.get(t, sup.Token, path)
 			for u, seq := range want {
