@@ -173,9 +173,9 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // not be copied: then with Problems, and an error).
 func runBackup(ctx context.Context, c serveConfig, dir string, log *slog.Logger) (*manifest, error) {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return nil, fmt.Errorf("backup: %s is not empty; back up into a new directory", dir)
+		return nil, fmt.Errorf("%s is not empty; back up into a new directory", dir)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	st, err := openNATS(ctx, c, log)
 	if err != nil {
@@ -184,20 +184,20 @@ func runBackup(ctx context.Context, c serveConfig, dir string, log *slog.Logger)
 	defer st.close()
 	js, err := jetstream.New(st.nc)
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	// Never create a ledger to back it up.
 	if _, err := js.Stream(ctx, tzjs.DefaultStream); errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("backup: there is no ledger (stream %s) on this NATS server", tzjs.DefaultStream)
+		return nil, fmt.Errorf("there is no ledger (stream %s) on this NATS server", tzjs.DefaultStream)
 	} else if err != nil {
-		return nil, fmt.Errorf("backup: ledger stream: %w", err)
+		return nil, fmt.Errorf("ledger stream: %w", err)
 	}
 	mgr, err := jsm.New(st.nc, jsm.WithTimeout(30*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o700); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 
 	m := &manifest{Format: backupFormat, CreatedAt: time.Now().UTC()}
@@ -206,32 +206,32 @@ func runBackup(ctx context.Context, c serveConfig, dir string, log *slog.Logger)
 		if _, err := js.Stream(ctx, s.name); errors.Is(err, jetstream.ErrStreamNotFound) && !s.required {
 			continue // never created: nothing to keep
 		} else if err != nil {
-			return nil, fmt.Errorf("backup: stream %s: %w", s.name, err)
+			return nil, fmt.Errorf("stream %s: %w", s.name, err)
 		}
 		str, err := mgr.LoadStream(s.name)
 		if err != nil {
-			return nil, fmt.Errorf("backup: stream %s: %w", s.name, err)
+			return nil, fmt.Errorf("stream %s: %w", s.name, err)
 		}
 		sdir := filepath.Join(dir, "streams", s.name)
 		// The server checks every message of the stream as it snapshots.
 		if _, err := str.SnapshotToDirectory(ctx, sdir, jsm.SnapshotHealthCheck()); err != nil {
-			return nil, fmt.Errorf("backup: snapshot of stream %s: %w", s.name, err)
+			return nil, fmt.Errorf("snapshot of stream %s: %w", s.name, err)
 		}
 		meta, err := readSnapshotMeta(sdir)
 		if err != nil {
-			return nil, fmt.Errorf("backup: %w", err)
+			return nil, fmt.Errorf("%w", err)
 		}
 		ms := manifestStream{Name: s.name, Kind: s.kind, Holds: s.holds, Messages: meta.State.Msgs,
 			Bytes: meta.State.Bytes, FirstSeq: meta.State.FirstSeq, LastSeq: meta.State.LastSeq}
 		ents, err := os.ReadDir(sdir)
 		if err != nil {
-			return nil, fmt.Errorf("backup: %w", err)
+			return nil, fmt.Errorf("%w", err)
 		}
 		for _, e := range ents {
 			rel := "streams/" + s.name + "/" + e.Name()
 			size, sum, err := hashFile(filepath.Join(dir, filepath.FromSlash(rel)))
 			if err != nil {
-				return nil, fmt.Errorf("backup: %w", err)
+				return nil, fmt.Errorf("%w", err)
 			}
 			ms.Files = append(ms.Files, manifestFile{Path: rel, Size: size, SHA256: sum})
 		}
@@ -245,12 +245,12 @@ func runBackup(ctx context.Context, c serveConfig, dir string, log *slog.Logger)
 	// before the event that names it, so each is there.
 	ledger, err := tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas})
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	defer ledger.Close()
 	chains, err := ledger.Units(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	m.Ledger.Chains = len(chains)
 	sizes := map[string]int64{}
@@ -269,7 +269,7 @@ func runBackup(ctx context.Context, c serveConfig, dir string, log *slog.Logger)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("backup: read the ledger: %w", err)
+		return nil, fmt.Errorf("read the ledger: %w", err)
 	}
 	blobs, err := openBlobs(ctx, c, log)
 	if err != nil {
@@ -284,7 +284,7 @@ func runBackup(ctx context.Context, c serveConfig, dir string, log *slog.Logger)
 		return copyBlobOut(ctx, blobs, ref, blobPath(dir, ref))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	m.Problems = probs
 	for _, r := range refs {
@@ -295,10 +295,10 @@ func runBackup(ctx context.Context, c serveConfig, dir string, log *slog.Logger)
 	}
 	m.Blobs.Count = len(m.Blobs.List)
 	if err := writeManifest(dir, m); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	if len(m.Problems) > 0 {
-		return m, fmt.Errorf("backup: %d referenced blobs could not be copied (%s); the backup is incomplete and will not restore: run taizhang verify on the source",
+		return m, fmt.Errorf("%d referenced blobs could not be copied (%s); the backup is incomplete and will not restore: run taizhang verify on the source",
 			len(m.Problems), m.Problems[0])
 	}
 	return m, nil
@@ -578,10 +578,10 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	m, problems, err := checkBackup(from)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("restore: the backup fails its check (%d problems, the first: %s); see taizhang backup check %s", len(problems), problems[0], from)
+		return fmt.Errorf("the backup fails its check (%d problems, the first: %s); see taizhang backup check %s", len(problems), problems[0], from)
 	}
 	if err := runRestore(ctx, c, from, m, slog.New(slog.DiscardHandler)); err != nil {
 		return err
@@ -605,7 +605,7 @@ func runRestore(ctx context.Context, c serveConfig, dir string, m *manifest, log
 	defer st.close()
 	js, err := jetstream.New(st.nc)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	var present []string
 	for _, s := range m.Streams {
@@ -614,20 +614,20 @@ func runRestore(ctx context.Context, c serveConfig, dir string, m *manifest, log
 		case errors.Is(err, jetstream.ErrStreamNotFound):
 			continue
 		case err != nil:
-			return fmt.Errorf("restore: stream %s: %w", s.Name, err)
+			return fmt.Errorf("stream %s: %w", s.Name, err)
 		case s.Name == tzjs.DefaultStream:
-			return fmt.Errorf("restore: %w: stream %s has %d events; restore only into a fresh NATS cluster (or a new --data directory)",
+			return fmt.Errorf("%w: stream %s has %d events; restore only into a fresh NATS cluster (or a new --data directory)",
 				errTargetHasLedger, s.Name, info.CachedInfo().State.Msgs)
 		}
 		present = append(present, s.Name)
 	}
 	if len(present) > 0 {
-		return fmt.Errorf("restore: the target has no ledger but already has stream(s) %s, left by an interrupted restore or another service; delete them (nats stream rm NAME) or use a fresh cluster",
+		return fmt.Errorf("the target has no ledger but already has stream(s) %s, left by an interrupted restore or another service; delete them (nats stream rm NAME) or use a fresh cluster",
 			strings.Join(present, ", "))
 	}
 	mgr, err := jsm.New(st.nc, jsm.WithTimeout(30*time.Second))
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 
 	blobs, err := openBlobs(ctx, c, log)
@@ -645,14 +645,14 @@ func runRestore(ctx context.Context, c serveConfig, dir string, m *manifest, log
 		err = errors.New(probs[0])
 	}
 	if err != nil {
-		return fmt.Errorf("restore: blobs: %w", err)
+		return fmt.Errorf("blobs: %w", err)
 	}
 
 	for _, s := range m.Streams {
 		sdir := filepath.Join(dir, "streams", s.Name)
 		meta, err := readSnapshotMeta(sdir)
 		if err != nil {
-			return fmt.Errorf("restore: %w", err)
+			return fmt.Errorf("%w", err)
 		}
 		cfg := meta.Config
 		cfg.Replicas = st.replicas
@@ -664,17 +664,17 @@ func runRestore(ctx context.Context, c serveConfig, dir string, m *manifest, log
 		}
 		_, state, err := mgr.RestoreSnapshotFromDirectory(ctx, s.Name, sdir, jsm.RestoreConfiguration(cfg))
 		if err != nil {
-			return fmt.Errorf("restore: stream %s: %w", s.Name, err)
+			return fmt.Errorf("stream %s: %w", s.Name, err)
 		}
 		if state == nil || state.Msgs != s.Messages || state.LastSeq != s.LastSeq {
-			return fmt.Errorf("restore: stream %s: restored %+v, the backup holds %d messages to seq %d", s.Name, state, s.Messages, s.LastSeq)
+			return fmt.Errorf("stream %s: restored %+v, the backup holds %d messages to seq %d", s.Name, state, s.Messages, s.LastSeq)
 		}
 	}
 	// The restored ledger opens: its configuration keeps the ledger's
 	// promises.
 	ledger, err := tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas})
 	if err != nil {
-		return fmt.Errorf("restore: the restored ledger: %w", err)
+		return fmt.Errorf("the restored ledger: %w", err)
 	}
 	ledger.Close()
 	return nil

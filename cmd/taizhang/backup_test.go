@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"taizhang/internal/testenv"
 )
@@ -47,26 +49,13 @@ func unitPages(t *testing.T, s *server, token string, units []string) map[string
 	return pages
 }
 
-// TestBackupRestore is the backup and restore drill: a serve on a NATS
-// server and MinIO with units, evidence with photos, an amendment, a
-// finding and a checkpoint is backed up while it runs; the backup checks
-// (and a damaged copy does not); it is restored into a fresh NATS server
-// and a fresh bucket; verify passes there, a second restore is refused,
-// and serve on the restored stores answers every unit's archive pages,
-// HTML and JSON, the same as the original, to the original's tokens.
-func TestBackupRestore(t *testing.T) {
-	natsA := testenv.StartNATS(t)
-	m := testenv.MinIO(t)
-	s3 := func(bucket string) []string {
-		return []string{"--s3-endpoint", m.Endpoint, "--s3-bucket", bucket, "--s3-access-key", m.AccessKey, "--s3-secret-key", m.SecretKey}
-	}
-	srcFlags := append([]string{"--nats", natsA.URL, "--replicas", "1"}, s3("evidence")...)
-	s := startServer(t, "", append([]string{"--checkpoint-interval", "1h"}, srcFlags...)...)
-	keyFile := filepath.Join(s.Data, "checkpoint.key")
-
-	// The data: two units, a clerk's token, evidence with photos, an
-	// amendment with another photo, a finding with a photo, a checkpoint.
-	units := []string{"dongcun", "xicun"}
+// fillForBackup makes the data of a backup drill through s: two units, a
+// clerk's token, evidence with photos, an amendment with another photo, a
+// finding with a photo, a checkpoint. It returns the units and the clerk's
+// token.
+func fillForBackup(t *testing.T, s *server) (units []string, clerk string) {
+	t.Helper()
+	units = []string{"dongcun", "xicun"}
 	for _, u := range units {
 		if r := s.postJSON(t, s.Admin, "/api/v1/units", map[string]any{"id": u, "name": u + "村委會", "type": "village", "headcount": 800}); r.Status != 201 {
 			t.Fatalf("register %s: %d %s", u, r.Status, r.Body)
@@ -74,7 +63,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 	var tok struct{ Token string }
 	s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"role": "submitter", "unit": "dongcun", "user": "clerk-wang"}).decode(t, &tok)
-	clerk := tok.Token
+	clerk = tok.Token
 	evID := uuid.NewString()
 	if r := s.submit(t, clerk, "dongcun", map[string]any{"id": evID, "kind": "activity", "title": "端午節", "body": "包粽子", "occurred_at": "2016-06-09"},
 		file{"粽子.png", pngPhoto(t, 1)}, file{"合影.jpg", jpegPhoto(t, 2)}); r.Status != 201 {
@@ -94,6 +83,27 @@ func TestBackupRestore(t *testing.T) {
 	if r := s.postJSON(t, s.Admin, "/api/v1/checkpoints", nil); r.Status != 201 && r.Status != 200 {
 		t.Fatalf("checkpoint: %d %s", r.Status, r.Body)
 	}
+	return units, clerk
+}
+
+// TestBackupRestore is the backup and restore drill: a serve on a NATS
+// server and MinIO with units, evidence with photos, an amendment, a
+// finding and a checkpoint is backed up while it runs; the backup checks
+// (and a damaged copy does not); it is restored into a fresh NATS server
+// and a fresh bucket; verify passes there, a second restore is refused,
+// and serve on the restored stores answers every unit's archive pages,
+// HTML and JSON, the same as the original, to the original's tokens.
+func TestBackupRestore(t *testing.T) {
+	natsA := testenv.StartNATS(t)
+	m := testenv.MinIO(t)
+	s3 := func(bucket string) []string {
+		return []string{"--s3-endpoint", m.Endpoint, "--s3-bucket", bucket, "--s3-access-key", m.AccessKey, "--s3-secret-key", m.SecretKey}
+	}
+	srcFlags := append([]string{"--nats", natsA.URL, "--replicas", "1"}, s3("evidence")...)
+	s := startServer(t, "", append([]string{"--checkpoint-interval", "1h"}, srcFlags...)...)
+	keyFile := filepath.Join(s.Data, "checkpoint.key")
+
+	units, clerk := fillForBackup(t, s)
 	before := unitPages(t, s, s.Admin, units)
 	if a := before["/api/v1/units/dongcun/archive"]; !strings.Contains(a, "端午節包粽子活動") || strings.Count(a, `"sha256"`) < 3 {
 		t.Fatalf("the archive before the backup lacks the amended item: %s", a)
@@ -190,5 +200,65 @@ func TestBackupRestore(t *testing.T) {
 	}
 	if g := r.get(t, clerk, "/api/v1/units/dongcun/archive"); g.Status != 200 {
 		t.Errorf("archive for the clerk after restore: %d", g.Status)
+	}
+}
+
+// TestBackupRestoreToCluster restores the other way round: a backup of the
+// embedded default (one process, blobs in its directory; taken with serve
+// stopped, as the data directory is locked while it runs) goes into a fresh
+// three-node JetStream cluster with three replicas of every stream, and a
+// bucket on versitygw, the second S3 server. verify passes, and serve on
+// the cluster answers the same pages.
+func TestBackupRestoreToCluster(t *testing.T) {
+	gw := testenv.VersityGW(t)
+	s := startServer(t, "", "--checkpoint-interval", "1h")
+	units, clerk := fillForBackup(t, s)
+	before := unitPages(t, s, s.Admin, units)
+	keyFile := filepath.Join(s.Data, "checkpoint.key")
+
+	// While serve runs, its embedded store is locked.
+	dir := filepath.Join(t.TempDir(), "backup")
+	if code, _, errs := runCmd(t, "backup", "--to", dir, "--data", s.Data); code != 1 || !strings.Contains(errs, "in use") {
+		t.Fatalf("backup of a running embedded serve: %d %s", code, errs)
+	}
+	s.stop(t)
+	if code, out, errs := runCmd(t, "backup", "--to", dir, "--data", s.Data); code != 0 {
+		t.Fatalf("backup: %d\n%s\n%s", code, out, errs)
+	}
+
+	c := testenv.StartCluster(t, 3)
+	dst := []string{"--nats", c.URLs, "--replicas", "3", "--s3-endpoint", gw.Endpoint, "--s3-bucket", "restored",
+		"--s3-access-key", gw.AccessKey, "--s3-secret-key", gw.SecretKey}
+	if code, out, errs := runCmd(t, append([]string{"restore", "--from", dir}, dst...)...); code != 0 {
+		t.Fatalf("restore into the cluster: %d\n%s\n%s", code, out, errs)
+	}
+	nc, err := nats.Connect(c.URLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for _, name := range []string{"TAIZHANG_LEDGER", "TAIZHANG_CHECKPOINTS", "KV_TAIZHANG_TOKENS"} {
+		st, err := js.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatalf("stream %s on the cluster: %v", name, err)
+		}
+		if cfg := st.CachedInfo().Config; cfg.Replicas != 3 {
+			t.Errorf("stream %s restored with %d replicas, want 3", name, cfg.Replicas)
+		}
+	}
+	code, out, errs := runCmd(t, append([]string{"verify", "--checkpoint-key", keyFile}, dst...)...)
+	if code != 0 || !strings.Contains(out, "no problems found") || !strings.Contains(out, "5 re-read") {
+		t.Fatalf("verify on the cluster: %d\n%s\n%s", code, out, errs)
+	}
+	r := startServer(t, "", append([]string{"--checkpoint-interval", "1h", "--checkpoint-key", keyFile}, dst...)...)
+	after := unitPages(t, r, s.Admin, units)
+	for p, want := range before {
+		if after[p] != want {
+			t.Errorf("%s differs after restore:\n%s\nwas\n%s", p, after[p], want)
+		}
+	}
+	if g := r.get(t, clerk, "/api/v1/units/dongcun/archive"); g.Status != 200 {
+		t.Errorf("the clerk's token on the cluster: %d %s", g.Status, g.Body)
 	}
 }
