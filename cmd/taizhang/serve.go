@@ -477,8 +477,13 @@ func openNATS(ctx context.Context, c serveConfig, log *slog.Logger) (_ *stores, 
 }
 
 // openBlobs opens the blob store the flags name: the directory DATA/blobs,
-// or the S3 bucket (created, with object lock, if missing).
+// or the S3 bucket (created, with object lock, if missing). It reads the
+// credential files itself: c is its own copy, and openNATS's reading them
+// into its copy does not reach this one.
 func openBlobs(ctx context.Context, c serveConfig, log *slog.Logger) (blobstore.Store, error) {
+	if err := c.readSecretFiles(); err != nil {
+		return nil, err
+	}
 	var blobs blobstore.Store
 	if c.s3Endpoint == "" {
 		d, err := dir.New(filepath.Join(c.data, "blobs"))
