@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	tzjs "taizhang/events/jetstream"
+	"taizhang/services"
 	"taizhang/internal/testenv"
 )
 
@@ -164,6 +165,8 @@ func (sc scrape) v(name string, labels ...string) float64 {
 // there.
 func TestMetrics(t *testing.T) {
 	s := startServer(t, "")
+	s.get(t, "", "/readyz")
+	s.get(t, "", "/healthz")
 	before := scrapeURL(t, s.URL+"/metrics")
 
 	if r := s.postJSON(t, s.Admin, "/api/v1/units", map[string]any{"id": "xicun", "name": "西村", "type": "village"}); r.Status != 201 {
@@ -253,6 +256,25 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
+	// The probes and /metrics (asked before the unit was registered) are
+	// not access-logged; the API calls are.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var l struct{ Entries []services.AccessEntry }
+		s.get(t, s.Admin, "/api/v1/audit/access?limit=100000").decode(t, &l)
+		units := false
+		for _, e := range l.Entries {
+			switch e.Path {
+			case "/metrics", "/readyz", "/healthz":
+				t.Fatalf("%s is access-logged: %+v", e.Path, e)
+			case "/api/v1/units":
+				units = true
+			}
+		}
+		if !units {
+			return fmt.Errorf("POST /api/v1/units not in the access log yet")
+		}
+		return nil
+	})
 	t.Logf("%d appends took %.4f s in all; %v HTTP series", int(after.v("taizhang_append_duration_seconds")),
 		after["taizhang_append_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleSum(), len(after["taizhang_http_requests_total"].GetMetric()))
 }
