@@ -18,9 +18,9 @@ import (
 // Probe bounds: /readyz reads the stream's last sequence within
 // readyLedgerTimeout and gives the archive projection readyCatchUp to reach
 // it (so that a projection a few events behind under write load is not
-// reported as not ready), then pings the blob store within
-// readyBlobTimeout: at most 3 s in all, so a probe's timeout should be
-// 3 s or more.
+// reported as not ready), as much to the id index, then pings the blob
+// store within readyBlobTimeout: at most 3.5 s in all, so a probe's
+// timeout should be 4 s.
 const (
 	readyLedgerTimeout = 2 * time.Second
 	readyCatchUp       = 500 * time.Millisecond
