@@ -164,9 +164,13 @@ func TestBadCredentials(t *testing.T) {
 
 // TestUnavailable stops the server under a working store: every operation
 // fails with ErrUnavailable, promptly, and works again once the server is
-// back.
+// back; on MinIO and on versitygw.
 func TestUnavailable(t *testing.T) {
-	srv := testenv.MinIO(t)
+	t.Run("MinIO", func(t *testing.T) { unavailable(t, testenv.MinIO(t)) })
+	t.Run("VersityGW", func(t *testing.T) { unavailable(t, testenv.VersityGW(t)) })
+}
+
+func unavailable(t *testing.T, srv testenv.S3Server) {
 	s := newStore(t, srv, newBucketName())
 	ctx := context.Background()
 	stored, err := blobstore.Receive(ctx, s, strings.NewReader("stored before the outage"), blobstore.ReceiveOptions{TempDir: t.TempDir()})
@@ -186,12 +190,12 @@ func TestUnavailable(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		err := f(ctx)
-		t.Logf("%s with MinIO down: %v after %v", op, err, time.Since(start).Round(time.Millisecond))
+		t.Logf("%s with the server down: %v after %v", op, err, time.Since(start).Round(time.Millisecond))
 		if !errors.Is(err, blobstore.ErrUnavailable) {
-			t.Errorf("%s with MinIO down: %v, want ErrUnavailable", op, err)
+			t.Errorf("%s with the server down: %v, want ErrUnavailable", op, err)
 		}
 		if ctx.Err() != nil {
-			t.Errorf("%s with MinIO down took the whole guard timeout", op)
+			t.Errorf("%s with the server down took the whole guard timeout", op)
 		}
 	}
 	check("Put", func(ctx context.Context) error {

@@ -171,6 +171,20 @@ func TestBackupRestore(t *testing.T) {
 	}
 	os.WriteFile(snap, meta, 0o600)
 
+	// A target with one of the backup's streams but no ledger (an
+	// interrupted restore) is refused too, naming the stream.
+	nc := natsB.Connect(t)
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "TAIZHANG_ACCESS", Subjects: []string{"tz.access"}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, append([]string{"restore", "--from", dir}, dstFlags...)...); code != 1 || !strings.Contains(errs, "already has stream(s) TAIZHANG_ACCESS") {
+		t.Fatalf("restore onto a leftover stream: %d %s", code, errs)
+	}
+	if err := js.DeleteStream(context.Background(), "TAIZHANG_ACCESS"); err != nil {
+		t.Fatal(err)
+	}
+
 	// Restored into the fresh NATS server and a fresh bucket.
 	code, out, errs = runCmd(t, append([]string{"restore", "--from", dir}, dstFlags...)...)
 	if code != 0 {
