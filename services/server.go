@@ -445,6 +445,9 @@ func statusOf(err error) (int, string) {
 			return e.status, e.code
 		}
 	}
+	if _, ok := outageMessage(err, false); ok {
+		return http.StatusServiceUnavailable, "unavailable" // outage.go
+	}
 	return http.StatusInternalServerError, "internal"
 }
 
@@ -469,6 +472,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	body.Error.Code = code
 	body.Error.Message = err.Error()
 	body.Error.RequestID = RequestID(r.Context())
+	if code == "unavailable" {
+		// An outage: a message the client can act on, not the store's
+		// error text (logged below with the request id).
+		if msg, ok := outageMessage(err, isWrite(r)); ok {
+			body.Error.Message = msg
+			w.Header().Set("Retry-After", outageRetryAfter)
+		}
+	}
 	if status == http.StatusInternalServerError {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		if code == "internal" {

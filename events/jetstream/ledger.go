@@ -234,7 +234,7 @@ func unavailable(err error) error {
 	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrConnectionClosed) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, js.ErrNoStreamResponse) || errors.Is(err, nats.ErrDisconnected) ||
 		errors.Is(err, nats.ErrConnectionDraining) || errors.Is(err, nats.ErrNoServers) {
-		return fmt.Errorf("%w: %v", events.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", events.ErrUnavailable, err)
 	}
 	return err
 }

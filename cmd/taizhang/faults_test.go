@@ -1,0 +1,448 @@
+package main
+
+// Fault tests (issue 11): each runs a bounded concurrent write load, records
+// every acknowledgement, injects one fault, and then checks the whole
+// history from the ledger stream: every acknowledged event present exactly
+// once, nothing present twice, every unit chain intact (services/verify,
+// the code path of `taizhang verify`). Each logs one "fault table" row.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"taizhang/blobstore"
+	"taizhang/blobstore/dir"
+	tzminio "taizhang/blobstore/minio"
+	"taizhang/events"
+	tzjs "taizhang/events/jetstream"
+	"taizhang/internal/testenv"
+	"taizhang/services"
+	"taizhang/services/verify"
+)
+
+// faultAck is one acknowledged submission.
+type faultAck struct {
+	unit  string
+	seq   uint64
+	title string
+	at    time.Time
+}
+
+// faultLoad is a bounded concurrent write load: writers each make perWriter
+// submissions, each a new evidence id sent until it is acknowledged (201,
+// or 200 for a repeat already recorded), the same id on every retry.
+type faultLoad struct {
+	t         *testing.T
+	token     string
+	units     []string
+	writers   int
+	perWriter int
+	// target returns the base URL for writer w's attempt n (a retry may go
+	// to another replica).
+	target func(w, n int) string
+	// giveUp bounds how long one submission is retried.
+	giveUp time.Duration
+
+	mu       sync.Mutex
+	acks     map[string]faultAck // evidence id -> ack
+	refusals map[int]int         // status (0: no answer) -> count
+	bad      []string            // answers a client must never see
+	given    []string            // submissions given up on
+	wg       sync.WaitGroup
+	client   *http.Client
+}
+
+// start launches the writers; wait waits for them.
+func (l *faultLoad) start() {
+	l.acks, l.refusals = map[string]faultAck{}, map[int]int{}
+	l.client = &http.Client{Timeout: 30 * time.Second}
+	if l.giveUp == 0 {
+		l.giveUp = 3 * time.Minute
+	}
+	for w := range l.writers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := range l.perWriter {
+				l.submitOne(w, i)
+			}
+		}()
+	}
+}
+
+func (l *faultLoad) wait() { l.wg.Wait() }
+
+func (l *faultLoad) submitOne(w, i int) {
+	unit := l.units[(w+i)%len(l.units)]
+	id := uuid.NewString()
+	title := fmt.Sprintf("fault load w%d #%d", w, i)
+	meta, _ := json.Marshal(map[string]any{"id": id, "kind": "activity", "title": title, "occurred_at": "2016-07-01"})
+	photo := []byte(fmt.Sprintf("\x89PNG\r\n\x1a\nfault-%s", id)) // distinct bytes: a new blob each
+	deadline := time.Now().Add(l.giveUp)
+	backoff := 20 * time.Millisecond
+	for n := 0; time.Now().Before(deadline); n++ {
+		ct, body := multipartOf(l.t, "evidence", meta, file{"p.png", photo})
+		req, _ := http.NewRequest("POST", l.target(w, n)+"/api/v1/units/"+unit+"/evidence", body)
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Authorization", "Bearer "+l.token)
+		resp, err := l.client.Do(req)
+		status := 0
+		var b []byte
+		if err == nil {
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+		}
+		if status == 201 || status == 200 {
+			var a submitAnswer
+			if err := json.Unmarshal(b, &a); err != nil || a.ID != id || a.Sequence == 0 {
+				l.note(fmt.Sprintf("ack of %s without its id and sequence: %s", id, b))
+				return
+			}
+			l.mu.Lock()
+			l.acks[id] = faultAck{unit: unit, seq: a.Sequence, title: title, at: time.Now()}
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Lock()
+		l.refusals[status]++
+		l.mu.Unlock()
+		if status != 0 {
+			l.checkRefusal(status, b)
+		}
+		time.Sleep(backoff)
+		if backoff < 500*time.Millisecond {
+			backoff *= 2
+		}
+	}
+	l.mu.Lock()
+	l.given = append(l.given, id)
+	l.mu.Unlock()
+}
+
+// rawMarkers are pieces of store and transport error text that must never
+// reach a client.
+var rawMarkers = []string{"nats:", "context deadline", "dial tcp", "connection refused", "TAIZHANG_", "blobstore", "no space left",
+	"jetstream", "EOF", "minio", "S3"}
+
+// checkRefusal notes an answer other than the clear 503 an outage deserves.
+func (l *faultLoad) checkRefusal(status int, body []byte) {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if status != http.StatusServiceUnavailable || json.Unmarshal(body, &e) != nil || e.Error.Code != "unavailable" || e.Error.Message == "" {
+		l.note(fmt.Sprintf("answer %d %s (want 503 unavailable with a message)", status, body))
+		return
+	}
+	for _, m := range rawMarkers {
+		if strings.Contains(strings.ToLower(e.Error.Message), strings.ToLower(m)) {
+			l.note(fmt.Sprintf("503 with raw error text %q", e.Error.Message))
+			return
+		}
+	}
+	l.mu.Lock()
+	l.refusals[-1]++ // clear 503s
+	l.mu.Unlock()
+}
+
+func (l *faultLoad) note(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.bad) < 20 {
+		l.bad = append(l.bad, s)
+	}
+}
+
+// acked returns how many submissions are acknowledged so far.
+func (l *faultLoad) acked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acks)
+}
+
+// waitAcked waits until at least n submissions are acknowledged.
+func (l *faultLoad) waitAcked(n int, timeout time.Duration) {
+	l.t.Helper()
+	testenv.Eventually(l.t, timeout, func() error {
+		if got := l.acked(); got < n {
+			return fmt.Errorf("the write load has %d acknowledgements, want %d before the fault", got, n)
+		}
+		return nil
+	})
+}
+
+// firstAckAfter returns the time from t0 to the first acknowledgement
+// received after t0, and false if there is none.
+func (l *faultLoad) firstAckAfter(t0 time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first time.Time
+	for _, a := range l.acks {
+		if a.at.After(t0) && (first.IsZero() || a.at.Before(first)) {
+			first = a.at
+		}
+	}
+	return first.Sub(t0), !first.IsZero()
+}
+
+// faultResult is one row of the fault table.
+type faultResult struct {
+	fault, load       string
+	acked, lost, dup  int
+	resume            string
+	refusedClear, bad int
+}
+
+// checkHistory reads every unit's whole history from the ledger stream at
+// natsURL and checks it against the load's acknowledgements: each acked
+// evidence present exactly once at its acknowledged sequence, no event id
+// or load title twice, and services/verify finds every chain intact and
+// (with blobs) every referenced blob stored and whole.
+func (l *faultLoad) checkHistory(natsURL string, blobs blobstore.Store) (lost, dup int) {
+	t := l.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(natsURL, nats.Timeout(10*time.Second))
+	if err != nil {
+		t.Fatalf("connect to check the ledger: %v", err)
+	}
+	defer nc.Close()
+	led, err := tzjs.Open(ctx, nc, tzjs.Config{})
+	if err != nil {
+		t.Fatalf("open the ledger to check it: %v", err)
+	}
+	defer led.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.bad {
+		t.Errorf("during the fault: %s", s)
+	}
+	if len(l.given) > 0 {
+		t.Errorf("%d submissions were never acknowledged within %s (e.g. %s)", len(l.given), l.giveUp, l.given[0])
+	}
+	byID := map[string][]events.Record{}
+	byTitle := map[string]int{}
+	for _, u := range l.units {
+		h, err := led.History(ctx, u, time.Time{})
+		if err != nil {
+			t.Fatalf("history of %s: %v", u, err)
+		}
+		for _, r := range h {
+			byID[r.Event.ID.String()] = append(byID[r.Event.ID.String()], r)
+			if r.Event.Type == events.TypeEvidenceSubmitted {
+				var ev struct {
+					Title string `json:"title"`
+				}
+				if json.Unmarshal(r.Event.Data, &ev) == nil && strings.HasPrefix(ev.Title, "fault load ") {
+					byTitle[ev.Title]++
+				}
+			}
+		}
+	}
+	for id, rs := range byID {
+		if len(rs) > 1 {
+			dup++
+			t.Errorf("event %s is in the ledger %d times", id, len(rs))
+		}
+	}
+	for title, n := range byTitle {
+		if n > 1 {
+			dup++
+			t.Errorf("submission %q is in the ledger %d times", title, n)
+		}
+	}
+	for id, a := range l.acks {
+		rs := byID[id]
+		if len(rs) == 0 {
+			lost++
+			t.Errorf("acknowledged evidence %s (unit %s, seq %d) is not in the ledger", id, a.unit, a.seq)
+		} else if rs[0].Seq != a.seq || rs[0].Event.Unit != a.unit {
+			t.Errorf("acknowledged evidence %s: acked at %s seq %d, the ledger has it at %s seq %d", id, a.unit, a.seq, rs[0].Event.Unit, rs[0].Seq)
+		}
+	}
+	rep, err := verify.Run(ctx, led, blobs, verify.Options{NoBlob: blobs == nil})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	for _, p := range rep.Problems {
+		t.Errorf("verify: %s", p)
+	}
+	return lost, dup
+}
+
+// logRow logs the fault table row.
+func logRow(t *testing.T, r faultResult) {
+	t.Helper()
+	t.Logf("fault table | %s | %s | %d | %d | %d | %s | (%d clear 503s, %d bad answers)",
+		r.fault, r.load, r.acked, r.lost, r.dup, r.resume, r.refusedClear, r.bad)
+}
+
+// row builds the table row of a finished load.
+func (l *faultLoad) row(fault string, lost, dup int, resume string) faultResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return faultResult{fault: fault, load: fmt.Sprintf("%d writers × %d submissions, %d units", l.writers, l.perWriter, len(l.units)),
+		acked: len(l.acks), lost: lost, dup: dup, resume: resume, refusedClear: l.refusals[-1], bad: len(l.bad)}
+}
+
+// registerUnits registers the load's units through s.
+func registerUnits(t *testing.T, s *server, units []string) {
+	t.Helper()
+	for _, u := range units {
+		if r := s.postJSON(t, s.Admin, "/api/v1/units", map[string]any{"id": u, "name": u, "type": "village"}); r.Status != 201 {
+			t.Fatalf("register %s: %d %s", u, r.Status, r.Body)
+		}
+	}
+}
+
+// waitOutage waits until a submission through s is refused with a 503 whose
+// message is want.
+func waitOutage(t *testing.T, s *server, unit, want string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, func() error {
+		meta := map[string]any{"id": uuid.NewString(), "kind": "activity", "title": "probe", "occurred_at": "2016-07-01"}
+		r := s.submit(t, s.Admin, unit, meta, file{"p.png", []byte("\x89PNG\r\n\x1a\nprobe-" + uuid.NewString())})
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		_ = json.Unmarshal(r.Body, &e)
+		if r.Status != 503 || e.Error.Message != want || r.Header.Get("Retry-After") == "" {
+			return fmt.Errorf("submission answered %d %s (Retry-After %q), want 503 %q with Retry-After", r.Status, r.Body, r.Header.Get("Retry-After"), want)
+		}
+		return nil
+	})
+}
+
+// TestFaultMinIOStopped stops MinIO under a write load: submissions answer
+// 503 with the photo store's clerk message (never MinIO's error text), no
+// event names a blob that is not stored, and once MinIO is back every
+// submission is acknowledged.
+func TestFaultMinIOStopped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test")
+	}
+	n := testenv.StartNATS(t)
+	m := testenv.MinIO(t)
+	s := startServer(t, "", append([]string{"--nats", n.URL, "--replicas", "1"}, minioArgs(m)...)...)
+	units := []string{"f-a", "f-b", "f-c"}
+	registerUnits(t, s, units)
+	l := &faultLoad{t: t, token: s.Admin, units: units, writers: 4, perWriter: 15, target: func(int, int) string { return s.URL }}
+	l.start()
+	l.waitAcked(10, 2*time.Minute)
+	m.Stop()
+	waitOutage(t, s, units[0], services.MsgBlobsUnavailable)
+	waitRefusals(t, l, 8)
+	m.Start(t)
+	healed := time.Now()
+	l.wait()
+	blobs, err := tzminio.New(context.Background(), tzminio.Config{Endpoint: m.Endpoint, Bucket: "evidence", AccessKey: m.AccessKey, SecretKey: m.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, dup := l.checkHistory(n.URL, blobs)
+	logRow(t, l.row("MinIO stopped mid-upload (resume: after MinIO is back)", lost, dup, resumeAfter(l, healed)))
+}
+
+// TestFaultBlobDiskFull fills the blob directory (a small tmpfs) under a
+// write load: submissions answer 503 with the storage-full clerk message,
+// nothing half-written is acknowledged (verify re-hashes every blob), and
+// once space is freed every submission is acknowledged.
+func TestFaultBlobDiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test")
+	}
+	data := t.TempDir()
+	blobDir := filepath.Join(data, "blobs")
+	if err := os.MkdirAll(blobDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", blobDir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs as the blob directory (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", blobDir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", blobDir, err, out)
+		}
+	})
+	n := testenv.StartNATS(t)
+	s := startServer(t, data, "--nats", n.URL, "--replicas", "1")
+	units := []string{"f-a", "f-b", "f-c"}
+	registerUnits(t, s, units)
+	l := &faultLoad{t: t, token: s.Admin, units: units, writers: 4, perWriter: 15, target: func(int, int) string { return s.URL }}
+	l.start()
+	l.waitAcked(10, 2*time.Minute)
+	filler := filepath.Join(blobDir, "filler")
+	fillFS(t, filler)
+	waitOutage(t, s, units[0], services.MsgStorageFull)
+	waitRefusals(t, l, 8)
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	l.wait()
+	blobs, err := dir.New(blobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, dup := l.checkHistory(n.URL, blobs)
+	logRow(t, l.row("blob directory disk full (resume: after space is freed)", lost, dup, resumeAfter(l, healed)))
+}
+
+// fillFS writes path until the file system is full.
+func fillFS(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for i := 0; i < 1<<14; i++ { // bounded: at most 1 GiB
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatalf("fill %s: %v", path, err)
+		}
+	}
+	t.Fatalf("fill %s: the file system did not fill up", path)
+}
+
+// waitRefusals waits until the load has seen at least n clear 503s.
+func waitRefusals(t *testing.T, l *faultLoad, n int) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, func() error {
+		l.mu.Lock()
+		got, bad := l.refusals[-1], l.bad
+		l.mu.Unlock()
+		if got < n {
+			return fmt.Errorf("the write load saw %d clear 503s, want %d (bad answers: %q)", got, n, bad)
+		}
+		return nil
+	})
+}
+
+// resumeAfter is the time from t0 to the load's first ack after it.
+func resumeAfter(l *faultLoad, t0 time.Time) string {
+	d, ok := l.firstAckAfter(t0)
+	if !ok {
+		return "no ack after the fault"
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
