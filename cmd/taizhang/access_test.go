@@ -95,6 +95,7 @@ var matrix = map[services.Action][4]reachOf{
 	services.ActUnitList:         {all, all, all, all},
 	services.ActPlanRead:         {all, all, all, all},
 	services.ActCheckpointRead:   {all, all, all, all},
+	services.ActStatus:           {all, all, all, all},
 	services.ActVerify:           {all, scope, scope, scope},
 	services.ActBlobRead:         {all, scope, scope, scope},
 	services.ActUnitRead:         {all, scope, scope, scope},

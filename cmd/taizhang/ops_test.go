@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	tzjs "taizhang/events/jetstream"
-	"taizhang/services"
 	"taizhang/internal/testenv"
+	"taizhang/services"
 )
 
 // readiness is the /readyz answer.
