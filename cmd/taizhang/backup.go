@@ -489,7 +489,13 @@ func checkBackup(dir string) (*manifest, []string, error) {
 	}
 	problems := slices.Clone(m.Problems)
 	hasLedger := false
+	seen := map[string]bool{}
 	for _, s := range m.Streams {
+		if !knownStream(s.Name) || seen[s.Name] {
+			problems = append(problems, fmt.Sprintf("stream %q: not one that a backup holds, or twice", s.Name))
+			continue
+		}
+		seen[s.Name] = true
 		if s.Name == tzjs.DefaultStream {
 			hasLedger = true
 			if s.Messages != m.Ledger.Events || s.LastSeq != m.Ledger.LastSeq {
@@ -548,6 +554,30 @@ func checkBackup(dir string) (*manifest, []string, error) {
 		return nil, nil, err
 	}
 	return &m, append(problems, probs...), nil
+}
+
+// knownStream reports whether name is one of backupStreams.
+func knownStream(name string) bool {
+	return slices.ContainsFunc(backupStreams, func(s struct {
+		name, kind, holds string
+		required          bool
+	}) bool {
+		return s.name == name
+	})
+}
+
+// inRestoreOrder returns the manifest's streams in backupStreams order, the
+// ledger last, whatever order the manifest lists them in.
+func inRestoreOrder(list []manifestStream) []manifestStream {
+	var out []manifestStream
+	for _, b := range backupStreams {
+		for _, s := range list {
+			if s.Name == b.name {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 func printBackupSummary(w io.Writer, dir string, m *manifest) {
@@ -648,7 +678,7 @@ func runRestore(ctx context.Context, c serveConfig, dir string, m *manifest, log
 		return fmt.Errorf("blobs: %w", err)
 	}
 
-	for _, s := range m.Streams {
+	for _, s := range inRestoreOrder(m.Streams) {
 		sdir := filepath.Join(dir, "streams", s.Name)
 		meta, err := readSnapshotMeta(sdir)
 		if err != nil {

@@ -26,10 +26,11 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// volatile is the one part of these pages that differs between two
+// volatile are the parts of these pages that differ between two
 // renderings by the same process: the fresh evidence id of a submit form
-// (so that a form sent twice makes one item).
-var volatile = regexp.MustCompile(`(name="id" value=")[0-9a-f-]{36}`)
+// (so that a form sent twice makes one item), and the dossier's "as of now"
+// and "printed at" minutes, from the clock.
+var volatile = regexp.MustCompile(`(name="id" value=")[0-9a-f-]{36}|((?:截至|生成于) )\d{4}-\d\d-\d\d \d\d:\d\d`)
 
 // unitPages fetches every page of the units that shows their archive, in
 // HTML and JSON, with token, with the volatile parts masked.
@@ -43,7 +44,7 @@ func unitPages(t *testing.T, s *server, token string, units []string) map[string
 			if r.Status != 200 {
 				t.Fatalf("GET %s: %d %s", p, r.Status, r.Body)
 			}
-			pages[p] = volatile.ReplaceAllString(string(r.Body), "$1…")
+			pages[p] = volatile.ReplaceAllString(string(r.Body), "$1$2…")
 		}
 	}
 	return pages
