@@ -699,3 +699,63 @@ func TestFaultRestartAllReplicas(t *testing.T) {
 	}
 	logRow(t, l.row("restart of both serve replicas (resume: from both being down)", lost, dup, resumeAfter(l, restarted)))
 }
+
+// TestFaultNATSLeaderKilled kills (SIGKILL) the nats-server process leading
+// the ledger stream of a 3-node R3 cluster under a write load through two
+// serve replicas: writes resume (measured), nothing acknowledged is lost or
+// doubled, and the restarted node catches up to the same stream state.
+func TestFaultNATSLeaderKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test")
+	}
+	pc := testenv.StartProcCluster(t, 3)
+	m := testenv.MinIO(t)
+	common := append([]string{"--nats", pc.URLs, "--replicas", "3", "--min-seq-wait", "10s"}, minioArgs(m)...)
+	a := startServer(t, "", append([]string{"--name", "replica-a"}, common...)...)
+	b := startServer(t, "", append([]string{"--name", "replica-b"}, common...)...)
+	units := []string{"f-a", "f-b", "f-c", "f-d"}
+	registerUnits(t, a, units)
+	reps := []*server{a, b}
+	l := &faultLoad{t: t, token: a.Admin, units: units, writers: 4, perWriter: 30, target: func(w, n int) string { return reps[(w+n)%2].URL }}
+	l.start()
+	l.waitAcked(20, 2*time.Minute)
+	leader, err := pc.LeaderOf(tzjs.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	pc.Kill(leader)
+	testenv.Eventually(t, 2*time.Minute, func() error {
+		if _, ok := l.firstAckAfter(killed); !ok {
+			return fmt.Errorf("no write acknowledged since nats-server %s (the ledger's leader) was killed %s ago", pc.Nodes[leader].Name, time.Since(killed).Round(time.Second))
+		}
+		return nil
+	})
+	resume := resumeAfter(l, killed)
+	pc.Restart(leader)
+	l.wait()
+	blobs, err := tzminio.New(context.Background(), tzminio.Config{Endpoint: m.Endpoint, Bucket: "evidence", AccessKey: m.AccessKey, SecretKey: m.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, dup := l.checkHistory(pc.URLs, blobs)
+	// The restarted node catches up: its replica of the ledger holds the
+	// same state as every other node's.
+	testenv.Eventually(t, 60*time.Second, func() error {
+		var states []testenv.StreamState
+		for i := range pc.Nodes {
+			st, err := pc.StreamStateOn(i, tzjs.DefaultStream)
+			if err != nil {
+				return err
+			}
+			states = append(states, st)
+		}
+		for i, st := range states {
+			if st != states[0] || st.LastSeq == 0 {
+				return fmt.Errorf("ledger stream state per node differs: %s %+v, %s %+v", pc.Nodes[0].Name, states[0], pc.Nodes[i].Name, st)
+			}
+		}
+		return nil
+	})
+	logRow(t, l.row(fmt.Sprintf("kill -9 of the nats-server leading the ledger (%s of 3, R3; resume: after the kill)", pc.Nodes[leader].Name), lost, dup, resume))
+}
