@@ -271,4 +271,6 @@ func minioTail(s string, n int) string {
 }
 
 // S3 returns what a client needs to reach the server.
-func (m *MinIOServer) S3() S3 { return S3{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey} }
+func (m *MinIOServer) S3() S3 {
+	return S3{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey}
+}

@@ -252,4 +252,6 @@ var (
 )
 
 // S3 returns what a client needs to reach the server.
-func (v *VersityGWServer) S3() S3 { return S3{Endpoint: v.Endpoint, AccessKey: v.AccessKey, SecretKey: v.SecretKey} }
+func (v *VersityGWServer) S3() S3 {
+	return S3{Endpoint: v.Endpoint, AccessKey: v.AccessKey, SecretKey: v.SecretKey}
+}
