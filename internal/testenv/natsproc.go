@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,8 +33,9 @@ type ProcCluster struct {
 	URLs  string // comma-separated client URLs of every node
 	Nodes []*ProcNode
 
-	t   testing.TB
-	bin string
+	t       testing.TB
+	bin     string
+	proxies []*routeProxy
 }
 
 // ProcNode is one server of a ProcCluster.
@@ -105,6 +108,21 @@ func natsServerBinary() (string, error) {
 // are killed when t ends, and their logs shown if t failed.
 func StartProcCluster(t testing.TB, n int) *ProcCluster {
 	t.Helper()
+	return StartProcClusterWith(t, n, ProcOptions{})
+}
+
+// ProcOptions are the options of StartProcClusterWith.
+type ProcOptions struct {
+	// RouteProxies sends every route through a TCP proxy in this process,
+	// one per ordered pair of nodes, so that Cut can isolate a node. The
+	// nodes then advertise a closed port as their route address, so that
+	// no node learns another's real route port from gossip.
+	RouteProxies bool
+}
+
+// StartProcClusterWith is StartProcCluster with options.
+func StartProcClusterWith(t testing.TB, n int, opt ProcOptions) *ProcCluster {
+	t.Helper()
 	bin, err := natsServerBinary()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -119,10 +137,21 @@ func StartProcCluster(t testing.TB, n int) *ProcCluster {
 		dir := t.TempDir()
 		port, mon := freePort(t), freePort(t)
 		var routes []string
+		advertise := ""
 		for j, p := range cports {
-			if j != i {
-				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+			if j == i {
+				continue
 			}
+			if opt.RouteProxies {
+				px := startProxy(t, i, j, fmt.Sprintf("127.0.0.1:%d", p))
+				c.proxies = append(c.proxies, px)
+				routes = append(routes, "nats-route://"+px.addr)
+				continue
+			}
+			routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+		}
+		if opt.RouteProxies {
+			advertise = fmt.Sprintf("\n  advertise: \"127.0.0.1:%d\"", freePort(t))
 		}
 		node := &ProcNode{
 			Name:      fmt.Sprintf("n%d", i+1),
@@ -137,10 +166,10 @@ http: 127.0.0.1:%d
 jetstream { store_dir: %q, sync_interval: always }
 cluster {
   name: tz-proc
-  listen: 127.0.0.1:%d
+  listen: 127.0.0.1:%d%s
   routes: [%s]
 }
-`, node.Name, port, mon, filepath.Join(dir, "js"), cports[i], strings.Join(routes, ", "))
+`, node.Name, port, mon, filepath.Join(dir, "js"), cports[i], advertise, strings.Join(routes, ", "))
 		if err := os.WriteFile(node.conf, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +193,52 @@ cluster {
 	for _, node := range c.Nodes {
 		c.WaitHealthy(node, 60*time.Second)
 	}
+	c.waitMeta(60 * time.Second)
 	return c
+}
+
+// waitMeta waits until some node leads the JetStream meta group with every
+// other node a current peer, so that the first R3 asset finds its peers.
+func (c *ProcCluster) waitMeta(timeout time.Duration) {
+	c.t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	Eventually(c.t, timeout, func() error {
+		for _, nd := range c.Nodes {
+			resp, err := client.Get(nd.Monitor + "/jsz")
+			if err != nil {
+				return err
+			}
+			var jsz struct {
+				Meta struct {
+					Leader   string `json:"leader"`
+					Replicas []struct {
+						Name    string `json:"name"`
+						Current bool   `json:"current"`
+						Offline bool   `json:"offline"`
+					} `json:"replicas"`
+				} `json:"meta_cluster"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&jsz)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			if jsz.Meta.Leader != nd.Name {
+				continue
+			}
+			current := 0
+			for _, r := range jsz.Meta.Replicas {
+				if r.Current && !r.Offline {
+					current++
+				}
+			}
+			if current != len(c.Nodes)-1 {
+				return fmt.Errorf("meta leader %s has %d current peers, want %d", nd.Name, current, len(c.Nodes)-1)
+			}
+			return nil
+		}
+		return errors.New("no JetStream meta leader yet")
+	})
 }
 
 func (nd *ProcNode) start(bin string) error {
@@ -299,4 +373,126 @@ func (c *ProcCluster) StreamStateOn(i int, stream string) (StreamState, error) {
 		}
 	}
 	return StreamState{}, fmt.Errorf("node %s holds no stream %s", c.Nodes[i].Name, stream)
+}
+
+// routeProxy forwards the route connections node from dials to node to.
+type routeProxy struct {
+	from, to int
+	addr     string
+	target   string
+	ln       net.Listener
+
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]struct{}
+}
+
+func startProxy(t testing.TB, from, to int, target string) *routeProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &routeProxy{from: from, to: to, addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]struct{}{}}
+	t.Cleanup(func() {
+		ln.Close()
+		p.setCut(true)
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *routeProxy) serve(c net.Conn) {
+	p.mu.Lock()
+	if p.cut {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.mu.Unlock()
+	u, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.cut {
+		p.mu.Unlock()
+		c.Close()
+		u.Close()
+		return
+	}
+	p.conns[c], p.conns[u] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(u, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, u); done <- struct{}{} }()
+	<-done
+	c.Close()
+	u.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, u)
+	p.mu.Unlock()
+}
+
+// setCut drops every connection and refuses new ones (cut) or lets them
+// through again.
+func (p *routeProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			c.Close()
+		}
+	}
+}
+
+// Cut isolates node i from the other nodes: every route connection to or
+// from it is dropped and new ones are refused until Heal. Clients still
+// reach it. It needs ProcOptions.RouteProxies.
+func (c *ProcCluster) Cut(i int) {
+	c.t.Helper()
+	if len(c.proxies) == 0 {
+		c.t.Fatal("testenv: Cut needs ProcOptions.RouteProxies")
+	}
+	for _, p := range c.proxies {
+		if p.from == i || p.to == i {
+			p.setCut(true)
+		}
+	}
+}
+
+// Heal ends every Cut.
+func (c *ProcCluster) Heal() {
+	for _, p := range c.proxies {
+		p.setCut(false)
+	}
+}
+
+// NumRoutes returns how many route connections node i has, from its
+// monitoring endpoint.
+func (c *ProcCluster) NumRoutes(i int) (int, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(c.Nodes[i].Monitor + "/routez")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var rz struct {
+		NumRoutes int `json:"num_routes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&rz); err != nil {
+		return 0, err
+	}
+	return rz.NumRoutes, nil
 }
