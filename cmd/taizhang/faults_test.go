@@ -804,6 +804,15 @@ func TestFaultNATSNodeCutOff(t *testing.T) {
 	// stay together (the first one may be connected to any node).
 	major = startServer(t, "", append([]string{"--name", "major", "--nats", strings.Join(majorURLs, ",")}, common...)...)
 	minor := startServer(t, "", append([]string{"--name", "minor", "--nats", pc.Nodes[cut].ClientURL}, common...)...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, line := range strings.Split(major.log.String(), "\n") {
+				if strings.Contains(line, "request failed") {
+					t.Logf("majority serve: %s", line)
+				}
+			}
+		}
+	})
 	admin := registrar.Admin // tokens live in the shared credential bucket
 	major.Admin, minor.Admin = admin, admin
 	l := &faultLoad{t: t, token: admin, units: units, writers: 3, perWriter: 25, target: func(int, int) string { return major.URL }}

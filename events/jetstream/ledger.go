@@ -226,6 +226,11 @@ func (l *Ledger) unit(unit string) *unitState {
 	return u
 }
 
+// errCodeMsgIDInProcess is JetStream's "duplicate message id is in
+// process" (10158): a publish with the same Nats-Msg-Id is still being
+// proposed to the stream's replicas.
+const errCodeMsgIDInProcess js.ErrorCode = 10158
+
 // unavailable marks transport failures as events.ErrUnavailable.
 func unavailable(err error) error {
 	if err == nil {
@@ -443,6 +448,19 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == js.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == js.JSErrCodeStreamWrongLastSequenceConstant) {
 			lastErr = err
 			continue // another writer appended to this unit: decide again
+		}
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMsgIDInProcess {
+			// A publish of this same event id (an earlier attempt that
+			// timed out while the stream changed leader) is still being
+			// replicated: wait a moment, then re-read the head, so that
+			// decide finds it recorded or the publish is tried again.
+			lastErr = err
+			select {
+			case <-ctx.Done():
+				return nil, false, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == js.JSErrCodeStreamMessageExceedsMaximum {
 			return nil, false, fmt.Errorf("%w: event too large", events.ErrInvalid)
