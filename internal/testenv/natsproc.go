@@ -194,7 +194,31 @@ cluster {
 		c.WaitHealthy(node, 60*time.Second)
 	}
 	c.waitMeta(60 * time.Second)
+	c.waitPlacement(60 * time.Second)
 	return c
+}
+
+// waitPlacement waits until an R-n stream can be placed (every peer known
+// online to the meta leader), by creating and deleting a probe stream.
+func (c *ProcCluster) waitPlacement(timeout time.Duration) {
+	c.t.Helper()
+	nc, err := nats.Connect(c.URLs, nats.Timeout(5*time.Second))
+	if err != nil {
+		c.t.Fatalf("testenv: connect to the cluster: %v", err)
+	}
+	defer nc.Close()
+	j, err := js.New(nc)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	Eventually(c.t, timeout, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := j.CreateStream(ctx, js.StreamConfig{Name: "TESTENV_PROBE", Subjects: []string{"testenv.probe"}, Replicas: len(c.Nodes), Storage: js.MemoryStorage}); err != nil {
+			return fmt.Errorf("placing an R%d probe stream: %w", len(c.Nodes), err)
+		}
+		return j.DeleteStream(ctx, "TESTENV_PROBE")
+	})
 }
 
 // waitMeta waits until some node leads the JetStream meta group with every
