@@ -188,31 +188,7 @@ func minioProbe(ctx context.Context, client *http.Client, base string) error {
 // minioWaitReady polls the server until it is ready for S3 requests, the
 // process exits, or minioReadyTimeout passes.
 func minioWaitReady(base string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), minioReadyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	wait := 5 * time.Millisecond
-	var lastErr error
-	for {
-		err := minioProbe(ctx, client, base)
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-		t := time.NewTimer(wait)
-		select {
-		case <-exited:
-			t.Stop()
-			return errors.New("the server exited before it was ready")
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("not ready after %s: %v", minioReadyTimeout, lastErr)
-		case <-t.C:
-		}
-		if wait < 100*time.Millisecond {
-			wait *= 2
-		}
-	}
+	return pollReady(base, exited, minioProbe)
 }
 
 func findMinIO() (string, error) {
