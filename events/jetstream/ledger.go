@@ -64,10 +64,12 @@ type Ledger struct {
 	units   map[string]*unitState
 	reaping sync.WaitGroup // consumer deletions in flight
 
-	idx        *index
-	writeCheck atomic.Pointer[func(chain string) error] // see SetWriteCheck
-	stopFollow context.CancelFunc
-	followDone chan struct{}
+	idx          *index
+	loadPatience time.Duration                            // see loadSeq
+	msgs         msgGetter                                // stream, unless a test injects faults
+	writeCheck   atomic.Pointer[func(chain string) error] // see SetWriteCheck
+	stopFollow   context.CancelFunc
+	followDone   chan struct{}
 }
 
 // unitState caches a unit's chain head; mu serialises this process's appends
@@ -158,7 +160,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Ledger, error) {
 	if err := checkConfig(st.CachedInfo().Config, want); err != nil {
 		return nil, fmt.Errorf("open ledger stream %s: %w", cfg.Stream, err)
 	}
-	l := &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}, idx: newIndex(), followDone: make(chan struct{})}
+	l := &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}, idx: newIndex(), loadPatience: loadSeqPatience, msgs: st, followDone: make(chan struct{})}
 	fctx, stop := context.WithCancel(context.Background())
 	l.stopFollow = stop
 	go func() { defer close(l.followDone); l.follow(fctx) }()
@@ -244,14 +246,43 @@ func unavailable(err error) error {
 	return err
 }
 
-// loadSeq returns the record at seq.
+// loadSeq returns the record at seq, a sequence the id index has seen, so
+// one that exists: the stream denies deletes. A stream leader elected a
+// moment ago may not have applied it to its store yet and answer "message
+// not found"; loadSeq asks again for up to loadSeqPatience and then fails
+// with an error wrapping events.ErrUnavailable, never with a 404 for an event
+// that is recorded.
 func (l *Ledger) loadSeq(ctx context.Context, seq uint64) (*events.Record, error) {
-	m, err := l.stream.GetMsg(ctx, seq)
-	if err != nil {
-		return nil, fmt.Errorf("load ledger message %d: %w", seq, unavailable(err))
+	deadline := time.Now().Add(l.loadPatience)
+	wait := 20 * time.Millisecond
+	for {
+		m, err := l.msgs.GetMsg(ctx, seq)
+		if err == nil {
+			return decodeRaw(m)
+		}
+		if !errors.Is(err, js.ErrMsgNotFound) {
+			return nil, fmt.Errorf("load ledger message %d: %w", seq, unavailable(err))
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("load ledger message %d: the stream's leader has not applied it yet: %w: %w", seq, events.ErrUnavailable, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("load ledger message %d: %w", seq, unavailable(ctx.Err()))
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
 	}
-	return decodeRaw(m)
 }
+
+// msgGetter is the part of a stream loadSeq reads through.
+type msgGetter interface {
+	GetMsg(ctx context.Context, seq uint64, opts ...js.GetMsgOpt) (*js.RawStreamMsg, error)
+}
+
+// loadSeqPatience bounds how long loadSeq waits for a new stream leader to
+// apply a message the index has seen.
+const loadSeqPatience = 5 * time.Second
 
 func decodeRaw(m *js.RawStreamMsg) (*events.Record, error) {
 	ev, err := events.Decode(m.Data)

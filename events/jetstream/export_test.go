@@ -1,0 +1,22 @@
+package jetstream
+
+import (
+	"context"
+	"time"
+
+	js "github.com/nats-io/nats.go/jetstream"
+)
+
+// InjectGetMsgForTest makes l's reads of single messages go through get
+// (which wraps l.Stream().GetMsg to inject faults) and wait at most patience
+// for a message its index has seen. Call it before using l.
+func InjectGetMsgForTest(l *Ledger, get func(ctx context.Context, seq uint64) (*js.RawStreamMsg, error), patience time.Duration) {
+	l.msgs = getFunc(get)
+	l.loadPatience = patience
+}
+
+type getFunc func(ctx context.Context, seq uint64) (*js.RawStreamMsg, error)
+
+func (f getFunc) GetMsg(ctx context.Context, seq uint64, _ ...js.GetMsgOpt) (*js.RawStreamMsg, error) {
+	return f(ctx, seq)
+}
