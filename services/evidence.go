@@ -19,7 +19,7 @@ import (
 
 	"taizhang/blobstore"
 	"taizhang/events"
-	"taizhang/services/media"
+	"taizhang/media"
 )
 
 // maxMetaSize is the default bound of a JSON body or the JSON part of an

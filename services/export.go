@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"taizhang/events"
-	"taizhang/services/export"
+	"taizhang/export"
 )
 
 // ActUnitExport: export a unit's archive as a bag; the readers of the

@@ -14,8 +14,8 @@ import (
 	"taizhang/events"
 	"taizhang/projections"
 	"taizhang/projections/audit"
-	"taizhang/services/verify"
-	"taizhang/services/web/chart"
+	"taizhang/verify"
+	"taizhang/web/chart"
 )
 
 // auditPageViews are the supervisor's audit pages, in the order of their

@@ -13,7 +13,7 @@ import (
 	"taizhang/projections"
 	"taizhang/projections/compliance"
 	"taizhang/projections/plan"
-	"taizhang/services/web"
+	"taizhang/web"
 )
 
 // pages are the web app's server-rendered pages. Every route goes through

@@ -24,9 +24,9 @@ import (
 	"taizhang/blobstore"
 	"taizhang/events"
 	"taizhang/internal/metrics"
+	"taizhang/media"
 	"taizhang/projections"
-	"taizhang/services/media"
-	"taizhang/services/thumb"
+	"taizhang/thumb"
 )
 
 // Ledger is what the API needs of the ledger.

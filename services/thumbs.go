@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"taizhang/events"
-	"taizhang/services/thumb"
+	"taizhang/thumb"
 )
 
 // thumbRoutes makes the thumbnail cache (Config.ThumbDir) and registers

@@ -12,7 +12,7 @@ import (
 
 	"taizhang/blobstore"
 	"taizhang/blobstore/dir"
-	"taizhang/services/thumb"
+	"taizhang/thumb"
 )
 
 // thumbServer is the thumbnail handler of a Server with a directory blob

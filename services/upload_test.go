@@ -16,7 +16,7 @@ import (
 	"taizhang/blobstore"
 	"taizhang/blobstore/dir"
 	"taizhang/events"
-	"taizhang/services/media"
+	"taizhang/media"
 )
 
 func TestCheckFileName(t *testing.T) {

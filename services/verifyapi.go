@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"taizhang/events"
-	"taizhang/services/verify"
+	"taizhang/verify"
 )
 
 // oneUnit adapts the API's ledger to verify.Ledger for one unit's check

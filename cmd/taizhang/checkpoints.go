@@ -15,7 +15,7 @@ import (
 	"taizhang/events"
 	"taizhang/events/checkpoint"
 	tzjs "taizhang/events/jetstream"
-	"taizhang/services/verify"
+	"taizhang/verify"
 )
 
 // checkpointFlags are the checkpoint options of serve and verify.

@@ -13,7 +13,7 @@ import (
 
 	"taizhang/events"
 	"taizhang/internal/testenv"
-	"taizhang/services/media"
+	"taizhang/media"
 )
 
 // waitDemo waits until serve --demo says the demo is ready.

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"taizhang/export"
 	"taizhang/services"
-	"taizhang/services/export"
 )
 
 // exportCmd downloads a unit's bag (GET /api/v1/units/{unit}/export) into

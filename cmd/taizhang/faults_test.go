@@ -3,7 +3,7 @@ package main
 // Fault tests (issue 11): each runs a bounded concurrent write load, records
 // every acknowledgement, injects one fault, and then checks the whole
 // history from the ledger stream: every acknowledged event present exactly
-// once, nothing present twice, every unit chain intact (services/verify,
+// once, nothing present twice, every unit chain intact (verify,
 // the code path of `taizhang verify`). Each logs one "fault table" row.
 
 import (
@@ -33,7 +33,7 @@ import (
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/testenv"
 	"taizhang/services"
-	"taizhang/services/verify"
+	"taizhang/verify"
 )
 
 // faultAck is one acknowledged submission.
@@ -218,7 +218,7 @@ type faultResult struct {
 // checkHistory reads every unit's whole history from the ledger stream at
 // natsURL and checks it against the load's acknowledgements: each acked
 // evidence present exactly once at its acknowledged sequence, no event id
-// or load title twice, and services/verify finds every chain intact and
+// or load title twice, and verify finds every chain intact and
 // (with blobs) every referenced blob stored and whole.
 func (l *faultLoad) checkHistory(natsURL string, blobs blobstore.Store) (lost, dup int) {
 	t := l.t

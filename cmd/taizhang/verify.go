@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"taizhang/services/verify"
+	"taizhang/verify"
 )
 
 // verifyCmd runs `taizhang verify`: it reads the stores directly (the same

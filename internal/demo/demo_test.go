@@ -18,8 +18,8 @@ import (
 
 	"taizhang/deploy/plans"
 	"taizhang/events"
+	"taizhang/media"
 	"taizhang/projections/plan"
-	"taizhang/services/media"
 )
 
 // ifdValue finds tag in the IFD at off of a little-endian TIFF block and

@@ -21,7 +21,7 @@ import (
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/testenv"
-	"taizhang/services/verify"
+	"taizhang/verify"
 )
 
 // BenchmarkVerifyChain10k compares verifying one unit's chain of 10,000

@@ -13,7 +13,7 @@ import (
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/testenv"
-	"taizhang/services/verify"
+	"taizhang/verify"
 )
 
 // historyOnly hides the ledger's StoredHistory, so that Run decodes the
