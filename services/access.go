@@ -17,19 +17,24 @@ import (
 // from where, and how it ended. It never holds a credential: no token,
 // password or cookie, no request body.
 type AccessEntry struct {
-	Time    time.Time   `json:"time"`
-	Actor   string      `json:"actor,omitempty"`
-	Role    events.Role `json:"role,omitempty"`
-	Via     string      `json:"via,omitempty"`
-	Action  Action      `json:"action"`
-	Method  string      `json:"method"`
-	Path    string      `json:"path"`
-	Query   string      `json:"query,omitempty"`
-	Unit    string      `json:"unit,omitempty"`
-	Client  string      `json:"client"`
-	Status  int         `json:"status"`
-	Outcome string      `json:"outcome"` // allowed, denied or failed
-	Reason  string      `json:"reason,omitempty"`
+	Time  time.Time   `json:"time"`
+	Actor string      `json:"actor,omitempty"`
+	Role  events.Role `json:"role,omitempty"`
+	// ActorUnit is the unit the actor's scope is rooted at (a submitter's
+	// unit, an inspector's or supervisor's town), empty for an unscoped
+	// actor or none: it lets the supervisor over the actor see what the
+	// actor did, also to units outside that supervisor's scope.
+	ActorUnit string `json:"actor_unit,omitempty"`
+	Via       string `json:"via,omitempty"`
+	Action    Action `json:"action"`
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Query     string `json:"query,omitempty"`
+	Unit      string `json:"unit,omitempty"`
+	Client    string `json:"client"`
+	Status    int    `json:"status"`
+	Outcome   string `json:"outcome"` // allowed, denied or failed
+	Reason    string `json:"reason,omitempty"`
 }
 
 // Access outcomes.
@@ -45,7 +50,13 @@ type AccessFilter struct {
 	Action               Action
 	Since, Until         time.Time // Until exclusive
 	Limit                int       // the newest Limit entries (default 1000)
-	Scope                func(unit string) bool
+	// Scope, when set, selects entries about a unit in the reader's scope
+	// and entries whose actor's scope is rooted in it (ActorUnit), so a
+	// supervisor sees what the people under them did elsewhere too.
+	Scope func(unit string) bool
+	// ActorUnits gives, for entries recorded without ActorUnit (before it
+	// was recorded), the scope root each user has now.
+	ActorUnits map[string]string
 }
 
 // Match reports whether e passes f.
@@ -53,7 +64,15 @@ func (f AccessFilter) Match(e AccessEntry) bool {
 	return (f.Actor == "" || e.Actor == f.Actor) && (f.Unit == "" || e.Unit == f.Unit) &&
 		(f.Outcome == "" || e.Outcome == f.Outcome) && (f.Action == "" || e.Action == f.Action) &&
 		(f.Since.IsZero() || !e.Time.Before(f.Since)) && (f.Until.IsZero() || e.Time.Before(f.Until)) &&
-		(f.Scope == nil || (e.Unit != "" && f.Scope(e.Unit)))
+		(f.Scope == nil || (e.Unit != "" && f.Scope(e.Unit)) || f.actorInScope(e))
+}
+
+func (f AccessFilter) actorInScope(e AccessEntry) bool {
+	u := e.ActorUnit
+	if u == "" && e.Actor != "" {
+		u = f.ActorUnits[e.Actor]
+	}
+	return u != "" && f.Scope(u)
 }
 
 // AccessLog records access entries apart from the evidence ledger. Record
@@ -86,7 +105,7 @@ func (s *Server) logAccess(r *http.Request, p Principal, act Action, unit string
 			unit = u
 		}
 	}
-	e := AccessEntry{Time: s.now().UTC(), Actor: p.User, Role: p.Role, Via: p.Via, Action: act, Method: r.Method,
+	e := AccessEntry{Time: s.now().UTC(), Actor: p.User, Role: p.Role, ActorUnit: p.Unit, Via: p.Via, Action: act, Method: r.Method,
 		Path: r.URL.Path, Query: r.URL.RawQuery, Unit: unit, Client: clientAddr(r), Status: status, Outcome: OutcomeAllowed}
 	if len(e.Query) > 500 {
 		e.Query = e.Query[:500]
@@ -109,7 +128,8 @@ func (s *Server) logAccess(r *http.Request, p Principal, act Action, unit string
 // accessLog answers GET /api/v1/audit/access: the access log, newest last,
 // filtered by actor, unit, action, outcome, from/to (YYYY-MM-DD, inclusive,
 // in the server's zone) and limit. A scoped supervisor sees only entries
-// about units in its scope.
+// about units in its scope and entries made by actors whose scope is rooted
+// in it (what a clerk of its town tried on another town's unit, say).
 func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 	rd, ok := s.access.(AccessReader)
 	if !ok {
@@ -168,6 +188,10 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		_ = s.archive.Read(func(a *projections.Archive) error {
 			for _, u := range a.Units() {
 				mu[u.ID] = p.sees(u.ID, a.Within)
+			}
+			f.ActorUnits = map[string]string{}
+			for _, u := range a.Users(time.Time{}) {
+				f.ActorUnits[u.ID] = u.Scope
 			}
 			return nil
 		})

@@ -601,17 +601,36 @@ func TestAccessLog(t *testing.T) {
 		}
 		return nil
 	})
-	// Scoped supervisor: only its town's units; the submitter: refused.
+	// Scoped supervisor: entries about its town's units, and what people of
+	// its town did elsewhere (the clerk's and the inspector's denied reads
+	// of cun-b1), nothing else; the submitter: refused.
+	s.get(t, tw.clerk, "/api/v1/units/cun-b1/archive")                                                    // denied, by a clerk of zhen-a
+	s.get(t, newUserToken(t, s, map[string]any{"id": "clerk-b", "role": "submitter", "scope": "cun-b1"}), // a clerk of zhen-b
+		"/api/v1/units/cun-a2/archive") // denied, about zhen-a's unit
+	s.get(t, s.Admin, "/api/v1/units/cun-b1/archive") // allowed, an admin, about zhen-b
+	inTown := map[string]bool{"cun-a1": true, "cun-a2": true, "zhen-a": true}
 	var scoped struct{ Entries []services.AccessEntry }
-	s.get(t, tw.sup, "/api/v1/audit/access").decode(t, &scoped)
-	for _, e := range scoped.Entries {
-		if e.Unit != "cun-a1" && e.Unit != "cun-a2" && e.Unit != "zhen-a" {
-			t.Errorf("zhen-a's supervisor sees %+v", e)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		s.get(t, tw.sup, "/api/v1/audit/access?limit=100000").decode(t, &scoped)
+		seen := map[string]bool{}
+		for _, e := range scoped.Entries {
+			if !inTown[e.Unit] && !inTown[e.ActorUnit] {
+				return fmt.Errorf("zhen-a's supervisor sees %+v", e)
+			}
+			if e.Unit == "cun-b1" && e.Outcome == services.OutcomeDenied {
+				seen[e.Actor] = true
+			}
+			if e.Unit == "cun-a2" && e.Actor == "clerk-b" {
+				seen[e.Actor] = true
+			}
 		}
-	}
-	if len(scoped.Entries) == 0 {
-		t.Error("zhen-a's supervisor sees nothing")
-	}
+		for _, who := range []string{"insp", "clerk", "clerk-b"} {
+			if !seen[who] {
+				return fmt.Errorf("zhen-a's supervisor does not see %s's denied read (sees %d entries)", who, len(scoped.Entries))
+			}
+		}
+		return nil
+	})
 	if r := s.get(t, tw.sup, "/api/v1/audit/access?unit=cun-b1"); r.Status != 403 {
 		t.Errorf("scoped supervisor asks about cun-b1: %d", r.Status)
 	}
