@@ -18,7 +18,7 @@ import (
 
 	"taizhang/blobstore"
 	"taizhang/events"
-	"taizhang/internal/par"
+	"taizhang/internal/parallel"
 )
 
 // Ledger is what verification reads of the ledger.
@@ -382,7 +382,7 @@ func checkStored(ctx context.Context, l StoredLedger, unit string) ([]events.Rec
 // costly part of checking a chain (the links are then checked in order).
 func verifyHashes(recs []events.Record) []error {
 	errs := make([]error, len(recs))
-	par.Chunks(len(recs), 256, func(lo, hi int) {
+	parallel.Chunks(len(recs), 256, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
 			errs[k] = recs[k].Event.VerifyHash()
 		}

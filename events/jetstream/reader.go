@@ -11,7 +11,7 @@ import (
 	js "github.com/nats-io/nats.go/jetstream"
 
 	"taizhang/events"
-	"taizhang/internal/par"
+	"taizhang/internal/parallel"
 )
 
 // History returns a unit's events in ledger order. If asOf is not zero, only
@@ -148,7 +148,7 @@ type raw struct {
 func decodeAll(raws []raw) ([]events.Record, error) {
 	recs := make([]events.Record, len(raws))
 	errs := make([]error, len(raws))
-	par.Chunks(len(raws), 256, func(lo, hi int) {
+	parallel.Chunks(len(raws), 256, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
 			ev, err := events.Decode(raws[k].data)
 			if err != nil {

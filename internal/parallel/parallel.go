@@ -1,5 +1,8 @@
-// Package par runs loops over slices on all cores.
-package par
+// Package parallel splits a loop over a slice into contiguous chunks run
+// concurrently, one per core. It holds no state: each call starts and waits
+// for its own goroutines. Used by the ledger reader (decoding) and verify
+// (hash checks), the two CPU-bound passes over a whole chain.
+package parallel
 
 import (
 	"runtime"
