@@ -31,7 +31,7 @@ func rich(t testing.TB) *events.Event {
 			{SHA256: strings.Repeat("cd", 32), Size: 1 << 40, MediaType: "application/pdf", Name: "a\"b"},
 		},
 	}
-	if err := ev.SetData(map[string]any{"title": "<學習>&\u2028", "n": []any{1.5, -0.0, 1e300, true, nil, "x\u0000y"}, "o": map[string]any{}, "e": []any{}}); err != nil {
+	if err := ev.SetData(map[string]any{"title": "<學習>&\u2028", "n": []any{1.5, 0.0, 1e300, true, nil, "x\u0000y"}, "o": map[string]any{}, "e": []any{}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ev.Seal(events.Hash{9}); err != nil {

@@ -26,7 +26,7 @@ func FuzzReadForm(f *testing.F) {
 	_ = mw.WriteField("title", "端午")
 	w, _ := mw.CreateFormFile("photo", "a.txt")
 	_, _ = w.Write([]byte("plain text is a document"))
-	w, _ = mw.CreateFormFile("photo", "")
+	_, _ = mw.CreateFormFile("photo", "")
 	_ = mw.Close()
 	f.Add(b.Bytes())
 	f.Add([]byte("--B0UNDARY\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--B0UNDARY--\r\n"))

@@ -162,17 +162,6 @@ func (pg *pages) submitData(r *http.Request, unit string) (*submitData, error) {
 	return d, err
 }
 
-func (d *submitData) hasRequirement(id string) bool {
-	for _, g := range d.Groups {
-		for _, o := range g.Options {
-			if o.Value == id {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func (pg *pages) submitForm(w http.ResponseWriter, r *http.Request) {
 	d, err := pg.submitData(r, r.PathValue("unit"))
 	if err != nil {

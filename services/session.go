@@ -245,12 +245,6 @@ func csrfOf(cookie string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-// inScope reports whether p may see unit. It must not be called while
-// holding the archive's read lock.
-func (s *Server) inScope(p Principal, unit string) bool {
-	return s.authorize(p, ActUnitRead, unit) == nil
-}
-
 // randomToken returns 256 random bits, base64url.
 func randomToken() (string, error) {
 	var b [32]byte

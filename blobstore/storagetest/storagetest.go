@@ -556,7 +556,7 @@ func testInspectAborts(t *testing.T, h Harness) {
 				return err
 			}
 			if !bytes.Equal(got, b) {
-				return errors.New("Inspect saw other bytes than the upload")
+				return errors.New("inspect saw other bytes than the upload")
 			}
 			return errNo
 		},

@@ -179,19 +179,19 @@ func (t *tree) inclusion(index, n uint64) ([]Hash, error) {
 	if n > t.size {
 		return nil, fmt.Errorf("tree size %d exceeds %d", n, t.size)
 	}
-	p, err := proof.Inclusion(index, n)
-	if err != nil {
-		return nil, err
-	}
-	hs, err := p.Rehash(t.nodes(p.IDs), Hasher.HashChildren)
-	return fromBytes(hs), err
+	return t.rehash(proof.Inclusion(index, n))
 }
 
 func (t *tree) consistency(n1, n2 uint64) ([]Hash, error) {
 	if n2 > t.size {
 		return nil, fmt.Errorf("tree size %d exceeds %d", n2, t.size)
 	}
-	p, err := proof.Consistency(n1, n2)
+	return t.rehash(proof.Consistency(n1, n2))
+}
+
+// rehash fills in a proof's node hashes from the tree (inclusion and
+// consistency proofs alike), passing on err from building the proof.
+func (t *tree) rehash(p proof.Nodes, err error) ([]Hash, error) {
 	if err != nil {
 		return nil, err
 	}
