@@ -37,6 +37,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	readFixtureCleanup()
+	if unitSizeDir != "" {
+		os.RemoveAll(unitSizeDir)
+	}
 	os.Exit(code)
 }
 
@@ -199,9 +202,6 @@ func BenchmarkAppend16Units(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(size)/float64(len(units)), "B/event")
-	// The server's check of the expected last sequence on tz.ev.<unit>.>
-	// costs time linear in the unit's number of evidence subjects, so the
-	// rate depends on how many items each unit holds by the end.
 	b.ReportMetric(float64(b.N+2*len(units))/float64(len(units)), "events/unit")
 }
 

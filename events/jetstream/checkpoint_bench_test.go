@@ -108,13 +108,19 @@ func buildCheckpointFixture(b *testing.B, dir string, n int) {
 // cpBenchEvent is the i-th event, of unit u: a registration first, then
 // evidence like benchSubmission's, sealed onto *prev.
 func cpBenchEvent(b *testing.B, u, i int, base time.Time, prev *events.Hash) *nats.Msg {
-	unit := fmt.Sprintf("unit-%04d", u)
-	at := base.Add(time.Duration(i) * time.Millisecond)
+	return fixtureEvent(b, fmt.Sprintf("unit-%04d", u), i < cpBenchUnits, i, base.Add(time.Duration(i)*time.Millisecond), prev)
+}
+
+// fixtureEvent is an event of unit recorded at at, as the ledger would
+// store it on the unit's subject with its headers: the unit's registration
+// if first, else the evidence benchSubmission(unit, i) submits; sealed onto
+// *prev, which it then advances.
+func fixtureEvent(b *testing.B, unit string, first bool, i int, at time.Time, prev *events.Hash) *nats.Msg {
 	ev := &events.Event{ID: uuid.Must(uuid.NewV7()), Schema: events.SchemaVersion, Unit: unit, Client: events.ClientWeb,
 		OccurredAt: at, RecordedAt: at}
 	m := &nats.Msg{Subject: tzjs.DefaultPrefix + "." + unit, Header: nats.Header{}}
 	var err error
-	if i < cpBenchUnits {
+	if first {
 		ev.Type, ev.Actor = events.TypeUnitRegistered, admin
 		err = ev.SetData(events.UnitRegistered{Name: "東村村委會 " + unit, UnitType: "village", Headcount: 1200})
 	} else {
