@@ -185,6 +185,11 @@ func (s *Store) ensureBucket(ctx context.Context, region string, ret Retention) 
 // Bucket returns the name of the store's bucket.
 func (s *Store) Bucket() string { return s.bucket }
 
+// Client returns the minio-go client the store talks through, for raw
+// baselines measured over the same connection pool (taizhang bench). A
+// caller must not write under the store's own keys (Key) with it.
+func (s *Store) Client() *mc.Client { return s.client }
+
 // Key returns the object name under which ref is (or would be) stored.
 func Key(ref blobstore.Ref) string { return "sha256/" + ref.String() }
 

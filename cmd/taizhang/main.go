@@ -58,6 +58,8 @@ Usage:
   taizhang backup check DIR
   taizhang restore --from DIR [--data DIR | --nats URL] [--s3-...] [--replicas N]
   taizhang archive --unit U [--as-of T] [--json]
+  taizhang bench [--units N] [--events N] [--attachments N] [--attachment-size S] [--concurrency N]
+                 [--duration D] [--reads N] [--data DIR | --url URL --token T [--nats URL] [--s3-...]] [--json|--markdown]
 
 Client commands read TAIZHANG_URL (default http://127.0.0.1:8080) and
 TAIZHANG_TOKEN (or --token-file FILE). Run 'taizhang COMMAND -h' for flags.
@@ -96,6 +98,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = backupCmd(ctx, rest, stdout, stderr)
 	case "restore":
 		err = restoreCmd(ctx, rest, stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

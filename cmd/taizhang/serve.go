@@ -61,34 +61,29 @@ type serveConfig struct {
 	metrics                     *metrics.Metrics // serve's registry; nil for the other commands
 
 	cp checkpointFlags // checkpoints.go
+
+	// onListen, when set, is called once serve listens (after the demo,
+	// under --demo), with what it serves; serve goes on until its context
+	// ends. `taizhang bench` runs its load through it.
+	onListen func(served)
+}
+
+// served is what a running serve hands to onListen: its HTTP address, its
+// data directory (admin.token in it), the NATS connection and ledger it
+// appends through, and its blob store as the API uses it (with metrics) and
+// the backend beneath (a *dir.Store or a *minio.Store).
+type served struct {
+	addr, data   string
+	nc           *nats.Conn
+	ledger       *tzjs.Ledger
+	blobs        blobstore.Store
+	blobsBackend blobstore.Store
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var c serveConfig
 	fs := newFlags("serve", stderr)
-	storeFlags(fs, &c)
-	fs.StringVar(&c.addr, "addr", envOr("TAIZHANG_ADDR", "127.0.0.1:8080"), "HTTP listen address (port 0 picks a free one)")
-	fs.StringVar(&c.addrFile, "addr-file", "", "write the bound HTTP address to this file once listening")
-	fs.StringVar(&c.natsListen, "nats-listen", "", "embedded mode: also accept NATS clients on HOST:PORT (default: in-process only)")
-	fs.Int64Var(&c.maxFileMiB, "max-file-mib", 64, "largest accepted attachment, MiB")
-	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
-	fs.IntVar(&c.maxFiles, "max-files", events.MaxAttachments, "most attachments in one request")
-	fs.Int64Var(&c.maxJSONKiB, "max-json-kib", 64, "largest accepted JSON body (or JSON part of an upload), KiB; at most 1024")
-	fs.Int64Var(&c.maxMegapixels, "max-megapixels", 50, "largest accepted image, in megapixels (width × height from its header, checked before decoding)")
-	fs.DurationVar(&c.decodeTimeout, "decode-timeout", 10*time.Second, "longest an attached image's decoding (for its hash) may take before the upload is refused")
-	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
-	fs.TextVar(&c.logLevel, "log-level", levelOr("TAIZHANG_LOG_LEVEL", slog.LevelInfo), "least severe level logged: debug (also one line per request), info, warn or error")
-	serveCheckpointFlags(fs, &c.cp)
-	fs.StringVar(&c.tlsCert, "tls-cert", envOr("TAIZHANG_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key)")
-	fs.StringVar(&c.tlsKey, "tls-key", envOr("TAIZHANG_TLS_KEY", ""), "the certificate's private key (PEM)")
-	fs.DurationVar(&c.sessionIdle, "session-idle", 30*time.Minute, "end a web session unused this long")
-	fs.DurationVar(&c.sessionMax, "session-max", 12*time.Hour, "end any web session this old")
-	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark session cookies Secure without --tls-cert (behind a TLS proxy)")
-	fs.StringVar(&c.name, "name", envOr("TAIZHANG_NAME", defaultReplicaName()), "this replica's name among the serve processes sharing a ledger (status, checkpoint lease); default HOST-PID")
-	fs.DurationVar(&c.leaseTTL, "lease-ttl", tzjs.DefaultLeaseTTL, "with --nats: time to live of the checkpoint lease in the "+tzjs.DefaultLeaseBucket+" KV bucket, when serve creates the bucket (a dead holder is replaced after at most this)")
-	fs.DurationVar(&c.minSeqWait, "min-seq-wait", 5*time.Second, "longest a request with min_seq (or X-Taizhang-Min-Seq) waits for this replica to apply that ledger sequence before answering 503")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("TAIZHANG_METRICS_ADDR", ""), "serve Prometheus metrics (unauthenticated) at /metrics on HOST:PORT instead of the main listener; \"off\" serves none")
-	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
+	serveFlags(fs, &c)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -123,6 +118,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		h = slog.NewJSONHandler(stderr, hopts)
 	}
 	return runServer(ctx, c, slog.New(h))
+}
+
+// serveFlags registers serve's flags (storeFlags among them) on fs, into
+// c; bench takes serve's defaults from them.
+func serveFlags(fs *flag.FlagSet, c *serveConfig) {
+	storeFlags(fs, c)
+	fs.StringVar(&c.addr, "addr", envOr("TAIZHANG_ADDR", "127.0.0.1:8080"), "HTTP listen address (port 0 picks a free one)")
+	fs.StringVar(&c.addrFile, "addr-file", "", "write the bound HTTP address to this file once listening")
+	fs.StringVar(&c.natsListen, "nats-listen", "", "embedded mode: also accept NATS clients on HOST:PORT (default: in-process only)")
+	fs.Int64Var(&c.maxFileMiB, "max-file-mib", 64, "largest accepted attachment, MiB")
+	fs.Int64Var(&c.maxRequestMiB, "max-request-mib", 512, "largest accepted upload request, MiB")
+	fs.IntVar(&c.maxFiles, "max-files", events.MaxAttachments, "most attachments in one request")
+	fs.Int64Var(&c.maxJSONKiB, "max-json-kib", 64, "largest accepted JSON body (or JSON part of an upload), KiB; at most 1024")
+	fs.Int64Var(&c.maxMegapixels, "max-megapixels", 50, "largest accepted image, in megapixels (width × height from its header, checked before decoding)")
+	fs.DurationVar(&c.decodeTimeout, "decode-timeout", 10*time.Second, "longest an attached image's decoding (for its hash) may take before the upload is refused")
+	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	fs.TextVar(&c.logLevel, "log-level", levelOr("TAIZHANG_LOG_LEVEL", slog.LevelInfo), "least severe level logged: debug (also one line per request), info, warn or error")
+	serveCheckpointFlags(fs, &c.cp)
+	fs.StringVar(&c.tlsCert, "tls-cert", envOr("TAIZHANG_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", envOr("TAIZHANG_TLS_KEY", ""), "the certificate's private key (PEM)")
+	fs.DurationVar(&c.sessionIdle, "session-idle", 30*time.Minute, "end a web session unused this long")
+	fs.DurationVar(&c.sessionMax, "session-max", 12*time.Hour, "end any web session this old")
+	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark session cookies Secure without --tls-cert (behind a TLS proxy)")
+	fs.StringVar(&c.name, "name", envOr("TAIZHANG_NAME", defaultReplicaName()), "this replica's name among the serve processes sharing a ledger (status, checkpoint lease); default HOST-PID")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", tzjs.DefaultLeaseTTL, "with --nats: time to live of the checkpoint lease in the "+tzjs.DefaultLeaseBucket+" KV bucket, when serve creates the bucket (a dead holder is replaced after at most this)")
+	fs.DurationVar(&c.minSeqWait, "min-seq-wait", 5*time.Second, "longest a request with min_seq (or X-Taizhang-Min-Seq) waits for this replica to apply that ledger sequence before answering 503")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("TAIZHANG_METRICS_ADDR", ""), "serve Prometheus metrics (unauthenticated) at /metrics on HOST:PORT instead of the main listener; \"off\" serves none")
+	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
 }
 
 // storeFlags registers the flags that say where the ledger and the blobs
@@ -290,6 +313,9 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			api.Release("demo")
 		}
 	}
+	if c.onListen != nil && ctx.Err() == nil {
+		c.onListen(served{addr: addr, data: c.data, nc: nc, ledger: ledger, blobs: blobs, blobsBackend: st.backend})
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
@@ -357,7 +383,8 @@ func redactURL(u string) string {
 type stores struct {
 	nc       *nats.Conn
 	ledger   *tzjs.Ledger
-	blobs    blobstore.Store
+	blobs    blobstore.Store // with metrics
+	backend  blobstore.Store // beneath blobs: *dir.Store or *minio.Store
 	replicas int
 	closers  []func()
 }
@@ -393,6 +420,7 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 	if err != nil {
 		return nil, err
 	}
+	st.backend = blobs
 	st.blobs = c.metrics.Blobs(blobs)
 	return st, nil
 }

@@ -1,0 +1,342 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	mc "github.com/minio/minio-go/v7"
+	js "github.com/nats-io/nats.go/jetstream"
+
+	"taizhang/blobstore"
+)
+
+// RawBlobs is the raw baseline of a blob store: the same bytes written and
+// read with the backend's own primitives, under keys of its own.
+type RawBlobs interface {
+	// What says what Put and Get do, for the report.
+	What() (put, get string)
+	Put(ctx context.Context, key string, data []byte) error
+	// Get reads the object to the end and returns its size.
+	Get(ctx context.Context, key string) (int64, error)
+	// Close removes what it can of what Put stored.
+	Close() error
+}
+
+// RawDir is the baseline of the directory store: one file per blob in dir
+// (on the same disk), written and fsynced, read back whole.
+func RawDir(dir string) RawBlobs { return rawDir{dir} }
+
+type rawDir struct{ dir string }
+
+func (d rawDir) What() (string, string) {
+	return "write + fsync of a file on the same disk", "read of that file"
+}
+
+func (d rawDir) Put(_ context.Context, key string, data []byte) error {
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(d.dir, key))
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (d rawDir) Get(_ context.Context, key string) (int64, error) {
+	f, err := os.Open(filepath.Join(d.dir, key))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return io.Copy(io.Discard, f)
+}
+
+func (d rawDir) Close() error { return os.RemoveAll(d.dir) }
+
+// RawMinIO is the baseline of the S3 store: minio-go PutObject and
+// GetObject of the same bytes in the same bucket, under prefix (objects
+// under object lock stay until their retention ends).
+func RawMinIO(c *mc.Client, bucket, prefix string) RawBlobs { return rawMinIO{c, bucket, prefix} }
+
+type rawMinIO struct {
+	c              *mc.Client
+	bucket, prefix string
+}
+
+func (m rawMinIO) What() (string, string) {
+	return "minio-go PutObject of the same bytes", "minio-go GetObject, read to the end"
+}
+
+func (m rawMinIO) Put(ctx context.Context, key string, data []byte) error {
+	_, err := m.c.PutObject(ctx, m.bucket, m.prefix+key, bytes.NewReader(data), int64(len(data)),
+		mc.PutObjectOptions{ContentType: "application/octet-stream"})
+	return err
+}
+
+func (m rawMinIO) Get(ctx context.Context, key string) (int64, error) {
+	o, err := m.c.GetObject(ctx, m.bucket, m.prefix+key, mc.GetObjectOptions{})
+	if err != nil {
+		return 0, err
+	}
+	defer o.Close()
+	return io.Copy(io.Discard, o)
+}
+
+func (m rawMinIO) Close() error { return nil }
+
+// blobContent fills b with the k-th attachment's bytes: printable text
+// (a plain-text document, which the API would accept too), different for
+// every k and every run.
+func blobContent(b []byte, seed [32]byte, k int) {
+	s := seed
+	s[0] ^= byte(k)
+	s[1] ^= byte(k >> 8)
+	s[2] ^= byte(k >> 16)
+	rng := rand.NewChaCha8(s)
+	rng.Read(b)
+	const alphabet = "abcdefghijklmnopqrstuvwxyz ,.\n"
+	for i, c := range b {
+		b[i] = alphabet[int(c)%len(alphabet)]
+	}
+}
+
+// blobRows stores Attachments blobs through the store (blobstore.Receive:
+// hash, spool, stat, put) and with the raw baseline, then reads each back
+// (blobstore.Open, verified, against the raw read).
+func (r *runner) blobRows(ctx context.Context) error {
+	put := Row{Key: "blob_put", What: fmt.Sprintf("store a %s attachment (hash, spool, put)", sizeName(r.cfg.AttachmentSize)), Unit: "blobs/s"}
+	get := Row{Key: "blob_get", What: fmt.Sprintf("read a %s attachment back, verified", sizeName(r.cfg.AttachmentSize)), Unit: "blobs/s"}
+	switch {
+	case r.cfg.Attachments == 0:
+		put.Skipped, get.Skipped = "--attachments 0", "--attachments 0"
+	case r.t.Blobs == nil || r.t.RawBlobs == nil:
+		put.Skipped, get.Skipped = "needs the blob store (--s3-... for a remote server)", "needs the blob store"
+	}
+	if put.Skipped != "" {
+		r.rep.Rows = append(r.rep.Rows, put, get)
+		return nil
+	}
+	defer r.t.RawBlobs.Close()
+	put.RawWhat, get.RawWhat = r.t.RawBlobs.What()
+	var seed [32]byte
+	copy(seed[:], r.cfg.Prefix)
+	n, size := r.cfg.Attachments, r.cfg.AttachmentSize
+	extra := func(tm timing) map[string]float64 {
+		return map[string]float64{"MB/s": float64(tm.n) * float64(size) / 1e6 / tm.elapsed.Seconds()}
+	}
+	bufs := make(chan []byte, r.cfg.Concurrency)
+	buffer := func() []byte {
+		select {
+		case b := <-bufs:
+			return b
+		default:
+			return make([]byte, size)
+		}
+	}
+	release := func(b []byte) {
+		select {
+		case bufs <- b:
+		default:
+		}
+	}
+
+	r.p.Start("store attachments", n)
+	var stored syncList[storedBlob]
+	refs := make([]blobstore.Ref, n)
+	tm, err := r.load(ctx, n, false, func(ctx context.Context, k int) error {
+		b := buffer()
+		defer release(b)
+		blobContent(b, seed, k)
+		rec, err := blobstore.Receive(ctx, r.t.Blobs, bytes.NewReader(b), blobstore.ReceiveOptions{TempDir: r.t.SpoolDir})
+		if err != nil {
+			return err
+		}
+		refs[k] = rec.Ref
+		stored.add(storedBlob{rec.Ref, rec.Size})
+		return nil
+	})
+	r.p.End()
+	if err != nil {
+		return fmt.Errorf("store attachments: %w", err)
+	}
+	put.Taizhang = tm.rate()
+	put.Taizhang.Extra = extra(tm)
+	r.blobs = stored.v
+
+	r.p.Start("store attachments (raw)", n)
+	tm, err = r.load(ctx, n, false, func(ctx context.Context, k int) error {
+		b := buffer()
+		defer release(b)
+		blobContent(b, seed, k)
+		return r.t.RawBlobs.Put(ctx, "raw-"+strconv.Itoa(k), b)
+	})
+	r.p.End()
+	if err != nil {
+		return fmt.Errorf("store attachments (raw): %w", err)
+	}
+	raw := tm.rate()
+	raw.Extra = extra(tm)
+	r.withRaw(&put, raw)
+
+	r.p.Start("read attachments", n)
+	tm, err = r.load(ctx, n, false, func(ctx context.Context, k int) error {
+		rc, _, err := blobstore.Open(ctx, r.t.Blobs, refs[k])
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		got, err := io.Copy(io.Discard, rc)
+		if err == nil && got != size {
+			err = fmt.Errorf("blob %s: read %d bytes, stored %d", refs[k], got, size)
+		}
+		return err
+	})
+	r.p.End()
+	if err != nil {
+		return fmt.Errorf("read attachments: %w", err)
+	}
+	get.Taizhang = tm.rate()
+	get.Taizhang.Extra = extra(tm)
+
+	r.p.Start("read attachments (raw)", n)
+	tm, err = r.load(ctx, n, false, func(ctx context.Context, k int) error {
+		got, err := r.t.RawBlobs.Get(ctx, "raw-"+strconv.Itoa(k))
+		if err == nil && got != size {
+			err = fmt.Errorf("raw blob %d: read %d bytes, wrote %d", k, got, size)
+		}
+		return err
+	})
+	r.p.End()
+	if err != nil {
+		return fmt.Errorf("read attachments (raw): %w", err)
+	}
+	raw = tm.rate()
+	raw.Extra = extra(tm)
+	r.withRaw(&get, raw)
+	r.rep.Rows = append(r.rep.Rows, put, get)
+	return nil
+}
+
+func sizeName(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// rawStreamName is the run's plain stream: no limits, file storage, the
+// ledger's replica count, nothing but the bytes.
+func (r *runner) rawStreamName() (name, prefix string) {
+	return "TZBENCH_" + strings.ToUpper(strings.ReplaceAll(r.cfg.Prefix, "-", "_")), "tzbench." + r.cfg.Prefix
+}
+
+// rawPublish is the baseline of both append rows: as many synchronous
+// JetStream publishes of one stored event's bytes as each append phase
+// makes, with the same concurrency and one subject per unit, to a plain
+// stream on the ledger's server, deleted afterwards.
+func (r *runner) rawPublish(ctx context.Context) error {
+	if r.t.Ledger == nil || r.rep.EventBytes == 0 {
+		return nil
+	}
+	j := r.t.Ledger.JetStream()
+	replicas := 1
+	if info := r.t.Ledger.Stream().CachedInfo(); info != nil && info.Config.Replicas > 0 {
+		replicas = info.Config.Replicas
+	}
+	name, prefix := r.rawStreamName()
+	_, err := j.CreateStream(ctx, js.StreamConfig{Name: name, Subjects: []string{prefix + ".>"},
+		Storage: js.FileStorage, Replicas: replicas})
+	if err != nil {
+		return fmt.Errorf("raw publish: create stream %s: %w", name, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := j.DeleteStream(dctx, name); err != nil {
+			r.t.Log.Warn("bench: delete the raw stream", "stream", name, "err", err)
+		}
+	}()
+	// The same bytes: the stored encoding of the first unit's warm-up event.
+	var payload []byte
+	err = r.t.Ledger.StoredHistory(ctx, r.units[0], func(_ uint64, data []byte) error {
+		payload = data
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("raw publish: %w", err)
+	}
+	total := len(r.units) * r.cfg.EventsPerUnit
+	r.p.Start("raw publish", total)
+	tm, err := r.load(ctx, total, true, func(ctx context.Context, k int) error {
+		unit, _ := r.unitAt(k)
+		_, err := j.Publish(ctx, prefix+"."+unit, payload)
+		return err
+	})
+	r.p.End()
+	r.rep.Appended.Raw = tm.n
+	if err != nil {
+		return fmt.Errorf("raw publish: %w", err)
+	}
+	r.rawAppend = tm.rate()
+	r.rawAppend.Extra = map[string]float64{"bytes": float64(len(payload))}
+	return nil
+}
+
+// rawOrdered reads the first want messages on filter ("" for the whole
+// stream) with a plain ordered consumer and deletes it afterwards,
+// outside the time it returns.
+func rawOrdered(ctx context.Context, st js.Stream, filter string, want int) (time.Duration, error) {
+	start := time.Now()
+	cfg := js.OrderedConsumerConfig{InactiveThreshold: 10 * time.Second}
+	if filter != "" {
+		cfg.FilterSubjects = []string{filter}
+	}
+	cons, err := st.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return 0, err
+	}
+	var n, size int
+	for n < want {
+		m, err := it.Next()
+		if err != nil {
+			it.Stop()
+			return 0, fmt.Errorf("after %d of %d messages: %w", n, want, err)
+		}
+		n++
+		size += len(m.Data())
+	}
+	it.Stop()
+	took := time.Since(start)
+	if size == 0 {
+		return 0, errors.New("only empty messages")
+	}
+	if info := cons.CachedInfo(); info != nil {
+		_ = st.DeleteConsumer(ctx, info.Name)
+	}
+	return took, nil
+}

@@ -1,0 +1,346 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"taizhang/blobstore"
+	"taizhang/events"
+)
+
+// Realistic evidence, as in events/jetstream's benchmarks: a title of about
+// 20 Chinese characters and a body of about 300 bytes of UTF-8.
+const (
+	evTitle = "東村村委會七月廉政文化專欄更新及集中學習"
+	evBody  = "七月十二日上午九時，村委會全體幹部在會議室集中學習《廉潔自律準則》，" +
+		"由黨支部書記領學並結合本村實際作講解。會後更新了宣傳欄的廉政文化專欄，" +
+		"張貼格言警句十二條，參加人數十五人，缺席二人已補學。會議紀要附後。"
+	evRequirement = "lianzheng-zhuanlan"
+)
+
+var evOccurred = time.Date(2016, 7, 12, 9, 30, 15, 0, time.UTC)
+
+// runner is one Run's state.
+type runner struct {
+	cfg   Config
+	t     Target
+	p     Progress
+	api   *client
+	rep   *Report
+	units []string
+	blobs []storedBlob // what the blob rows stored, referenced by the ledger's events
+
+	rawAppend *Figure // the raw publish baseline of both append rows
+	rawRead   []time.Duration
+}
+
+type storedBlob struct {
+	ref  blobstore.Ref
+	size int64
+}
+
+func (r *runner) unitAt(k int) (string, int) { return r.units[k%len(r.units)], k / len(r.units) }
+
+func (r *runner) run(ctx context.Context) error {
+	r.units = make([]string, r.cfg.Units)
+	for i := range r.units {
+		r.units[i] = fmt.Sprintf("%s-%04d", r.cfg.Prefix, i+1)
+	}
+	r.rep.Appended.Units = r.units
+	if err := r.register(ctx); err != nil {
+		return fmt.Errorf("register units: %w", err)
+	}
+	if err := r.blobRows(ctx); err != nil {
+		return err
+	}
+	if err := r.warmup(ctx); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if err := r.rawPublish(ctx); err != nil {
+		return err
+	}
+	before, err := r.memory()
+	if err != nil {
+		return err
+	}
+	if err := r.appendLedger(ctx); err != nil {
+		return err
+	}
+	if err := r.appendHTTP(ctx); err != nil {
+		return err
+	}
+	if err := r.caughtUp(ctx); err != nil {
+		return err
+	}
+	if err := r.memoryRow(before); err != nil {
+		return err
+	}
+	if err := r.readRows(ctx); err != nil {
+		return err
+	}
+	return r.rebuildRow(ctx)
+}
+
+// register registers the run's units through the API.
+func (r *runner) register(ctx context.Context) error {
+	r.p.Start("register units", len(r.units))
+	defer r.p.End()
+	_, err := r.load(ctx, len(r.units), false, func(ctx context.Context, k int) error {
+		body := map[string]any{"id": r.units[k], "name": "東村村委會 " + r.units[k], "type": "village", "headcount": 1200}
+		return r.api.postJSON(ctx, "/api/v1/units", body)
+	})
+	return err
+}
+
+// submission is the i-th ledger submission to unit: a fresh client id
+// (so the ledger's forever-idempotency check runs as in service) and a
+// reference to one of the stored attachments, if any.
+func (r *runner) submission(unit string, i int) events.Submission {
+	s := events.Submission{
+		ID:   uuid.Must(uuid.NewV7()),
+		Unit: unit,
+		Evidence: events.Evidence{Kind: events.KindActivity, Title: evTitle, Body: evBody,
+			Requirements: []string{evRequirement}},
+		OccurredAt: evOccurred,
+		Actor:      events.Actor{ID: "admin", Role: events.RoleAdmin},
+		Client:     events.ClientAPI,
+	}
+	if len(r.blobs) > 0 {
+		b := r.blobs[i%len(r.blobs)]
+		s.Attachments = []events.Attachment{{SHA256: b.ref.String(), Size: b.size, MediaType: "text/plain",
+			Name: fmt.Sprintf("紀要-%d.txt", i%len(r.blobs))}}
+	}
+	return s
+}
+
+// warmup appends one evidence event to each unit, outside the timing,
+// and keeps the encoded size of one: the raw baseline publishes that many
+// bytes.
+func (r *runner) warmup(ctx context.Context) error {
+	r.p.Start("warm-up", len(r.units))
+	defer r.p.End()
+	var size atomic.Int64
+	_, err := r.load(ctx, len(r.units), false, func(ctx context.Context, k int) error {
+		if r.t.Ledger == nil {
+			return r.api.submit(ctx, r.units[k], -1)
+		}
+		rec, _, err := r.t.Ledger.SubmitEvidence(ctx, r.submission(r.units[k], -1))
+		if err != nil {
+			return err
+		}
+		data, err := events.Encode(rec.Event)
+		if err != nil {
+			return err
+		}
+		size.Store(int64(len(data)))
+		return nil
+	})
+	r.rep.Appended.Warmup = len(r.units)
+	r.rep.EventBytes = int(size.Load())
+	return err
+}
+
+func (r *runner) appendLedger(ctx context.Context) error {
+	row := Row{Key: "append_ledger", What: fmt.Sprintf("append evidence through the ledger (%d writers, sync to disk)", r.cfg.Concurrency),
+		Unit: "events/s", RawWhat: "sync JetStream publish of the same bytes to a plain stream"}
+	if r.t.Ledger == nil {
+		row.Skipped = "needs the ledger (NATS)"
+		r.rep.Rows = append(r.rep.Rows, row)
+		return nil
+	}
+	total := len(r.units) * r.cfg.EventsPerUnit
+	r.p.Start("append via ledger", total)
+	tm, err := r.load(ctx, total, true, func(ctx context.Context, k int) error {
+		unit, i := r.unitAt(k)
+		_, created, err := r.t.Ledger.SubmitEvidence(ctx, r.submission(unit, i))
+		if err == nil && !created {
+			err = fmt.Errorf("submission %d to %s was not created", i, unit)
+		}
+		return err
+	})
+	r.p.End()
+	r.rep.Appended.Ledger = tm.n
+	if err != nil {
+		return fmt.Errorf("append via ledger: %w", err)
+	}
+	row.Taizhang = tm.rate()
+	r.withRaw(&row, r.rawAppend)
+	r.rep.Rows = append(r.rep.Rows, row)
+	return nil
+}
+
+func (r *runner) appendHTTP(ctx context.Context) error {
+	row := Row{Key: "append_http", What: fmt.Sprintf("submit evidence via the HTTP API (%d clients, multipart, no files)", r.cfg.Concurrency),
+		Unit: "events/s", RawWhat: "sync JetStream publish of the same bytes to a plain stream"}
+	total := len(r.units) * r.cfg.EventsPerUnit
+	r.p.Start("append via HTTP", total)
+	tm, err := r.load(ctx, total, true, func(ctx context.Context, k int) error {
+		unit, i := r.unitAt(k)
+		return r.api.submit(ctx, unit, i)
+	})
+	r.p.End()
+	r.rep.Appended.HTTP = tm.n
+	if err != nil {
+		return fmt.Errorf("append via HTTP: %w", err)
+	}
+	row.Taizhang = tm.rate()
+	r.withRaw(&row, r.rawAppend)
+	r.rep.Rows = append(r.rep.Rows, row)
+	return nil
+}
+
+// withRaw sets the row's baseline and ratio; a nil baseline leaves the
+// row without (a skipped raw row says why).
+func (r *runner) withRaw(row *Row, raw *Figure) {
+	if raw == nil || row.Taizhang == nil {
+		return
+	}
+	row.Raw = raw
+	if raw.Value > 0 {
+		row.Ratio = row.Taizhang.Value / raw.Value
+	}
+}
+
+// caughtUp waits until the server's projections have applied the last
+// event appended: the memory row and the reads measure the loaded server,
+// not one still catching up.
+func (r *runner) caughtUp(ctx context.Context) error {
+	r.p.Start("wait for projections", 0)
+	defer r.p.End()
+	var last uint64
+	if r.t.Ledger != nil {
+		var err error
+		if last, err = r.t.Ledger.LastSeq(ctx); err != nil {
+			return fmt.Errorf("wait for projections: %w", err)
+		}
+	}
+	if err := r.api.waitSeq(ctx, "/api/v1/units/"+r.units[0]+"/archive", last); err != nil {
+		return fmt.Errorf("wait for projections: %w", err)
+	}
+	return nil
+}
+
+// timing is what load measured: the operations done, each one's latency
+// (sorted), and the wall time of the whole phase.
+type timing struct {
+	n       int
+	lat     []time.Duration
+	elapsed time.Duration
+}
+
+// rate is the figure of a throughput phase: operations a second.
+func (tm timing) rate() *Figure {
+	f := tm.latencies()
+	if tm.elapsed > 0 {
+		f.Value = float64(tm.n) / tm.elapsed.Seconds()
+	}
+	return f
+}
+
+// median is the figure of a latency phase: the median in ms.
+func (tm timing) median() *Figure {
+	f := tm.latencies()
+	f.Value = f.P50ms
+	return f
+}
+
+func (tm timing) latencies() *Figure {
+	return &Figure{Count: tm.n, P50ms: ms(percentile(tm.lat, 0.50)), P99ms: ms(percentile(tm.lat, 0.99))}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// percentile is the nearest-rank q-quantile of sorted durations; 0 for none.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*q+0.999999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// load runs op for k = 0..total-1 on Concurrency goroutines, each op timed,
+// telling p of each one done. With bounded set, Duration (when positive)
+// ends the phase early: the operations begun by then finish and count.
+// The first error stops the phase; it is returned with what was done.
+func (r *runner) load(ctx context.Context, total int, bounded bool, op func(ctx context.Context, k int) error) (timing, error) {
+	var deadline time.Time
+	if bounded && r.cfg.Duration > 0 {
+		deadline = time.Now().Add(r.cfg.Duration)
+	}
+	workers := min(r.cfg.Concurrency, total)
+	lats := make([][]time.Duration, workers)
+	var next atomic.Int64
+	var done atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	start := time.Now()
+	for w := range workers {
+		g.Go(func() error {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= total || gctx.Err() != nil {
+					return gctx.Err()
+				}
+				if !deadline.IsZero() && time.Now().After(deadline) {
+					return nil
+				}
+				t0 := time.Now()
+				if err := op(gctx, k); err != nil {
+					return err
+				}
+				lats[w] = append(lats[w], time.Since(t0))
+				done.Add(1)
+				r.p.Add(1)
+			}
+		})
+	}
+	err := g.Wait()
+	tm := timing{n: int(done.Load()), elapsed: time.Since(start)}
+	tm.lat = slices.Concat(lats...)
+	slices.Sort(tm.lat)
+	if err == nil && tm.n == 0 {
+		err = errors.New("nothing was done (is --duration too short?)")
+	}
+	return tm, err
+}
+
+// sequential runs op n times one after the other, timing each.
+func sequential(ctx context.Context, n int, p Progress, op func(ctx context.Context, k int) error) (timing, error) {
+	var tm timing
+	start := time.Now()
+	for k := range n {
+		if err := ctx.Err(); err != nil {
+			return tm, err
+		}
+		t0 := time.Now()
+		if err := op(ctx, k); err != nil {
+			return tm, err
+		}
+		tm.lat = append(tm.lat, time.Since(t0))
+		tm.n++
+		p.Add(1)
+	}
+	tm.elapsed = time.Since(start)
+	slices.Sort(tm.lat)
+	return tm, nil
+}
+
+// syncList is a mutex-guarded slice for results gathered by goroutines.
+type syncList[T any] struct {
+	mu sync.Mutex
+	v  []T
+}
+
+func (l *syncList[T]) add(x T) {
+	l.mu.Lock()
+	l.v = append(l.v, x)
+	l.mu.Unlock()
+}
