@@ -39,7 +39,6 @@ type runner struct {
 	blobs []storedBlob // what the blob rows stored, referenced by the ledger's events
 
 	rawAppend *Figure // the raw publish baseline of both append rows
-	rawRead   []time.Duration
 }
 
 type storedBlob struct {
@@ -310,27 +309,6 @@ func (r *runner) load(ctx context.Context, total int, bounded bool, op func(ctx 
 		err = errors.New("nothing was done (is --duration too short?)")
 	}
 	return tm, err
-}
-
-// sequential runs op n times one after the other, timing each.
-func sequential(ctx context.Context, n int, p Progress, op func(ctx context.Context, k int) error) (timing, error) {
-	var tm timing
-	start := time.Now()
-	for k := range n {
-		if err := ctx.Err(); err != nil {
-			return tm, err
-		}
-		t0 := time.Now()
-		if err := op(ctx, k); err != nil {
-			return tm, err
-		}
-		tm.lat = append(tm.lat, time.Since(t0))
-		tm.n++
-		p.Add(1)
-	}
-	tm.elapsed = time.Since(start)
-	slices.Sort(tm.lat)
-	return tm, nil
 }
 
 // syncList is a mutex-guarded slice for results gathered by goroutines.
