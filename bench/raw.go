@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	mc "github.com/minio/minio-go/v7"
@@ -161,7 +160,7 @@ func (r *runner) blobRows(ctx context.Context) error {
 	r.p.Start("store attachments", n)
 	var stored syncList[storedBlob]
 	refs := make([]blobstore.Ref, n)
-	tm, err := r.load(ctx, n, false, func(ctx context.Context, k int) error {
+	tm, err := r.load(ctx, n, 0, func(ctx context.Context, k int) error {
 		b := buffer()
 		defer release(b)
 		blobContent(b, seed, k)
@@ -182,7 +181,7 @@ func (r *runner) blobRows(ctx context.Context) error {
 	r.blobs = stored.v
 
 	r.p.Start("store attachments (raw)", n)
-	tm, err = r.load(ctx, n, false, func(ctx context.Context, k int) error {
+	tm, err = r.load(ctx, n, 0, func(ctx context.Context, k int) error {
 		b := buffer()
 		defer release(b)
 		blobContent(b, seed, k)
@@ -197,7 +196,7 @@ func (r *runner) blobRows(ctx context.Context) error {
 	r.withRaw(&put, raw)
 
 	r.p.Start("read attachments", n)
-	tm, err = r.load(ctx, n, false, func(ctx context.Context, k int) error {
+	tm, err = r.load(ctx, n, 0, func(ctx context.Context, k int) error {
 		rc, _, err := blobstore.Open(ctx, r.t.Blobs, refs[k])
 		if err != nil {
 			return err
@@ -217,7 +216,7 @@ func (r *runner) blobRows(ctx context.Context) error {
 	get.Taizhang.Extra = extra(tm)
 
 	r.p.Start("read attachments (raw)", n)
-	tm, err = r.load(ctx, n, false, func(ctx context.Context, k int) error {
+	tm, err = r.load(ctx, n, 0, func(ctx context.Context, k int) error {
 		got, err := r.t.RawBlobs.Get(ctx, "raw-"+strconv.Itoa(k))
 		if err == nil && got != size {
 			err = fmt.Errorf("raw blob %d: read %d bytes, wrote %d", k, got, size)
@@ -243,64 +242,6 @@ func sizeName(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// rawStreamName is the run's plain stream: no limits, file storage, the
-// ledger's replica count, nothing but the bytes.
-func (r *runner) rawStreamName() (name, prefix string) {
-	return "TZBENCH_" + strings.ToUpper(strings.ReplaceAll(r.cfg.Prefix, "-", "_")), "tzbench." + r.cfg.Prefix
-}
-
-// rawPublish is the baseline of both append rows: as many synchronous
-// JetStream publishes of one stored event's bytes as each append phase
-// makes, with the same concurrency and one subject per unit, to a plain
-// stream on the ledger's server, deleted afterwards.
-func (r *runner) rawPublish(ctx context.Context) error {
-	if r.t.Ledger == nil || r.rep.EventBytes == 0 {
-		return nil
-	}
-	j := r.t.Ledger.JetStream()
-	replicas := 1
-	if info := r.t.Ledger.Stream().CachedInfo(); info != nil && info.Config.Replicas > 0 {
-		replicas = info.Config.Replicas
-	}
-	name, prefix := r.rawStreamName()
-	_, err := j.CreateStream(ctx, js.StreamConfig{Name: name, Subjects: []string{prefix + ".>"},
-		Storage: js.FileStorage, Replicas: replicas})
-	if err != nil {
-		return fmt.Errorf("raw publish: create stream %s: %w", name, err)
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := j.DeleteStream(dctx, name); err != nil {
-			r.t.Log.Warn("bench: delete the raw stream", "stream", name, "err", err)
-		}
-	}()
-	// The same bytes: the stored encoding of the first unit's warm-up event.
-	var payload []byte
-	err = r.t.Ledger.StoredHistory(ctx, r.units[0], func(_ uint64, data []byte) error {
-		payload = data
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("raw publish: %w", err)
-	}
-	total := len(r.units) * r.cfg.EventsPerUnit
-	r.p.Start("raw publish", total)
-	tm, err := r.load(ctx, total, true, func(ctx context.Context, k int) error {
-		unit, _ := r.unitAt(k)
-		_, err := j.Publish(ctx, prefix+"."+unit, payload)
-		return err
-	})
-	r.p.End()
-	r.rep.Appended.Raw = tm.n
-	if err != nil {
-		return fmt.Errorf("raw publish: %w", err)
-	}
-	r.rawAppend = tm.rate()
-	r.rawAppend.Extra = map[string]float64{"bytes": float64(len(payload))}
-	return nil
 }
 
 // rawOrdered reads the first want messages on filter ("" for the whole

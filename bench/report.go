@@ -24,10 +24,10 @@ func WriteTable(w io.Writer, rep *Report) error {
 	fmt.Fprintf(w, "taizhang bench: %s, %d units × %d events, %d writers, %s on %d CPUs (%s)\n\n",
 		rep.Mode, rep.Config.Units, rep.Config.EventsPerUnit, rep.Config.Concurrency, rep.Machine.OS, rep.Machine.CPUs, rep.Machine.Go)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "row\ttaizhang\tp50 ms\tp99 ms\traw\tp50 ms\tp99 ms\tratio\t")
+	fmt.Fprintf(tw, "%-18s\ttaizhang\tp50 ms\tp99 ms\traw\tp50 ms\tp99 ms\tratio\t\n", "row")
 	for _, r := range rep.Rows {
 		if r.Skipped != "" {
-			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\n", r.Key, r.Skipped)
+			fmt.Fprintf(tw, "%-18s\t%s\t\t\t\t\t\t\t\n", r.Key, "skipped")
 			continue
 		}
 		tz, raw := cells(r.Taizhang, r.Unit), cells(r.Raw, rawUnit(r))
@@ -35,17 +35,21 @@ func WriteTable(w io.Writer, rep *Report) error {
 		if r.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Key, tz[0], tz[1], tz[2], raw[0], raw[1], raw[2], ratio)
+		fmt.Fprintf(tw, "%-18s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Key, tz[0], tz[1], tz[2], raw[0], raw[1], raw[2], ratio)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
 	for _, r := range rep.Rows {
-		if r.Skipped != "" {
-			continue
+		switch {
+		case r.Skipped != "":
+			fmt.Fprintf(w, "%-18s skipped: %s\n", r.Key, r.Skipped)
+		case r.RawWhat == "":
+			fmt.Fprintf(w, "%-18s %s\n", r.Key, r.What)
+		default:
+			fmt.Fprintf(w, "%-18s %s\n%-18s   raw: %s\n", r.Key, r.What, "", r.RawWhat)
 		}
-		fmt.Fprintf(w, "%-16s %s\n%-16s   raw: %s\n", r.Key, r.What, "", r.RawWhat)
 	}
 	a := rep.Appended
 	fmt.Fprintf(w, "\nappended %d evidence events (%d warm-up, %d through the ledger, %d via HTTP) of %d bytes, and %d raw messages; %s in all\n",

@@ -38,15 +38,12 @@ type runner struct {
 	units []string
 	blobs []storedBlob // what the blob rows stored, referenced by the ledger's events
 
-	rawAppend *Figure // the raw publish baseline of both append rows
 }
 
 type storedBlob struct {
 	ref  blobstore.Ref
 	size int64
 }
-
-func (r *runner) unitAt(k int) (string, int) { return r.units[k%len(r.units)], k / len(r.units) }
 
 func (r *runner) run(ctx context.Context) error {
 	r.units = make([]string, r.cfg.Units)
@@ -63,17 +60,11 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.warmup(ctx); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	if err := r.rawPublish(ctx); err != nil {
-		return err
-	}
 	before, err := r.memory()
 	if err != nil {
 		return err
 	}
-	if err := r.appendLedger(ctx); err != nil {
-		return err
-	}
-	if err := r.appendHTTP(ctx); err != nil {
+	if err := r.appendRows(ctx); err != nil {
 		return err
 	}
 	if err := r.caughtUp(ctx); err != nil {
@@ -92,7 +83,7 @@ func (r *runner) run(ctx context.Context) error {
 func (r *runner) register(ctx context.Context) error {
 	r.p.Start("register units", len(r.units))
 	defer r.p.End()
-	_, err := r.load(ctx, len(r.units), false, func(ctx context.Context, k int) error {
+	_, err := r.load(ctx, len(r.units), 0, func(ctx context.Context, k int) error {
 		body := map[string]any{"id": r.units[k], "name": "東村村委會 " + r.units[k], "type": "village", "headcount": 1200}
 		return r.api.postJSON(ctx, "/api/v1/units", body)
 	})
@@ -113,9 +104,10 @@ func (r *runner) submission(unit string, i int) events.Submission {
 		Client:     events.ClientAPI,
 	}
 	if len(r.blobs) > 0 {
-		b := r.blobs[i%len(r.blobs)]
+		k := (i%len(r.blobs) + len(r.blobs)) % len(r.blobs) // the warm-up is i = -1
+		b := r.blobs[k]
 		s.Attachments = []events.Attachment{{SHA256: b.ref.String(), Size: b.size, MediaType: "text/plain",
-			Name: fmt.Sprintf("紀要-%d.txt", i%len(r.blobs))}}
+			Name: fmt.Sprintf("紀要-%d.txt", k)}}
 	}
 	return s
 }
@@ -127,7 +119,7 @@ func (r *runner) warmup(ctx context.Context) error {
 	r.p.Start("warm-up", len(r.units))
 	defer r.p.End()
 	var size atomic.Int64
-	_, err := r.load(ctx, len(r.units), false, func(ctx context.Context, k int) error {
+	_, err := r.load(ctx, len(r.units), 0, func(ctx context.Context, k int) error {
 		if r.t.Ledger == nil {
 			return r.api.submit(ctx, r.units[k], -1)
 		}
@@ -145,55 +137,6 @@ func (r *runner) warmup(ctx context.Context) error {
 	r.rep.Appended.Warmup = len(r.units)
 	r.rep.EventBytes = int(size.Load())
 	return err
-}
-
-func (r *runner) appendLedger(ctx context.Context) error {
-	row := Row{Key: "append_ledger", What: fmt.Sprintf("append evidence through the ledger (%d writers, sync to disk)", r.cfg.Concurrency),
-		Unit: "events/s", RawWhat: "sync JetStream publish of the same bytes to a plain stream"}
-	if r.t.Ledger == nil {
-		row.Skipped = "needs the ledger (NATS)"
-		r.rep.Rows = append(r.rep.Rows, row)
-		return nil
-	}
-	total := len(r.units) * r.cfg.EventsPerUnit
-	r.p.Start("append via ledger", total)
-	tm, err := r.load(ctx, total, true, func(ctx context.Context, k int) error {
-		unit, i := r.unitAt(k)
-		_, created, err := r.t.Ledger.SubmitEvidence(ctx, r.submission(unit, i))
-		if err == nil && !created {
-			err = fmt.Errorf("submission %d to %s was not created", i, unit)
-		}
-		return err
-	})
-	r.p.End()
-	r.rep.Appended.Ledger = tm.n
-	if err != nil {
-		return fmt.Errorf("append via ledger: %w", err)
-	}
-	row.Taizhang = tm.rate()
-	r.withRaw(&row, r.rawAppend)
-	r.rep.Rows = append(r.rep.Rows, row)
-	return nil
-}
-
-func (r *runner) appendHTTP(ctx context.Context) error {
-	row := Row{Key: "append_http", What: fmt.Sprintf("submit evidence via the HTTP API (%d clients, multipart, no files)", r.cfg.Concurrency),
-		Unit: "events/s", RawWhat: "sync JetStream publish of the same bytes to a plain stream"}
-	total := len(r.units) * r.cfg.EventsPerUnit
-	r.p.Start("append via HTTP", total)
-	tm, err := r.load(ctx, total, true, func(ctx context.Context, k int) error {
-		unit, i := r.unitAt(k)
-		return r.api.submit(ctx, unit, i)
-	})
-	r.p.End()
-	r.rep.Appended.HTTP = tm.n
-	if err != nil {
-		return fmt.Errorf("append via HTTP: %w", err)
-	}
-	row.Taizhang = tm.rate()
-	r.withRaw(&row, r.rawAppend)
-	r.rep.Rows = append(r.rep.Rows, row)
-	return nil
 }
 
 // withRaw sets the row's baseline and ratio; a nil baseline leaves the
@@ -244,6 +187,13 @@ func (tm timing) rate() *Figure {
 	return f
 }
 
+// merge adds o's operations and time to tm (the rounds of a phase).
+func (tm *timing) merge(o timing) {
+	tm.n += o.n
+	tm.elapsed += o.elapsed
+	tm.lat = append(tm.lat, o.lat...)
+}
+
 // median is the figure of a latency phase: the median in ms.
 func (tm timing) median() *Figure {
 	f := tm.latencies()
@@ -267,13 +217,13 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 }
 
 // load runs op for k = 0..total-1 on Concurrency goroutines, each op timed,
-// telling p of each one done. With bounded set, Duration (when positive)
-// ends the phase early: the operations begun by then finish and count.
-// The first error stops the phase; it is returned with what was done.
-func (r *runner) load(ctx context.Context, total int, bounded bool, op func(ctx context.Context, k int) error) (timing, error) {
+// telling p of each one done. A positive limit ends the phase early: the
+// operations begun by then finish and count. The first error stops the
+// phase; it is returned with what was done.
+func (r *runner) load(ctx context.Context, total int, limit time.Duration, op func(ctx context.Context, k int) error) (timing, error) {
 	var deadline time.Time
-	if bounded && r.cfg.Duration > 0 {
-		deadline = time.Now().Add(r.cfg.Duration)
+	if limit > 0 {
+		deadline = time.Now().Add(limit)
 	}
 	workers := min(r.cfg.Concurrency, total)
 	lats := make([][]time.Duration, workers)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"taizhang/blobstore/dir"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/internal/testenv"
 )
 
 // TestBenchEmbedded runs `taizhang bench` with tiny numbers against the
@@ -25,32 +28,72 @@ import (
 // asserted.
 func TestBenchEmbedded(t *testing.T) {
 	data := t.TempDir()
+	rep, stderr := runBench(t, "--data", data, "--units", "2", "--events", "20", "--attachments", "1",
+		"--attachment-size", "4KiB", "--concurrency", "4", "--reads", "3")
+	// Not a terminal: one line a phase, no bar.
+	if !strings.Contains(stderr, "bench: append via ledger (round 4 of 4): 10 of 10") || strings.Contains(stderr, "\r") {
+		t.Errorf("progress on stderr:\n%q", stderr)
+	}
+	rows := checkBenchRows(t, rep)
+	a := rep.Appended
+	if a.Warmup != 2 || a.Ledger != 40 || a.HTTP != 40 || a.Raw != 40 || len(a.Units) != 2 {
+		t.Fatalf("appended %+v", a)
+	}
+	if rows["append_ledger"].Taizhang.Count != 40 || rows["append_http"].Taizhang.Count != 40 || rows["append_ledger"].Raw.Count != 40 {
+		t.Errorf("append counts: %+v %+v", rows["append_ledger"], rows["append_http"])
+	}
+	if !strings.Contains(rows["blob_put"].RawWhat, "fsync") {
+		t.Errorf("directory store, raw put: %q", rows["blob_put"].RawWhat)
+	}
+	checkBenchLedger(t, data, a, true)
+}
+
+// benchRows are the rows every report has, in order.
+var benchRows = []string{"blob_put", "blob_get", "append_ledger", "append_http", "memory_per_event",
+	"history_ledger", "history_http", "archive_page", "rebuild"}
+
+// runBench runs `taizhang bench --json` with args and returns the report
+// and what went to stderr.
+func runBench(t *testing.T, args ...string) (bench.Report, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "--data", data, "--units", "2", "--events", "20", "--attachments", "1",
-		"--attachment-size", "4KiB", "--concurrency", "4", "--reads", "3", "--json"}
-	if code := Run(context.Background(), args, nil, &stdout, &stderr); code != 0 {
+	if code := Run(context.Background(), append(append([]string{"bench"}, args...), "--json"), nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("bench exited with %d:\n%s", code, stderr.String())
 	}
 	var rep bench.Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("not a JSON report: %v\n%s", err, stdout.String())
 	}
-	// Not a terminal: one line a phase, no bar.
-	if !strings.Contains(stderr.String(), "bench: append via ledger: 40 of 40") || strings.Contains(stderr.String(), "\r") {
-		t.Errorf("progress on stderr:\n%q", stderr.String())
-	}
+	return rep, stderr.String()
+}
 
-	want := []string{"blob_put", "blob_get", "append_ledger", "append_http", "memory_per_event",
-		"history_ledger", "history_http", "archive_page", "rebuild"}
+// checkBenchRows checks that the report has every row, in order, and that
+// each one not named in skip (with the reason it must give) is measured
+// with positive figures. It returns the rows by key.
+func checkBenchRows(t *testing.T, rep bench.Report, skip ...string) map[string]bench.Row {
+	t.Helper()
 	rows := map[string]bench.Row{}
+	var keys []string
 	for _, r := range rep.Rows {
 		rows[r.Key] = r
+		keys = append(keys, r.Key)
 	}
-	for _, key := range want {
+	if !slices.Equal(keys, benchRows) {
+		t.Errorf("rows %v, want %v", keys, benchRows)
+	}
+	skipped := map[string]string{}
+	for i := 0; i+1 < len(skip); i += 2 {
+		skipped[skip[i]] = skip[i+1]
+	}
+	for _, key := range benchRows {
 		r, ok := rows[key]
 		switch {
 		case !ok:
-			t.Errorf("no row %s", key)
+			continue
+		case skipped[key] != "":
+			if !strings.Contains(r.Skipped, skipped[key]) || r.Taizhang != nil {
+				t.Errorf("row %s: skipped %q, want %q", key, r.Skipped, skipped[key])
+			}
 			continue
 		case r.Skipped != "":
 			t.Errorf("row %s skipped: %s", key, r.Skipped)
@@ -77,20 +120,15 @@ func TestBenchEmbedded(t *testing.T) {
 			}
 		}
 	}
-	if len(rep.Rows) != len(want) {
-		t.Errorf("%d rows, want %d", len(rep.Rows), len(want))
-	}
-	a := rep.Appended
-	if a.Warmup != 2 || a.Ledger != 40 || a.HTTP != 40 || a.Raw != 40 || len(a.Units) != 2 {
-		t.Fatalf("appended %+v", a)
-	}
-	if rows["append_ledger"].Taizhang.Count != 40 || rows["append_http"].Taizhang.Count != 40 || rows["append_ledger"].Raw.Count != 40 {
-		t.Errorf("append counts: %+v %+v", rows["append_ledger"], rows["append_http"])
-	}
+	return rows
+}
 
-	// Read the ledger back: each unit holds its registration and 41
-	// evidence events, the ledger's referencing a stored attachment; the
-	// raw stream is gone.
+// checkBenchLedger reads the ledger in data back: each unit holds its
+// registration and the evidence the report counts, the ledger's
+// referencing a stored attachment (with files: none were stored without
+// a blob store); the raw stream is gone.
+func checkBenchLedger(t *testing.T, data string, a bench.Appended, files bool) {
+	t.Helper()
 	ns, err := tzjs.StartEmbedded(tzjs.EmbeddedConfig{StoreDir: filepath.Join(data, "nats"), Port: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +171,17 @@ func TestBenchEmbedded(t *testing.T) {
 				withFile++
 			}
 		}
-		if len(recs) != 42 || recs[0].Event.Type != events.TypeUnitRegistered || submitted != 41 {
-			t.Errorf("unit %s: %d events, %d submissions, want 42 and 41", u, len(recs), submitted)
+		want := a.Evidence() / len(a.Units)
+		if len(recs) != want+1 || recs[0].Event.Type != events.TypeUnitRegistered || submitted != want {
+			t.Errorf("unit %s: %d events, %d submissions, want %d and %d", u, len(recs), submitted, want+1, want)
 		}
-		if withFile != 21 { // the warm-up and the ledger's 20 reference the stored attachment
-			t.Errorf("unit %s: %d attachments referenced, want 21", u, withFile)
+		// The warm-up and the ledger's events reference the stored attachment.
+		wantFiles := 0
+		if files {
+			wantFiles = (a.Warmup + a.Ledger) / len(a.Units)
+		}
+		if withFile != wantFiles {
+			t.Errorf("unit %s: %d attachments referenced, want %d", u, withFile, wantFiles)
 		}
 	}
 	names := l.JetStream().StreamNames(ctx)
@@ -148,6 +192,38 @@ func TestBenchEmbedded(t *testing.T) {
 	}
 	if err := names.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBenchRemote loads a running server over HTTP and, through --nats,
+// its ledger: the rows that need the blob store or the server's process
+// say so, the others are measured, and the counts are in the ledger.
+func TestBenchRemote(t *testing.T) {
+	port := freeLoopbackPort(t)
+	s := startServer(t, "", "--nats-listen", "127.0.0.1:"+strconv.Itoa(port))
+	rep, _ := runBench(t, "--url", s.URL, "--token", s.Admin, "--nats", "nats://127.0.0.1:"+strconv.Itoa(port),
+		"--units", "3", "--events", "5", "--concurrency", "2", "--reads", "2")
+	checkBenchRows(t, rep, "blob_put", "needs the blob store", "blob_get", "needs the blob store",
+		"memory_per_event", "only when the server runs in this process")
+	if a := rep.Appended; a.Warmup != 3 || a.Ledger != 15 || a.HTTP != 15 || a.Raw != 15 {
+		t.Errorf("appended %+v", a)
+	}
+	s.stop(t)
+	checkBenchLedger(t, s.Data, rep.Appended, false)
+}
+
+// TestBenchMinIO runs the in-process server on MinIO: the blob rows'
+// baseline is minio-go's PutObject and GetObject on the same bucket.
+func TestBenchMinIO(t *testing.T) {
+	m := testenv.MinIO(t)
+	rep, _ := runBench(t, append(minioArgs(m), "--units", "2", "--events", "4", "--attachments", "3",
+		"--attachment-size", "1000", "--reads", "2")...)
+	rows := checkBenchRows(t, rep)
+	if !strings.Contains(rows["blob_put"].RawWhat, "PutObject") || !strings.Contains(rows["blob_get"].RawWhat, "GetObject") {
+		t.Errorf("MinIO baselines: %q, %q", rows["blob_put"].RawWhat, rows["blob_get"].RawWhat)
+	}
+	if !strings.Contains(rep.Mode, "S3 blob store") {
+		t.Errorf("mode %q", rep.Mode)
 	}
 }
 

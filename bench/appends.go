@@ -1,0 +1,136 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	js "github.com/nats-io/nats.go/jetstream"
+)
+
+// maxRounds is how many rounds the append phases are cut into: raw
+// publish, ledger, HTTP, raw publish, ... so that the disk's drift over
+// the run (its fsync rate varies a lot on shared machines) meets all three
+// alike.
+const maxRounds = 4
+
+// appendRows measures the append rows: EventsPerUnit events to each unit
+// through the ledger and through the HTTP API, and as many raw
+// synchronous publishes of one stored event's bytes, with the same
+// concurrency and one subject a unit, to a plain stream on the ledger's
+// server (file storage, the ledger's replica count, nothing else), which
+// is deleted afterwards. The three run in interleaved rounds.
+func (r *runner) appendRows(ctx context.Context) error {
+	ledger := Row{Key: "append_ledger", What: fmt.Sprintf("append evidence through the ledger (%d writers, sync to disk)", r.cfg.Concurrency),
+		Unit: "events/s", RawWhat: "sync JetStream publish of the same bytes to a plain stream"}
+	web := Row{Key: "append_http", What: fmt.Sprintf("submit evidence via the HTTP API (%d clients, multipart, no files)", r.cfg.Concurrency),
+		Unit: "events/s", RawWhat: ledger.RawWhat}
+	var publish func(ctx context.Context, unit string) error
+	if r.t.Ledger == nil {
+		ledger.Skipped = "needs the ledger (--nats)"
+		web.RawWhat = ""
+	} else {
+		pub, drop, err := r.rawStream(ctx)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		publish = pub
+	}
+	rounds := min(maxRounds, r.cfg.EventsPerUnit)
+	limit := r.cfg.Duration / time.Duration(rounds)
+	var raw, viaLedger, viaHTTP timing
+	U := len(r.units)
+	for round := range rounds {
+		lo, hi := round*r.cfg.EventsPerUnit/rounds, (round+1)*r.cfg.EventsPerUnit/rounds
+		n := U * (hi - lo)
+		at := func(k int) (string, int) { return r.units[k%U], lo + k/U }
+		phase := func(name string) string { return fmt.Sprintf("%s (round %d of %d)", name, round+1, rounds) }
+		if publish != nil {
+			r.p.Start(phase("raw publish"), n)
+			tm, err := r.load(ctx, n, limit, func(ctx context.Context, k int) error {
+				unit, _ := at(k)
+				return publish(ctx, unit)
+			})
+			r.p.End()
+			raw.merge(tm)
+			if err != nil {
+				return fmt.Errorf("raw publish: %w", err)
+			}
+			r.p.Start(phase("append via ledger"), n)
+			tm, err = r.load(ctx, n, limit, func(ctx context.Context, k int) error {
+				unit, i := at(k)
+				_, created, err := r.t.Ledger.SubmitEvidence(ctx, r.submission(unit, i))
+				if err == nil && !created {
+					err = fmt.Errorf("submission %d to %s was not created", i, unit)
+				}
+				return err
+			})
+			r.p.End()
+			viaLedger.merge(tm)
+			if err != nil {
+				return fmt.Errorf("append via ledger: %w", err)
+			}
+		}
+		r.p.Start(phase("append via HTTP"), n)
+		tm, err := r.load(ctx, n, limit, func(ctx context.Context, k int) error {
+			unit, i := at(k)
+			return r.api.submit(ctx, unit, i)
+		})
+		r.p.End()
+		viaHTTP.merge(tm)
+		if err != nil {
+			return fmt.Errorf("append via HTTP: %w", err)
+		}
+	}
+	r.rep.Appended.Raw, r.rep.Appended.Ledger, r.rep.Appended.HTTP = raw.n, viaLedger.n, viaHTTP.n
+	web.Taizhang = viaHTTP.done().rate()
+	if publish != nil {
+		rawFig := raw.done().rate()
+		rawFig.Extra = map[string]float64{"bytes": float64(r.rep.EventBytes)}
+		ledger.Taizhang = viaLedger.done().rate()
+		r.withRaw(&ledger, rawFig)
+		r.withRaw(&web, rawFig)
+	}
+	r.rep.Rows = append(r.rep.Rows, ledger, web)
+	return nil
+}
+
+// rawStream creates the run's plain stream and returns a publish of the
+// stored bytes of the first unit's warm-up event to a unit's subject on
+// it, and the stream's deletion.
+func (r *runner) rawStream(ctx context.Context) (publish func(context.Context, string) error, drop func(), err error) {
+	var payload []byte
+	err = r.t.Ledger.StoredHistory(ctx, r.units[0], func(_ uint64, data []byte) error {
+		payload = data
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("raw publish: %w", err)
+	}
+	r.rep.EventBytes = len(payload)
+	j := r.t.Ledger.JetStream()
+	replicas := 1
+	if info := r.t.Ledger.Stream().CachedInfo(); info != nil && info.Config.Replicas > 0 {
+		replicas = info.Config.Replicas
+	}
+	name := "TZBENCH_" + strings.ToUpper(strings.ReplaceAll(r.cfg.Prefix, "-", "_"))
+	prefix := "tzbench." + r.cfg.Prefix + "."
+	if _, err := j.CreateStream(ctx, js.StreamConfig{Name: name, Subjects: []string{prefix + ">"},
+		Storage: js.FileStorage, Replicas: replicas}); err != nil {
+		return nil, nil, fmt.Errorf("raw publish: create the plain stream %s: %w", name, err)
+	}
+	publish = func(ctx context.Context, unit string) error {
+		_, err := j.Publish(ctx, prefix+unit, payload)
+		return err
+	}
+	drop = func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := j.DeleteStream(dctx, name); err != nil {
+			r.t.Log.Warn("bench: delete the raw stream", "stream", name, "err", err)
+		}
+	}
+	return publish, drop, nil
+}
