@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"taizhang/events"
 	"taizhang/events/checkpoint"
 )
@@ -47,7 +49,10 @@ type Report struct {
 	RootHash    string    `json:"root_hash"`
 	Key         string    `json:"key"`
 	Files       int       `json:"files"`
-	Problems    []Problem `json:"problems"`
+	// Witnesses are the trusted witnesses that cosigned the checkpoint
+	// (when witness keys were given).
+	Witnesses []string  `json:"witnesses,omitempty"`
+	Problems  []Problem `json:"problems"`
 }
 
 // OK reports whether the bag verified.
@@ -58,6 +63,15 @@ type VerifyOptions struct {
 	// PublicKey, if set, is the checkpoint verifier key the bag must be
 	// signed with; otherwise the key in bag-info.txt is used.
 	PublicKey string
+	// WitnessKeys, if any, are trusted witnesses' verifier keys, of which
+	// WitnessQuorum must have cosigned the bag's checkpoint: their
+	// cosignature lines are read from checkpoint.note and from Cosigned,
+	// notes of the same checkpoint fetched later (GET
+	// /api/v1/checkpoints/{seq}?format=note), since witnesses cosign
+	// after the export made its checkpoint.
+	WitnessKeys   []string
+	WitnessQuorum int
+	Cosigned      [][]byte
 }
 
 // VerifyFile opens a zipped bag and verifies it.
@@ -260,6 +274,9 @@ func Verify(zr *zip.Reader, opt VerifyOptions) *Report {
 			if sig := strings.Join(info["Taizhang-Checkpoint-Signature"], "\n"); sig != signatureLines(string(note)) {
 				v.problem(BagInfoTxt, "", "Taizhang-Checkpoint-Signature is not the signature of %s", CheckpointNote)
 			}
+			if len(opt.WitnessKeys) > 0 {
+				v.witnesses(note, nv, opt)
+			}
 		}
 	}
 
@@ -416,4 +433,51 @@ func (v *verifier) events(name, unit string, prev *events.Hash, lastSeq *uint64,
 		v.problem(name, "", "%v", err)
 	}
 	return out
+}
+
+// witnesses checks the witness quorum over the bag's checkpoint note (its
+// operator signature already verified by op), with the cosignature lines of
+// opt.Cosigned notes of the same checkpoint added.
+func (v *verifier) witnesses(msg []byte, op note.Verifier, opt VerifyOptions) {
+	var trusted []*checkpoint.CosignatureVerifier
+	for _, k := range opt.WitnessKeys {
+		w, err := checkpoint.NewCosignatureVerifier(k)
+		if err != nil {
+			v.problem("", "", "witness key %q: %v", k, err)
+			return
+		}
+		trusted = append(trusted, w)
+	}
+	body, _, err := checkpoint.SplitNote(msg)
+	if err != nil {
+		v.problem(CheckpointNote, "", "%v", err)
+		return
+	}
+	all := msg
+	for i, extra := range opt.Cosigned {
+		b, sigs, err := checkpoint.SplitNote(extra)
+		if err != nil {
+			v.problem("", "", "cosigned note %d: %v", i+1, err)
+			continue
+		}
+		if !bytes.Equal(b, body) {
+			v.problem("", "", "cosigned note %d is not a note of this bag's checkpoint (tree size %d)", i+1, v.rep.TreeSize)
+			continue
+		}
+		lines := make([]string, len(sigs))
+		for j, s := range sigs {
+			lines[j] = s.Line
+		}
+		all = checkpoint.AppendSignatures(all, lines...)
+	}
+	w, err := checkpoint.CheckWitnessed(all, op, trusted, opt.WitnessQuorum)
+	for _, c := range w.Cosigned {
+		v.rep.Witnesses = append(v.rep.Witnesses, c.Witness)
+	}
+	for _, l := range w.Bad {
+		v.problem(CheckpointNote, "", "a cosignature claims a trusted witness's key but does not verify: %s", l)
+	}
+	if err != nil {
+		v.problem(CheckpointNote, "", "%v", err)
+	}
 }

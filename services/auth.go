@@ -285,6 +285,7 @@ var rules = map[Action]rule{
 	ActUserWrite:        {everywhere, never, never, never, "only an admin manages users"},
 	ActPlanPublish:      {everywhere, never, never, never, "only an admin publishes plans"},
 	ActCheckpointCreate: {everywhere, never, never, never, "only an admin makes a checkpoint on demand"},
+	ActCosign:           {everywhere, never, never, everywhere, "only a supervisor (or an admin) posts witness cosignatures"},
 }
 
 // decide is the one authorisation decision every route passes through. unit

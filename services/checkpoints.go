@@ -98,6 +98,9 @@ func (s *Server) latestCheckpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cp, err := c.Latest(r.Context())
+	if err == nil {
+		cp, err = s.withCosignatures(r.Context(), cp)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -115,6 +118,9 @@ func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cp, created, err := c.Checkpoint(r.Context())
+	if err == nil && !created {
+		cp, err = s.withCosignatures(r.Context(), cp)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -121,9 +121,10 @@ type Server struct {
 	routes  []Route
 	decodes chan struct{} // bounds the image decodings running at once
 
-	checkpoints Checkpoints // optional: see SetCheckpoints
-	cpLease     LeaseInfo   // optional: see SetCheckpointLease
-	pages       *pages      // the web app's pages (page_web.go)
+	checkpoints Checkpoints  // optional: see SetCheckpoints
+	cosigs      Cosignatures // optional: see SetCosignatures
+	cpLease     LeaseInfo    // optional: see SetCheckpointLease
+	pages       *pages       // the web app's pages (page_web.go)
 	thumbs      *thumb.Cache
 	holds       holds // what keeps /readyz at 503 besides the ledger (ops.go)
 }
@@ -231,6 +232,8 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.handle("GET /api/v1/checkpoints/latest", ActCheckpointRead, false, s.latestCheckpoint)
 	s.handle("GET /api/v1/checkpoints", ActCheckpointRead, false, s.listCheckpoints)
 	s.handle("POST /api/v1/checkpoints", ActCheckpointCreate, false, s.createCheckpoint)
+	s.handle("GET /api/v1/checkpoints/{seq}", ActCheckpointRead, false, s.showCheckpoint)
+	s.handle("POST /api/v1/checkpoints/{seq}/cosignatures", ActCosign, false, s.postCosignature) // cosignatures.go
 	s.handle("GET /api/v1/proofs/inclusion", ActCheckpointRead, false, s.inclusionProof)
 	s.handle("GET /api/v1/proofs/consistency", ActCheckpointRead, false, s.consistencyProof)
 	s.handle("GET /api/v1/units/{unit}/proof", ActUnitRead, true, s.unitProof)

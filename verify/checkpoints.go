@@ -28,6 +28,9 @@ type CheckpointReport struct {
 	LatestSeq    uint64 `json:"latest_seq,omitempty"`
 	LatestSize   uint64 `json:"latest_size,omitempty"`
 	LedgerEvents uint64 `json:"ledger_events"`
+	// Witnesses is what was checked of the witness cosignatures, if
+	// witness keys were given.
+	Witnesses *WitnessReport `json:"witnesses,omitempty"`
 }
 
 // leaf is one ledger event as verification read it.
@@ -54,7 +57,7 @@ func readCheckpoints(ctx context.Context, opt Options) ([]checkpoint.Stored, err
 // each with the next (with proofs computed from the ledger's events and the
 // library's verifier), each one's unit heads root, and the latest against
 // the ledger as read: its root must be the root of the first N events.
-func checkCheckpoints(rep *Report, list []checkpoint.Stored, leaves []leaf, opt Options) {
+func checkCheckpoints(rep *Report, list []checkpoint.Stored, cosigs []checkpoint.CosignatureRecord, leaves []leaf, opt Options) {
 	if opt.Checkpoints == nil || opt.Unit != "" {
 		return
 	}
@@ -163,6 +166,11 @@ func checkCheckpoints(rep *Report, list []checkpoint.Stored, leaves []leaf, opt 
 		// the latest's check below says so.
 	}
 
+	ws := make([]witnessed, len(good))
+	for i, c := range good {
+		ws[i] = witnessed{Stored: c.Stored, matches: c.matches}
+	}
+	checkWitnesses(rep, cr, ws, cosigs, opt)
 	if len(good) == 0 {
 		return
 	}

@@ -121,6 +121,13 @@ type Options struct {
 	// empty), each consistent with the next, the latest against the events.
 	Checkpoints   CheckpointLog
 	CheckpointKey string
+	// WitnessKeys, if any, are the trusted witnesses' verifier keys: the
+	// cosignatures read from Cosignatures are checked, and with
+	// WitnessQuorum > 0 a checkpoint matching the ledger must be
+	// cosigned by that many of them (a "witness" problem otherwise).
+	Cosignatures  CosignatureLog
+	WitnessKeys   []string
+	WitnessQuorum int
 }
 
 // Run verifies the ledger's chains and the blobs they reference.
@@ -142,6 +149,10 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 	refs := map[string]ref{} // blob -> first event naming it
 	var order []string
 	cps, err := readCheckpoints(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	cosigs, err := readCosignatures(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +218,7 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 		rep.Events += ur.Events
 		rep.Units = append(rep.Units, ur)
 	}
-	checkCheckpoints(rep, cps, leaves, opt)
+	checkCheckpoints(rep, cps, cosigs, leaves, opt)
 	rep.Blobs = len(order)
 	if opt.NoBlob || blobs == nil {
 		return rep, nil

@@ -110,6 +110,7 @@ var matrix = map[services.Action][4]reachOf{
 	services.ActUserWrite:        {all, none, none, none},
 	services.ActPlanPublish:      {all, none, none, none},
 	services.ActCheckpointCreate: {all, none, none, none},
+	services.ActCosign:           {all, none, none, all},
 }
 
 // TestAuthorizationMatrix sends every route of the router, as every role,

@@ -125,6 +125,14 @@ func checkpointOptions(ctx context.Context, c serveConfig, st *stores, opt *veri
 		return err
 	default:
 		opt.Checkpoints = cl
+		cs, err := tzjs.OpenCosignatureLog(ctx, cl, false)
+		switch {
+		case errors.Is(err, events.ErrNotFound): // no witness has cosigned yet
+		case err != nil:
+			return err
+		default:
+			opt.Cosignatures = cs
+		}
 	}
 	if k := strings.TrimSpace(c.cp.pubkey); k != "" {
 		if _, err := checkpoint.NewVerifier(k); err != nil {
@@ -170,4 +178,5 @@ func printCheckpoints(w io.Writer, rep *verify.Report) {
 	} else {
 		fmt.Fprintln(w, "  signatures NOT checked: no public key (give --checkpoint-pubkey)")
 	}
+	printWitnesses(w, cr.Witnesses)
 }

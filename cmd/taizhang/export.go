@@ -87,11 +87,27 @@ func verifyBagCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("verify-bag", stderr)
 	pubkey := fs.String("pubkey", "", "the checkpoint public key (note verifier key) the bag must be signed with, or a file holding it; default the key in bag-info.txt")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var wf witnessFlags
+	addWitnessFlags(fs, &wf)
+	var cosigned stringList
+	fs.Var(&cosigned, "cosigned", "a file holding the bag's checkpoint as a note with witness cosignatures (GET /api/v1/checkpoints/{seq}?format=note after the witnesses ran); repeatable")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("usage: taizhang verify-bag [--pubkey KEY|FILE] FILE.zip")
+		return usagef("usage: taizhang verify-bag [--pubkey KEY|FILE] [--witness-key KEY|FILE]... [--witness-quorum N] [--cosigned FILE]... FILE.zip")
+	}
+	var opt export.VerifyOptions
+	var err error
+	if opt.WitnessKeys, opt.WitnessQuorum, err = wf.resolve(); err != nil {
+		return err
+	}
+	for _, f := range cosigned {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("--cosigned: %w", err)
+		}
+		opt.Cosigned = append(opt.Cosigned, b)
 	}
 	key := *pubkey
 	if key != "" && !strings.Contains(key, "+") {
@@ -101,7 +117,8 @@ func verifyBagCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		key = strings.TrimSpace(string(b))
 	}
-	rep, err := export.VerifyFile(fs.Arg(0), export.VerifyOptions{PublicKey: key})
+	opt.PublicKey = key
+	rep, err := export.VerifyFile(fs.Arg(0), opt)
 	if err != nil {
 		return err
 	}
@@ -116,6 +133,9 @@ func verifyBagCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if rep.OK() {
 			fmt.Fprintf(stdout, "OK: unit %s as of %s: %d events, %d attachments, %d files; proven in checkpoint of tree size %d, root %s, signed by %s\n",
 				rep.Unit, rep.AsOf.Format("2006-01-02T15:04:05Z07:00"), rep.Events, rep.Attachments, rep.Files, rep.TreeSize, rep.RootHash, rep.Key)
+			if len(opt.WitnessKeys) > 0 {
+				fmt.Fprintf(stdout, "  cosigned by %d of %d trusted witnesses (quorum %d): %s\n", len(rep.Witnesses), len(opt.WitnessKeys), opt.WitnessQuorum, strings.Join(rep.Witnesses, ", "))
+			}
 		}
 	}
 	if !rep.OK() {

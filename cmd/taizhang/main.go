@@ -54,6 +54,9 @@ Usage:
   taizhang history --unit U [--as-of T] [--json]
   taizhang export --unit U [--as-of T] -o FILE.zip
   taizhang verify-bag [--pubkey KEY|FILE] [--json] FILE.zip
+  taizhang witness init --state DIR --name NAME [--log-key KEY|FILE]
+  taizhang witness run --state DIR [--url URL] [--token-file F] [--once] [--interval D]
+  taizhang witness compare [--url URL] STATE-DIR-A STATE-DIR-B
   taizhang backup --to DIR [--data DIR | --nats URL] [--s3-...]
   taizhang backup check DIR
   taizhang restore --from DIR [--data DIR | --nats URL] [--s3-...] [--replicas N]
@@ -94,6 +97,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = exportCmd(ctx, rest, stdout, stderr)
 	case "verify-bag":
 		err = verifyBagCmd(ctx, rest, stdout, stderr)
+	case "witness":
+		err = witnessCmd(ctx, rest, stdout, stderr)
 	case "backup":
 		err = backupCmd(ctx, rest, stdout, stderr)
 	case "restore":

@@ -271,6 +271,11 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	defer cps.Close()
 	cpRef.Store(cps)
 	api.SetCheckpoints(cps)
+	cosigs, err := tzjs.StartCosignatures(ctx, cps, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	api.SetCosignatures(cosigs)
 	watchMetrics(c.metrics, ledger, archive, cps)
 	stopMetrics, err := serveMetrics(c, log)
 	if err != nil {

@@ -21,6 +21,8 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	verifyCheckpointFlags(fs, &c.cp)
 	var opt verify.Options
 	var asJSON bool
+	var wf witnessFlags
+	addWitnessFlags(fs, &wf)
 	fs.StringVar(&opt.Unit, "unit", "", "only this unit")
 	fs.Float64Var(&opt.Sample, "sample", 1, "share of the blobs to re-read and re-hash, (0, 1]")
 	fs.BoolVar(&opt.NoBlob, "no-blobs", false, "check the hash chains only")
@@ -33,6 +35,13 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if opt.WitnessKeys, opt.WitnessQuorum, err = wf.resolve(); err != nil {
+		return err
+	}
+	if len(opt.WitnessKeys) > 0 && opt.Unit != "" {
+		return usagef("--witness-key checks the checkpoints, which --unit does not")
 	}
 	if c.natsURL == "" {
 		if _, err := os.Stat(c.data); err != nil {

@@ -455,3 +455,18 @@ func AppendSignatures(msg []byte, lines ...string) []byte {
 	}
 	return out
 }
+
+// CosignatureRecord is a witness cosignature as the server records it (the
+// cosignature stream): which checkpoint (its sequence, size and root) it
+// cosigns, the verified cosignature, when and by whom it was posted.
+// Problem says why a stored message is not a record, if so.
+type CosignatureRecord struct {
+	Seq        uint64 `json:"seq"`
+	Checkpoint uint64 `json:"checkpoint"`
+	Size       uint64 `json:"tree_size"`
+	Root       Hash   `json:"root_hash"`
+	Cosignature
+	Recorded time.Time `json:"recorded"`
+	By       string    `json:"by"`
+	Problem  string    `json:"problem,omitempty"`
+}

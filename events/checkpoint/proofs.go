@@ -78,4 +78,7 @@ type Stored struct {
 	Checkpoint
 	Note    string `json:"note"`
 	Problem string `json:"problem,omitempty"`
+	// Cosignatures are the witness cosignatures the server holds for it
+	// (their lines are appended to Note where served so).
+	Cosignatures []Cosignature `json:"cosignatures,omitempty"`
 }

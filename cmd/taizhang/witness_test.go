@@ -1,0 +1,184 @@
+package main
+
+import (
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"taizhang/events/checkpoint"
+	"taizhang/witness"
+	"taizhang/witness/witnesstest"
+)
+
+// TestWitnessesEndToEnd: two supervisors run their own witnesses against a
+// real server; both cosign; the server serves the checkpoint with both
+// cosignatures; verify and verify-bag pass with quorum 2 of the two and
+// fail, clearly, with quorum 3 of three (one never cosigned).
+func TestWitnessesEndToEnd(t *testing.T) {
+	s := startServer(t, "", "--checkpoint-interval", "1h")
+	fillLedger(t, s)
+	supA := newUserToken(t, s, map[string]any{"id": "sup-a", "role": "supervisor"})
+	supB := newUserToken(t, s, map[string]any{"id": "sup-b", "role": "supervisor"})
+	clerk := newUserToken(t, s, map[string]any{"id": "clerk-w", "role": "submitter", "scope": "dongcun"})
+	var key struct{ Key string }
+	s.get(t, s.Admin, "/api/v1/checkpoints/key").decode(t, &key)
+
+	dirs := map[string]string{}
+	vkeys := map[string]string{}
+	for _, n := range []string{"a", "b", "c"} {
+		dirs[n] = filepath.Join(t.TempDir(), "witness-"+n)
+		code, out, errs := runCmd(t, "witness", "init", "--state", dirs[n], "--name", "witness.example/"+n, "--log-key", key.Key)
+		if code != 0 {
+			t.Fatalf("witness init: %d %s %s", code, out, errs)
+		}
+		vkeys[n] = strings.TrimSpace(out)
+		if _, err := checkpoint.NewCosignatureVerifier(vkeys[n]); err != nil {
+			t.Fatalf("init printed %q: %v", out, err)
+		}
+	}
+	var cp checkpoint.Stored
+	if r := s.postJSON(t, s.Admin, "/api/v1/checkpoints", nil); r.Status != 201 {
+		t.Fatalf("checkpoint: %d %s", r.Status, r.Body)
+	} else {
+		r.decode(t, &cp)
+	}
+
+	// A submitter may not post cosignatures: its witness run fails.
+	if code, _, errs := cli(t, s, clerk, "witness", "run", "--state", dirs["c"], "--once"); code != 1 || !strings.Contains(errs, "403") {
+		t.Fatalf("witness run as a submitter: %d %s", code, errs)
+	}
+	for n, tok := range map[string]string{"a": supA, "b": supB} {
+		code, out, errs := cli(t, s, tok, "witness", "run", "--state", dirs[n], "--once")
+		if code != 0 || !strings.Contains(out, "cosigned checkpoint #") {
+			t.Fatalf("witness %s: %d %s %s", n, code, out, errs)
+		}
+	}
+	// Served with both cosignatures, which verify with the witnesses' keys.
+	r := s.get(t, supA, "/api/v1/checkpoints/latest?format=note")
+	op := mustVerifier(t, key.Key)
+	var trusted []*checkpoint.CosignatureVerifier
+	for _, n := range []string{"a", "b"} {
+		v, _ := checkpoint.NewCosignatureVerifier(vkeys[n])
+		trusted = append(trusted, v)
+	}
+	if _, err := checkpoint.CheckWitnessed(r.Body, op, trusted, 2); err != nil {
+		t.Fatalf("served note %s: %v", r.Body, err)
+	}
+	var withCosigs checkpoint.Stored
+	s.get(t, supA, "/api/v1/checkpoints/latest").decode(t, &withCosigs)
+	if len(withCosigs.Cosignatures) != 2 {
+		t.Fatalf("JSON cosignatures: %+v", withCosigs.Cosignatures)
+	}
+	// Running again changes nothing; a forged cosignature is refused.
+	if code, out, _ := cli(t, s, supA, "witness", "run", "--state", dirs["a"], "--once"); code != 0 || !strings.Contains(out, "already cosigned") {
+		t.Fatalf("second run: %d %s", code, out)
+	}
+	line := withCosigs.Cosignatures[0].Line
+	forged := line[:len(line)-6] + "AAAAA="
+	if r := s.postJSON(t, supA, "/api/v1/checkpoints/1/cosignatures", map[string]string{"cosignature": forged, "key": vkeys["a"]}); r.Status != 400 {
+		t.Fatalf("forged cosignature: %d %s", r.Status, r.Body)
+	}
+	if r := s.postJSON(t, supA, "/api/v1/checkpoints/99/cosignatures", map[string]string{"cosignature": line, "key": vkeys["a"]}); r.Status != 404 {
+		t.Fatalf("cosignature of no checkpoint: %d %s", r.Status, r.Body)
+	}
+
+	// The export reuses the cosigned checkpoint (the ledger has not grown);
+	// verify-bag needs the cosignatures, given as the served note.
+	bag := filepath.Join(t.TempDir(), "dongcun.zip")
+	if code, out, errs := cli(t, s, s.Admin, "export", "--unit", "dongcun", "-o", bag); code != 0 {
+		t.Fatalf("export: %d %s %s", code, out, errs)
+	}
+	cosigned := filepath.Join(t.TempDir(), "cosigned.note")
+	r = s.get(t, supA, "/api/v1/checkpoints/"+strconv.FormatUint(cp.Seq, 10)+"?format=note")
+	if err := os.WriteFile(cosigned, r.Body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keysFile := filepath.Join(t.TempDir(), "witnesses.txt")
+	os.WriteFile(keysFile, []byte("# trusted witnesses\n"+vkeys["a"]+"\n"+vkeys["b"]+"\n"), 0o644)
+	code, out, errs := runCmd(t, "verify-bag", "--pubkey", key.Key, "--witness-key", keysFile, "--cosigned", cosigned, bag)
+	if code != 0 || !strings.Contains(out, "cosigned by 2 of 2 trusted witnesses") {
+		t.Fatalf("verify-bag quorum 2: %d %s %s", code, out, errs)
+	}
+	code, out, _ = runCmd(t, "verify-bag", "--witness-key", keysFile, "--witness-key", vkeys["c"], "--witness-quorum", "3", "--cosigned", cosigned, bag)
+	if code != 1 || !strings.Contains(out, "witness quorum not met") || !strings.Contains(out, "cosigned by 2 of the 3 trusted witnesses") {
+		t.Fatalf("verify-bag quorum 3: %d %s", code, out)
+	}
+	if code, out, _ := runCmd(t, "verify-bag", "--witness-key", keysFile, bag); code != 1 || !strings.Contains(out, "none of them") {
+		t.Fatalf("verify-bag without the cosigned note: %d %s", code, out)
+	}
+	s.stop(t)
+
+	// verify reads the cosignatures from the stores.
+	code, out, errs = runVerify(t, "--data", s.Data, "--witness-key", vkeys["a"], "--witness-key", vkeys["b"], "--witness-quorum", "2")
+	if code != 0 || !strings.Contains(out, "cosigned by 2 of 2 trusted") {
+		t.Fatalf("verify quorum 2: %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runVerify(t, "--data", s.Data, "--witness-key", keysFile, "--witness-key", vkeys["c"], "--witness-quorum", "3")
+	if code != 1 || !strings.Contains(out, "witness quorum not met") || !strings.Contains(out, "cosigned by 3 of the 3") {
+		t.Fatalf("verify quorum 3: %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestWitnessSplitViewCLI: a fake server shows two witnesses two different
+// trees of the same size. witness compare finds the split and prints both
+// signed notes; witness A, then shown B's tree, refuses with exit status 1
+// and an error log, and keeps the evidence in its state directory.
+func TestWitnessSplitViewCLI(t *testing.T) {
+	l, err := witnesstest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	t.Setenv("TAIZHANG_URL", srv.URL)
+	l.Show("tok-a", "a")
+	l.Show("tok-b", "b")
+	l.Grow("a", 4, "common")
+	l.Grow("b", 4, "common")
+	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	for _, d := range []string{dirA, dirB} {
+		if code, out, errs := runCmd(t, "witness", "init", "--state", d, "--name", "witness.example/"+filepath.Base(d), "--log-key", l.VerifierKey); code != 0 {
+			t.Fatalf("init: %d %s %s", code, out, errs)
+		}
+	}
+	run := func(dir, tok string) (int, string, string) {
+		t.Setenv("TAIZHANG_TOKEN", tok)
+		return runCmd(t, "witness", "run", "--state", dir, "--once")
+	}
+	for _, w := range [][2]string{{dirA, "tok-a"}, {dirB, "tok-b"}} {
+		if code, out, errs := run(w[0], w[1]); code != 0 {
+			t.Fatalf("first round: %d %s %s", code, out, errs)
+		}
+	}
+	if code, out, errs := runCmd(t, "witness", "compare", dirA, dirB); code != 0 || !strings.Contains(out, "consistent: 1 tree sizes") {
+		t.Fatalf("compare before the split: %d %s %s", code, out, errs)
+	}
+	l.Grow("a", 4, "view a")
+	l.Grow("b", 4, "view b")
+	for _, w := range [][2]string{{dirA, "tok-a"}, {dirB, "tok-b"}} {
+		if code, out, errs := run(w[0], w[1]); code != 0 {
+			t.Fatalf("second round: %d %s %s", code, out, errs)
+		}
+	}
+	code, out, errs := runCmd(t, "witness", "compare", dirA, dirB)
+	if code != 1 || !strings.Contains(out, "SPLIT: at tree size 8") || !strings.Contains(errs, "SPLIT VIEW") || strings.Count(out, "— taizhang/FAKE ") != 2 {
+		t.Fatalf("compare after the split: %d %s %s", code, out, errs)
+	}
+	l.Show("tok-a", "b")
+	code, out, errs = run(dirA, "tok-a")
+	if code != 1 || !strings.Contains(errs, "level=ERROR") || !strings.Contains(errs, "INCONSISTENT CHECKPOINT") {
+		t.Fatalf("witness a shown b's tree: %d %s %s", code, out, errs)
+	}
+	ents, err := os.ReadDir(filepath.Join(dirA, witness.EvidenceDir))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("evidence: %v %v", ents, err)
+	}
+	for _, f := range []string{"cosigned.note", "offered.note", "report.json"} {
+		if _, err := os.Stat(filepath.Join(dirA, witness.EvidenceDir, ents[0].Name(), f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

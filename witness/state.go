@@ -1,0 +1,269 @@
+// Package witness is taizhang's checkpoint witness: a process anyone (a
+// discipline supervisor, say) runs on their own machine with their own
+// Ed25519 key and state directory. It fetches the ledger's latest signed
+// checkpoint, checks the operator's signature and that the checkpoint is
+// consistent with the last one it cosigned (a consistency proof from the
+// server, checked with the Merkle library's verifier), cosigns it in the
+// C2SP tlog-cosignature format and posts the cosignature back. Shown a
+// checkpoint inconsistent with one it cosigned, it refuses, keeps both
+// checkpoints and the failed proof in its state directory as evidence, and
+// stops. Compare checks two witnesses' states against each other, which
+// catches a server that showed them different trees.
+//
+// The state directory holds:
+//
+//	witness.key     the signer key (mode 0600), made by Init
+//	witness.pub     its verifier key, to give to whoever verifies
+//	state.json      the log's pinned public key and the last cosigned checkpoint
+//	history.jsonl   every checkpoint cosigned (sequence, size, root, time, note), one a line
+//	evidence/       one directory per refusal: the two checkpoints, the proof, what failed
+//
+// state.json is replaced atomically (temporary file, fsync, rename, fsync
+// of the directory) before a cosignature leaves the process, so a crash
+// can never make the witness forget what it vouched for.
+package witness
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"taizhang/events/checkpoint"
+)
+
+// Files of the state directory.
+const (
+	KeyFile      = "witness.key"
+	PubFile      = "witness.pub"
+	StateFile    = "state.json"
+	HistoryFile  = "history.jsonl"
+	EvidenceDir  = "evidence"
+	lockFile     = "lock"
+	stateVersion = 1
+)
+
+// ErrInconsistent is the refusal: the log showed a checkpoint that is not
+// consistent with one this witness cosigned.
+var ErrInconsistent = errors.New("INCONSISTENT CHECKPOINT: the log is not append-only, or shows different histories")
+
+// Cosigned is a checkpoint this witness cosigned.
+type Cosigned struct {
+	Seq         uint64          `json:"checkpoint"`
+	Size        uint64          `json:"tree_size"`
+	Root        checkpoint.Hash `json:"root_hash"`
+	Note        string          `json:"note"`        // the operator-signed note with this witness's line
+	Cosignature string          `json:"cosignature"` // this witness's line
+	At          time.Time       `json:"cosigned_at"`
+}
+
+// State is state.json.
+type State struct {
+	Version int `json:"version"`
+	// LogKey is the operator's checkpoint verifier key, pinned at init or
+	// on the first run.
+	LogKey string    `json:"log_key,omitempty"`
+	URL    string    `json:"url,omitempty"`
+	Last   *Cosigned `json:"last,omitempty"`
+}
+
+// Init makes a state directory with a new witness key named name and
+// returns its verifier key. logKey, if not empty, pins the log's
+// checkpoint verifier key. An existing key is never overwritten.
+func Init(dir, name, logKey string) (vkey string, err error) {
+	if logKey != "" {
+		if _, err := checkpoint.NewVerifier(logKey); err != nil {
+			return "", fmt.Errorf("log key: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("witness state: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, KeyFile)); err == nil {
+		return "", fmt.Errorf("witness state %s already holds a key (%s): not overwriting it", dir, KeyFile)
+	}
+	skey, vkey, err := checkpoint.GenerateCosignerKey(nil, name)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, KeyFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("write witness key: %w", err)
+	}
+	_, err = f.WriteString(skey + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("write witness key: %w", err)
+	}
+	if err := writeAtomic(dir, PubFile, []byte(vkey+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	st := State{Version: stateVersion, LogKey: strings.TrimSpace(logKey)}
+	if err := saveState(dir, &st); err != nil {
+		return "", err
+	}
+	return vkey, nil
+}
+
+// loadKey reads the witness's signer key.
+func loadKey(dir string, now func() time.Time) (*checkpoint.Cosigner, error) {
+	b, err := os.ReadFile(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("witness key (run taizhang witness init --state %s): %w", dir, err)
+	}
+	return checkpoint.NewCosigner(string(b), now)
+}
+
+// PublicKey returns the verifier key of the witness in dir.
+func PublicKey(dir string) (string, error) {
+	c, err := loadKey(dir, nil)
+	if err != nil {
+		return "", err
+	}
+	return c.VerifierKey(), nil
+}
+
+// LoadState reads dir's state.json.
+func LoadState(dir string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return nil, fmt.Errorf("witness state: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("witness state %s: %w", filepath.Join(dir, StateFile), err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("witness state %s: version %d, this witness reads %d", filepath.Join(dir, StateFile), st.Version, stateVersion)
+	}
+	return &st, nil
+}
+
+func saveState(dir string, st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("witness state: %w", err)
+	}
+	return writeAtomic(dir, StateFile, append(b, '\n'), 0o600)
+}
+
+// writeAtomic replaces dir/name with data: a temporary file in dir,
+// fsynced, renamed over the name, and the directory fsynced.
+func writeAtomic(dir, name string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing to remove
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// appendHistory appends c's sequence, size, root and time to
+// history.jsonl, fsynced.
+func appendHistory(dir string, c *Cosigned) error {
+	f, err := os.OpenFile(filepath.Join(dir, HistoryFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("witness history: %w", err)
+	}
+	b, _ := json.Marshal(HistoryEntry{Seq: c.Seq, Size: c.Size, Root: c.Root, At: c.At, Note: c.Note})
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("witness history: %w", err)
+	}
+	return nil
+}
+
+// HistoryEntry is one line of history.jsonl.
+type HistoryEntry struct {
+	Seq  uint64          `json:"checkpoint"`
+	Size uint64          `json:"tree_size"`
+	Root checkpoint.Hash `json:"root_hash"`
+	At   time.Time       `json:"cosigned_at"`
+	Note string          `json:"note"` // the operator's note with this witness's line
+}
+
+// History reads dir's history.jsonl (empty if there is none).
+func History(dir string) ([]HistoryEntry, error) {
+	f, err := os.Open(filepath.Join(dir, HistoryFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("witness history: %w", err)
+	}
+	defer f.Close()
+	var out []HistoryEntry
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		var h HistoryEntry
+		if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
+			// A torn last line (a crash while appending) is not a
+			// cosignature: state.json is the record of the last one.
+			return out, fmt.Errorf("witness history %s line %d: %w", f.Name(), n, err)
+		}
+		out = append(out, h)
+	}
+	return out, sc.Err()
+}
+
+// lock takes dir's lock file, so that two witness processes never share a
+// state directory.
+func lock(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("witness lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("witness state %s is in use by another witness process: %w", dir, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
