@@ -276,7 +276,7 @@ func TestWitnessChecksTheLogKey(t *testing.T) {
 	fail := true
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method == "POST" && fail {
-			http.Error(rw, "down", 503)
+			http.Error(rw, "down", http.StatusServiceUnavailable)
 			return
 		}
 		f.log.ServeHTTP(rw, r)

@@ -51,6 +51,7 @@ var backupStreams = []struct {
 	{"KV_" + natskv.TokensBucket, "kv", "API tokens (KV " + natskv.TokensBucket + ")", false},
 	{"KV_" + natskv.PasswordsBucket, "kv", "password hashes (KV " + natskv.PasswordsBucket + ")", false},
 	{tzjs.DefaultCheckpointStream, "stream", "signed checkpoints", false},
+	{tzjs.DefaultCosignatureStream, "stream", "witness cosignatures", false},
 	{tzjs.DefaultStream, "stream", "the ledger", true},
 }
 
@@ -687,7 +688,7 @@ func runRestore(ctx context.Context, c serveConfig, dir string, m *manifest, log
 		cfg := meta.Config
 		cfg.Replicas = st.replicas
 		cfg.Placement = nil // the source's cluster and tags need not exist here
-		if s.Kind == "stream" && (s.Name == tzjs.DefaultStream || s.Name == tzjs.DefaultCheckpointStream) {
+		if s.Kind == "stream" && (s.Name == tzjs.DefaultStream || s.Name == tzjs.DefaultCheckpointStream || s.Name == tzjs.DefaultCosignatureStream) {
 			cfg.AllowDirect = st.replicas == 1 // as the ledger creates them
 		} else if s.Kind == "stream" && st.replicas > 1 {
 			cfg.AllowDirect = false
