@@ -56,7 +56,7 @@ func (s *Server) exportUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := principal(r)
-	bag, err := export.Prepare(r.Context(), s.ledger, s.blobs, cps, export.Options{
+	bag, err := export.Prepare(r.Context(), s.ledger, s.blobs, cosignedCheckpoints{cps, s}, export.Options{
 		Unit: unit, AsOf: asOf, Exporter: fmt.Sprintf("%s (%s)", p.User, p.Role), Compliance: ans, Now: s.cfg.Now,
 	})
 	if err != nil {

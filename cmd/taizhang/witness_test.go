@@ -85,29 +85,58 @@ func TestWitnessesEndToEnd(t *testing.T) {
 		t.Fatalf("cosignature of no checkpoint: %d %s", r.Status, r.Body)
 	}
 
-	// The export reuses the cosigned checkpoint (the ledger has not grown);
-	// verify-bag needs the cosignatures, given as the served note.
-	bag := filepath.Join(t.TempDir(), "dongcun.zip")
-	if code, out, errs := cli(t, s, s.Admin, "export", "--unit", "dongcun", "-o", bag); code != 0 {
+	// The export reuses the cosigned checkpoint (the ledger has not grown),
+	// and its checkpoint.note carries both cosignatures.
+	dir := t.TempDir()
+	keysFile := filepath.Join(dir, "witnesses.txt")
+	os.WriteFile(keysFile, []byte("# trusted witnesses\n"+vkeys["a"]+"\n"+vkeys["b"]+"\n"), 0o644)
+	bag1 := filepath.Join(dir, "dongcun-1.zip")
+	if code, out, errs := cli(t, s, s.Admin, "export", "--unit", "dongcun", "-o", bag1); code != 0 {
 		t.Fatalf("export: %d %s %s", code, out, errs)
 	}
-	cosigned := filepath.Join(t.TempDir(), "cosigned.note")
-	r = s.get(t, supA, "/api/v1/checkpoints/"+strconv.FormatUint(cp.Seq, 10)+"?format=note")
-	if err := os.WriteFile(cosigned, r.Body, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	keysFile := filepath.Join(t.TempDir(), "witnesses.txt")
-	os.WriteFile(keysFile, []byte("# trusted witnesses\n"+vkeys["a"]+"\n"+vkeys["b"]+"\n"), 0o644)
-	code, out, errs := runCmd(t, "verify-bag", "--pubkey", key.Key, "--witness-key", keysFile, "--cosigned", cosigned, bag)
+	code, out, errs := runCmd(t, "verify-bag", "--pubkey", key.Key, "--witness-key", keysFile, bag1)
 	if code != 0 || !strings.Contains(out, "cosigned by 2 of 2 trusted witnesses") {
 		t.Fatalf("verify-bag quorum 2: %d %s %s", code, out, errs)
 	}
-	code, out, _ = runCmd(t, "verify-bag", "--witness-key", keysFile, "--witness-key", vkeys["c"], "--witness-quorum", "3", "--cosigned", cosigned, bag)
+	code, out, _ = runCmd(t, "verify-bag", "--witness-key", keysFile, "--witness-key", vkeys["c"], "--witness-quorum", "3", bag1)
 	if code != 1 || !strings.Contains(out, "witness quorum not met") || !strings.Contains(out, "cosigned by 2 of the 3 trusted witnesses") {
 		t.Fatalf("verify-bag quorum 3: %d %s", code, out)
 	}
-	if code, out, _ := runCmd(t, "verify-bag", "--witness-key", keysFile, bag); code != 1 || !strings.Contains(out, "none of them") {
-		t.Fatalf("verify-bag without the cosigned note: %d %s", code, out)
+
+	// The first export grew the ledger (unit.exported): the second makes a
+	// new checkpoint, not cosigned yet. After the witnesses' next round,
+	// the cosigned note served for it completes the bag.
+	bag2 := filepath.Join(dir, "dongcun-2.zip")
+	if code, out, errs := cli(t, s, s.Admin, "export", "--unit", "dongcun", "-o", bag2); code != 0 {
+		t.Fatalf("export: %d %s %s", code, out, errs)
+	}
+	if code, out, _ := runCmd(t, "verify-bag", "--witness-key", keysFile, bag2); code != 1 || !strings.Contains(out, "none of them") {
+		t.Fatalf("verify-bag of a bag not cosigned yet: %d %s", code, out)
+	}
+	var cp2 checkpoint.Stored
+	s.get(t, supA, "/api/v1/checkpoints/latest").decode(t, &cp2)
+	if cp2.Seq <= cp.Seq || len(cp2.Cosignatures) != 0 {
+		t.Fatalf("the second export's checkpoint: %+v", cp2)
+	}
+	for n, tok := range map[string]string{"a": supA, "b": supB} {
+		if code, out, errs := cli(t, s, tok, "witness", "run", "--state", dirs[n], "--once"); code != 0 {
+			t.Fatalf("witness %s again: %d %s %s", n, code, out, errs)
+		}
+	}
+	cosigned := filepath.Join(dir, "cosigned.note")
+	r = s.get(t, supA, "/api/v1/checkpoints/"+strconv.FormatUint(cp2.Seq, 10)+"?format=note")
+	if err := os.WriteFile(cosigned, r.Body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCmd(t, "verify-bag", "--witness-key", keysFile, "--cosigned", cosigned, bag2)
+	if code != 0 || !strings.Contains(out, "cosigned by 2 of 2 trusted witnesses") {
+		t.Fatalf("verify-bag with the cosigned note: %d %s %s", code, out, errs)
+	}
+	// A cosigned note of another checkpoint does not count.
+	other := filepath.Join(dir, "other.note")
+	os.WriteFile(other, s.get(t, supA, "/api/v1/checkpoints/"+strconv.FormatUint(cp.Seq, 10)+"?format=note").Body, 0o644)
+	if code, out, _ := runCmd(t, "verify-bag", "--witness-key", keysFile, "--cosigned", other, bag2); code != 1 || !strings.Contains(out, "not a note of this bag's checkpoint") {
+		t.Fatalf("verify-bag with another checkpoint's note: %d %s", code, out)
 	}
 	s.stop(t)
 
