@@ -51,9 +51,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 			fmt.Fprintf(w, "%-18s %s\n%-18s   raw: %s\n", r.Key, r.What, "", r.RawWhat)
 		}
 	}
-	a := rep.Appended
-	fmt.Fprintf(w, "\nappended %d evidence events (%d warm-up, %d through the ledger, %d via HTTP) of %d bytes, and %d raw messages; %s in all\n",
-		a.Evidence(), a.Warmup, a.Ledger, a.HTTP, rep.EventBytes, a.Raw, (time.Duration(rep.Seconds * 1e9)).Round(100*time.Millisecond))
+	fmt.Fprintf(w, "\n%s\n", summary(rep))
 	fmt.Fprintln(w, "ratio = taizhang ÷ raw: above 1 is better for rates (/s), worse for times (ms) and memory")
 	return nil
 }
@@ -75,7 +73,15 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.What, tz[0], pair(tz), r.RawWhat, raw[0], pair(raw), ratio)
 	}
+	fmt.Fprintf(w, "\n%s.\n", summary(rep))
 	return nil
+}
+
+// summary says what the run appended, against what, in how long.
+func summary(rep *Report) string {
+	a := rep.Appended
+	return fmt.Sprintf("%s; %d units; appended %d evidence events (%d warm-up, %d through the ledger, %d via HTTP) of %d bytes and %d raw messages; %s in all",
+		rep.Mode, rep.Config.Units, a.Evidence(), a.Warmup, a.Ledger, a.HTTP, rep.EventBytes, a.Raw, (time.Duration(rep.Seconds * 1e9)).Round(100*time.Millisecond))
 }
 
 func pair(c [3]string) string {
