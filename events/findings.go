@@ -68,9 +68,32 @@ type FindingRecorded struct {
 
 // FindingChanged is the payload of TypeFindingResolved and
 // TypeFindingReopened: the finding's version after the event. The reason is
-// the envelope's (required to reopen).
+// the envelope's (required to reopen, and to override). A resolve names
+// the evidence it relied on (Basis), or says it overrode the closure rules
+// (Override, with the envelope's reason); events recorded before closure
+// rules existed have neither.
 type FindingChanged struct {
-	Version int `json:"version"`
+	Version  int           `json:"version"`
+	Basis    *ClosureBasis `json:"basis,omitempty"`
+	Override bool          `json:"override,omitempty"`
+}
+
+// Where a ClosureBasis's capture time came from.
+const (
+	TakenFromEXIF     = "exif"     // the photo's EXIF capture time
+	TakenFromRecorded = "recorded" // no EXIF time: when the ledger recorded it
+)
+
+// ClosureBasis is the evidence a finding was closed on: the rectification,
+// the photo in it taken after the finding, when (and from what) that time
+// is known, and its distance in metres from the finding's photos when both
+// carried a position.
+type ClosureBasis struct {
+	Evidence  uuid.UUID `json:"evidence"`
+	Photo     string    `json:"photo"`
+	TakenAt   time.Time `json:"taken_at"`
+	TakenFrom string    `json:"taken_from"`
+	Distance  *float64  `json:"distance_m,omitempty"`
 }
 
 // NewFinding is a finding to record.
@@ -83,12 +106,15 @@ type NewFinding struct {
 	Client      Client
 }
 
-// FindingDecision resolves or reopens a finding.
+// FindingDecision resolves or reopens a finding. A resolve carries the
+// Basis the closure rules found, or Override with a Reason.
 type FindingDecision struct {
 	Unit            string
 	Finding         uuid.UUID
 	ExpectedVersion int
 	Reason          string
+	Basis           *ClosureBasis
+	Override        bool
 	Actor           Actor
 	Client          Client
 }

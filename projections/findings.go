@@ -19,6 +19,27 @@ type FindingItem struct {
 	Version        int
 	Chain          []Link
 	Rectifications []uuid.UUID // evidence ids naming this finding, in order
+	Closures       []Closure   // each resolve, in order
+}
+
+// Closure is one resolve of a finding: the event's sequence and the
+// evidence it was closed on, or Override when the resolver overrode the
+// closure rules (with the reason on its link). Both are unset for resolves
+// recorded before the rules existed.
+type Closure struct {
+	Seq      uint64               `json:"seq"`
+	Basis    *events.ClosureBasis `json:"basis,omitempty"`
+	Override bool                 `json:"override,omitempty"`
+}
+
+// ClosureAt returns the closure recorded at seq, or nil.
+func (f *FindingItem) ClosureAt(seq uint64) *Closure {
+	for i := range f.Closures {
+		if f.Closures[i].Seq == seq {
+			return &f.Closures[i]
+		}
+	}
+	return nil
 }
 
 // Finding states.
@@ -52,13 +73,21 @@ func (f *FindingItem) MarshalJSON() ([]byte, error) {
 		Version        int                 `json:"version"`
 		RecordedAt     time.Time           `json:"recorded_at"`
 		Rectifications []uuid.UUID         `json:"rectifications"`
+		Closures       []Closure           `json:"closures"`
 		Chain          []Link              `json:"chain"`
-	}{f.ID, f.Finding, nonNil(f.Photos), f.Status(), f.Version, f.Chain[0].RecordedAt.Time(), nonNilIDs(f.Rectifications), f.Chain})
+	}{f.ID, f.Finding, nonNil(f.Photos), f.Status(), f.Version, f.Chain[0].RecordedAt.Time(), nonNilIDs(f.Rectifications), nonNilClosures(f.Closures), f.Chain})
 }
 
 func nonNil(a []events.Attachment) []events.Attachment {
 	if a == nil {
 		return []events.Attachment{}
+	}
+	return a
+}
+
+func nonNilClosures(a []Closure) []Closure {
+	if a == nil {
+		return []Closure{}
 	}
 	return a
 }
@@ -98,6 +127,13 @@ func (u *UnitArchive) applyFinding(a *Archive, rec events.Record) error {
 		f.Version = ev.EntityVersion()
 		f.Resolved = ev.Type == events.TypeFindingResolved
 		f.Chain = append(f.Chain, a.link(rec, f.Version))
+		if f.Resolved {
+			var p events.FindingChanged
+			if err := ev.DecodeData(&p); err != nil {
+				return err
+			}
+			f.Closures = append(f.Closures, Closure{Seq: rec.Seq, Basis: p.Basis, Override: p.Override})
+		}
 	}
 	return nil
 }
@@ -111,6 +147,14 @@ func (u *UnitArchive) rectified(fid string, id uuid.UUID) {
 	if i, ok := u.findex[f]; ok {
 		u.findings[i].Rectifications = append(u.findings[i].Rectifications, id)
 	}
+}
+
+// Finding returns the unit's finding id, or nil.
+func (u *UnitArchive) Finding(id uuid.UUID) *FindingItem {
+	if i, ok := u.findex[id]; ok {
+		return u.findings[i]
+	}
+	return nil
 }
 
 // Findings returns the unit's findings in the order they were recorded.

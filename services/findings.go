@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/closure"
 	"taizhang/events"
 	"taizhang/projections"
 )
@@ -25,10 +26,13 @@ type FindingInput struct {
 	Due         string `json:"due"`
 }
 
-// DecisionInput resolves or reopens a finding.
+// DecisionInput resolves or reopens a finding. A resolve is checked
+// against the closure rules (package closure) unless Override is set,
+// which requires a reason and is listed on the supervisor's audit pages.
 type DecisionInput struct {
 	Reason          string `json:"reason"`
 	ExpectedVersion int    `json:"expected_version"`
+	Override        bool   `json:"override"`
 }
 
 func (s *Server) recordFinding(w http.ResponseWriter, r *http.Request) {
@@ -85,10 +89,10 @@ func (s *Server) decideFinding(w http.ResponseWriter, r *http.Request, resolve b
 		return
 	}
 	d := events.FindingDecision{Unit: r.PathValue("unit"), Finding: id, ExpectedVersion: in.ExpectedVersion, Reason: in.Reason,
-		Actor: principal(r).Actor(), Client: clientOf(r)}
+		Override: in.Override, Actor: principal(r).Actor(), Client: clientOf(r)}
 	var rec *events.Record
 	if resolve {
-		rec, err = s.ledger.ResolveFinding(r.Context(), d)
+		rec, err = s.resolve(r.Context(), d)
 	} else {
 		rec, err = s.ledger.ReopenFinding(r.Context(), d)
 	}
@@ -97,6 +101,99 @@ func (s *Server) decideFinding(w http.ResponseWriter, r *http.Request, resolve b
 		return
 	}
 	writeReceipt(w, r, http.StatusOK, rec)
+}
+
+// resolve closes a finding: on the basis the closure rules find in the
+// unit's live archive, or, with d.Override, on the resolver's reason alone.
+// Errors: a *closure.Refusal (wrapping closure.ErrNotClosable) naming the
+// rule that failed; events.ErrConflict for a finding already resolved or
+// at another version; the ledger's errors.
+func (s *Server) resolve(ctx context.Context, d events.FindingDecision) (*events.Record, error) {
+	if !d.Override {
+		basis, err := s.closureBasis(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		d.Basis = &basis
+	}
+	return s.ledger.ResolveFinding(ctx, d)
+}
+
+// closureBasis runs the closure rules over the finding and the standing
+// rectifications that name it.
+func (s *Server) closureBasis(ctx context.Context, d events.FindingDecision) (events.ClosureBasis, error) {
+	var basis events.ClosureBasis
+	err := s.withUnitArchive(ctx, d.Unit, time.Time{}, func(ua *projections.UnitArchive) error {
+		f := ua.Finding(d.Finding)
+		switch {
+		case f == nil:
+			return fmt.Errorf("finding %s in unit %s: %w", d.Finding, d.Unit, events.ErrNotFound)
+		case f.Resolved:
+			return fmt.Errorf("finding %s is already resolved: %w", d.Finding, events.ErrConflict)
+		case d.ExpectedVersion >= 1 && f.Version != d.ExpectedVersion:
+			return fmt.Errorf("finding %s is at version %d, not %d: %w", d.Finding, f.Version, d.ExpectedVersion, events.ErrConflict)
+		}
+		recorded := f.Chain[0].RecordedAt.Time().In(s.cfg.Zone)
+		cf := closure.Finding{ID: f.ID, RecordedAt: recorded}
+		for _, at := range f.Photos {
+			if p, ok := s.closurePhoto(at, recorded); ok {
+				cf.Photos = append(cf.Photos, p)
+			}
+		}
+		var rects []closure.Rectification
+		for _, id := range f.Rectifications {
+			if it := ua.Item(id); it != nil && !it.Retracted {
+				rects = append(rects, s.rectificationOf(it))
+			}
+		}
+		var err error
+		basis, err = closure.Check(cf, rects, d.Actor.ID, closure.Rules{MaxDistance: s.cfg.ClosureDistance})
+		return err
+	})
+	return basis, err
+}
+
+// rectificationOf is a rectification item as the closure rules see it:
+// everyone who filed or amended it, and its photos with the time each was
+// recorded (the first link that attached it).
+func (s *Server) rectificationOf(it *projections.Item) closure.Rectification {
+	rc := closure.Rectification{Evidence: it.ID}
+	seen := map[string]bool{}
+	for _, l := range it.Chain {
+		if a := l.Actor().ID; !seen[a] {
+			seen[a] = true
+			rc.Filers = append(rc.Filers, a)
+		}
+	}
+	for _, at := range it.Attachments {
+		recorded := it.Chain[0].RecordedAt.Time().In(s.cfg.Zone)
+	links:
+		for _, l := range it.Chain {
+			for _, la := range l.Attachments {
+				if la.SHA256 == at.SHA256 {
+					recorded = l.RecordedAt.Time().In(s.cfg.Zone)
+					break links
+				}
+			}
+		}
+		if p, ok := s.closurePhoto(at, recorded); ok {
+			rc.Photos = append(rc.Photos, p)
+		}
+	}
+	return rc
+}
+
+// closurePhoto returns an image attachment as a closure.Photo: taken at
+// its EXIF time, read in the deployment's zone, else at recorded.
+func (s *Server) closurePhoto(at events.Attachment, recorded time.Time) (closure.Photo, bool) {
+	if !strings.HasPrefix(at.MediaType, "image/") {
+		return closure.Photo{}, false
+	}
+	p := closure.Photo{SHA256: at.SHA256, TakenAt: recorded, GPS: at.GPS}
+	if t, err := time.ParseInLocation("2006-01-02T15:04:05", at.TakenAt, s.cfg.Zone); err == nil {
+		p.TakenAt, p.FromEXIF = t, true
+	}
+	return p, true
 }
 
 func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {

@@ -431,7 +431,9 @@ func (pg *pages) recordFinding(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/units/"+unit+"#f-"+rec.Event.ID.String(), http.StatusSeeOther)
 }
 
-// decide resolves (or reopens) a finding with a reason.
+// decide resolves (or reopens) a finding with a reason; a resolve is
+// checked against the closure rules unless the form's override box is
+// ticked.
 func (pg *pages) decide(resolve bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := readSmallForm(w, r); err != nil {
@@ -450,9 +452,9 @@ func (pg *pages) decide(resolve bool) http.HandlerFunc {
 			return
 		}
 		d := events.FindingDecision{Unit: unit, Finding: id, ExpectedVersion: v, Reason: strings.TrimSpace(r.FormValue("reason")),
-			Actor: principal(r).Actor(), Client: events.ClientWeb}
+			Override: resolve && r.FormValue("override") != "", Actor: principal(r).Actor(), Client: events.ClientWeb}
 		if resolve {
-			_, err = pg.s.ledger.ResolveFinding(r.Context(), d)
+			_, err = pg.s.resolve(r.Context(), d)
 		} else {
 			_, err = pg.s.ledger.ReopenFinding(r.Context(), d)
 		}

@@ -327,6 +327,10 @@ func TestFindingsPages(t *testing.T) {
 	if st != 303 || h.Get("Location") != "/units/cun-1#f-"+fid {
 		t.Fatalf("record finding: %d %s", st, body)
 	}
+	// Nothing filed yet: the closure rules refuse, in the clerk's words.
+	if st, _, body := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"1"}, "reason": {"已核實"}}, nil, false); st != 422 || !strings.Contains(body, "还没有提交整改材料") {
+		t.Fatalf("resolve with no rectification: %d %s", st, body)
+	}
 	home := e.page("clerk", "/", 200)
 	if !strings.Contains(home, "善行義舉榜未更新") || !strings.Contains(home, "/units/cun-1/submit?finding="+fid) {
 		t.Fatal("the submitter's home does not show the open finding")
@@ -348,6 +352,9 @@ func TestFindingsPages(t *testing.T) {
 	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"1"}, "reason": {"已核實"}}, nil, false); st != 303 {
 		t.Fatalf("resolve: %d", st)
 	}
+	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "销号依据") || !strings.Contains(f, `href="#ev-`) || strings.Contains(f, "未按规则销号") {
+		t.Errorf("the resolve does not show its basis:\n%s", f)
+	}
 	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/reopen", url.Values{"expected_version": {"2"}}, nil, false); st != 400 {
 		t.Errorf("reopen without a reason: %d", st)
 	}
@@ -356,6 +363,16 @@ func TestFindingsPages(t *testing.T) {
 	}
 	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "榜單仍是舊的") || !strings.Contains(f, "/reopen") && !strings.Contains(f, "/resolve") {
 		t.Errorf("after reopening:\n%s", f)
+	}
+	// An override needs a reason, and shows as one.
+	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"3"}, "override": {"1"}}, nil, false); st != 400 {
+		t.Errorf("override without a reason: %d", st)
+	}
+	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"3"}, "override": {"1"}, "reason": {"現場核實，照片另行補交"}}, nil, false); st != 303 {
+		t.Fatalf("override: %d", st)
+	}
+	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "未按规则销号") || !strings.Contains(f, "現場核實，照片另行補交") {
+		t.Errorf("the override does not show:\n%s", f)
 	}
 }
 

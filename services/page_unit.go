@@ -62,6 +62,17 @@ type planView struct {
 type decisionView struct {
 	At                  time.Time
 	Type, Actor, Reason string
+	Override            bool
+	Basis               *basisView // the evidence a resolve was closed on
+}
+
+// basisView is a closure's basis as the finding shows it.
+type basisView struct {
+	Evidence  uuid.UUID
+	Title     string
+	TakenAt   time.Time
+	TakenFrom string
+	Distance  *float64
 }
 
 type findingView struct {
@@ -201,7 +212,17 @@ func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 				Overdue: f.Overdue(at, s.cfg.Zone), Version: f.Version}
 			fv.Photos, _ = splitAttachments(unit, f.Photos, f.Finding.Description)
 			for _, l := range f.Chain[1:] {
-				fv.Decisions = append(fv.Decisions, decisionView{At: l.RecordedAt.Time(), Type: string(l.Type()), Actor: l.Actor().ID, Reason: l.Reason()})
+				dv := decisionView{At: l.RecordedAt.Time(), Type: string(l.Type()), Actor: l.Actor().ID, Reason: l.Reason()}
+				if cl := f.ClosureAt(l.Seq); cl != nil {
+					dv.Override = cl.Override
+					if b := cl.Basis; b != nil {
+						dv.Basis = &basisView{Evidence: b.Evidence, TakenAt: b.TakenAt, TakenFrom: b.TakenFrom, Distance: b.Distance}
+						if it := ua.Item(b.Evidence); it != nil {
+							dv.Basis.Title = it.Title
+						}
+					}
+				}
+				fv.Decisions = append(fv.Decisions, dv)
 			}
 			for _, id := range f.Rectifications {
 				if it := ua.Item(id); it != nil {

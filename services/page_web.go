@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"taizhang/closure"
 	"taizhang/events"
 	"taizhang/projections"
 	"taizhang/projections/compliance"
@@ -120,6 +121,13 @@ func (pg *pages) fail(w http.ResponseWriter, r *http.Request, status int, err er
 			msg = pg.r.T(l, "error.423", q.Unit, q.Seq)
 		} else {
 			msg = pg.r.T(l, "error.423_other", err.Error())
+		}
+	case http.StatusUnprocessableEntity:
+		var rf *closure.Refusal
+		if errors.As(err, &rf) {
+			msg = pg.r.T(l, "closure."+rf.Message, rf.Args...)
+		} else {
+			msg = pg.r.T(l, "error.422", err.Error())
 		}
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge,
 		http.StatusServiceUnavailable:

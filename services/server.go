@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"taizhang/blobstore"
+	"taizhang/closure"
 	"taizhang/events"
 	"taizhang/internal/metrics"
 	"taizhang/media"
@@ -77,8 +78,13 @@ type Config struct {
 	ClockSkew time.Duration
 	// TempDir is where uploads are spooled while hashed.
 	TempDir string
-	// Zone interprets dates without a time (default UTC+8, China).
+	// Zone interprets dates without a time (default UTC+8, China), and
+	// photos' EXIF times.
 	Zone *time.Location
+	// ClosureDistance is how far in metres a rectification's photo may be
+	// from the finding's photos when both carry a position (default
+	// closure.DefaultMaxDistance).
+	ClosureDistance float64
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// SessionIdle ends a web session unused this long (default 30 min);
@@ -422,6 +428,7 @@ var errorTable = []struct {
 	{media.ErrTooManyPixels, http.StatusUnprocessableEntity, "too_many_pixels"},
 	{media.ErrDecodeTimeout, http.StatusUnprocessableEntity, "decode_timeout"},
 	{events.ErrQuarantined, http.StatusLocked, "quarantined"},
+	{closure.ErrNotClosable, http.StatusUnprocessableEntity, "not_closable"},
 	{events.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
 	{events.ErrExists, http.StatusConflict, "exists"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -71,13 +72,16 @@ func findingDecide(ctx context.Context, cmd string, args []string, stdout, stder
 	fs := newFlags("finding "+cmd, stderr)
 	var unit, id, reason string
 	var version int
-	var asJSON bool
+	var asJSON, override bool
 	a, err := newAPI(fs, args, func() {
 		fs.StringVar(&unit, "unit", "", "unit id (required)")
 		fs.StringVar(&id, "id", "", "finding id (required)")
 		fs.IntVar(&version, "version", 0, "the finding's version you decided on (required)")
-		fs.StringVar(&reason, "reason", "", "why (required to reopen)")
+		fs.StringVar(&reason, "reason", "", "why (required to reopen and to override)")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		if cmd == "resolve" {
+			fs.BoolVar(&override, "override", false, "close it against the closure rules (an exception, listed on the supervisor's audit; needs --reason)")
+		}
 	})
 	if err != nil {
 		return err
@@ -85,9 +89,16 @@ func findingDecide(ctx context.Context, cmd string, args []string, stdout, stder
 	if unit == "" || id == "" || version < 1 {
 		return usagef("--unit, --id and --version are required")
 	}
+	if override && strings.TrimSpace(reason) == "" {
+		return usagef("--override needs a --reason")
+	}
+	body := map[string]any{"reason": reason, "expected_version": version}
+	if override {
+		body["override"] = true
+	}
 	var out receiptOut
 	path := "/api/v1/units/" + url.PathEscape(unit) + "/findings/" + url.PathEscape(id) + "/" + cmd
-	if _, err := a.postJSON(ctx, path, map[string]any{"reason": reason, "expected_version": version}, &out); err != nil {
+	if _, err := a.postJSON(ctx, path, body, &out); err != nil {
 		return err
 	}
 	if asJSON {

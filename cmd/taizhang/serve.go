@@ -22,6 +22,7 @@ import (
 	"taizhang/blobstore"
 	"taizhang/blobstore/dir"
 	"taizhang/blobstore/minio"
+	"taizhang/closure"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/demo"
@@ -57,6 +58,7 @@ type serveConfig struct {
 	name                        string           // replica name (--name)
 	leaseTTL                    time.Duration    // checkpoint lease TTL (--lease-ttl)
 	minSeqWait                  time.Duration    // --min-seq-wait
+	closureDistance             float64          // --closure-distance, metres
 	metricsAddr                 string           // --metrics-addr: "" the main listener, "off", or HOST:PORT
 	metrics                     *metrics.Metrics // serve's registry; nil for the other commands
 
@@ -103,6 +105,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return usagef("--decode-timeout must be positive")
 	case c.leaseTTL < 100*time.Millisecond || c.minSeqWait <= 0:
 		return usagef("--lease-ttl must be at least 100ms and --min-seq-wait positive")
+	case !(c.closureDistance >= 1 && c.closureDistance <= 100_000):
+		return usagef("--closure-distance must be from 1 to 100000 metres")
 	case c.name == "" || len(c.name) > 128 || strings.ContainsAny(c.name, " \t\r\n"):
 		return usagef("--name must be 1 to 128 characters without spaces")
 	}
@@ -145,6 +149,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", tzjs.DefaultLeaseTTL, "with --nats: time to live of the checkpoint lease in the "+tzjs.DefaultLeaseBucket+" KV bucket, when serve creates the bucket (a dead holder is replaced after at most this)")
 	fs.DurationVar(&c.minSeqWait, "min-seq-wait", 5*time.Second, "longest a request with min_seq (or X-Taizhang-Min-Seq) waits for this replica to apply that ledger sequence before answering 503")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("TAIZHANG_METRICS_ADDR", ""), "serve Prometheus metrics (unauthenticated) at /metrics on HOST:PORT instead of the main listener; \"off\" serves none")
+	fs.Float64Var(&c.closureDistance, "closure-distance", closure.DefaultMaxDistance, "closing a finding: how far in metres the rectification's photo may be from the finding's photo when both carry a GPS position")
 	fs.BoolVar(&c.demo, "demo", false, "once listening, register the seed plans' units and submit their demo evidence through the API (idempotent), then log the tokens to try")
 }
 
@@ -219,7 +224,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
 		MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
 		ThumbDir: filepath.Join(c.data, "thumbs"), Replica: c.name, MinSeqWait: c.minSeqWait,
-		Metrics: c.metrics, MetricsHandler: mainMetrics(c),
+		Metrics: c.metrics, MetricsHandler: mainMetrics(c), ClosureDistance: c.closureDistance,
 	}, log)
 	api.SetAccessLog(access)
 	if c.demo {

@@ -70,10 +70,22 @@ func (l *Ledger) RecordFinding(ctx context.Context, f events.NewFinding) (rec *e
 }
 
 // ResolveFinding appends finding.resolved; ReopenFinding appends
-// finding.reopened (a reason is required). Errors: events.ErrNotFound for
-// an unknown unit or finding, events.ErrConflict for a stale
-// ExpectedVersion or a finding already in that state.
+// finding.reopened (a reason is required). A resolve must carry either a
+// Basis (the closure rules' finding, checked by package closure) naming
+// standing evidence of the same unit, or Override with a reason; never
+// both. Errors: events.ErrInvalid for a resolve with neither or both, or
+// a reopen with either; events.ErrNotFound for an unknown unit or finding;
+// events.ErrConflict for a stale ExpectedVersion, a finding already in
+// that state, or a basis that is not standing evidence of the unit.
 func (l *Ledger) ResolveFinding(ctx context.Context, d events.FindingDecision) (*events.Record, error) {
+	switch {
+	case d.Basis != nil && d.Override:
+		return nil, fmt.Errorf("%w: a resolve either names its basis or overrides the closure rules, not both", events.ErrInvalid)
+	case d.Basis == nil && !d.Override:
+		return nil, fmt.Errorf("%w: a resolve must name the rectification it relied on, or override the closure rules with a reason", events.ErrInvalid)
+	case d.Override && strings.TrimSpace(d.Reason) == "":
+		return nil, fmt.Errorf("%w: a reason is required to override the closure rules", events.ErrInvalid)
+	}
 	return l.decideFinding(ctx, d, events.TypeFindingResolved)
 }
 
@@ -81,6 +93,9 @@ func (l *Ledger) ResolveFinding(ctx context.Context, d events.FindingDecision) (
 func (l *Ledger) ReopenFinding(ctx context.Context, d events.FindingDecision) (*events.Record, error) {
 	if strings.TrimSpace(d.Reason) == "" {
 		return nil, fmt.Errorf("%w: a reason is required to reopen a finding", events.ErrInvalid)
+	}
+	if d.Basis != nil || d.Override {
+		return nil, fmt.Errorf("%w: a reopen has no closure basis or override", events.ErrInvalid)
 	}
 	return l.decideFinding(ctx, d, events.TypeFindingReopened)
 }
@@ -124,10 +139,16 @@ func (l *Ledger) decideFinding(ctx context.Context, d events.FindingDecision, ty
 			if e.version != d.ExpectedVersion {
 				return nil, fmt.Errorf("finding %s is at version %d, not %d: %w", d.Finding, e.version, d.ExpectedVersion, events.ErrConflict)
 			}
+			if b := d.Basis; b != nil {
+				be := l.idx.lookup(b.Evidence)
+				if be == nil || be.unit != d.Unit || be.first != events.TypeEvidenceSubmitted || be.last == events.TypeEvidenceRetracted {
+					return nil, fmt.Errorf("closure basis %s is not standing evidence of unit %s: %w", b.Evidence, d.Unit, events.ErrConflict)
+				}
+			}
 			fid := d.Finding
 			ev := &events.Event{ID: id, Type: typ, Actor: d.Actor, Client: d.Client, OccurredAt: l.cfg.Now(),
 				Corrects: &fid, Reason: strings.TrimSpace(d.Reason)}
-			return ev, ev.SetData(events.FindingChanged{Version: e.version + 1})
+			return ev, ev.SetData(events.FindingChanged{Version: e.version + 1, Basis: d.Basis, Override: d.Override})
 		},
 	})
 	return rec, err

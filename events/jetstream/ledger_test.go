@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -354,7 +355,8 @@ func TestFindingsLifecycle(t *testing.T) {
 	// A rectification names the finding; one naming an unknown finding, or one of another unit, is refused.
 	rect := events.Submission{Unit: "cun", Evidence: events.Evidence{Kind: events.KindRectification, Title: "已更新善行義舉榜", Finding: fid.String()},
 		OccurredAt: time.Now(), Actor: clerk, Client: events.ClientWeb}
-	if _, _, err := l.SubmitEvidence(ctx, rect); err != nil {
+	rectRec, _, err := l.SubmitEvidence(ctx, rect)
+	if err != nil {
 		t.Fatal(err)
 	}
 	unknown := rect
@@ -374,12 +376,39 @@ func TestFindingsLifecycle(t *testing.T) {
 	}
 
 	d := events.FindingDecision{Unit: "cun", Finding: fid, ExpectedVersion: 1, Reason: "照片顯示已更新", Actor: inspector, Client: events.ClientWeb}
-	if _, err := l.ResolveFinding(ctx, d); err != nil {
+	// A resolve names its basis or overrides with a reason: neither, both,
+	// or an override without a reason are refused; so is a basis that is
+	// not standing evidence of the unit (a finding, an unknown id).
+	basis := &events.ClosureBasis{Evidence: rectRec.Event.ID, Photo: strings.Repeat("a", 64), TakenAt: time.Now().UTC(), TakenFrom: events.TakenFromEXIF}
+	for name, bad := range map[string]events.FindingDecision{
+		"neither":            d,
+		"both":               func() events.FindingDecision { x := d; x.Basis, x.Override = basis, true; return x }(),
+		"override no reason": func() events.FindingDecision { x := d; x.Override, x.Reason = true, " "; return x }(),
+	} {
+		if _, err := l.ResolveFinding(ctx, bad); !errors.Is(err, events.ErrInvalid) {
+			t.Fatalf("resolve %s: %v", name, err)
+		}
+	}
+	for _, ev := range []uuid.UUID{fid, uuid.New()} {
+		x := d
+		x.Basis = &events.ClosureBasis{Evidence: ev, Photo: basis.Photo, TakenAt: basis.TakenAt, TakenFrom: basis.TakenFrom}
+		if _, err := l.ResolveFinding(ctx, x); !errors.Is(err, events.ErrConflict) {
+			t.Fatalf("resolve on basis %s: %v", ev, err)
+		}
+	}
+	d.Basis = basis
+	res, err := l.ResolveFinding(ctx, d)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var changed events.FindingChanged
+	if err := res.Event.DecodeData(&changed); err != nil || changed.Basis == nil || changed.Basis.Evidence != rectRec.Event.ID || changed.Override || changed.Version != 2 {
+		t.Fatalf("resolve payload %+v: %v", changed, err)
 	}
 	if _, err := l.ResolveFinding(ctx, d); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("resolve twice: %v", err)
 	}
+	d.Basis = nil
 	d.ExpectedVersion, d.Reason = 2, " "
 	if _, err := l.ReopenFinding(ctx, d); !errors.Is(err, events.ErrInvalid) {
 		t.Fatalf("reopen without reason: %v", err)
@@ -388,13 +417,33 @@ func TestFindingsLifecycle(t *testing.T) {
 	if _, err := l.ReopenFinding(ctx, d); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("stale reopen: %v", err)
 	}
-	d.ExpectedVersion = 2
+	d.ExpectedVersion, d.Override = 2, true
+	if _, err := l.ReopenFinding(ctx, d); !errors.Is(err, events.ErrInvalid) {
+		t.Fatalf("reopen with an override: %v", err)
+	}
+	d.Override = false
 	if _, err := l.ReopenFinding(ctx, d); err != nil {
 		t.Fatal(err)
 	}
+	// Retracted evidence is no basis; an override with a reason resolves.
+	d.ExpectedVersion, d.Reason, d.Basis = 3, "現場核實，照片設備故障", basis
+	if _, err := l.RetractEvidence(ctx, events.Correction{Unit: "cun", Evidence: rectRec.Event.ID, ExpectedVersion: 1, Reason: "照片是舊的", Actor: clerk, Client: events.ClientWeb}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ResolveFinding(ctx, d); !errors.Is(err, events.ErrConflict) {
+		t.Fatalf("resolve on retracted evidence: %v", err)
+	}
+	d.Basis, d.Override = nil, true
+	if res, err = l.ResolveFinding(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	changed = events.FindingChanged{}
+	if err := res.Event.DecodeData(&changed); err != nil || changed.Basis != nil || !changed.Override || res.Event.Reason != d.Reason {
+		t.Fatalf("override payload %+v %q: %v", changed, res.Event.Reason, err)
+	}
 	// Amending a finding as if it were evidence is refused.
 	title := "x"
-	if _, err := l.AmendEvidence(ctx, events.Correction{Unit: "cun", Evidence: fid, ExpectedVersion: 3, Reason: "r", Changes: events.Changes{Title: &title}, Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrNotFound) {
+	if _, err := l.AmendEvidence(ctx, events.Correction{Unit: "cun", Evidence: fid, ExpectedVersion: 4, Reason: "r", Changes: events.Changes{Title: &title}, Actor: clerk, Client: events.ClientWeb}); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("amend a finding: %v", err)
 	}
 	hist, err := l.History(ctx, "cun", time.Time{})
@@ -404,7 +453,7 @@ func TestFindingsLifecycle(t *testing.T) {
 	if err := events.VerifyChain(hist); err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 5 {
+	if len(hist) != 7 {
 		t.Fatalf("%d events", len(hist))
 	}
 }

@@ -203,7 +203,9 @@ func RunAt(ctx context.Context, baseURL, adminToken string, plans map[string][]b
 		case opAmend, opRetract:
 			res.Counts.Corrections++
 		case opResolve, opReopen:
-			res.Counts.Decisions++
+			if o.Refused == "" {
+				res.Counts.Decisions++
+			}
 		case opFinding:
 			res.Counts.Findings++
 		}
@@ -506,8 +508,47 @@ func (x *runner) decide(ctx context.Context, o *op) error {
 		verb = "reopen"
 	}
 	path := fmt.Sprintf("/api/v1/units/%s/findings/%s/%s", o.Unit, o.Target, verb)
-	return x.postVersioned(ctx, x.inspector, path, map[string]any{"reason": o.Reason, "expected_version": o.Version},
-		verb+" finding "+o.Target.String(), o.Version, func() (int, error) { return x.findingVersion(ctx, o.Unit, o.Target) })
+	body := map[string]any{"reason": o.Reason, "expected_version": o.Version}
+	if o.Override {
+		body["override"] = true
+	}
+	current := func() (int, error) { return x.findingVersion(ctx, o.Unit, o.Target) }
+	if o.Refused != "" {
+		return x.refused(ctx, path, body, o, current)
+	}
+	return x.postVersioned(ctx, x.inspector, path, body, verb+" finding "+o.Target.String(), o.Version, current)
+}
+
+// refused posts a resolve the closure rules must refuse (422
+// not_closable); a 409 is fine if the finding is already past the version
+// (the demo run again).
+func (x *runner) refused(ctx context.Context, path string, body map[string]any, o *op, current func() (int, error)) error {
+	js, _ := json.Marshal(body)
+	status, resp, err := x.c.do(ctx, x.inspector, http.MethodPost, path, "application/json", js)
+	if err != nil {
+		return err
+	}
+	what := "resolve finding " + o.Target.String() + " (expected to be refused on rule " + o.Refused + ")"
+	switch status {
+	case http.StatusUnprocessableEntity:
+		var e struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		if json.Unmarshal(resp, &e) == nil && e.Error.Code == "not_closable" {
+			return nil
+		}
+	case http.StatusConflict:
+		v, err := current()
+		if err != nil {
+			return err
+		}
+		if v > o.Version {
+			return nil
+		}
+	case http.StatusOK:
+		return fmt.Errorf("demo: %s: the server closed it", what)
+	}
+	return apiError(what, status, resp)
 }
 
 func (x *runner) findingVersion(ctx context.Context, unit string, id uuid.UUID) (int, error) {

@@ -259,7 +259,7 @@ func TestDemoScript(t *testing.T) {
 	for _, s := range a.stories {
 		names[s.Name] = true
 	}
-	for _, n := range []string{"amended", "retracted", "reused-photo", "resized-copy", "backfill-burst", "finding-resolved", "finding-rejected", "finding-overdue"} {
+	for _, n := range []string{"amended", "retracted", "reused-photo", "resized-copy", "backfill-burst", "finding-resolved", "finding-refused", "closure-overridden", "finding-rejected", "finding-overdue"} {
 		if !names[n] {
 			t.Errorf("story %s missing", n)
 		}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"taizhang/events"
 )
 
 // The attachments the demo uploads are made here, from a spec, the same
@@ -570,4 +572,16 @@ func wrapRunes(s string, n int) []string {
 		rs = rs[n:]
 	}
 	return append(out, string(rs))
+}
+
+// WithEXIF returns the JPEG jpg with an EXIF block saying it was taken at
+// taken (its wall clock, as a camera writes it) and, if pos is set, where.
+// Tests use it to make photos whose capture time and place the ledger
+// reads. It fails if jpg is not a JPEG.
+func WithEXIF(jpg []byte, taken time.Time, pos *events.GPS) ([]byte, error) {
+	var g *gps
+	if pos != nil {
+		g = &gps{Lat: pos.Lat, Lon: pos.Lon}
+	}
+	return withExif(jpg, exifSegment(taken, g))
 }

@@ -82,7 +82,13 @@ type op struct {
 	Reason  string
 	Changes map[string]any // opAmend
 	Finding *findingSpec   // opFinding
-	order   int
+	// Refused, for an opResolve, is the closure rule the server must
+	// refuse it on (package closure): the story shows the refusal.
+	Refused string
+	// Override, for an opResolve, closes the finding against the closure
+	// rules, on Reason alone.
+	Override bool
+	order    int
 }
 
 // findingSpec is a finding an inspector records.

@@ -189,7 +189,7 @@ func (s *script) tell(gens map[string]*unitGen) error {
 		fixed := parseDay("2016-09-26").Add(15 * time.Hour)
 		r := rect(g, id, "good-deeds-board/1", g.u.Short+"“善行義舉”榜更新整改", fixed, g.photo(&item{Key: "rect/a"}, 0, sceneBoard, fixed.Add(-40*time.Minute)))
 		s.add(&op{Kind: opResolve, Unit: g.u.ID, Sim: parseDay("2016-09-29").Add(11 * time.Hour), Target: id, Version: 1, Reason: "已現場核實，榜單已按第三季度評選結果更新"})
-		add(Story{Name: "finding-resolved", Unit: g.u.ID, Finding: id.String(), Evidence: r.ID.String(), What: "recorded 2016-09-20 (due 2016-09-30), rectification occurred 2016-09-26, resolved: version 2"})
+		add(Story{Name: "finding-resolved", Unit: g.u.ID, Finding: id.String(), Evidence: r.ID.String(), What: "recorded 2016-09-20 (due 2016-09-30), rectification occurred 2016-09-26 with a photo taken on the spot that afternoon; resolved on that photo (the closure rules pass: after the finding, near the inspector's photo, closed by someone else): version 2"})
 	}
 
 	// Answered, resolved, reopened ("rejected": the rectification photo is
@@ -209,13 +209,20 @@ func (s *script) tell(gens map[string]*unitGen) error {
 		old.Name = "整改後.jpg"
 		first := parseDay("2016-09-23").Add(16 * time.Hour)
 		r1 := rect(g, id, "public-service-ads/1", g.u.Short+"宣傳欄公益廣告整改", first, old)
-		s.add(&op{Kind: opResolve, Unit: g.u.ID, Sim: parseDay("2016-09-25").Add(10 * time.Hour), Target: id, Version: 1, Reason: "同意銷號"})
+		refusedAt := parseDay("2016-09-25").Add(10 * time.Hour)
+		s.add(&op{Kind: opResolve, Unit: g.u.ID, Sim: refusedAt, Target: id, Version: 1, Reason: "同意銷號", Refused: "after"})
+		s.add(&op{Kind: opResolve, Unit: g.u.ID, Sim: refusedAt.Add(6 * time.Minute), Target: id, Version: 1, Override: true,
+			Reason: "村委會稱宣傳欄已修復，現場照片稍後補交，先行銷號"})
 		s.add(&op{Kind: opReopen, Unit: g.u.ID, Sim: parseDay("2016-10-12").Add(15 * time.Hour), Target: id, Version: 2, Reason: reason})
 		second := parseDay("2016-10-18").Add(11 * time.Hour)
 		r2 := rect(g, id, "public-service-ads/2", g.u.Short+"宣傳欄公益廣告重新制作（第二次整改）", second,
 			g.photo(&item{Key: "rect/b-new"}, 0, sceneBoard, second.Add(-30*time.Minute)))
+		add(Story{Name: "finding-refused", Unit: g.u.ID, Finding: id.String(), Evidence: r1.ID.String(), What: fmt.Sprintf(
+			"2016-09-25 the inspector's resolve is refused by the closure rules: the rectification's only photo was taken %s, before the finding was recorded (rule after)",
+			old.Taken.Format(time.DateOnly))})
+		add(Story{Name: "closure-overridden", Unit: g.u.ID, Finding: id.String(), What: "2016-09-25, minutes after the refusal, the inspector closes it anyway with an override and a reason; the supervisor's corrections audit lists it as closure_overridden"})
 		add(Story{Name: "finding-rejected", Unit: g.u.ID, Finding: id.String(), Evidence: r1.ID.String() + "," + r2.ID.String(), What: fmt.Sprintf(
-			"recorded 2016-09-20 (due 2016-10-10, high); rectification 2016-09-23 reusing the photo of %s; resolved; reopened 2016-10-12 with a reason (rejected); rectified again 2016-10-18; open at version 3, overdue",
+			"recorded 2016-09-20 (due 2016-10-10, high); rectification 2016-09-23 reusing the photo of %s; resolve refused, then overridden; reopened 2016-10-12 with a reason (rejected); rectified again 2016-10-18; open at version 3, overdue",
 			old.Taken.Format(time.DateOnly))})
 	}
 

@@ -140,7 +140,7 @@ func fixture(t *testing.T) *projections.Archive {
 	l.add("xi", events.TypeFindingRecorded, id(20), inspector, at("2016-09-20 10:00"), at("2016-09-20 10:00"), nil, "",
 		events.FindingRecorded{Finding: events.Finding{Description: "宣傳欄破損", Severity: "high", Due: "2016-10-10"}, Version: 1})
 	l.add("xi", events.TypeFindingResolved, id(21), inspector, at("2016-09-25 10:00"), at("2016-09-25 10:00"), ptr(id(20)), "同意銷號",
-		events.FindingChanged{Version: 2})
+		events.FindingChanged{Version: 2, Override: true})
 	l.add("xi", events.TypeFindingReopened, id(22), inspector, at("2016-10-12 10:00"), at("2016-10-12 10:00"), ptr(id(20)), "整改照片是舊照片",
 		events.FindingChanged{Version: 3})
 
@@ -171,12 +171,15 @@ func TestCorrections(t *testing.T) {
 		{"all", audit.Options{}, []string{
 			"dong amended 0190a0a0-0000-7000-8000-000000000001 clerk-dong 日期填錯 v2 title:端午活動→端午節活動 occurred_at:2016-06-19T09:00:00+08:00→2016-06-09T09:00:00+08:00",
 			"dong retracted 0190a0a0-0000-7000-8000-000000000003 clerk-dong 重複提交 v2 status:current→retracted",
+			"xi closure_overridden 0190a0a0-0000-7000-8000-000000000020 insp 同意銷號 v2 status:open→resolved",
 			"xi finding_reopened 0190a0a0-0000-7000-8000-000000000020 insp 整改照片是舊照片 v3 status:resolved→open",
 		}},
 		{"unit", audit.Options{Filter: audit.Filter{Unit: "xi"}}, []string{
+			"xi closure_overridden 0190a0a0-0000-7000-8000-000000000020 insp 同意銷號 v2 status:open→resolved",
 			"xi finding_reopened 0190a0a0-0000-7000-8000-000000000020 insp 整改照片是舊照片 v3 status:resolved→open",
 		}},
 		{"actor", audit.Options{Filter: audit.Filter{Actor: "insp"}}, []string{
+			"xi closure_overridden 0190a0a0-0000-7000-8000-000000000020 insp 同意銷號 v2 status:open→resolved",
 			"xi finding_reopened 0190a0a0-0000-7000-8000-000000000020 insp 整改照片是舊照片 v3 status:resolved→open",
 		}},
 		{"period", audit.Options{Filter: audit.Filter{From: at("2016-07-01 00:00"), To: at("2016-08-01 00:00")}}, []string{

@@ -17,9 +17,13 @@ const (
 	CorrectionAmended         = "amended"          // evidence amended
 	CorrectionRetracted       = "retracted"        // evidence retracted
 	CorrectionFindingReopened = "finding_reopened" // a resolved finding reopened (a rectification rejected)
+	// CorrectionClosureOverridden is a finding resolved against the closure
+	// rules (package closure) on the resolver's reason alone.
+	CorrectionClosureOverridden = "closure_overridden"
 )
 
-// Correction is one amendment, retraction or reopened finding: who, when,
+// Correction is one amendment, retraction, reopened finding or overridden
+// closure: who, when,
 // why, and what it changed.
 type Correction struct {
 	Unit       string        `json:"unit"`
@@ -55,7 +59,8 @@ type CorrectionsReport struct {
 	Corrections []Correction `json:"corrections"`
 }
 
-// Corrections lists every amendment, retraction and reopened finding the
+// Corrections lists every amendment, retraction, reopened finding and
+// overridden closure the
 // filter selects (by the correction's unit, recorded time and actor).
 func Corrections(a *projections.Archive, o Options) CorrectionsReport {
 	o = o.withDefaults()
@@ -89,12 +94,23 @@ func Corrections(a *projections.Archive, o Options) CorrectionsReport {
 		}
 		for _, f := range ua.Findings() {
 			for i, l := range f.Chain {
-				if i == 0 || l.Type() != events.TypeFindingReopened || !o.match(unit, l.RecordedAt.Time(), l.Actor().ID) {
+				if i == 0 || !o.match(unit, l.RecordedAt.Time(), l.Actor().ID) {
 					continue
 				}
 				c := correction(unit, f.ID, f.Finding.Description, l)
-				c.Kind = CorrectionFindingReopened
-				c.Changes = []FieldChange{{"status", projections.FindingResolved, projections.FindingOpen}}
+				switch l.Type() {
+				case events.TypeFindingReopened:
+					c.Kind = CorrectionFindingReopened
+					c.Changes = []FieldChange{{"status", projections.FindingResolved, projections.FindingOpen}}
+				case events.TypeFindingResolved:
+					if cl := f.ClosureAt(l.Seq); cl == nil || !cl.Override {
+						continue
+					}
+					c.Kind = CorrectionClosureOverridden
+					c.Changes = []FieldChange{{"status", projections.FindingOpen, projections.FindingResolved}}
+				default:
+					continue
+				}
 				rep.Corrections = append(rep.Corrections, c)
 			}
 		}
