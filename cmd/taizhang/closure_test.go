@@ -153,6 +153,10 @@ func TestClosureRules(t *testing.T) {
 	if cc.Basis != nil || !cc.Override {
 		t.Errorf("closure of c: %+v", cc)
 	}
+	code, out, errs = cli(t, s, inspector, "finding", "list", "--unit", "dongcun")
+	if code != 0 || !strings.Contains(out, "closed on rectification "+good) || !strings.Contains(out, "m from the finding's photo") || strings.Count(out, "OVERRIDE") != 1 {
+		t.Errorf("finding list: %d %q %q", code, out, errs)
+	}
 	var corr struct {
 		Corrections []struct {
 			Kind, Reason string

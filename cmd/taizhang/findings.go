@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -140,9 +141,20 @@ func findingList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Version        int      `json:"version"`
 		Rectifications []string `json:"rectifications"`
 		Chain          []struct {
+			Seq    uint64 `json:"seq"`
 			Type   string `json:"type"`
 			Reason string `json:"reason"`
 		} `json:"chain"`
+		Closures []struct {
+			Seq   uint64 `json:"seq"`
+			Basis *struct {
+				Evidence  string    `json:"evidence"`
+				TakenAt   time.Time `json:"taken_at"`
+				TakenFrom string    `json:"taken_from"`
+				Distance  *float64  `json:"distance_m"`
+			} `json:"basis"`
+			Override bool `json:"override"`
+		} `json:"closures"`
 	}
 	var v struct {
 		Open, Overdue, Resolved []finding
@@ -167,6 +179,20 @@ func findingList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "- %s  %s  due %s  v%d%s  %d rectifications  %s\n", f.ID, f.Severity, f.Due, f.Version, flag, len(f.Rectifications), f.Description)
 			for _, c := range f.Chain[1:] {
 				fmt.Fprintf(stdout, "    %s: %s\n", c.Type, c.Reason)
+				for _, cl := range f.Closures {
+					switch {
+					case cl.Seq != c.Seq:
+					case cl.Override:
+						fmt.Fprintf(stdout, "      OVERRIDE: closed against the closure rules\n")
+					case cl.Basis != nil:
+						where := ""
+						if cl.Basis.Distance != nil {
+							where = fmt.Sprintf(", %.0f m from the finding's photo", *cl.Basis.Distance)
+						}
+						fmt.Fprintf(stdout, "      closed on rectification %s (photo taken %s, %s time%s)\n",
+							cl.Basis.Evidence, cl.Basis.TakenAt.Format(time.RFC3339), cl.Basis.TakenFrom, where)
+					}
+				}
 			}
 		}
 	}
