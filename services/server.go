@@ -247,6 +247,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	s.thumbRoutes()
 	s.pageRoutes()
 	s.auditPageRoutes()
+	s.witnessPageRoutes() // page_witness.go
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := s.allowedMethods(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))

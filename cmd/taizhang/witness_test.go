@@ -1,7 +1,9 @@
 package main
 
 import (
+	"html"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -83,6 +85,24 @@ func TestWitnessesEndToEnd(t *testing.T) {
 	}
 	if r := s.postJSON(t, supA, "/api/v1/checkpoints/99/cosignatures", map[string]string{"cosignature": line, "key": vkeys["a"]}); r.Status != 404 {
 		t.Fatalf("cosignature of no checkpoint: %d %s", r.Status, r.Body)
+	}
+
+	// The supervisor's witnesses page lists the cosigners and checks a
+	// quorum of the keys typed in.
+	page := s.get(t, supA, "/audit/witnesses?lang=en")
+	if body := html.UnescapeString(string(page.Body)); page.Status != 200 || !strings.Contains(body, "witness.example/a+") || !strings.Contains(body, "witness.example/b+") {
+		t.Fatalf("witnesses page: %d %s", page.Status, page.Body)
+	}
+	keysQ := url.QueryEscape(vkeys["a"] + "\n" + vkeys["b"])
+	if page := s.get(t, supA, "/audit/witnesses?lang=en&quorum=2&keys="+keysQ); !strings.Contains(string(page.Body), "is cosigned by 2 of your 2 trusted witnesses (quorum 2)") {
+		t.Fatalf("witnesses page, quorum 2: %s", page.Body)
+	}
+	keysQ = url.QueryEscape(vkeys["a"] + "\n" + vkeys["b"] + "\n" + vkeys["c"] + "\nnot a key")
+	if page := s.get(t, supA, "/audit/witnesses?lang=en&keys="+keysQ); !strings.Contains(string(page.Body), "Quorum not met") || !strings.Contains(string(page.Body), "(the most: 2, on checkpoint") || !strings.Contains(string(page.Body), "malformed witness key") {
+		t.Fatalf("witnesses page, quorum 3: %s", page.Body)
+	}
+	if page := s.get(t, clerk, "/audit/witnesses"); page.Status != 403 {
+		t.Fatalf("witnesses page as a submitter: %d", page.Status)
 	}
 
 	// The export reuses the cosigned checkpoint (the ledger has not grown),
