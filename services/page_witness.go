@@ -62,6 +62,10 @@ type witnessCheck struct {
 // --witness-key makes, here on the server's copy (the page says so).
 func (pg *pages) auditWitnesses(w http.ResponseWriter, r *http.Request) {
 	s := pg.s
+	if _, _, err := s.auditOptions(r); err != nil { // as every audit page: a unit out of scope is refused
+		pg.failErr(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	d := witnessPageData{Keys: q.Get("keys"), Quorum: q.Get("quorum"), URL: "https://" + r.Host}
 	if r.TLS == nil {
