@@ -42,7 +42,8 @@ type Config struct {
 	// Now returns the time used for recorded_at; time.Now if nil.
 	Now func() time.Time
 	// MaxAttempts bounds the retries of one append on concurrent
-	// modification; 64 if zero.
+	// modification (64 if zero); past it the append fails with an error
+	// wrapping events.ErrUnavailable.
 	MaxAttempts int
 	// Observe, if set, is told of every append that reached the stream:
 	// the event's type, how long the append took (retries included) and
@@ -477,8 +478,15 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		u.known = false
 		var apiErr *js.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == js.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == js.JSErrCodeStreamWrongLastSequenceConstant) {
+			// Another writer appended to this unit, or a stream leader
+			// elected a moment ago answered the head read before applying
+			// what it had: decide again, after a pause that grows from the
+			// third attempt on, so that a lagging leader has time to catch up.
 			lastErr = err
-			continue // another writer appended to this unit: decide again
+			if err := retryPause(ctx, attempt); err != nil {
+				return nil, false, err
+			}
+			continue
 		}
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMsgIDInProcess {
 			// A publish of this same event id (an earlier attempt that
@@ -500,11 +508,34 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		l.observe(typ, start, err)
 		return nil, false, err
 	}
-	err := fmt.Errorf("append to unit %s: gave up after %d attempts: %w", o.unit, l.cfg.MaxAttempts, lastErr)
+	// Still contended or still catching up: a passing state, answered as
+	// unavailable (try again), never as an internal error.
+	err := fmt.Errorf("%w: append to unit %s: gave up after %d attempts: %w", events.ErrUnavailable, o.unit, l.cfg.MaxAttempts, lastErr)
 	if typ != "" {
 		l.observe(typ, start, err)
 	}
 	return nil, false, err
+}
+
+// retryPause waits before attempt+1 of an append that lost a race on the
+// unit's head: not at all for the first two attempts (plain contention
+// resolves at once), then 5 ms doubling to at most 200 ms, so that 64
+// attempts span several seconds of a leader election rather than a few
+// milliseconds. It returns ctx's error if ctx ends first.
+func retryPause(ctx context.Context, attempt int) error {
+	if attempt < 2 {
+		return nil
+	}
+	d := 5 * time.Millisecond << min(attempt-2, 6)
+	d = min(d, 200*time.Millisecond)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // observe tells Config.Observe, if set, of an append that began at start.

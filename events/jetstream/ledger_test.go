@@ -457,3 +457,43 @@ func TestFindingsLifecycle(t *testing.T) {
 		t.Fatalf("%d events", len(hist))
 	}
 }
+
+// TestAppendGivesUpUnavailable: an append that keeps losing the race on
+// its unit's head gives up with an error wrapping events.ErrUnavailable
+// (a 503, try again), not an internal error, and appends nothing; with
+// attempts left it decides again on the new head and succeeds.
+func TestAppendGivesUpUnavailable(t *testing.T) {
+	n := testenv.StartNATS(t)
+	a, err := tzjs.Open(context.Background(), n.Connect(t), tzjs.Config{MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	b := openLedger(t, n)
+	register(t, a, "cun")
+	submit(t, a, "cun", uuid.New(), "a's first") // a now knows the head
+	submit(t, b, "cun", uuid.New(), "b's")       // and that head is stale
+	_, _, err = a.SubmitEvidence(context.Background(), events.Submission{ID: uuid.New(), Unit: "cun",
+		Evidence: events.Evidence{Kind: events.KindActivity, Title: "a's second"}, OccurredAt: time.Now(), Actor: clerk, Client: events.ClientCLI})
+	if !errors.Is(err, events.ErrUnavailable) || !strings.Contains(err.Error(), "gave up after 1 attempts") {
+		t.Fatalf("contended append with no attempts left: %v", err)
+	}
+	hist, err := b.History(context.Background(), "cun", time.Time{})
+	if err != nil || len(hist) != 3 {
+		t.Fatalf("history: %d events, %v", len(hist), err)
+	}
+	// The failed attempt re-reads the head next time: a retry succeeds.
+	submit(t, a, "cun", uuid.New(), "a's second, again")
+	if err := events.VerifyChain(mustHistory(t, b, "cun")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustHistory(t *testing.T, l *tzjs.Ledger, unit string) []events.Record {
+	t.Helper()
+	h, err := l.History(context.Background(), unit, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
