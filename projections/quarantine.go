@@ -52,21 +52,21 @@ func (a *Archive) CheckWritable(chain string) error {
 
 // Quarantined returns every chain the live archive has quarantined.
 func (l *Live) Quarantined() []events.Quarantine {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.small.RLock()
+	defer l.small.RUnlock()
 	return l.arch.Quarantined()
 }
 
 // QuarantineOf returns the chain's quarantine in the live archive, or nil.
 func (l *Live) QuarantineOf(chain string) *events.Quarantine {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.small.RLock()
+	defer l.small.RUnlock()
 	return l.arch.QuarantineOf(chain)
 }
 
 // CheckWritable is Archive.CheckWritable on the live archive.
 func (l *Live) CheckWritable(chain string) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.small.RLock()
+	defer l.small.RUnlock()
 	return l.arch.CheckWritable(chain)
 }

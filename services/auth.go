@@ -188,7 +188,7 @@ func (s *Server) tokenPrincipal(ctx context.Context, token string) (Principal, e
 func (s *Server) userPrincipal(id string) (Principal, error) {
 	var u projections.UserVersion
 	var ok bool
-	_ = s.archive.Read(func(a *projections.Archive) error {
+	_ = s.archive.Lookup(func(a *projections.Archive) error { // on every request: never behind a long read
 		u, ok = a.User(id, time.Time{})
 		return nil
 	})
@@ -321,7 +321,7 @@ func (s *Server) authorize(p Principal, act Action, unit string) error {
 		return decide(p, act, unit, nil)
 	}
 	var err error
-	_ = s.archive.Read(func(a *projections.Archive) error {
+	_ = s.archive.Lookup(func(a *projections.Archive) error { // on every request: never behind a long read
 		err = decide(p, act, unit, a.Within)
 		return nil
 	})

@@ -184,7 +184,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 func (s *Server) currentUser(id string) (events.User, bool) {
 	var u events.User
 	var ok bool
-	_ = s.archive.Read(func(a *projections.Archive) error {
+	_ = s.archive.Lookup(func(a *projections.Archive) error {
 		var v projections.UserVersion
 		v, ok = a.User(id, time.Time{})
 		u = v.User

@@ -237,7 +237,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	// in DATA/admin.token. The projection must have caught up first.
 	if last, err := ledger.LastSeq(ctx); err != nil {
 		return err
-	} else if err := waitProjection(ctx, archive, last); err != nil {
+	} else if err := waitProjection(ctx, archive, last, log); err != nil {
 		return err
 	}
 	if err := api.EnsureUser(ctx, events.User{ID: "admin", Name: "admin", Role: events.RoleAdmin}); err != nil {
@@ -610,15 +610,34 @@ func lockData(data string) (func(), error) {
 	}, nil
 }
 
-// waitProjection waits (up to a minute) for the archive projection to reach
-// seq.
-func waitProjection(ctx context.Context, archive *projections.Live, seq uint64) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := archive.WaitFor(ctx, seq); err != nil {
-		return fmt.Errorf("archive projection: %w", err)
+// waitProjection waits for the archive projection to reach seq, for as
+// long as it keeps advancing: a ledger of millions of events takes more
+// than a minute to replay on a small machine, and that is no reason to
+// give up. It fails when the projection has not moved for a minute.
+func waitProjection(ctx context.Context, archive *projections.Live, seq uint64, log *slog.Logger) error {
+	const stall = time.Minute
+	last, since, logged := archive.Applied(), time.Now(), time.Now()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := archive.WaitFor(wctx, seq)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("archive projection: %w", ctx.Err())
+		}
+		now := archive.Applied()
+		if now > last {
+			last, since = now, time.Now()
+		} else if time.Since(since) > stall {
+			return fmt.Errorf("archive projection: no progress for %s: %w", stall, err)
+		}
+		if time.Since(logged) > 10*time.Second {
+			log.Info("rebuilding the archive projection from the ledger", "applied", now, "of", seq)
+			logged = time.Now()
+		}
 	}
-	return nil
 }
 
 // defaultReplicaName is HOST-PID: unique among the serve processes of one
