@@ -8,95 +8,22 @@ import (
 	"strconv"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/blobstore"
 	"taizhang/events"
 	"taizhang/projections"
 )
 
-// AccessEntry is one line of the access log: who did what to what, when,
-// from where, and how it ended. It never holds a credential: no token,
-// password or cookie, no request body.
-type AccessEntry struct {
-	Time  time.Time   `json:"time"`
-	Actor string      `json:"actor,omitempty"`
-	Role  events.Role `json:"role,omitempty"`
-	// ActorUnit is the unit the actor's scope is rooted at (a submitter's
-	// unit, an inspector's or supervisor's town), empty for an unscoped
-	// actor or none: it lets the supervisor over the actor see what the
-	// actor did, also to units outside that supervisor's scope.
-	ActorUnit string `json:"actor_unit,omitempty"`
-	Via       string `json:"via,omitempty"`
-	Action    Action `json:"action"`
-	Method    string `json:"method"`
-	Path      string `json:"path"`
-	Query     string `json:"query,omitempty"`
-	Unit      string `json:"unit,omitempty"`
-	Client    string `json:"client"`
-	Status    int    `json:"status"`
-	Outcome   string `json:"outcome"` // allowed, denied or failed
-	Reason    string `json:"reason,omitempty"`
-}
-
-// Access outcomes.
-const (
-	OutcomeAllowed = "allowed"
-	OutcomeDenied  = "denied"
-	OutcomeFailed  = "failed"
-)
-
-// AccessFilter selects access log entries; zero fields select all.
-type AccessFilter struct {
-	Actor, Unit, Outcome string
-	Action               Action
-	Since, Until         time.Time // Until exclusive
-	Limit                int       // the newest Limit entries (default 1000)
-	// Scope, when set, selects entries about a unit in the reader's scope
-	// and entries whose actor's scope is rooted in it (ActorUnit), so a
-	// supervisor sees what the people under them did elsewhere too.
-	Scope func(unit string) bool
-	// ActorUnits gives, for entries recorded without ActorUnit (before it
-	// was recorded), the scope root each user has now.
-	ActorUnits map[string]string
-}
-
-// Match reports whether e passes f.
-func (f AccessFilter) Match(e AccessEntry) bool {
-	return (f.Actor == "" || e.Actor == f.Actor) && (f.Unit == "" || e.Unit == f.Unit) &&
-		(f.Outcome == "" || e.Outcome == f.Outcome) && (f.Action == "" || e.Action == f.Action) &&
-		(f.Since.IsZero() || !e.Time.Before(f.Since)) && (f.Until.IsZero() || e.Time.Before(f.Until)) &&
-		(f.Scope == nil || (e.Unit != "" && f.Scope(e.Unit)) || f.actorInScope(e))
-}
-
-func (f AccessFilter) actorInScope(e AccessEntry) bool {
-	u := e.ActorUnit
-	if u == "" && e.Actor != "" {
-		u = f.ActorUnits[e.Actor]
-	}
-	return u != "" && f.Scope(u)
-}
-
-// AccessLog records access entries apart from the evidence ledger. Record
-// must not block a request for long: implementations buffer and write in the
-// background, and write what they hold before Close returns.
-type AccessLog interface {
-	Record(e AccessEntry)
-}
-
-// AccessReader reads the access log back.
-type AccessReader interface {
-	ListAccess(ctx context.Context, f AccessFilter) ([]AccessEntry, error)
-}
-
 type discardAccess struct{}
 
-func (discardAccess) Record(AccessEntry) {}
+func (discardAccess) Record(auth.AccessEntry) {}
 
 // SetAccessLog makes the server record every request but the public ones in
 // log; if log is also an AccessReader, GET /api/v1/audit/access reads it.
-func (s *Server) SetAccessLog(log AccessLog) { s.access = log }
+func (s *Server) SetAccessLog(log auth.AccessLog) { s.access = log }
 
 // logAccess records one request's outcome.
-func (s *Server) logAccess(r *http.Request, p Principal, act Action, unit string, status int, refused error) {
+func (s *Server) logAccess(r *http.Request, p auth.Principal, act auth.Action, unit string, status int, refused error) {
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -105,16 +32,16 @@ func (s *Server) logAccess(r *http.Request, p Principal, act Action, unit string
 			unit = u
 		}
 	}
-	e := AccessEntry{Time: s.now().UTC(), Actor: p.User, Role: p.Role, ActorUnit: p.Unit, Via: p.Via, Action: act, Method: r.Method,
-		Path: r.URL.Path, Query: r.URL.RawQuery, Unit: unit, Client: clientAddr(r), Status: status, Outcome: OutcomeAllowed}
+	e := auth.AccessEntry{Time: s.now().UTC(), Actor: p.User, Role: p.Role, ActorUnit: p.Unit, Via: p.Via, Action: act, Method: r.Method,
+		Path: r.URL.Path, Query: r.URL.RawQuery, Unit: unit, Client: clientAddr(r), Status: status, Outcome: auth.OutcomeAllowed}
 	if len(e.Query) > 500 {
 		e.Query = e.Query[:500]
 	}
 	switch {
 	case refused != nil || status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests:
-		e.Outcome = OutcomeDenied
+		e.Outcome = auth.OutcomeDenied
 	case status >= 400:
-		e.Outcome = OutcomeFailed
+		e.Outcome = auth.OutcomeFailed
 	}
 	if refused != nil {
 		e.Reason = refused.Error()
@@ -131,13 +58,13 @@ func (s *Server) logAccess(r *http.Request, p Principal, act Action, unit string
 // about units in its scope and entries made by actors whose scope is rooted
 // in it (what a clerk of its town tried on another town's unit, say).
 func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
-	rd, ok := s.access.(AccessReader)
+	rd, ok := s.access.(auth.AccessReader)
 	if !ok {
 		s.fail(w, r, fmt.Errorf("%w: this server keeps no access log", events.ErrUnavailable))
 		return
 	}
 	q := r.URL.Query()
-	f := AccessFilter{Actor: q.Get("actor"), Unit: q.Get("unit"), Outcome: q.Get("outcome"), Action: Action(q.Get("action")), Limit: 1000}
+	f := auth.AccessFilter{Actor: q.Get("actor"), Unit: q.Get("unit"), Outcome: q.Get("outcome"), Action: auth.Action(q.Get("action")), Limit: 1000}
 	if f.Unit != "" {
 		if err := events.ValidUnitID(f.Unit); err != nil {
 			s.fail(w, r, err)
@@ -149,7 +76,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch f.Outcome {
-	case "", OutcomeAllowed, OutcomeDenied, OutcomeFailed:
+	case "", auth.OutcomeAllowed, auth.OutcomeDenied, auth.OutcomeFailed:
 	default:
 		s.fail(w, r, fmt.Errorf("%w: outcome must be allowed, denied or failed", errBadRequest))
 		return
@@ -179,7 +106,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		f.Limit = n
 	}
 	p := principal(r)
-	if err := s.authorize(p, ActAccessLog, f.Unit); err != nil {
+	if err := s.authorize(p, auth.ActAccessLog, f.Unit); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -187,7 +114,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		var mu = make(map[string]bool)
 		_ = s.archive.Read(func(a *projections.Archive) error {
 			for _, u := range a.Units() {
-				mu[u.ID] = p.sees(u.ID, a.Within)
+				mu[u.ID] = p.Sees(u.ID, a.Within)
 			}
 			f.ActorUnits = map[string]string{}
 			for _, u := range a.Users(time.Time{}) {
@@ -206,7 +133,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if entries == nil {
-		entries = []AccessEntry{}
+		entries = []auth.AccessEntry{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
 }
@@ -216,7 +143,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 // attached to an event of a unit in its scope (unit, when given, says
 // where to look first). A blob out of scope answers 404, as if it did not
 // exist, so that digests cannot be probed.
-func (s *Server) blobVisible(p Principal, digest, unit string) error {
+func (s *Server) blobVisible(p auth.Principal, digest, unit string) error {
 	if p.Role == events.RoleAdmin || p.Unit == "" {
 		return nil
 	}
@@ -229,7 +156,7 @@ func (s *Server) blobVisible(p Principal, digest, unit string) error {
 	_ = s.archive.Read(func(a *projections.Archive) error {
 		look := func(id string) bool {
 			ua := a.Unit(id)
-			return ua != nil && p.sees(id, a.Within) && ua.References(digest)
+			return ua != nil && p.Sees(id, a.Within) && ua.References(digest)
 		}
 		if unit != "" {
 			found = look(unit)

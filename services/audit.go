@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/projections"
 	"taizhang/projections/audit"
@@ -139,14 +140,14 @@ func (s *Server) auditOptions(r *http.Request) (audit.Options, AuditFilter, erro
 	// The principal's scope: a unit asked for must be in it, and a scoped
 	// supervisor's views hold only its units.
 	p := principal(r)
-	if err := s.authorize(p, ActAudit, f.Unit); err != nil {
+	if err := s.authorize(p, auth.ActAudit, f.Unit); err != nil {
 		return o, f, err
 	}
 	if p.Role != events.RoleAdmin && p.Unit != "" {
 		in := map[string]bool{}
 		_ = s.archive.Read(func(a *projections.Archive) error {
 			for _, u := range a.Units() {
-				in[u.ID] = p.sees(u.ID, a.Within)
+				in[u.ID] = p.Sees(u.ID, a.Within)
 			}
 			return nil
 		})

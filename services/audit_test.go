@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/events"
 )
 
@@ -17,15 +18,15 @@ import (
 func TestAuditAuthorization(t *testing.T) {
 	for role, allowed := range map[events.Role]bool{events.RoleAdmin: true, events.RoleSupervisor: true,
 		events.RoleInspector: false, events.RoleSubmitter: false, events.RoleSystem: false} {
-		err := decide(Principal{User: "u", Role: role, Unit: "dongcun"}, ActAudit, "", nil)
-		if allowed != (err == nil) || err != nil && !errors.Is(err, ErrForbidden) {
+		err := auth.Decide(auth.Principal{User: "u", Role: role, Unit: "dongcun"}, auth.ActAudit, "", nil)
+		if allowed != (err == nil) || err != nil && !errors.Is(err, auth.ErrForbidden) {
 			t.Errorf("%s: %v", role, err)
 		}
 	}
 	s := New(nil, nil, nil, nil, Config{}, nil)
 	n := 0
 	for _, r := range s.Routes() {
-		if r.Action == ActAudit && strings.HasPrefix(r.Pattern, "GET /api/") {
+		if r.Action == auth.ActAudit && strings.HasPrefix(r.Pattern, "GET /api/") {
 			n++
 		}
 	}
@@ -37,7 +38,7 @@ func TestAuditAuthorization(t *testing.T) {
 func TestAuditOptions(t *testing.T) {
 	s := New(nil, nil, nil, nil, Config{Zone: zone}, nil)
 	admin := func(r *http.Request) *http.Request {
-		return r.WithContext(context.WithValue(r.Context(), ctxKey{}, Principal{User: "a", Role: events.RoleAdmin}))
+		return r.WithContext(context.WithValue(r.Context(), ctxKey{}, auth.Principal{User: "a", Role: events.RoleAdmin}))
 	}
 	o, f, err := s.auditOptions(admin(httptest.NewRequest("GET", "/api/v1/audit/backfill?unit=cun-6&from=2016-09-01&to=2016-09-10&actor=clerk&threshold_days=60&flagged=true", nil)))
 	if err != nil {

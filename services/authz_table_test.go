@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"taizhang/auth"
 	"taizhang/events"
 )
 
@@ -19,14 +20,14 @@ func AuthzTable(routes []Route) string {
 	b.WriteString("| Route | Action | admin | submitter | inspector | supervisor |\n|---|---|---|---|---|---|\n")
 	for _, rt := range routes {
 		cells := []string{"anyone", "anyone", "anyone", "anyone"}
-		if rt.Action != ActHealth && rt.Action != ActPublic {
-			r, ok := rules[rt.Action]
+		if rt.Action != auth.ActHealth && rt.Action != auth.ActPublic {
 			for i, role := range []string{"admin", "submitter", "inspector", "supervisor"} {
+				reach, ok := auth.ReachOf(rt.Action, roleOf(role))
 				switch {
 				case !ok:
 					cells[i] = "**no rule: refused**"
 				default:
-					cells[i] = r.of(roleOf(role)).String()
+					cells[i] = reach.String()
 				}
 			}
 		}

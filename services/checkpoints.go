@@ -27,12 +27,6 @@ type Checkpoints interface {
 	UnitProof(ctx context.Context, unit string, size uint64) (checkpoint.UnitProof, error)
 }
 
-// Actions of the checkpoint routes.
-const (
-	ActCheckpointRead   Action = "checkpoint.read"   // any role
-	ActCheckpointCreate Action = "checkpoint.create" // admin
-)
-
 // SetCheckpoints gives the API the checkpointer; without one the
 // checkpoint and proof routes answer 503. Call it before serving.
 func (s *Server) SetCheckpoints(c Checkpoints) { s.checkpoints = c }

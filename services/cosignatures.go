@@ -21,12 +21,6 @@ type Cosignatures interface {
 	ForCheckpoint(ctx context.Context, cpSeq uint64) ([]checkpoint.CosignatureRecord, error)
 }
 
-// ActCosign is the action of posting a witness cosignature: a supervisor
-// (who runs a witness with their own key) or an admin. What makes a
-// cosignature count is its key, which every verifier chooses to trust or
-// not, not who posted it.
-const ActCosign Action = "checkpoint.cosign"
-
 // SetCosignatures gives the API the cosignature log; without one the
 // cosignature route answers 503 and checkpoints are served without
 // cosignatures. Call it before serving.

@@ -11,10 +11,6 @@ import (
 	"taizhang/export"
 )
 
-// ActUnitExport: export a unit's archive as a bag; the readers of the
-// unit's history (admin, inspector, supervisor, the unit's submitter).
-const ActUnitExport = ActUnitRead
-
 // exportRecorder is the ledger method that records an export
 // (events/jetstream.Ledger.RecordExport); a ledger without it cannot
 // export, since every export must be recorded.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/projections"
 	"taizhang/projections/audit"
@@ -26,13 +27,13 @@ var auditPageViews = []string{"corrections", "backfill", "bursts", "reuse", "pho
 // verification page and exports, and the monthly ranking.
 func (s *Server) auditPageRoutes() {
 	pg := s.pages
-	s.handle("GET /audit/{$}", ActAudit, false, pg.auditIndex)
+	s.handle("GET /audit/{$}", auth.ActAudit, false, pg.auditIndex)
 	for _, v := range auditPageViews {
-		s.handle("GET /audit/"+v, ActAudit, false, pg.auditPage(v))
+		s.handle("GET /audit/"+v, auth.ActAudit, false, pg.auditPage(v))
 	}
-	s.handle("GET /audit/verify", ActAudit, false, pg.auditVerify)
-	s.handle("GET /audit/export", ActAudit, false, pg.auditExport)
-	s.handle("GET /plans/{plan}/ranking", ActPlanRead, false, pg.rankingPage)
+	s.handle("GET /audit/verify", auth.ActAudit, false, pg.auditVerify)
+	s.handle("GET /audit/export", auth.ActAudit, false, pg.auditExport)
+	s.handle("GET /plans/{plan}/ranking", auth.ActPlanRead, false, pg.rankingPage)
 }
 
 // auditUnit is a unit in the filter's list.
@@ -70,10 +71,10 @@ type nearPair struct {
 }
 
 // unitsForFilter lists the units p may see, for a filter's unit choice.
-func unitsForFilter(a *projections.Archive, p Principal) []auditUnit {
+func unitsForFilter(a *projections.Archive, p auth.Principal) []auditUnit {
 	var out []auditUnit
 	for _, u := range a.Units() {
-		if p.sees(u.ID, a.Within) {
+		if p.Sees(u.ID, a.Within) {
 			out = append(out, auditUnit{u.ID, u.Name})
 		}
 	}
@@ -273,7 +274,7 @@ func (pg *pages) auditVerify(w http.ResponseWriter, r *http.Request) {
 			pg.failErr(w, r, err)
 			return
 		}
-		if err := pg.s.authorize(principal(r), ActAudit, d.Unit); err != nil {
+		if err := pg.s.authorize(principal(r), auth.ActAudit, d.Unit); err != nil {
 			pg.failErr(w, r, err)
 			return
 		}

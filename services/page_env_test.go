@@ -21,13 +21,14 @@ import (
 
 	"golang.org/x/net/html"
 
+	"taizhang/auth"
+	"taizhang/auth/natskv"
 	"taizhang/blobstore/dir"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/testenv"
 	"taizhang/projections"
 	"taizhang/services"
-	"taizhang/services/natskv"
 )
 
 var zone = time.FixedZone("UTC+8", 8*3600)
@@ -108,7 +109,7 @@ func newWebEnv(t testing.TB) *webEnv {
 	if st, body := e.do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(testPlan)); st != 201 {
 		t.Fatalf("publish plan: %d %s", st, body)
 	}
-	for name, in := range map[string]services.Principal{
+	for name, in := range map[string]auth.Principal{
 		"clerk": {Role: events.RoleSubmitter, Unit: "cun-1", User: "clerk-wang"}, "clerk2": {Role: events.RoleSubmitter, Unit: "cun-2", User: "clerk-li"},
 		"inspector": {Role: events.RoleInspector, User: "insp-zhao"}, "supervisor": {Role: events.RoleSupervisor, User: "sup-qian"},
 	} {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/projections"
 )
@@ -125,7 +126,7 @@ type unitData struct {
 func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asOf time.Time) (*unitData, error) {
 	s := pg.s
 	p := principal(r)
-	d := &unitData{CanWrite: s.authorize(p, ActEvidenceWrite, unit) == nil, CanInspect: s.authorize(p, ActFindingWrite, unit) == nil,
+	d := &unitData{CanWrite: s.authorize(p, auth.ActEvidenceWrite, unit) == nil, CanInspect: s.authorize(p, auth.ActFindingWrite, unit) == nil,
 		Past: !asOf.IsZero(), CSRF: s.csrfToken(r), NewFindingID: uuid.New()}
 	d.AsOf.Action = "/units/" + unit
 	if !asOf.IsZero() {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/closure"
 	"taizhang/events"
 	"taizhang/projections"
@@ -33,24 +34,24 @@ func (s *Server) pageRoutes() {
 	}
 	pg := &pages{s: s, r: r}
 	s.pages = pg
-	s.handle("GET /static/", ActPublic, false, web.Static().ServeHTTP)
-	s.handle("GET /login", ActPublic, false, pg.login)
-	s.handle("POST /login", ActPublic, false, pg.loginPassword)
-	s.handle("POST /login/token", ActPublic, false, pg.loginToken)
-	s.handle("POST /logout", ActSession, false, pg.logout) // a signed-in user, with the CSRF check
-	s.handle("GET /{$}", ActHome, false, pg.home)
-	s.handle("GET /units", ActHome, false, pg.units)
-	s.handle("GET /units/{unit}", ActUnitRead, true, pg.unit)
-	s.handle("GET /units/{unit}/timeline", ActUnitRead, true, pg.timeline)
-	s.handle("GET /units/{unit}/dossier", ActUnitRead, true, pg.dossier)
-	s.handle("GET /units/{unit}/receipts/{id}", ActUnitRead, true, pg.receipt)
-	s.handle("GET /units/{unit}/submit", ActEvidenceWrite, true, pg.submitForm)
-	s.handle("POST /units/{unit}/submit", ActEvidenceWrite, true, pg.submit)
-	s.handle("POST /units/{unit}/evidence/{id}/amend", ActEvidenceWrite, true, pg.amend)
-	s.handle("POST /units/{unit}/evidence/{id}/retract", ActEvidenceWrite, true, pg.retract)
-	s.handle("POST /units/{unit}/findings", ActFindingWrite, true, pg.recordFinding)
-	s.handle("POST /units/{unit}/findings/{id}/resolve", ActFindingWrite, true, pg.decide(true))
-	s.handle("POST /units/{unit}/findings/{id}/reopen", ActFindingWrite, true, pg.decide(false))
+	s.handle("GET /static/", auth.ActPublic, false, web.Static().ServeHTTP)
+	s.handle("GET /login", auth.ActPublic, false, pg.login)
+	s.handle("POST /login", auth.ActPublic, false, pg.loginPassword)
+	s.handle("POST /login/token", auth.ActPublic, false, pg.loginToken)
+	s.handle("POST /logout", auth.ActSession, false, pg.logout) // a signed-in user, with the CSRF check
+	s.handle("GET /{$}", auth.ActHome, false, pg.home)
+	s.handle("GET /units", auth.ActHome, false, pg.units)
+	s.handle("GET /units/{unit}", auth.ActUnitRead, true, pg.unit)
+	s.handle("GET /units/{unit}/timeline", auth.ActUnitRead, true, pg.timeline)
+	s.handle("GET /units/{unit}/dossier", auth.ActUnitRead, true, pg.dossier)
+	s.handle("GET /units/{unit}/receipts/{id}", auth.ActUnitRead, true, pg.receipt)
+	s.handle("GET /units/{unit}/submit", auth.ActEvidenceWrite, true, pg.submitForm)
+	s.handle("POST /units/{unit}/submit", auth.ActEvidenceWrite, true, pg.submit)
+	s.handle("POST /units/{unit}/evidence/{id}/amend", auth.ActEvidenceWrite, true, pg.amend)
+	s.handle("POST /units/{unit}/evidence/{id}/retract", auth.ActEvidenceWrite, true, pg.retract)
+	s.handle("POST /units/{unit}/findings", auth.ActFindingWrite, true, pg.recordFinding)
+	s.handle("POST /units/{unit}/findings/{id}/resolve", auth.ActFindingWrite, true, pg.decide(true))
+	s.handle("POST /units/{unit}/findings/{id}/reopen", auth.ActFindingWrite, true, pg.decide(false))
 }
 
 // isPage reports whether a path belongs to the web app's pages (which
@@ -165,18 +166,18 @@ func (pg *pages) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (pg *pages) loginPassword(w http.ResponseWriter, r *http.Request) {
-	pg.signIn(w, r, func() (Principal, error) {
+	pg.signIn(w, r, func() (auth.Principal, error) {
 		return pg.s.startSession(w, r, r.PostFormValue("user"), r.PostFormValue("password"))
 	})
 }
 
 func (pg *pages) loginToken(w http.ResponseWriter, r *http.Request) {
-	pg.signIn(w, r, func() (Principal, error) {
+	pg.signIn(w, r, func() (auth.Principal, error) {
 		return pg.s.startTokenSession(w, r, strings.TrimSpace(r.PostFormValue("token")))
 	})
 }
 
-func (pg *pages) signIn(w http.ResponseWriter, r *http.Request, start func() (Principal, error)) {
+func (pg *pages) signIn(w http.ResponseWriter, r *http.Request, start func() (auth.Principal, error)) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		pg.failErr(w, r, fmt.Errorf("%w: %v", errBadRequest, err))
@@ -277,7 +278,7 @@ func (pg *pages) home(w http.ResponseWriter, r *http.Request) {
 			return strings.Compare(a.Due, b.Due) // YYYY-MM-DD sorts as dates
 		})
 	} else {
-		d.Audit = s.authorize(p, ActAudit, "") == nil
+		d.Audit = s.authorize(p, auth.ActAudit, "") == nil
 		for _, pv := range s.plansAsOf(time.Time{}) {
 			d.Plans = append(d.Plans, planLink{ID: pv.Plan.ID, Title: pv.Plan.Title})
 		}
@@ -347,7 +348,7 @@ func (pg *pages) units(w http.ResponseWriter, r *http.Request) {
 		parents := map[string]bool{}
 		for _, u := range all {
 			names[u.ID] = u.Name
-			if decide(p, ActUnitRead, u.ID, a.Within) == nil { // not s.inScope: this holds the archive's read lock
+			if auth.Decide(p, auth.ActUnitRead, u.ID, a.Within) == nil { // not s.inScope: this holds the archive's read lock
 				d.Units = append(d.Units, u)
 				if u.Parent != "" {
 					parents[u.Parent] = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/projections"
 )
@@ -47,11 +48,11 @@ func (s *Server) soundHistory(ctx context.Context, unit string, asOf time.Time) 
 // quarantinedFor returns the quarantined chains p may see: every one for
 // a principal with no scope, the units of its scope otherwise (the plans
 // and users chains to everyone who may audit).
-func (s *Server) quarantinedFor(p Principal) []events.Quarantine {
+func (s *Server) quarantinedFor(p auth.Principal) []events.Quarantine {
 	var out []events.Quarantine
 	_ = s.archive.Read(func(a *projections.Archive) error {
 		for _, q := range a.Quarantined() {
-			if q.Unit == events.PlansChain || q.Unit == events.UsersChain || p.sees(q.Unit, a.Within) {
+			if q.Unit == events.PlansChain || q.Unit == events.UsersChain || p.Sees(q.Unit, a.Within) {
 				out = append(out, q)
 			}
 		}

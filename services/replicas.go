@@ -32,9 +32,6 @@ const (
 	HeaderMinSeq = "X-Taizhang-Min-Seq"
 )
 
-// ActStatus reads the replica status (any role).
-const ActStatus Action = "status"
-
 // seqNote collects the ledger sequence a request's write recorded, for
 // the X-Taizhang-Seq header.
 type seqNote struct{ seq uint64 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/auth"
 	"taizhang/blobstore"
 	"taizhang/closure"
 	"taizhang/events"
@@ -118,9 +119,9 @@ type Server struct {
 	ledger  Ledger
 	blobs   blobstore.Store
 	archive *projections.Live
-	creds   Credentials
-	access  AccessLog
-	logins  *loginLimiter
+	creds   auth.Credentials
+	access  auth.AccessLog
+	logins  *auth.LoginLimiter
 	cfg     Config
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -138,12 +139,12 @@ type Server struct {
 // Route is one API route and the action it is authorised as.
 type Route struct {
 	Pattern string
-	Action  Action
+	Action  auth.Action
 	Unit    bool // the path names a unit: authorised against it
 }
 
 // New returns the API server.
-func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Credentials, cfg Config, log *slog.Logger) *Server {
+func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds auth.Credentials, cfg Config, log *slog.Logger) *Server {
 	if cfg.MaxFileSize <= 0 {
 		cfg.MaxFileSize = 64 << 20
 	}
@@ -186,64 +187,64 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds Crede
 	}
 	log = slog.New(requestIDHandler{log.Handler()})
 	s := &Server{ledger: l, blobs: blobs, archive: archive, creds: creds, cfg: cfg, log: log, mux: http.NewServeMux(),
-		access: discardAccess{}, logins: newLoginLimiter(),
+		access: discardAccess{}, logins: auth.NewLoginLimiter(),
 		decodes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
-	s.handle("GET /healthz", ActHealth, false, s.health)
-	s.handle("GET /api/v1/status", ActStatus, false, s.status)
-	s.handle("GET /readyz", ActHealth, false, s.ready)
-	s.handle("GET /metrics", ActHealth, false, s.metrics)
-	s.handle("POST /api/v1/units", ActUnitCreate, false, s.createUnit)
-	s.handle("GET /api/v1/units", ActUnitList, false, s.listUnits)
-	s.handle("GET /api/v1/units/{unit}", ActUnitRead, true, s.showUnit)
-	s.handle("POST /api/v1/units/{unit}/evidence", ActEvidenceWrite, true, s.submitEvidence)
-	s.handle("POST /api/v1/units/{unit}/evidence/{id}/amend", ActEvidenceWrite, true, s.amendEvidence)
-	s.handle("POST /api/v1/units/{unit}/evidence/{id}/retract", ActEvidenceWrite, true, s.retractEvidence)
-	s.handle("GET /api/v1/units/{unit}/history", ActUnitRead, true, s.history)
-	s.handle("GET /api/v1/units/{unit}/archive", ActUnitRead, true, s.unitArchive)
-	s.handle("GET /api/v1/blobs/{sha256}", ActBlobRead, false, s.blob)
-	s.handle("POST /api/v1/tokens", ActTokenCreate, false, s.createToken)
-	s.handle("GET /api/v1/tokens", ActTokenAdmin, false, s.listTokens)
-	s.handle("POST /api/v1/tokens/{id}/revoke", ActTokenAdmin, false, s.revokeToken)
-	s.handle("POST /api/v1/users", ActUserWrite, false, s.postUser)
-	s.handle("GET /api/v1/users", ActUserRead, false, s.listUsers)
-	s.handle("GET /api/v1/users/{user}", ActUserRead, false, s.getUser)
-	s.handle("GET /api/v1/users/{user}/can", ActUserRead, false, s.userCan)
-	s.handle("POST /api/v1/users/{user}/change", ActUserWrite, false, s.changeUser(events.TypeUserChanged))
-	s.handle("POST /api/v1/users/{user}/disable", ActUserWrite, false, s.changeUser(events.TypeUserDisabled))
-	s.handle("POST /api/v1/users/{user}/enable", ActUserWrite, false, s.changeUser(events.TypeUserEnabled))
-	s.handle("POST /api/v1/users/{user}/password", ActUserWrite, false, s.putPassword)
-	s.handle("GET /api/v1/access/who", ActUserRead, false, s.whoCan)
-	s.handle("GET /api/v1/audit/access", ActAccessLog, false, s.accessLog)
-	s.handle("GET /api/v1/me", ActSession, false, s.me)
-	s.handle("POST /api/v1/session", ActPublic, false, s.signIn)
-	s.handle("POST /api/v1/session/end", ActSession, false, s.signOut)
-	s.handle("POST /api/v1/units/{unit}/findings", ActFindingWrite, true, s.recordFinding)
-	s.handle("POST /api/v1/units/{unit}/findings/{id}/resolve", ActFindingWrite, true, s.resolveFinding)
-	s.handle("POST /api/v1/units/{unit}/findings/{id}/reopen", ActFindingWrite, true, s.reopenFinding)
-	s.handle("GET /api/v1/units/{unit}/findings", ActUnitRead, true, s.listFindings)
-	s.handle("GET /api/v1/units/{unit}/compliance", ActUnitRead, true, s.compliance)
-	s.handle("GET /api/v1/verify", ActVerify, false, s.verifyUnit)
-	s.handle("GET /api/v1/plans/{plan}/ranking", ActPlanRead, false, s.ranking)
-	s.handle("POST /api/v1/plans", ActPlanPublish, false, s.publishPlan)
-	s.handle("GET /api/v1/plans", ActPlanRead, false, s.listPlans)
-	s.handle("GET /api/v1/plans/{plan}", ActPlanRead, false, s.showPlan)
-	s.handle("GET /api/v1/audit/corrections", ActAudit, false, s.auditView("corrections"))
-	s.handle("GET /api/v1/audit/backfill", ActAudit, false, s.auditView("backfill"))
-	s.handle("GET /api/v1/audit/bursts", ActAudit, false, s.auditView("bursts"))
-	s.handle("GET /api/v1/audit/reuse", ActAudit, false, s.auditView("reuse"))
-	s.handle("GET /api/v1/audit/photo-times", ActAudit, false, s.auditView("photo-times"))
-	s.handle("GET /api/v1/audit/actors", ActAudit, false, s.auditView("actors"))
+	s.handle("GET /healthz", auth.ActHealth, false, s.health)
+	s.handle("GET /api/v1/status", auth.ActStatus, false, s.status)
+	s.handle("GET /readyz", auth.ActHealth, false, s.ready)
+	s.handle("GET /metrics", auth.ActHealth, false, s.metrics)
+	s.handle("POST /api/v1/units", auth.ActUnitCreate, false, s.createUnit)
+	s.handle("GET /api/v1/units", auth.ActUnitList, false, s.listUnits)
+	s.handle("GET /api/v1/units/{unit}", auth.ActUnitRead, true, s.showUnit)
+	s.handle("POST /api/v1/units/{unit}/evidence", auth.ActEvidenceWrite, true, s.submitEvidence)
+	s.handle("POST /api/v1/units/{unit}/evidence/{id}/amend", auth.ActEvidenceWrite, true, s.amendEvidence)
+	s.handle("POST /api/v1/units/{unit}/evidence/{id}/retract", auth.ActEvidenceWrite, true, s.retractEvidence)
+	s.handle("GET /api/v1/units/{unit}/history", auth.ActUnitRead, true, s.history)
+	s.handle("GET /api/v1/units/{unit}/archive", auth.ActUnitRead, true, s.unitArchive)
+	s.handle("GET /api/v1/blobs/{sha256}", auth.ActBlobRead, false, s.blob)
+	s.handle("POST /api/v1/tokens", auth.ActTokenCreate, false, s.createToken)
+	s.handle("GET /api/v1/tokens", auth.ActTokenAdmin, false, s.listTokens)
+	s.handle("POST /api/v1/tokens/{id}/revoke", auth.ActTokenAdmin, false, s.revokeToken)
+	s.handle("POST /api/v1/users", auth.ActUserWrite, false, s.postUser)
+	s.handle("GET /api/v1/users", auth.ActUserRead, false, s.listUsers)
+	s.handle("GET /api/v1/users/{user}", auth.ActUserRead, false, s.getUser)
+	s.handle("GET /api/v1/users/{user}/can", auth.ActUserRead, false, s.userCan)
+	s.handle("POST /api/v1/users/{user}/change", auth.ActUserWrite, false, s.changeUser(events.TypeUserChanged))
+	s.handle("POST /api/v1/users/{user}/disable", auth.ActUserWrite, false, s.changeUser(events.TypeUserDisabled))
+	s.handle("POST /api/v1/users/{user}/enable", auth.ActUserWrite, false, s.changeUser(events.TypeUserEnabled))
+	s.handle("POST /api/v1/users/{user}/password", auth.ActUserWrite, false, s.putPassword)
+	s.handle("GET /api/v1/access/who", auth.ActUserRead, false, s.whoCan)
+	s.handle("GET /api/v1/audit/access", auth.ActAccessLog, false, s.accessLog)
+	s.handle("GET /api/v1/me", auth.ActSession, false, s.me)
+	s.handle("POST /api/v1/session", auth.ActPublic, false, s.signIn)
+	s.handle("POST /api/v1/session/end", auth.ActSession, false, s.signOut)
+	s.handle("POST /api/v1/units/{unit}/findings", auth.ActFindingWrite, true, s.recordFinding)
+	s.handle("POST /api/v1/units/{unit}/findings/{id}/resolve", auth.ActFindingWrite, true, s.resolveFinding)
+	s.handle("POST /api/v1/units/{unit}/findings/{id}/reopen", auth.ActFindingWrite, true, s.reopenFinding)
+	s.handle("GET /api/v1/units/{unit}/findings", auth.ActUnitRead, true, s.listFindings)
+	s.handle("GET /api/v1/units/{unit}/compliance", auth.ActUnitRead, true, s.compliance)
+	s.handle("GET /api/v1/verify", auth.ActVerify, false, s.verifyUnit)
+	s.handle("GET /api/v1/plans/{plan}/ranking", auth.ActPlanRead, false, s.ranking)
+	s.handle("POST /api/v1/plans", auth.ActPlanPublish, false, s.publishPlan)
+	s.handle("GET /api/v1/plans", auth.ActPlanRead, false, s.listPlans)
+	s.handle("GET /api/v1/plans/{plan}", auth.ActPlanRead, false, s.showPlan)
+	s.handle("GET /api/v1/audit/corrections", auth.ActAudit, false, s.auditView("corrections"))
+	s.handle("GET /api/v1/audit/backfill", auth.ActAudit, false, s.auditView("backfill"))
+	s.handle("GET /api/v1/audit/bursts", auth.ActAudit, false, s.auditView("bursts"))
+	s.handle("GET /api/v1/audit/reuse", auth.ActAudit, false, s.auditView("reuse"))
+	s.handle("GET /api/v1/audit/photo-times", auth.ActAudit, false, s.auditView("photo-times"))
+	s.handle("GET /api/v1/audit/actors", auth.ActAudit, false, s.auditView("actors"))
 	// Checkpoints over the whole ledger and proofs against them (checkpoints.go).
-	s.handle("GET /api/v1/checkpoints/key", ActCheckpointRead, false, s.checkpointKey)
-	s.handle("GET /api/v1/checkpoints/latest", ActCheckpointRead, false, s.latestCheckpoint)
-	s.handle("GET /api/v1/checkpoints", ActCheckpointRead, false, s.listCheckpoints)
-	s.handle("POST /api/v1/checkpoints", ActCheckpointCreate, false, s.createCheckpoint)
-	s.handle("GET /api/v1/checkpoints/{seq}", ActCheckpointRead, false, s.showCheckpoint)
-	s.handle("POST /api/v1/checkpoints/{seq}/cosignatures", ActCosign, false, s.postCosignature) // cosignatures.go
-	s.handle("GET /api/v1/proofs/inclusion", ActCheckpointRead, false, s.inclusionProof)
-	s.handle("GET /api/v1/proofs/consistency", ActCheckpointRead, false, s.consistencyProof)
-	s.handle("GET /api/v1/units/{unit}/proof", ActUnitRead, true, s.unitProof)
-	s.handle("GET /api/v1/units/{unit}/export", ActUnitExport, true, s.exportUnit)
+	s.handle("GET /api/v1/checkpoints/key", auth.ActCheckpointRead, false, s.checkpointKey)
+	s.handle("GET /api/v1/checkpoints/latest", auth.ActCheckpointRead, false, s.latestCheckpoint)
+	s.handle("GET /api/v1/checkpoints", auth.ActCheckpointRead, false, s.listCheckpoints)
+	s.handle("POST /api/v1/checkpoints", auth.ActCheckpointCreate, false, s.createCheckpoint)
+	s.handle("GET /api/v1/checkpoints/{seq}", auth.ActCheckpointRead, false, s.showCheckpoint)
+	s.handle("POST /api/v1/checkpoints/{seq}/cosignatures", auth.ActCosign, false, s.postCosignature) // cosignatures.go
+	s.handle("GET /api/v1/proofs/inclusion", auth.ActCheckpointRead, false, s.inclusionProof)
+	s.handle("GET /api/v1/proofs/consistency", auth.ActCheckpointRead, false, s.consistencyProof)
+	s.handle("GET /api/v1/units/{unit}/proof", auth.ActUnitRead, true, s.unitProof)
+	s.handle("GET /api/v1/units/{unit}/export", auth.ActUnitExport, true, s.exportUnit)
 	s.thumbRoutes()
 	s.pageRoutes()
 	s.auditPageRoutes()
@@ -265,24 +266,24 @@ func (s *Server) Routes() []Route { return s.routes }
 type ctxKey struct{}
 
 // principal returns the request's authenticated principal.
-func principal(r *http.Request) Principal {
-	p, _ := r.Context().Value(ctxKey{}).(Principal)
+func principal(r *http.Request) auth.Principal {
+	p, _ := r.Context().Value(ctxKey{}).(auth.Principal)
 	return p
 }
 
 // handle registers h behind the one gate every route passes: it
-// authenticates, validates the unit the path names, asks decide, checks
+// authenticates, validates the unit the path names, asks auth.Decide, checks
 // CSRF for session requests that change something, and writes the access
 // log entry (every request but the public ones, denied or not).
-func (s *Server) handle(pattern string, act Action, unitScoped bool, h http.HandlerFunc) {
+func (s *Server) handle(pattern string, act auth.Action, unitScoped bool, h http.HandlerFunc) {
 	s.routes = append(s.routes, Route{Pattern: pattern, Action: act, Unit: unitScoped})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if act == ActHealth || act == ActPublic {
+		if act == auth.ActHealth || act == auth.ActPublic {
 			h(w, r)
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w, seq: &seqNote{}}
-		var p Principal
+		var p auth.Principal
 		var unit string
 		var refused error
 		defer func() { s.logAccess(r, p, act, unit, sw.status, refused) }()
@@ -417,9 +418,9 @@ var errorTable = []struct {
 	status int
 	code   string
 }{
-	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
-	{ErrForbidden, http.StatusForbidden, "forbidden"},
-	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
+	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
+	{auth.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{auth.ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
 	{errNoRoute, http.StatusNotFound, "not_found"},
 	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errBadRequest, http.StatusBadRequest, "bad_request"},
@@ -603,7 +604,7 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 	var out []projections.Unit
 	_ = s.archive.Read(func(a *projections.Archive) error {
 		for _, u := range a.Units() {
-			if decide(p, ActUnitRead, u.ID, a.Within) == nil {
+			if auth.Decide(p, auth.ActUnitRead, u.ID, a.Within) == nil {
 				out = append(out, u)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/events"
 )
 
@@ -87,45 +88,45 @@ func TestLabel(t *testing.T) {
 // and the scope rules for unit routes.
 func TestEveryRouteHasARule(t *testing.T) {
 	s := New(nil, nil, nil, nil, Config{}, nil)
-	admin := Principal{User: "a", Role: events.RoleAdmin}
-	clerk := Principal{User: "c", Role: events.RoleSubmitter, Unit: "dongcun"}
-	insp := Principal{User: "i", Role: events.RoleInspector}
-	sup := Principal{User: "s", Role: events.RoleSupervisor}
+	admin := auth.Principal{User: "a", Role: events.RoleAdmin}
+	clerk := auth.Principal{User: "c", Role: events.RoleSubmitter, Unit: "dongcun"}
+	insp := auth.Principal{User: "i", Role: events.RoleInspector}
+	sup := auth.Principal{User: "s", Role: events.RoleSupervisor}
 	if len(s.Routes()) < 10 {
 		t.Fatalf("only %d routes", len(s.Routes()))
 	}
 	for _, r := range s.Routes() {
-		if r.Action == ActHealth || r.Action == ActPublic {
+		if r.Action == auth.ActHealth || r.Action == auth.ActPublic {
 			continue
 		}
-		if _, ok := rules[r.Action]; !ok {
+		if _, ok := auth.ReachOf(r.Action, events.RoleAdmin); !ok {
 			t.Errorf("route %s: action %s has no rule", r.Pattern, r.Action)
 		}
 		allowed := 0
-		for _, p := range []Principal{admin, clerk, insp, sup} {
-			if decide(p, r.Action, "dongcun", nil) == nil {
+		for _, p := range []auth.Principal{admin, clerk, insp, sup} {
+			if auth.Decide(p, r.Action, "dongcun", nil) == nil {
 				allowed++
 			}
 		}
 		if allowed == 0 {
 			t.Errorf("route %s (%s): no role may use it", r.Pattern, r.Action)
 		}
-		if decide(admin, r.Action, "dongcun", nil) != nil {
+		if auth.Decide(admin, r.Action, "dongcun", nil) != nil {
 			t.Errorf("route %s: admin refused", r.Pattern)
 		}
-		if r.Unit && decide(clerk, r.Action, "xicun", nil) == nil {
+		if r.Unit && auth.Decide(clerk, r.Action, "xicun", nil) == nil {
 			t.Errorf("route %s: a submitter may act on another unit", r.Pattern)
 		}
 	}
-	if err := decide(admin, Action("new.route"), "", nil); !errors.Is(err, ErrForbidden) {
+	if err := auth.Decide(admin, auth.Action("new.route"), "", nil); !errors.Is(err, auth.ErrForbidden) {
 		t.Fatal("an action without a rule is allowed")
 	}
-	for _, p := range []Principal{insp, sup} {
-		if decide(p, ActEvidenceWrite, "dongcun", nil) == nil {
+	for _, p := range []auth.Principal{insp, sup} {
+		if auth.Decide(p, auth.ActEvidenceWrite, "dongcun", nil) == nil {
 			t.Errorf("%s may submit evidence", p.Role)
 		}
 	}
-	if decide(clerk, ActUnitCreate, "", nil) == nil || decide(insp, ActTokenCreate, "", nil) == nil {
+	if auth.Decide(clerk, auth.ActUnitCreate, "", nil) == nil || auth.Decide(insp, auth.ActTokenCreate, "", nil) == nil {
 		t.Error("a non-admin may register units or create tokens")
 	}
 }

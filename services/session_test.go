@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/projections"
 )
@@ -19,33 +20,35 @@ import (
 // memCreds is a Credentials in memory, for tests that need no NATS.
 type memCreds struct {
 	mu       sync.Mutex
-	tokens   map[TokenHash]TokenRecord
-	sessions map[TokenHash]Session
+	tokens   map[auth.TokenHash]auth.TokenRecord
+	sessions map[auth.TokenHash]auth.Session
 	pw       map[string][]byte
 }
 
 func newMemCreds() *memCreds {
-	return &memCreds{tokens: map[TokenHash]TokenRecord{}, sessions: map[TokenHash]Session{}, pw: map[string][]byte{}}
+	return &memCreds{tokens: map[auth.TokenHash]auth.TokenRecord{}, sessions: map[auth.TokenHash]auth.Session{}, pw: map[string][]byte{}}
 }
 
-func (m *memCreds) Put(_ context.Context, h TokenHash, r TokenRecord) error {
+func (m *memCreds) Put(_ context.Context, h auth.TokenHash, r auth.TokenRecord) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.tokens[h] = r
 	return nil
 }
 
-func (m *memCreds) Get(_ context.Context, h TokenHash) (TokenRecord, error) {
+func (m *memCreds) Get(_ context.Context, h auth.TokenHash) (auth.TokenRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.tokens[h]
 	if !ok {
-		return r, ErrUnknownToken
+		return r, auth.ErrUnknownToken
 	}
 	return r, nil
 }
 
-func (m *memCreds) List(context.Context) (map[TokenHash]TokenRecord, error) { return m.tokens, nil }
+func (m *memCreds) List(context.Context) (map[auth.TokenHash]auth.TokenRecord, error) {
+	return m.tokens, nil
+}
 
 func (m *memCreds) SetPassword(_ context.Context, u string, h []byte) error { m.pw[u] = h; return nil }
 
@@ -53,27 +56,27 @@ func (m *memCreds) PasswordHash(_ context.Context, u string) ([]byte, error) {
 	if h, ok := m.pw[u]; ok {
 		return h, nil
 	}
-	return nil, ErrUnknownToken
+	return nil, auth.ErrUnknownToken
 }
 
-func (m *memCreds) PutSession(_ context.Context, h TokenHash, s Session) error {
+func (m *memCreds) PutSession(_ context.Context, h auth.TokenHash, s auth.Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sessions[h] = s
 	return nil
 }
 
-func (m *memCreds) GetSession(_ context.Context, h TokenHash) (Session, error) {
+func (m *memCreds) GetSession(_ context.Context, h auth.TokenHash) (auth.Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.sessions[h]
 	if !ok {
-		return s, ErrUnknownToken
+		return s, auth.ErrUnknownToken
 	}
 	return s, nil
 }
 
-func (m *memCreds) DeleteSession(_ context.Context, h TokenHash) error {
+func (m *memCreds) DeleteSession(_ context.Context, h auth.TokenHash) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.sessions, h)
@@ -110,7 +113,7 @@ func TestSessionTimeouts(t *testing.T) {
 	s := New(nil, nil, live, newMemCreds(), Config{Now: func() time.Time { return now }, SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour}, nil)
 	start := func() string {
 		w := httptest.NewRecorder()
-		if _, err := s.newSession(w, httptest.NewRequest("POST", "/", nil), Principal{User: "clerk"}, "password"); err != nil {
+		if _, err := s.newSession(w, httptest.NewRequest("POST", "/", nil), auth.Principal{User: "clerk"}, "password"); err != nil {
 			t.Fatal(err)
 		}
 		c := w.Result().Cookies()[0]

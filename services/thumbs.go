@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/thumb"
 )
@@ -25,7 +26,7 @@ func (s *Server) thumbRoutes() {
 		dir = filepath.Join(base, "thumbs")
 	}
 	s.thumbs = thumb.New(dir, s.blobs, thumb.Options{MaxBytes: s.cfg.MaxFileSize, MaxPixels: s.cfg.MaxPixels, DecodeTimeout: s.cfg.DecodeTimeout})
-	s.handle("GET /thumbs/{sha256}", ActBlobRead, false, s.thumb)
+	s.handle("GET /thumbs/{sha256}", auth.ActBlobRead, false, s.thumb)
 }
 
 // thumb answers GET /thumbs/{sha256}?w=N: a JPEG thumbnail, N pixels wide

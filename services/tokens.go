@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/projections"
 )
@@ -26,7 +27,7 @@ type tokenInput struct {
 // TokenAnswer is the answer to a token creation: the token is shown once.
 type TokenAnswer struct {
 	Token string `json:"token"`
-	Principal
+	auth.Principal
 }
 
 // createToken answers POST /api/v1/tokens: a new API token for a user. A
@@ -47,25 +48,25 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, TokenAnswer{Token: tok, Principal: p})
 }
 
-func (s *Server) issueToken(ctx context.Context, in tokenInput, by events.Actor, client events.Client) (Principal, string, error) {
+func (s *Server) issueToken(ctx context.Context, in tokenInput, by events.Actor, client events.Client) (auth.Principal, string, error) {
 	if in.User == "" {
 		if !in.Role.Valid() || in.Role == events.RoleSystem {
-			return Principal{}, "", fmt.Errorf("%w: give a user, or a role for a new one", events.ErrInvalid)
+			return auth.Principal{}, "", fmt.Errorf("%w: give a user, or a role for a new one", events.ErrInvalid)
 		}
 		in.User = string(in.Role) + "-" + uuid.NewString()[:8]
 	}
 	in.User = strings.ToLower(in.User)
 	if err := events.ValidUserID(in.User); err != nil {
-		return Principal{}, "", err
+		return auth.Principal{}, "", err
 	}
 	if utf8.RuneCountInString(in.Label) > 100 {
-		return Principal{}, "", fmt.Errorf("%w: label too long", events.ErrInvalid)
+		return auth.Principal{}, "", fmt.Errorf("%w: label too long", events.ErrInvalid)
 	}
-	rec := TokenRecord{ID: uuid.NewString(), User: in.User, Label: in.Label, Created: s.now().UTC()}
+	rec := auth.TokenRecord{ID: uuid.NewString(), User: in.User, Label: in.Label, Created: s.now().UTC()}
 	if in.ExpiresIn != "" {
 		d, err := time.ParseDuration(in.ExpiresIn)
 		if err != nil || d <= 0 {
-			return Principal{}, "", fmt.Errorf("%w: expires_in %q is not a positive duration", events.ErrInvalid, in.ExpiresIn)
+			return auth.Principal{}, "", fmt.Errorf("%w: expires_in %q is not a positive duration", events.ErrInvalid, in.ExpiresIn)
 		}
 		rec.Expires = rec.Created.Add(d)
 	}
@@ -73,26 +74,26 @@ func (s *Server) issueToken(ctx context.Context, in tokenInput, by events.Actor,
 	switch {
 	case !ok:
 		if !in.Role.Valid() || in.Role == events.RoleSystem {
-			return Principal{}, "", fmt.Errorf("%w: user %s does not exist; give its role to create it", events.ErrNotFound, in.User)
+			return auth.Principal{}, "", fmt.Errorf("%w: user %s does not exist; give its role to create it", events.ErrNotFound, in.User)
 		}
 		nu := events.User{ID: in.User, Name: in.User, Role: in.Role, Scope: in.Unit}
 		if err := s.createUser(ctx, &nu, by, client); err != nil {
-			return Principal{}, "", err
+			return auth.Principal{}, "", err
 		}
 		u = nu
 	case in.Role != "" && in.Role != u.Role, in.Unit != "" && in.Unit != u.Scope:
-		return Principal{}, "", fmt.Errorf("%w: user %s is a %s of %q; change the user first", events.ErrConflict, u.ID, u.Role, u.Scope)
+		return auth.Principal{}, "", fmt.Errorf("%w: user %s is a %s of %q; change the user first", events.ErrConflict, u.ID, u.Role, u.Scope)
 	case u.Disabled:
-		return Principal{}, "", fmt.Errorf("%w: user %s is disabled", events.ErrConflict, u.ID)
+		return auth.Principal{}, "", fmt.Errorf("%w: user %s is disabled", events.ErrConflict, u.ID)
 	}
-	tok, err := NewToken()
+	tok, err := auth.NewToken()
 	if err != nil {
-		return Principal{}, "", err
+		return auth.Principal{}, "", err
 	}
-	if err := s.creds.Put(ctx, HashToken(tok), rec); err != nil {
-		return Principal{}, "", err
+	if err := s.creds.Put(ctx, auth.HashToken(tok), rec); err != nil {
+		return auth.Principal{}, "", err
 	}
-	p := principalOf(u)
+	p := auth.PrincipalOf(u)
 	p.TokenID, p.Via, p.Created, p.Expires = rec.ID, "token", rec.Created, rec.Expires
 	return p, tok, nil
 }
@@ -107,7 +108,7 @@ func (s *Server) IssueToken(ctx context.Context, role events.Role, unit, user st
 
 // TokenInfo is a token as listed: never the token or its hash.
 type TokenInfo struct {
-	TokenRecord
+	auth.TokenRecord
 	Status string `json:"status"` // active, expired or revoked
 }
 

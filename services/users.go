@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/projections"
 )
@@ -54,16 +53,8 @@ func (s *Server) waitApplied(ctx context.Context, seq uint64) error {
 	return s.archive.WaitFor(ctx, seq)
 }
 
-// checkPassword refuses passwords too short or too long for bcrypt.
-func checkPassword(pw string) error {
-	if utf8.RuneCountInString(pw) < minPasswordLen || len(pw) > maxPasswordLen {
-		return fmt.Errorf("%w: a password has %d to %d bytes", events.ErrInvalid, minPasswordLen, maxPasswordLen)
-	}
-	return nil
-}
-
 func (s *Server) setPassword(ctx context.Context, user, pw string) error {
-	if err := checkPassword(pw); err != nil {
+	if err := auth.CheckPassword(pw); err != nil {
 		return err
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
@@ -81,7 +72,7 @@ func (s *Server) postUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.Password != "" {
-		if err := checkPassword(in.Password); err != nil {
+		if err := auth.CheckPassword(in.Password); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -249,9 +240,9 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 
 // Permission is one thing a user could do, and where.
 type Permission struct {
-	Action Action   `json:"action"`
-	Reach  string   `json:"reach"`           // "all units" or "own scope"
-	Units  []string `json:"units,omitempty"` // own scope: the registered units it covered then
+	Action auth.Action `json:"action"`
+	Reach  string      `json:"reach"`           // "all units" or "own scope"
+	Units  []string    `json:"units,omitempty"` // own scope: the registered units it covered then
 }
 
 // CanAnswer says what a user could do at a time.
@@ -281,21 +272,22 @@ func (s *Server) userCan(w http.ResponseWriter, r *http.Request) {
 		if v.Disabled {
 			return nil
 		}
-		p := principalOf(v.User)
+		p := auth.PrincipalOf(v.User)
 		var scope []string
 		for _, u := range a.Units() {
-			if (asOf.IsZero() || !u.RegisteredAt.After(asOf)) && p.sees(u.ID, a.Within) {
+			if (asOf.IsZero() || !u.RegisteredAt.After(asOf)) && p.Sees(u.ID, a.Within) {
 				scope = append(scope, u.ID)
 			}
 		}
-		for _, act := range ruleOrder() {
-			switch rules[act].of(p.Role) {
-			case everywhere:
-				out.Can = append(out.Can, Permission{Action: act, Reach: everywhere.String()})
-			case inScope:
-				pm := Permission{Action: act, Reach: inScope.String(), Units: scope}
+		for _, act := range auth.Actions() {
+			reach, _ := auth.ReachOf(act, p.Role)
+			switch reach {
+			case auth.Everywhere:
+				out.Can = append(out.Can, Permission{Action: act, Reach: auth.Everywhere.String()})
+			case auth.InScope:
+				pm := Permission{Action: act, Reach: auth.InScope.String(), Units: scope}
 				if p.Unit == "" {
-					pm.Reach = everywhere.String()
+					pm.Reach = auth.Everywhere.String()
 					pm.Units = nil
 				}
 				out.Can = append(out.Can, pm)
@@ -314,15 +306,15 @@ func (s *Server) userCan(w http.ResponseWriter, r *http.Request) {
 // who could do action on unit as the ledger stood at as_of.
 func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	unit, act := q.Get("unit"), Action(q.Get("action"))
+	unit, act := q.Get("unit"), auth.Action(q.Get("action"))
 	if err := events.ValidUnitID(unit); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if act == "" {
-		act = ActUnitRead
+		act = auth.ActUnitRead
 	}
-	if _, ok := rules[act]; !ok {
+	if _, ok := auth.ReachOf(act, events.RoleAdmin); !ok {
 		s.fail(w, r, fmt.Errorf("%w: unknown action %q", errBadRequest, act))
 		return
 	}
@@ -337,7 +329,7 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 			return fmt.Errorf("unit %s: %w", unit, events.ErrNotFound)
 		}
 		for _, v := range a.Users(asOf) {
-			if !v.Disabled && decide(principalOf(v.User), act, unit, a.Within) == nil {
+			if !v.Disabled && auth.Decide(auth.PrincipalOf(v.User), act, unit, a.Within) == nil {
 				out = append(out, v.User)
 			}
 		}
@@ -348,16 +340,6 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"unit": unit, "action": act, "as_of": optTime(asOf), "users": out})
-}
-
-// ruleOrder returns the table's actions sorted.
-func ruleOrder() []Action {
-	out := make([]Action, 0, len(rules))
-	for a := range rules {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // me answers GET /api/v1/me: who the request acts as.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/verify"
 )
@@ -46,7 +47,7 @@ func (s *Server) verifyUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.authorize(principal(r), ActUnitRead, unit); err != nil {
+	if err := s.authorize(principal(r), auth.ActUnitRead, unit); err != nil {
 		s.fail(w, r, err)
 		return
 	}

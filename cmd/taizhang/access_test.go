@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/auth"
 	"taizhang/internal/testenv"
 	"taizhang/services"
 )
@@ -89,28 +90,28 @@ const (
 )
 
 // matrix: admin, submitter (of cun-a1), inspector and supervisor (of zhen-a).
-var matrix = map[services.Action][4]reachOf{
-	services.ActHome:             {all, all, all, all},
-	services.ActSession:          {all, all, all, all},
-	services.ActUnitList:         {all, all, all, all},
-	services.ActPlanRead:         {all, all, all, all},
-	services.ActCheckpointRead:   {all, all, all, all},
-	services.ActStatus:           {all, all, all, all},
-	services.ActVerify:           {all, scope, scope, scope},
-	services.ActBlobRead:         {all, scope, scope, scope},
-	services.ActUnitRead:         {all, scope, scope, scope},
-	services.ActEvidenceWrite:    {all, scope, none, none},
-	services.ActFindingWrite:     {all, none, scope, none},
-	services.ActAudit:            {all, none, none, scope},
-	services.ActAccessLog:        {all, none, none, scope},
-	services.ActUserRead:         {all, none, none, all},
-	services.ActUnitCreate:       {all, none, none, none},
-	services.ActTokenCreate:      {all, none, none, none},
-	services.ActTokenAdmin:       {all, none, none, none},
-	services.ActUserWrite:        {all, none, none, none},
-	services.ActPlanPublish:      {all, none, none, none},
-	services.ActCheckpointCreate: {all, none, none, none},
-	services.ActCosign:           {all, none, none, all},
+var matrix = map[auth.Action][4]reachOf{
+	auth.ActHome:             {all, all, all, all},
+	auth.ActSession:          {all, all, all, all},
+	auth.ActUnitList:         {all, all, all, all},
+	auth.ActPlanRead:         {all, all, all, all},
+	auth.ActCheckpointRead:   {all, all, all, all},
+	auth.ActStatus:           {all, all, all, all},
+	auth.ActVerify:           {all, scope, scope, scope},
+	auth.ActBlobRead:         {all, scope, scope, scope},
+	auth.ActUnitRead:         {all, scope, scope, scope},
+	auth.ActEvidenceWrite:    {all, scope, none, none},
+	auth.ActFindingWrite:     {all, none, scope, none},
+	auth.ActAudit:            {all, none, none, scope},
+	auth.ActAccessLog:        {all, none, none, scope},
+	auth.ActUserRead:         {all, none, none, all},
+	auth.ActUnitCreate:       {all, none, none, none},
+	auth.ActTokenCreate:      {all, none, none, none},
+	auth.ActTokenAdmin:       {all, none, none, none},
+	auth.ActUserWrite:        {all, none, none, none},
+	auth.ActPlanPublish:      {all, none, none, none},
+	auth.ActCheckpointCreate: {all, none, none, none},
+	auth.ActCosign:           {all, none, none, all},
 }
 
 // TestAuthorizationMatrix sends every route of the router, as every role,
@@ -133,7 +134,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	checked := 0
 	for _, rt := range routes {
 		method, pattern, _ := strings.Cut(rt.Pattern, " ")
-		if rt.Action == services.ActHealth || rt.Action == services.ActPublic {
+		if rt.Action == auth.ActHealth || rt.Action == auth.ActPublic {
 			continue
 		}
 		want, ok := matrix[rt.Action]
@@ -154,9 +155,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				switch {
 				case allowed && (r.Status == 401 || r.Status == 403):
 					t.Errorf("%s %s as %s: %d %s, want allowed", method, path, role.name, r.Status, r.Body)
-				case !allowed && rt.Action == services.ActBlobRead && r.Status != 404:
+				case !allowed && rt.Action == auth.ActBlobRead && r.Status != 404:
 					t.Errorf("%s %s as %s: %d, want 404 (a blob out of scope does not exist)", method, path, role.name, r.Status)
-				case !allowed && rt.Action != services.ActBlobRead && r.Status != 403:
+				case !allowed && rt.Action != auth.ActBlobRead && r.Status != 403:
 					t.Errorf("%s %s as %s: %d %s, want 403", method, path, role.name, r.Status, r.Body)
 				}
 			}
@@ -334,7 +335,7 @@ func TestScopes(t *testing.T) {
 	var thenCan, nowCan services.CanAnswer
 	s.get(t, tw.sup, "/api/v1/users/clerk/can?as_of="+url.QueryEscape(before)).decode(t, &thenCan)
 	s.get(t, tw.sup, "/api/v1/users/clerk/can").decode(t, &nowCan)
-	can := func(c services.CanAnswer, act services.Action) string {
+	can := func(c services.CanAnswer, act auth.Action) string {
 		for _, p := range c.Can {
 			if p.Action == act {
 				return strings.Join(p.Units, ",")
@@ -342,10 +343,10 @@ func TestScopes(t *testing.T) {
 		}
 		return "-"
 	}
-	if thenCan.User.Role != "submitter" || can(thenCan, services.ActEvidenceWrite) != "cun-a1" || can(thenCan, services.ActFindingWrite) != "-" {
+	if thenCan.User.Role != "submitter" || can(thenCan, auth.ActEvidenceWrite) != "cun-a1" || can(thenCan, auth.ActFindingWrite) != "-" {
 		t.Errorf("clerk before the change: %+v", thenCan)
 	}
-	if nowCan.User.Role != "inspector" || can(nowCan, services.ActEvidenceWrite) != "-" || can(nowCan, services.ActFindingWrite) != "cun-b1,zhen-b" {
+	if nowCan.User.Role != "inspector" || can(nowCan, auth.ActEvidenceWrite) != "-" || can(nowCan, auth.ActFindingWrite) != "cun-b1,zhen-b" {
 		t.Errorf("clerk after the change: %+v", nowCan)
 	}
 	var who struct{ Users []struct{ ID string } }
@@ -534,7 +535,7 @@ func TestSessions(t *testing.T) {
 	}
 	// The failures are in the access log.
 	testenv.Eventually(t, 10*time.Second, func() error {
-		var l struct{ Entries []services.AccessEntry }
+		var l struct{ Entries []auth.AccessEntry }
 		s.get(t, s.Admin, "/api/v1/audit/access?action=login&outcome=denied").decode(t, &l)
 		if n := len(l.Entries); n < 7 {
 			return fmt.Errorf("%d denied sign-ins logged", n)
@@ -581,13 +582,13 @@ func TestAccessLog(t *testing.T) {
 		" unit.read GET /api/v1/units/cun-a1/archive denied",
 		"sup audit GET /api/v1/audit/reuse allowed",
 	}
-	var l struct{ Entries []services.AccessEntry }
+	var l struct{ Entries []auth.AccessEntry }
 	testenv.Eventually(t, 10*time.Second, func() error {
 		s.get(t, s.Admin, "/api/v1/audit/access?limit=100000").decode(t, &l)
 		have := map[string]bool{}
 		for _, e := range l.Entries {
 			k := fmt.Sprintf("%s %s %s %s", e.Actor, e.Action, e.Method, e.Path)
-			if e.Action == services.ActBlobRead {
+			if e.Action == auth.ActBlobRead {
 				k += " " + e.Unit // the unit the blob was read as (?unit=)
 			}
 			have[k+" "+e.Outcome] = true
@@ -610,7 +611,7 @@ func TestAccessLog(t *testing.T) {
 		"/api/v1/units/cun-a2/archive") // denied, about zhen-a's unit
 	s.get(t, s.Admin, "/api/v1/units/cun-b1/archive") // allowed, an admin, about zhen-b
 	inTown := map[string]bool{"cun-a1": true, "cun-a2": true, "zhen-a": true}
-	var scoped struct{ Entries []services.AccessEntry }
+	var scoped struct{ Entries []auth.AccessEntry }
 	testenv.Eventually(t, 10*time.Second, func() error {
 		s.get(t, tw.sup, "/api/v1/audit/access?limit=100000").decode(t, &scoped)
 		seen := map[string]bool{}
@@ -618,7 +619,7 @@ func TestAccessLog(t *testing.T) {
 			if !inTown[e.Unit] && !inTown[e.ActorUnit] {
 				return fmt.Errorf("zhen-a's supervisor sees %+v", e)
 			}
-			if e.Unit == "cun-b1" && e.Outcome == services.OutcomeDenied {
+			if e.Unit == "cun-b1" && e.Outcome == auth.OutcomeDenied {
 				seen[e.Actor] = true
 			}
 			if e.Unit == "cun-a2" && e.Actor == "clerk-b" {

@@ -26,10 +26,10 @@ import (
 	jsmapi "github.com/nats-io/jsm.go/api"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"taizhang/auth/natsaccess"
+	"taizhang/auth/natskv"
 	"taizhang/blobstore"
 	tzjs "taizhang/events/jetstream"
-	"taizhang/services/natsaccess"
-	"taizhang/services/natskv"
 )
 
 // backupFormat names the layout of a backup directory; restore refuses

@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"taizhang/auth"
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/testenv"
-	"taizhang/services"
 )
 
 // readiness is the /readyz answer.
@@ -263,7 +263,7 @@ func TestMetrics(t *testing.T) {
 	// The probes and /metrics (asked before the unit was registered) are
 	// not access-logged; the API calls are.
 	testenv.Eventually(t, 10*time.Second, func() error {
-		var l struct{ Entries []services.AccessEntry }
+		var l struct{ Entries []auth.AccessEntry }
 		s.get(t, s.Admin, "/api/v1/audit/access?limit=100000").decode(t, &l)
 		units := false
 		for _, e := range l.Entries {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/internal/testenv"
 	"taizhang/services"
 )
@@ -136,7 +137,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	if !bytes.Contains(tokFile, []byte(s.Admin)) {
 		t.Fatal("scan self-check: admin.token does not hold the admin token")
 	}
-	var l struct{ Entries []services.AccessEntry }
+	var l struct{ Entries []auth.AccessEntry }
 	if err := json.Unmarshal(acc.Body, &l); err != nil || len(l.Entries) < 10 {
 		t.Fatalf("access log: %d entries, %v", len(l.Entries), err)
 	}

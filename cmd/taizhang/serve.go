@@ -19,6 +19,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"taizhang/auth/natsaccess"
+	"taizhang/auth/natskv"
 	"taizhang/blobstore"
 	"taizhang/blobstore/dir"
 	"taizhang/blobstore/minio"
@@ -29,8 +31,6 @@ import (
 	"taizhang/internal/metrics"
 	"taizhang/projections"
 	"taizhang/services"
-	"taizhang/services/natsaccess"
-	"taizhang/services/natskv"
 )
 
 type serveConfig struct {

@@ -1,6 +1,8 @@
-package services
+package auth
 
-import "testing"
+import (
+	"testing"
+)
 
 // TestAccessFilterScope: a scoped reader sees entries about its units and
 // entries by actors whose scope is rooted in it, recorded (ActorUnit) or,

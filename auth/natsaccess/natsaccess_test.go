@@ -14,14 +14,15 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"taizhang/auth"
+	"taizhang/auth/natsaccess"
+	"taizhang/auth/natskv"
 	"taizhang/blobstore/dir"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
 	"taizhang/internal/testenv"
 	"taizhang/projections"
 	"taizhang/services"
-	"taizhang/services/natsaccess"
-	"taizhang/services/natskv"
 )
 
 // TestRecordCloseList: every entry recorded before Close is stored (the
@@ -38,15 +39,15 @@ func TestRecordCloseList(t *testing.T) {
 	t0 := time.Date(2016, 7, 1, 0, 0, 0, 0, time.UTC)
 	const n = 3000
 	for i := range n {
-		out := services.OutcomeAllowed
+		out := auth.OutcomeAllowed
 		if i%10 == 0 {
-			out = services.OutcomeDenied
+			out = auth.OutcomeDenied
 		}
 		actor := fmt.Sprintf("u%d", i%3)
 		if i%3 == 2 {
 			actor = "" // anonymous: the field is omitted
 		}
-		l.Record(services.AccessEntry{Time: t0.Add(time.Duration(i) * time.Minute), Actor: actor, Action: services.ActUnitRead,
+		l.Record(auth.AccessEntry{Time: t0.Add(time.Duration(i) * time.Minute), Actor: actor, Action: auth.ActUnitRead,
 			Method: "GET", Path: "/x", Unit: fmt.Sprintf("cun-%d", i%5), Client: "127.0.0.1", Status: 200, Outcome: out})
 	}
 	l.Close()
@@ -56,17 +57,17 @@ func TestRecordCloseList(t *testing.T) {
 	}
 	defer l.Close()
 	for _, c := range []struct {
-		f    services.AccessFilter
+		f    auth.AccessFilter
 		want int
 	}{
-		{services.AccessFilter{Limit: n}, n},
-		{services.AccessFilter{Limit: 10}, 10},
-		{services.AccessFilter{Actor: "u1", Limit: n}, n / 3},
-		{services.AccessFilter{Actor: "u0", Limit: n}, n / 3}, // not the anonymous entries after them
-		{services.AccessFilter{Outcome: services.OutcomeDenied, Limit: n}, n / 10},
-		{services.AccessFilter{Unit: "cun-2", Limit: n}, n / 5},
-		{services.AccessFilter{Since: t0.Add(1000 * time.Minute), Until: t0.Add(1100 * time.Minute), Limit: n}, 100},
-		{services.AccessFilter{Scope: func(u string) bool { return u == "cun-0" || u == "cun-1" }, Limit: n}, 2 * n / 5},
+		{auth.AccessFilter{Limit: n}, n},
+		{auth.AccessFilter{Limit: 10}, 10},
+		{auth.AccessFilter{Actor: "u1", Limit: n}, n / 3},
+		{auth.AccessFilter{Actor: "u0", Limit: n}, n / 3}, // not the anonymous entries after them
+		{auth.AccessFilter{Outcome: auth.OutcomeDenied, Limit: n}, n / 10},
+		{auth.AccessFilter{Unit: "cun-2", Limit: n}, n / 5},
+		{auth.AccessFilter{Since: t0.Add(1000 * time.Minute), Until: t0.Add(1100 * time.Minute), Limit: n}, 100},
+		{auth.AccessFilter{Scope: func(u string) bool { return u == "cun-0" || u == "cun-1" }, Limit: n}, 2 * n / 5},
 	} {
 		got, err := l.ListAccess(ctx, c.f)
 		if err != nil {
@@ -81,7 +82,7 @@ func TestRecordCloseList(t *testing.T) {
 			}
 		}
 	}
-	last, _ := l.ListAccess(ctx, services.AccessFilter{Limit: 1})
+	last, _ := l.ListAccess(ctx, auth.AccessFilter{Limit: 1})
 	if len(last) != 1 || !last[0].Time.Equal(t0.Add((n-1)*time.Minute)) {
 		t.Errorf("the newest: %+v", last)
 	}
@@ -125,7 +126,7 @@ func BenchmarkArchiveReadAccessLog(b *testing.B) {
 		}
 		last = rec.Seq
 	}
-	newServer := func(log services.AccessLog) (*httptest.Server, string) {
+	newServer := func(log auth.AccessLog) (*httptest.Server, string) {
 		api := services.New(ledger, blobs, live, creds, services.Config{}, nil)
 		if log != nil {
 			api.SetAccessLog(log)
@@ -196,7 +197,7 @@ func TestNATSGone(t *testing.T) {
 	ns.Shutdown()
 	defer natsaccess.SetCloseWait(time.Second)()
 	for i := range 8192 + 600 {
-		l.Record(services.AccessEntry{Actor: fmt.Sprintf("u%d", i), Action: services.ActUnitRead, Path: "/x", Outcome: services.OutcomeAllowed})
+		l.Record(auth.AccessEntry{Actor: fmt.Sprintf("u%d", i), Action: auth.ActUnitRead, Path: "/x", Outcome: auth.OutcomeAllowed})
 	}
 	l.Close()
 	out := logs.String()

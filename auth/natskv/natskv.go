@@ -15,7 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"taizhang/services"
+	"taizhang/auth"
 )
 
 // Bucket names.
@@ -25,7 +25,7 @@ const (
 	SessionsBucket  = "TAIZHANG_SESSIONS"
 )
 
-// Store is a services.Credentials on three JetStream KV buckets.
+// Store is a auth.Credentials on three JetStream KV buckets.
 type Store struct {
 	tokens, passwords, sessions jetstream.KeyValue
 }
@@ -76,7 +76,7 @@ func get(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
 	defer cancel()
 	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return services.ErrUnknownToken
+		return auth.ErrUnknownToken
 	}
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", kv.Bucket(), err)
@@ -88,33 +88,33 @@ func get(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
 }
 
 // Put stores a token record under the token hash h.
-func (s *Store) Put(ctx context.Context, h services.TokenHash, rec services.TokenRecord) error {
+func (s *Store) Put(ctx context.Context, h auth.TokenHash, rec auth.TokenRecord) error {
 	return put(ctx, s.tokens, h.String(), rec)
 }
 
-// Get returns the token record under h, or services.ErrUnknownToken.
-func (s *Store) Get(ctx context.Context, h services.TokenHash) (services.TokenRecord, error) {
-	var rec services.TokenRecord
+// Get returns the token record under h, or auth.ErrUnknownToken.
+func (s *Store) Get(ctx context.Context, h auth.TokenHash) (auth.TokenRecord, error) {
+	var rec auth.TokenRecord
 	err := get(ctx, s.tokens, h.String(), &rec)
 	return rec, err
 }
 
 // List returns every token record by hash.
-func (s *Store) List(ctx context.Context) (map[services.TokenHash]services.TokenRecord, error) {
+func (s *Store) List(ctx context.Context) (map[auth.TokenHash]auth.TokenRecord, error) {
 	keys, err := s.tokens.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
-	out := map[services.TokenHash]services.TokenRecord{}
+	out := map[auth.TokenHash]auth.TokenRecord{}
 	for k := range keys.Keys() {
-		var h services.TokenHash
+		var h auth.TokenHash
 		if b, err := hex.DecodeString(k); err != nil || len(b) != len(h) {
 			continue
 		} else {
 			copy(h[:], b)
 		}
-		var rec services.TokenRecord
-		if err := get(ctx, s.tokens, k, &rec); errors.Is(err, services.ErrUnknownToken) {
+		var rec auth.TokenRecord
+		if err := get(ctx, s.tokens, k, &rec); errors.Is(err, auth.ErrUnknownToken) {
 			continue
 		} else if err != nil {
 			return nil, err
@@ -134,7 +134,7 @@ func (s *Store) SetPassword(ctx context.Context, user string, hash []byte) error
 	return put(ctx, s.passwords, user, passwordRecord{Hash: hash, Changed: time.Now().UTC()})
 }
 
-// PasswordHash returns user's password hash, or services.ErrUnknownToken.
+// PasswordHash returns user's password hash, or auth.ErrUnknownToken.
 func (s *Store) PasswordHash(ctx context.Context, user string) ([]byte, error) {
 	var rec passwordRecord
 	err := get(ctx, s.passwords, user, &rec)
@@ -142,19 +142,19 @@ func (s *Store) PasswordHash(ctx context.Context, user string) ([]byte, error) {
 }
 
 // PutSession stores a session under its cookie hash.
-func (s *Store) PutSession(ctx context.Context, h services.TokenHash, sess services.Session) error {
+func (s *Store) PutSession(ctx context.Context, h auth.TokenHash, sess auth.Session) error {
 	return put(ctx, s.sessions, h.String(), sess)
 }
 
-// GetSession returns the session under h, or services.ErrUnknownToken.
-func (s *Store) GetSession(ctx context.Context, h services.TokenHash) (services.Session, error) {
-	var sess services.Session
+// GetSession returns the session under h, or auth.ErrUnknownToken.
+func (s *Store) GetSession(ctx context.Context, h auth.TokenHash) (auth.Session, error) {
+	var sess auth.Session
 	err := get(ctx, s.sessions, h.String(), &sess)
 	return sess, err
 }
 
 // DeleteSession ends the session under h.
-func (s *Store) DeleteSession(ctx context.Context, h services.TokenHash) error {
+func (s *Store) DeleteSession(ctx context.Context, h auth.TokenHash) error {
 	if err := s.sessions.Delete(ctx, h.String()); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("end session: %w", err)
 	}

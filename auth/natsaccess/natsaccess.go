@@ -18,7 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"taizhang/services"
+	"taizhang/auth"
 )
 
 // Stream and Subject are where the access log lives.
@@ -27,7 +27,7 @@ const (
 	Subject = "tz.access"
 )
 
-// Log is a services.AccessLog and services.AccessReader on JetStream.
+// Log is a auth.AccessLog and auth.AccessReader on JetStream.
 type Log struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
@@ -35,7 +35,7 @@ type Log struct {
 
 	mu     sync.RWMutex
 	closed bool
-	ch     chan services.AccessEntry
+	ch     chan auth.AccessEntry
 	done   chan struct{}
 }
 
@@ -55,7 +55,7 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("open access log stream: %w", err)
 	}
-	l := &Log{js: js, stream: st, log: log, ch: make(chan services.AccessEntry, 8192), done: make(chan struct{})}
+	l := &Log{js: js, stream: st, log: log, ch: make(chan auth.AccessEntry, 8192), done: make(chan struct{})}
 	go l.run()
 	return l, nil
 }
@@ -64,7 +64,7 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.L
 // been away for a while) it waits a moment, then writes the entry to the
 // process log instead, so that requests do not hang on the access log and
 // no entry vanishes silently.
-func (l *Log) Record(e services.AccessEntry) {
+func (l *Log) Record(e auth.AccessEntry) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -124,7 +124,7 @@ func (l *Log) run() {
 	for e := range l.ch {
 		buf.Reset()
 		n := 0
-		add := func(e services.AccessEntry) {
+		add := func(e auth.AccessEntry) {
 			b, err := json.Marshal(e)
 			if err != nil {
 				l.log.Error("access log: encode", "err", err)
@@ -176,7 +176,7 @@ func (l *Log) publish(b []byte) {
 
 // ListAccess returns the entries f selects, oldest first, at most f.Limit
 // of them (the newest).
-func (l *Log) ListAccess(ctx context.Context, f services.AccessFilter) ([]services.AccessEntry, error) {
+func (l *Log) ListAccess(ctx context.Context, f auth.AccessFilter) ([]auth.AccessEntry, error) {
 	info, err := l.stream.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
@@ -204,7 +204,7 @@ func (l *Log) ListAccess(ctx context.Context, f services.AccessFilter) ([]servic
 	if limit <= 0 {
 		limit = 1000
 	}
-	var out []services.AccessEntry
+	var out []auth.AccessEntry
 	for {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
@@ -217,9 +217,9 @@ func (l *Log) ListAccess(ctx context.Context, f services.AccessFilter) ([]servic
 			if err != nil {
 				return nil, fmt.Errorf("access log: %w", err)
 			}
-			var e services.AccessEntry
+			var e auth.AccessEntry
 			for line := range bytes.Lines(m.Data()) {
-				e = services.AccessEntry{} // fields an entry omits must not come from the one before
+				e = auth.AccessEntry{} // fields an entry omits must not come from the one before
 				if json.Unmarshal(line, &e) == nil && f.Match(e) {
 					out = append(out, e)
 					if len(out) > 2*limit {
@@ -243,7 +243,7 @@ func (l *Log) ListAccess(ctx context.Context, f services.AccessFilter) ([]servic
 	}
 }
 
-func tail(es []services.AccessEntry, n int) []services.AccessEntry {
+func tail(es []auth.AccessEntry, n int) []auth.AccessEntry {
 	if len(es) > n {
 		return es[len(es)-n:]
 	}
