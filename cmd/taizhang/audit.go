@@ -57,7 +57,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if view == "backfill" && !all {
 		q.Set("flagged", "true")
 	}
-	raw, printed, err := a.view(ctx, "/api/v1/audit/"+view+"?"+q.Encode(), asJSON, stdout)
+	raw, printed, err := fetchView(ctx, a, "/api/v1/audit/"+view+"?"+q.Encode(), asJSON, stdout)
 	if err != nil || printed {
 		return err
 	}

@@ -1,79 +1,29 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
 
-	"taizhang/services"
+	"taizhang/client"
 )
 
-// api is a small client of the taizhang HTTP API. It reads its own
-// writes on any replica: every request carries the largest ledger sequence
-// a write of this client was answered with (X-Taizhang-Seq), or
-// TAIZHANG_MIN_SEQ to begin with, as X-Taizhang-Min-Seq.
-type api struct {
-	base  string
-	token string
-	http  *http.Client
-	seq   atomic.Uint64 // the largest X-Taizhang-Seq seen
-}
-
-// noteSeq keeps the largest sequence an answer carried.
-func (a *api) noteSeq(h http.Header) {
-	n, err := strconv.ParseUint(h.Get(services.HeaderSeq), 10, 64)
-	if err != nil {
-		return
-	}
-	for {
-		cur := a.seq.Load()
-		if n <= cur || a.seq.CompareAndSwap(cur, n) {
-			return
-		}
-	}
-}
-
-// apiError is an error answer from the server.
-type apiError struct {
-	Status    int
-	Code      string
-	Message   string
-	RequestID string // the server's X-Request-Id, to find its log lines
-}
-
-func (e *apiError) Error() string {
-	if e.RequestID != "" {
-		return fmt.Sprintf("%s (HTTP %d %s, request %s)", e.Message, e.Status, e.Code, e.RequestID)
-	}
-	return fmt.Sprintf("%s (HTTP %d %s)", e.Message, e.Status, e.Code)
-}
-
-// retryable reports whether a failed request may succeed if sent again.
-func retryable(err error) bool {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusBadGateway || ae.Status == http.StatusGatewayTimeout
-	}
-	return !errors.Is(err, context.Canceled) // a network failure
-}
-
-func newAPI(fs *flag.FlagSet, args []string, extra func()) (*api, error) {
+// newAPI defines the flags every client command has (--url, --token-file)
+// and those extra adds, parses args, and returns a client of the server:
+// its token from --token-file or TAIZHANG_TOKEN, its first min_seq from
+// TAIZHANG_MIN_SEQ.
+func newAPI(fs *flag.FlagSet, args []string, extra func()) (*client.Client, error) {
 	tokenFile := fs.String("token-file", os.Getenv("TAIZHANG_TOKEN_FILE"), "read the API token from this file instead of TAIZHANG_TOKEN")
 	server := fs.String("url", envOr("TAIZHANG_URL", "http://127.0.0.1:8080"), "server URL (env TAIZHANG_URL)")
 	if extra != nil {
@@ -93,70 +43,24 @@ func newAPI(fs *flag.FlagSet, args []string, extra func()) (*api, error) {
 	if tok == "" {
 		return nil, usagef("no API token: set TAIZHANG_TOKEN or --token-file (the admin token is in DATA/admin.token)")
 	}
-	u, err := url.Parse(*server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usagef("bad server URL %q", *server)
+	a, err := client.New(*server, tok)
+	if err != nil {
+		return nil, usagef("%v", err)
 	}
-	a := &api{base: strings.TrimRight(*server, "/"), token: tok, http: &http.Client{Timeout: 10 * time.Minute}}
 	if v := os.Getenv("TAIZHANG_MIN_SEQ"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return nil, usagef("TAIZHANG_MIN_SEQ must be a ledger sequence, got %q", v)
 		}
-		a.seq.Store(n)
+		a.SetMinSeq(n)
 	}
 	return a, nil
 }
 
-// do sends a request and decodes a JSON answer into out.
-func (a *api) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("X-Taizhang-Client", "cli")
-	if n := a.seq.Load(); n > 0 {
-		req.Header.Set(services.HeaderMinSeq, strconv.FormatUint(n, 10))
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("cannot reach %s: %w", a.base, err)
-	}
-	defer resp.Body.Close()
-	a.noteSeq(resp.Header)
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("read answer: %w", err)
-	}
-	if resp.StatusCode >= 400 {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
-			e.Error.Message = strings.TrimSpace(string(b))
-		}
-		return resp.StatusCode, &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RequestID: resp.Header.Get("X-Request-Id")}
-	}
-	if out != nil {
-		if raw, ok := out.(*json.RawMessage); ok {
-			*raw = b
-			return resp.StatusCode, nil
-		}
-		if err := json.Unmarshal(b, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode answer: %w", err)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-// view GETs path; with asJSON it prints the answer as it came and says so
+// fetchView GETs path; with asJSON it prints the answer as it came and says so
 // (printed), otherwise it returns it for a person-readable rendering.
-func (a *api) view(ctx context.Context, path string, asJSON bool, stdout io.Writer) (raw json.RawMessage, printed bool, err error) {
-	if _, err := a.do(ctx, http.MethodGet, path, "", nil, &raw); err != nil {
+func fetchView(ctx context.Context, a *client.Client, path string, asJSON bool, stdout io.Writer) (raw json.RawMessage, printed bool, err error) {
+	if _, err := a.Get(ctx, path, &raw); err != nil {
 		return nil, false, err
 	}
 	if asJSON {
@@ -166,20 +70,13 @@ func (a *api) view(ctx context.Context, path string, asJSON bool, stdout io.Writ
 	return raw, false, nil
 }
 
-func (a *api) postJSON(ctx context.Context, path string, in, out any) (int, error) {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return 0, err
-	}
-	return a.do(ctx, http.MethodPost, path, "application/json", bytes.NewReader(b), out)
-}
-
 type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func client(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+// clientCmd runs the client commands that have no file of their own.
+func clientCmd(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "unit":
 		if len(args) == 0 {
@@ -238,7 +135,7 @@ func unitAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--id, --name and --type are required")
 	}
 	var out json.RawMessage
-	if _, err := a.postJSON(ctx, "/api/v1/units", in, &out); err != nil {
+	if _, err := a.PostJSON(ctx, "/api/v1/units", in, &out); err != nil {
 		return err
 	}
 	if asJSON {
@@ -262,7 +159,7 @@ func unitList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Headcount, Events      int
 		} `json:"units"`
 	}
-	raw, printed, err := a.view(ctx, "/api/v1/units", asJSON, stdout)
+	raw, printed, err := fetchView(ctx, a, "/api/v1/units", asJSON, stdout)
 	if err != nil || printed {
 		return err
 	}
@@ -305,7 +202,7 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Token, User, Role, Unit string
 	}
 	var raw json.RawMessage
-	if _, err := a.postJSON(ctx, "/api/v1/tokens", in, &raw); err != nil {
+	if _, err := a.PostJSON(ctx, "/api/v1/tokens", in, &raw); err != nil {
 		return err
 	}
 	if asJSON {
@@ -316,66 +213,6 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintln(stdout, out.Token)
 	fmt.Fprintf(stderr, "token for %s (%s%s); it is shown only once\n", out.User, out.Role, map[bool]string{true: ", unit " + out.Unit}[out.Unit != ""])
 	return nil
-}
-
-// receiptOut is the server's answer to an append.
-type receiptOut struct {
-	ID          string `json:"id"`
-	Evidence    string `json:"evidence"`
-	Sequence    uint64 `json:"sequence"`
-	Hash        string `json:"hash"`
-	Version     int    `json:"version"`
-	Attachments []struct {
-		SHA256    string `json:"sha256"`
-		Size      int64  `json:"size"`
-		MediaType string `json:"media_type"`
-		Name      string `json:"name"`
-	} `json:"attachments"`
-}
-
-// multipartBody streams a JSON part and files as multipart/form-data.
-func multipartBody(metaName string, meta any, files []string) (io.ReadCloser, string, error) {
-	b, err := json.Marshal(meta)
-	if err != nil {
-		return nil, "", err
-	}
-	for _, f := range files {
-		if st, err := os.Stat(f); err != nil {
-			return nil, "", fmt.Errorf("attachment: %w", err)
-		} else if st.IsDir() {
-			return nil, "", fmt.Errorf("attachment %s is a directory", f)
-		}
-	}
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := func() error {
-			w, err := mw.CreateFormField(metaName)
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			for _, name := range files {
-				f, err := os.Open(name)
-				if err != nil {
-					return err
-				}
-				fw, err := mw.CreateFormFile("attachment", filepath.Base(name))
-				if err == nil {
-					_, err = io.Copy(fw, f)
-				}
-				f.Close()
-				if err != nil {
-					return err
-				}
-			}
-			return mw.Close()
-		}()
-		pw.CloseWithError(err)
-	}()
-	return pr, mw.FormDataContentType(), nil
 }
 
 func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -420,30 +257,11 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	meta := map[string]any{"id": id, "kind": kind, "title": title, "body": body, "occurred_at": occurred,
 		"requirements": []string(reqs), "tags": []string(tags), "figures": figures, "finding": finding}
-	var out receiptOut
-	var status int
-	for attempt := 0; ; attempt++ {
-		var rc io.ReadCloser
-		var ct string
-		rc, ct, err = multipartBody("evidence", meta, fs.Args())
-		if err != nil {
-			return err
-		}
-		status, err = a.do(ctx, http.MethodPost, "/api/v1/units/"+url.PathEscape(unit)+"/evidence", ct, rc, &out)
-		rc.Close()
-		if err == nil || !retryable(err) || attempt >= retries {
-			break
-		}
-		wait := time.Duration(1<<attempt) * 500 * time.Millisecond
+	out, status, err := a.Submit(ctx, unit, meta, fs.Args(), retries, func(err error, wait time.Duration) {
 		fmt.Fprintf(stderr, "submit %s: %v; retrying in %s with the same id\n", id, err, wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+	})
 	if err != nil {
-		if retryable(err) {
+		if client.Retryable(err) {
 			return fmt.Errorf("evidence %s: %w (nothing lost: retry with --id %s)", id, err, id)
 		}
 		return fmt.Errorf("evidence %s: %w", id, err)
@@ -495,18 +313,18 @@ func correct(ctx context.Context, cmd string, args []string, stdout, stderr io.W
 	set("body", body)
 	set("occurred_at", occurred)
 	path := "/api/v1/units/" + url.PathEscape(unit) + "/evidence/" + url.PathEscape(id) + "/" + cmd
-	var out receiptOut
+	var out client.Receipt
 	if cmd == "amend" && fs.NArg() > 0 {
-		rc, ct, err := multipartBody("amend", in, fs.Args())
+		rc, ct, err := client.Multipart("amend", in, fs.Args())
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		_, err = a.do(ctx, http.MethodPost, path, ct, rc, &out)
+		_, err = a.Do(ctx, http.MethodPost, path, ct, rc, &out)
 		if err != nil {
 			return err
 		}
-	} else if _, err := a.postJSON(ctx, path, in, &out); err != nil {
+	} else if _, err := a.PostJSON(ctx, path, in, &out); err != nil {
 		return err
 	}
 	if asJSON {
@@ -535,7 +353,7 @@ func show(ctx context.Context, cmd string, args []string, stdout, stderr io.Writ
 	if asOf != "" {
 		path += "?as_of=" + url.QueryEscape(asOf)
 	}
-	raw, printed, err := a.view(ctx, path, asJSON, stdout)
+	raw, printed, err := fetchView(ctx, a, path, asJSON, stdout)
 	if err != nil || printed {
 		return err
 	}

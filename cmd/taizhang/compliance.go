@@ -35,7 +35,7 @@ func complianceCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if planID != "" {
 		q.Set("plan", planID)
 	}
-	raw, printed, err := a.view(ctx, "/api/v1/units/"+url.PathEscape(unit)+"/compliance?"+q.Encode(), asJSON, stdout)
+	raw, printed, err := fetchView(ctx, a, "/api/v1/units/"+url.PathEscape(unit)+"/compliance?"+q.Encode(), asJSON, stdout)
 	if err != nil || printed {
 		return err
 	}
@@ -84,7 +84,7 @@ func rankingCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if planID == "" || period == "" {
 		return usagef("--plan and --period are required")
 	}
-	raw, printed, err := a.view(ctx, "/api/v1/plans/"+url.PathEscape(planID)+"/ranking?period="+url.QueryEscape(period), asJSON, stdout)
+	raw, printed, err := fetchView(ctx, a, "/api/v1/plans/"+url.PathEscape(planID)+"/ranking?period="+url.QueryEscape(period), asJSON, stdout)
 	if err != nil || printed {
 		return err
 	}

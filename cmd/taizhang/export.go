@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,29 +33,11 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if asOf != "" {
 		path += "?as_of=" + url.QueryEscape(asOf)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	resp, err := a.Stream(ctx, path)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("X-Taizhang-Client", "cli")
-	hc := *a.http
-	hc.Timeout = 0 // a large bag takes as long as it takes
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", a.base, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
-			e.Error.Message = strings.TrimSpace(string(b))
-		}
-		return &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
-	}
 	part := out + ".part"
 	f, err := os.Create(part)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"taizhang/client"
 )
 
 // findingCmd runs `taizhang finding add|resolve|reopen|list`.
@@ -53,13 +55,13 @@ func findingAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		id = uuid.Must(uuid.NewV7()).String()
 	}
 	meta := map[string]any{"id": id, "plan": planID, "requirement": req, "description": desc, "severity": severity, "due": due}
-	rc, ct, err := multipartBody("finding", meta, fs.Args())
+	rc, ct, err := client.Multipart("finding", meta, fs.Args())
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	var out receiptOut
-	if _, err := a.do(ctx, http.MethodPost, "/api/v1/units/"+url.PathEscape(unit)+"/findings", ct, rc, &out); err != nil {
+	var out client.Receipt
+	if _, err := a.Do(ctx, http.MethodPost, "/api/v1/units/"+url.PathEscape(unit)+"/findings", ct, rc, &out); err != nil {
 		return err
 	}
 	if asJSON {
@@ -97,9 +99,9 @@ func findingDecide(ctx context.Context, cmd string, args []string, stdout, stder
 	if override {
 		body["override"] = true
 	}
-	var out receiptOut
+	var out client.Receipt
 	path := "/api/v1/units/" + url.PathEscape(unit) + "/findings/" + url.PathEscape(id) + "/" + cmd
-	if _, err := a.postJSON(ctx, path, body, &out); err != nil {
+	if _, err := a.PostJSON(ctx, path, body, &out); err != nil {
 		return err
 	}
 	if asJSON {
@@ -129,7 +131,7 @@ func findingList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if asOf != "" {
 		path += "?as_of=" + url.QueryEscape(asOf)
 	}
-	raw, printed, err := a.view(ctx, path, asJSON, stdout)
+	raw, printed, err := fetchView(ctx, a, path, asJSON, stdout)
 	if err != nil || printed {
 		return err
 	}

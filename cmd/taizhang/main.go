@@ -80,7 +80,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "serve":
 		err = serve(ctx, rest, stderr)
 	case "unit", "token", "user", "submit", "amend", "retract", "history", "archive":
-		err = client(ctx, cmd, rest, stdout, stderr)
+		err = clientCmd(ctx, cmd, rest, stdout, stderr)
 	case "plan":
 		err = planCmd(ctx, rest, stdout, stderr)
 	case "finding":

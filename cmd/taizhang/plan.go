@@ -55,7 +55,7 @@ func planPublish(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Created  bool   `json:"created"`
 	}
 	var raw json.RawMessage
-	if _, err := a.do(ctx, http.MethodPost, "/api/v1/plans?file="+url.QueryEscape(filepath.Base(name)), "application/yaml", bytes.NewReader(data), &raw); err != nil {
+	if _, err := a.Do(ctx, http.MethodPost, "/api/v1/plans?file="+url.QueryEscape(filepath.Base(name)), "application/yaml", bytes.NewReader(data), &raw); err != nil {
 		return err
 	}
 	if asJSON {
@@ -78,7 +78,7 @@ func planList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	raw, printed, err := a.view(ctx, "/api/v1/plans", asJSON, stdout)
+	raw, printed, err := fetchView(ctx, a, "/api/v1/plans", asJSON, stdout)
 	if err != nil || printed {
 		return err
 	}

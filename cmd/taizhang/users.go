@@ -35,7 +35,7 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if user != "" {
 			path += "?user=" + url.QueryEscape(user)
 		}
-		raw, printed, err := a.view(ctx, path, asJSON, stdout)
+		raw, printed, err := fetchView(ctx, a, path, asJSON, stdout)
 		if err != nil || printed {
 			return err
 		}
@@ -71,7 +71,7 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if fs.NArg() != 1 {
 			return usagef("want 'token revoke ID' (the id 'token list' shows)")
 		}
-		if _, err := a.postJSON(ctx, "/api/v1/tokens/"+url.PathEscape(fs.Arg(0))+"/revoke", struct{}{}, nil); err != nil {
+		if _, err := a.PostJSON(ctx, "/api/v1/tokens/"+url.PathEscape(fs.Arg(0))+"/revoke", struct{}{}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "revoked token %s\n", fs.Arg(0))
@@ -148,7 +148,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	post := func(path string, body any) error {
 		var raw json.RawMessage
-		if _, err := a.postJSON(ctx, path, body, &raw); err != nil {
+		if _, err := a.PostJSON(ctx, path, body, &raw); err != nil {
 			return err
 		}
 		if asJSON {
@@ -182,7 +182,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if passwordFile == "" {
 			return usagef("--password-file is required (never a password on the command line)")
 		}
-		if _, err := a.postJSON(ctx, "/api/v1/users/"+url.PathEscape(id)+"/password", map[string]string{"password": in.Password}, nil); err != nil {
+		if _, err := a.PostJSON(ctx, "/api/v1/users/"+url.PathEscape(id)+"/password", map[string]string{"password": in.Password}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "password set for %s\n", id)
@@ -195,7 +195,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if sub == "can" {
 			path += "/can"
 		}
-		raw, printed, err := a.view(ctx, path+"?"+q.Encode(), asJSON, stdout)
+		raw, printed, err := fetchView(ctx, a, path+"?"+q.Encode(), asJSON, stdout)
 		if err != nil || printed {
 			return err
 		}
@@ -204,7 +204,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return printUser(stdout, raw)
 	case "list":
-		raw, printed, err := a.view(ctx, "/api/v1/users?"+q.Encode(), asJSON, stdout)
+		raw, printed, err := fetchView(ctx, a, "/api/v1/users?"+q.Encode(), asJSON, stdout)
 		if err != nil || printed {
 			return err
 		}
@@ -215,7 +215,7 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		q.Set("unit", unit)
 		q.Set("action", action)
-		raw, printed, err := a.view(ctx, "/api/v1/access/who?"+q.Encode(), asJSON, stdout)
+		raw, printed, err := fetchView(ctx, a, "/api/v1/access/who?"+q.Encode(), asJSON, stdout)
 		if err != nil || printed {
 			return err
 		}
@@ -345,7 +345,7 @@ func auditAccess(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if limit > 0 {
 		q.Set("limit", fmt.Sprint(limit))
 	}
-	raw, printed, err := a.view(ctx, "/api/v1/audit/access?"+q.Encode(), asJSON, stdout)
+	raw, printed, err := fetchView(ctx, a, "/api/v1/audit/access?"+q.Encode(), asJSON, stdout)
 	if err != nil || printed {
 		return err
 	}

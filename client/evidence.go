@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Receipt is the server's answer to an append (a submission, an
+// amendment, a retraction, a finding).
+type Receipt struct {
+	ID          string `json:"id"`
+	Evidence    string `json:"evidence"`
+	Sequence    uint64 `json:"sequence"`
+	Hash        string `json:"hash"`
+	Version     int    `json:"version"`
+	Attachments []struct {
+		SHA256    string `json:"sha256"`
+		Size      int64  `json:"size"`
+		MediaType string `json:"media_type"`
+		Name      string `json:"name"`
+	} `json:"attachments"`
+}
+
+// Multipart streams meta as JSON in a form field named metaName, then each
+// of files as a part named "attachment" (the file's base name as its
+// name), as multipart/form-data; it returns the body and its Content-Type.
+// Files are checked to exist and be regular before anything is sent; the
+// body is produced as it is read, never whole in memory.
+func Multipart(metaName string, meta any, files []string) (io.ReadCloser, string, error) {
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil {
+			return nil, "", fmt.Errorf("attachment: %w", err)
+		} else if st.IsDir() {
+			return nil, "", fmt.Errorf("attachment %s is a directory", f)
+		}
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(writeParts(mw, metaName, b, files))
+	}()
+	return pr, mw.FormDataContentType(), nil
+}
+
+// writeParts writes the JSON part and the files, and closes the form.
+func writeParts(mw *multipart.Writer, metaName string, meta []byte, files []string) error {
+	w, err := mw.CreateFormField(metaName)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(meta); err != nil {
+		return err
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		fw, err := mw.CreateFormFile("attachment", filepath.Base(name))
+		if err == nil {
+			_, err = io.Copy(fw, f)
+		}
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+// Submit submits evidence to unit: meta (which must hold the evidence id,
+// so that a retry is the same submission) with files attached. A
+// retryable failure (Retryable) is sent again up to retries times, after
+// 0.5 s, 1 s, 2 s, ...; onRetry, if not nil, is told of each. The status
+// is 201 for a new submission, 200 for one the ledger already had.
+func (c *Client) Submit(ctx context.Context, unit string, meta map[string]any, files []string, retries int, onRetry func(err error, wait time.Duration)) (Receipt, int, error) {
+	var out Receipt
+	path := "/api/v1/units/" + url.PathEscape(unit) + "/evidence"
+	for attempt := 0; ; attempt++ {
+		rc, ct, err := Multipart("evidence", meta, files)
+		if err != nil {
+			return out, 0, err
+		}
+		status, err := c.Do(ctx, http.MethodPost, path, ct, rc, &out)
+		rc.Close()
+		if err == nil || !Retryable(err) || attempt >= retries {
+			return out, status, err
+		}
+		wait := time.Duration(1<<attempt) * 500 * time.Millisecond
+		if onRetry != nil {
+			onRetry(err, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return out, 0, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
