@@ -210,137 +210,20 @@ type manifestEntry struct{ digest, path string }
 func (b *Bag) WriteTo(ctx context.Context, w io.Writer) (Result, error) {
 	res := Result{Unit: b.opt.Unit, AsOf: b.opt.AsOf, Events: len(b.recs), TreeSize: b.cp.Size, RootHash: b.cp.Root.String()}
 	out := &countingHash{w: w, h: sha256.New()}
-	zw := zip.NewWriter(out)
-	dir := b.Name() + "/"
-	var payload, tags []manifestEntry
-	var oxumBytes int64
-	// create writes one file, hashing it, with compression unless store.
-	create := func(name string, store bool, fill func(io.Writer) error) (string, int64, error) {
-		hdr := &zip.FileHeader{Name: dir + name, Method: zip.Deflate, Modified: b.exportTime}
-		if store {
-			hdr.Method = zip.Store
-		}
-		fw, err := zw.CreateHeader(hdr)
-		if err != nil {
-			return "", 0, err
-		}
-		ch := &countingHash{w: fw, h: sha256.New()}
-		if err := fill(ch); err != nil {
-			return "", 0, fmt.Errorf("export %s: %w", name, err)
-		}
-		return hex.EncodeToString(ch.h.Sum(nil)), ch.n, nil
-	}
-	addPayload := func(name string, store bool, fill func(io.Writer) error) error {
-		d, n, err := create(name, store, fill)
-		if err != nil {
-			return err
-		}
-		payload = append(payload, manifestEntry{d, name})
-		oxumBytes += n
-		return nil
-	}
-	addTag := func(name string, fill func(io.Writer) error) error {
-		d, _, err := create(name, false, fill)
-		if err != nil {
-			return err
-		}
-		tags = append(tags, manifestEntry{d, name})
-		return nil
-	}
-	bytesOf := func(p []byte) func(io.Writer) error {
-		return func(w io.Writer) error { _, err := w.Write(p); return err }
-	}
-	jsonl := func(recs []events.Record) func(io.Writer) error {
-		return func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetEscapeHTML(false)
-			for _, r := range recs {
-				if err := enc.Encode(Line{Seq: r.Seq, Event: r.Event}); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}
-
-	// Payload: events, attachments, compliance, index.
-	if err := addPayload(EventsJSONL, false, jsonl(b.recs)); err != nil {
-		return res, err
-	}
-	seen := map[string]bool{}
-	for _, r := range b.recs {
-		for _, a := range r.Event.Attachments {
-			if seen[a.SHA256] {
-				continue
-			}
-			seen[a.SHA256] = true
-			ref, err := blobstore.ParseRef(a.SHA256)
-			if err != nil {
-				return res, err
-			}
-			rc, _, err := blobstore.Open(ctx, b.blobs, ref)
-			if err != nil {
-				return res, fmt.Errorf("export attachment %s: %w", a.SHA256, err)
-			}
-			err = addPayload(AttachmentPath(a), true, func(w io.Writer) error {
-				_, err := io.CopyBuffer(w, rc, make([]byte, 64<<10))
-				return err
-			})
-			rc.Close()
-			if err != nil {
-				return res, err
-			}
-			res.Attachments++
-		}
-	}
-	if b.compliance != nil {
-		if err := addPayload(ComplianceJSON, false, bytesOf(b.compliance)); err != nil {
-			return res, err
-		}
-	}
-	if err := addPayload(IndexHTML, false, func(w io.Writer) error { return writeIndex(w, b) }); err != nil {
-		return res, err
-	}
-
-	// Tag files.
-	if err := addTag(BagitTxt, bytesOf([]byte(bagitTxt))); err != nil {
-		return res, err
-	}
-	if err := addTag(ManifestTxt, bytesOf(manifest(payload))); err != nil {
-		return res, err
-	}
-	if err := addTag(CheckpointNote, bytesOf([]byte(b.cp.Note))); err != nil {
-		return res, err
-	}
-	up, err := json.MarshalIndent(b.unitProof, "", "  ")
+	bw := &bagWriter{zw: zip.NewWriter(out), dir: b.Name() + "/", modified: b.exportTime}
+	n, err := b.writePayload(ctx, bw)
 	if err != nil {
 		return res, err
 	}
-	if err := addTag(UnitProofJSON, bytesOf(append(up, '\n'))); err != nil {
+	res.Attachments = n
+	if err := b.writeTags(bw); err != nil {
 		return res, err
 	}
-	if err := addTag(InclusionJSONL, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		for _, p := range b.proofs {
-			if err := enc.Encode(p); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	tm := manifest(bw.tags)
+	if _, _, err := bw.create(TagManifestTxt, false, bytesOf(tm)); err != nil {
 		return res, err
 	}
-	if err := addTag(LaterEventsJSON, jsonl(b.later)); err != nil {
-		return res, err
-	}
-	if err := addTag(BagInfoTxt, bytesOf(b.bagInfo(oxumBytes, len(payload)))); err != nil {
-		return res, err
-	}
-	tm := manifest(tags)
-	if _, _, err := create(TagManifestTxt, false, bytesOf(tm)); err != nil {
-		return res, err
-	}
-	if err := zw.Close(); err != nil {
+	if err := bw.zw.Close(); err != nil {
 		return res, err
 	}
 	sum := sha256.Sum256(tm)
@@ -348,6 +231,155 @@ func (b *Bag) WriteTo(ctx context.Context, w io.Writer) (Result, error) {
 	res.BagSHA256 = hex.EncodeToString(out.h.Sum(nil))
 	res.Bytes = out.n
 	return res, nil
+}
+
+// bagWriter writes the files of a bag into a zip, hashing each as it
+// streams, and keeps the manifest entries of the payload and tag files.
+type bagWriter struct {
+	zw            *zip.Writer
+	dir           string // the bag directory, with its slash
+	modified      time.Time
+	payload, tags []manifestEntry
+	oxumBytes     int64 // the payload's size, for Payload-Oxum
+}
+
+// create writes one file, hashing it, with compression unless store, and
+// returns its SHA-256 in hex and its size.
+func (bw *bagWriter) create(name string, store bool, fill func(io.Writer) error) (string, int64, error) {
+	hdr := &zip.FileHeader{Name: bw.dir + name, Method: zip.Deflate, Modified: bw.modified}
+	if store {
+		hdr.Method = zip.Store
+	}
+	fw, err := bw.zw.CreateHeader(hdr)
+	if err != nil {
+		return "", 0, err
+	}
+	ch := &countingHash{w: fw, h: sha256.New()}
+	if err := fill(ch); err != nil {
+		return "", 0, fmt.Errorf("export %s: %w", name, err)
+	}
+	return hex.EncodeToString(ch.h.Sum(nil)), ch.n, nil
+}
+
+// addPayload writes a payload file and lists it in the payload manifest.
+func (bw *bagWriter) addPayload(name string, store bool, fill func(io.Writer) error) error {
+	d, n, err := bw.create(name, store, fill)
+	if err != nil {
+		return err
+	}
+	bw.payload = append(bw.payload, manifestEntry{d, name})
+	bw.oxumBytes += n
+	return nil
+}
+
+// addTag writes a tag file and lists it in the tag manifest.
+func (bw *bagWriter) addTag(name string, fill func(io.Writer) error) error {
+	d, _, err := bw.create(name, false, fill)
+	if err != nil {
+		return err
+	}
+	bw.tags = append(bw.tags, manifestEntry{d, name})
+	return nil
+}
+
+// bytesOf fills a file with p.
+func bytesOf(p []byte) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := w.Write(p); return err }
+}
+
+// jsonl fills a file with recs as JSON lines (Line).
+func jsonl(recs []events.Record) func(io.Writer) error {
+	return func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for _, r := range recs {
+			if err := enc.Encode(Line{Seq: r.Seq, Event: r.Event}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// writePayload writes the payload: the events, each attachment once (its
+// bytes streamed from the blob store and checked against the digest
+// there), the compliance report and the offline index. It returns how
+// many attachments it wrote.
+func (b *Bag) writePayload(ctx context.Context, bw *bagWriter) (int, error) {
+	if err := bw.addPayload(EventsJSONL, false, jsonl(b.recs)); err != nil {
+		return 0, err
+	}
+	n := 0
+	seen := map[string]bool{}
+	for _, r := range b.recs {
+		for _, a := range r.Event.Attachments {
+			if seen[a.SHA256] {
+				continue
+			}
+			seen[a.SHA256] = true
+			if err := b.writeAttachment(ctx, bw, a); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	if b.compliance != nil {
+		if err := bw.addPayload(ComplianceJSON, false, bytesOf(b.compliance)); err != nil {
+			return n, err
+		}
+	}
+	return n, bw.addPayload(IndexHTML, false, func(w io.Writer) error { return writeIndex(w, b) })
+}
+
+// writeAttachment copies one attachment from the blob store into the bag.
+func (b *Bag) writeAttachment(ctx context.Context, bw *bagWriter, a events.Attachment) error {
+	ref, err := blobstore.ParseRef(a.SHA256)
+	if err != nil {
+		return err
+	}
+	rc, _, err := blobstore.Open(ctx, b.blobs, ref)
+	if err != nil {
+		return fmt.Errorf("export attachment %s: %w", a.SHA256, err)
+	}
+	defer rc.Close()
+	return bw.addPayload(AttachmentPath(a), true, func(w io.Writer) error {
+		_, err := io.CopyBuffer(w, rc, make([]byte, 64<<10))
+		return err
+	})
+}
+
+// writeTags writes the tag files: the BagIt declaration, the payload
+// manifest, the checkpoint, the unit proof, the inclusion proofs, the
+// later events and bag-info (which counts the payload, so comes last).
+func (b *Bag) writeTags(bw *bagWriter) error {
+	up, err := json.MarshalIndent(b.unitProof, "", "  ")
+	if err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		name string
+		fill func(io.Writer) error
+	}{
+		{BagitTxt, bytesOf([]byte(bagitTxt))},
+		{ManifestTxt, bytesOf(manifest(bw.payload))},
+		{CheckpointNote, bytesOf([]byte(b.cp.Note))},
+		{UnitProofJSON, bytesOf(append(up, '\n'))},
+		{InclusionJSONL, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			for _, p := range b.proofs {
+				if err := enc.Encode(p); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{LaterEventsJSON, jsonl(b.later)},
+	} {
+		if err := bw.addTag(t.name, t.fill); err != nil {
+			return err
+		}
+	}
+	return bw.addTag(BagInfoTxt, bytesOf(b.bagInfo(bw.oxumBytes, len(bw.payload))))
 }
 
 // AttachmentPath is where an attachment lies in a bag: under its digest,

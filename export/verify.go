@@ -189,6 +189,34 @@ func (v *verifier) checkManifest(name string, m map[string]string, payload bool)
 func Verify(zr *zip.Reader, opt VerifyOptions) *Report {
 	rep := &Report{Problems: []Problem{}}
 	v := &verifier{files: map[string]*zip.File{}, rep: rep}
+	v.index(zr)
+	if b := v.read(BagitTxt, true); b != nil && string(b) != bagitTxt {
+		v.problem(BagitTxt, "", "not a BagIt 1.0 declaration: %q", b)
+	}
+	man, octets := v.checkManifests()
+	info := v.readInfo()
+	if ox := info.get("Payload-Oxum"); ox != "" && ox != fmt.Sprintf("%d.%d", octets, len(man)) {
+		v.problem(BagInfoTxt, "", "Payload-Oxum %s, the payload is %d.%d", ox, octets, len(man))
+	}
+	rep.Unit = info.get("Taizhang-Unit")
+	asOf, err := time.Parse(time.RFC3339Nano, info.get("Taizhang-As-Of"))
+	if err != nil {
+		v.problem(BagInfoTxt, "", "Taizhang-As-Of: %v", err)
+	}
+	rep.AsOf = asOf
+	cp, cpOK := v.checkCheckpoint(info, opt)
+	ch := v.checkChain(info, asOf)
+	v.checkAttachments(ch.evs, man)
+	if cpOK {
+		v.checkInclusion(ch.evs, cp)
+		v.checkCompleteness(ch, cp, asOf)
+	}
+	return rep
+}
+
+// index files the zip's entries by their path inside the bag directory
+// (the one directory holding bagit.txt); an entry outside it is a problem.
+func (v *verifier) index(zr *zip.Reader) {
 	prefix := ""
 	for _, f := range zr.File {
 		if strings.HasSuffix(f.Name, "/"+BagitTxt) && strings.Count(f.Name, "/") == 1 {
@@ -205,12 +233,13 @@ func Verify(zr *zip.Reader, opt VerifyOptions) *Report {
 		}
 		v.files[strings.TrimPrefix(f.Name, prefix)] = f
 	}
-	rep.Files = len(v.files)
-	if b := v.read(BagitTxt, true); b != nil && string(b) != bagitTxt {
-		v.problem(BagitTxt, "", "not a BagIt 1.0 declaration: %q", b)
-	}
+	v.rep.Files = len(v.files)
+}
 
-	// Manifests.
+// checkManifests checks the tag manifest (every tag file listed, every
+// digest right) and the payload manifest (every payload file listed, every
+// digest right); it returns the payload manifest and the payload's size.
+func (v *verifier) checkManifests() (man map[string]string, octets int64) {
 	tagm := v.parseManifest(TagManifestTxt, v.read(TagManifestTxt, true))
 	for _, name := range []string{BagitTxt, BagInfoTxt, ManifestTxt, CheckpointNote, UnitProofJSON, InclusionJSONL} {
 		if _, ok := tagm[name]; !ok && v.files[name] != nil {
@@ -218,89 +247,115 @@ func Verify(zr *zip.Reader, opt VerifyOptions) *Report {
 		}
 	}
 	v.checkManifest(TagManifestTxt, tagm, false)
-	man := v.parseManifest(ManifestTxt, v.read(ManifestTxt, true))
-	octets := v.checkManifest(ManifestTxt, man, true)
+	man = v.parseManifest(ManifestTxt, v.read(ManifestTxt, true))
+	return man, v.checkManifest(ManifestTxt, man, true)
+}
 
-	// bag-info.
-	info := map[string][]string{}
+// bagInfo is bag-info.txt: each label's values in order.
+type bagInfo struct {
+	v      *verifier
+	values map[string][]string
+}
+
+// readInfo reads bag-info.txt.
+func (v *verifier) readInfo() bagInfo {
+	info := bagInfo{v: v, values: map[string][]string{}}
 	for _, l := range strings.Split(string(v.read(BagInfoTxt, true)), "\n") {
 		if k, val, ok := strings.Cut(l, ": "); ok {
-			info[k] = append(info[k], val)
+			info.values[k] = append(info.values[k], val)
 		}
 	}
-	get := func(k string) string {
-		if len(info[k]) == 0 {
-			v.problem(BagInfoTxt, "", "no %s", k)
-			return ""
-		}
-		return info[k][0]
-	}
-	if ox := get("Payload-Oxum"); ox != "" && ox != fmt.Sprintf("%d.%d", octets, len(man)) {
-		v.problem(BagInfoTxt, "", "Payload-Oxum %s, the payload is %d.%d", ox, octets, len(man))
-	}
-	rep.Unit = get("Taizhang-Unit")
-	asOf, err := time.Parse(time.RFC3339Nano, get("Taizhang-As-Of"))
-	if err != nil {
-		v.problem(BagInfoTxt, "", "Taizhang-As-Of: %v", err)
-	}
-	rep.AsOf = asOf
+	return info
+}
 
-	// Checkpoint.
-	key := get("Taizhang-Public-Key")
+// get returns the first value of label k, or "" after reporting it missing.
+func (b bagInfo) get(k string) string {
+	if len(b.values[k]) == 0 {
+		b.v.problem(BagInfoTxt, "", "no %s", k)
+		return ""
+	}
+	return b.values[k][0]
+}
+
+// checkCheckpoint opens the signed checkpoint with the bag's key (or
+// opt.PublicKey, which must then be the bag's), checks that bag-info
+// repeats its size, root and signature, and, with opt.WitnessKeys, the
+// witness quorum; ok is false if it did not open.
+func (v *verifier) checkCheckpoint(info bagInfo, opt VerifyOptions) (cp checkpoint.Checkpoint, ok bool) {
+	key := info.get("Taizhang-Public-Key")
 	if opt.PublicKey != "" {
 		if strings.TrimSpace(opt.PublicKey) != key {
 			v.problem(BagInfoTxt, "", "Taizhang-Public-Key %s is not the expected key %s", key, strings.TrimSpace(opt.PublicKey))
 		}
 		key = strings.TrimSpace(opt.PublicKey)
 	}
-	rep.Key = key
-	var cp checkpoint.Checkpoint
-	cpOK := false
+	v.rep.Key = key
 	note := v.read(CheckpointNote, true)
-	if note != nil && key != "" {
-		if nv, err := checkpoint.NewVerifier(key); err != nil {
-			v.problem(BagInfoTxt, "", "%v", err)
-		} else if cp, err = checkpoint.Open(note, nv); err != nil {
-			v.problem(CheckpointNote, "", "%v", err)
-		} else {
-			cpOK = true
-			rep.TreeSize, rep.RootHash = cp.Size, cp.Root.String()
-			if s := get("Taizhang-Tree-Size"); s != strconv.FormatUint(cp.Size, 10) {
-				v.problem(BagInfoTxt, "", "Taizhang-Tree-Size %s, the checkpoint's is %d", s, cp.Size)
-			}
-			if s := get("Taizhang-Root-Hash"); s != cp.Root.String() {
-				v.problem(BagInfoTxt, "", "Taizhang-Root-Hash %s, the checkpoint's is %s", s, cp.Root)
-			}
-			if sig := strings.Join(info["Taizhang-Checkpoint-Signature"], "\n"); sig != signatureLines(string(note)) {
-				v.problem(BagInfoTxt, "", "Taizhang-Checkpoint-Signature is not the signature of %s", CheckpointNote)
-			}
-			if len(opt.WitnessKeys) > 0 {
-				v.witnesses(note, nv, opt)
-			}
-		}
+	if note == nil || key == "" {
+		return cp, false
 	}
+	nv, err := checkpoint.NewVerifier(key)
+	if err != nil {
+		v.problem(BagInfoTxt, "", "%v", err)
+		return cp, false
+	}
+	if cp, err = checkpoint.Open(note, nv); err != nil {
+		v.problem(CheckpointNote, "", "%v", err)
+		return cp, false
+	}
+	v.rep.TreeSize, v.rep.RootHash = cp.Size, cp.Root.String()
+	if s := info.get("Taizhang-Tree-Size"); s != strconv.FormatUint(cp.Size, 10) {
+		v.problem(BagInfoTxt, "", "Taizhang-Tree-Size %s, the checkpoint's is %d", s, cp.Size)
+	}
+	if s := info.get("Taizhang-Root-Hash"); s != cp.Root.String() {
+		v.problem(BagInfoTxt, "", "Taizhang-Root-Hash %s, the checkpoint's is %s", s, cp.Root)
+	}
+	if sig := strings.Join(info.values["Taizhang-Checkpoint-Signature"], "\n"); sig != signatureLines(string(note)) {
+		v.problem(BagInfoTxt, "", "Taizhang-Checkpoint-Signature is not the signature of %s", CheckpointNote)
+	}
+	if len(opt.WitnessKeys) > 0 {
+		v.witnesses(note, nv, opt)
+	}
+	return cp, true
+}
 
-	// Events and chain.
-	var prev events.Hash
+// chain is the bag's events: those as of the bag's time, the later ones,
+// and the hash of the last of all.
+type chain struct {
+	evs, later []Line
+	head       events.Hash
+}
+
+// checkChain reads events.jsonl (recorded up to asOf) and then
+// later-events.jsonl (recorded after it) as one hash chain from the unit's
+// first event, checking every hash, link, unit and sequence, and the
+// event count bag-info gives.
+func (v *verifier) checkChain(info bagInfo, asOf time.Time) chain {
+	var ch chain
 	var lastSeq uint64
-	evs := v.events(EventsJSONL, rep.Unit, &prev, &lastSeq, func(ev *events.Event) string {
+	ch.evs = v.events(EventsJSONL, v.rep.Unit, &ch.head, &lastSeq, func(ev *events.Event) string {
 		if !asOf.IsZero() && ev.RecordedAt.After(asOf) {
 			return "recorded at " + ev.RecordedAt.Format(time.RFC3339Nano) + ", after the bag's as-of time"
 		}
 		return ""
 	})
-	rep.Events = len(evs)
-	if n := get("Taizhang-Events"); n != strconv.Itoa(len(evs)) {
-		v.problem(BagInfoTxt, "", "Taizhang-Events %s, %s has %d", n, EventsJSONL, len(evs))
+	v.rep.Events = len(ch.evs)
+	if n := info.get("Taizhang-Events"); n != strconv.Itoa(len(ch.evs)) {
+		v.problem(BagInfoTxt, "", "Taizhang-Events %s, %s has %d", n, EventsJSONL, len(ch.evs))
 	}
-	later := v.events(LaterEventsJSON, rep.Unit, &prev, &lastSeq, func(ev *events.Event) string {
+	ch.later = v.events(LaterEventsJSON, v.rep.Unit, &ch.head, &lastSeq, func(ev *events.Event) string {
 		if !ev.RecordedAt.After(asOf) {
 			return "recorded at " + ev.RecordedAt.Format(time.RFC3339Nano) + ", not after the as-of time: it belongs in " + EventsJSONL
 		}
 		return ""
 	})
+	return ch
+}
 
-	// Attachments named by the events.
+// checkAttachments checks that every attachment an event names is in the
+// bag under the digest the manifest gives, and that the bag holds no
+// attachment no event names.
+func (v *verifier) checkAttachments(evs []Line, man map[string]string) {
 	named := map[string]bool{}
 	for _, l := range evs {
 		for _, a := range l.Attachments {
@@ -309,7 +364,7 @@ func Verify(zr *zip.Reader, opt VerifyOptions) *Report {
 				continue
 			}
 			named[p] = true
-			rep.Attachments++
+			v.rep.Attachments++
 			switch {
 			case v.files[p] == nil:
 				v.problem(p, l.ID.String(), "attachment %s missing", a.SHA256)
@@ -323,66 +378,74 @@ func Verify(zr *zip.Reader, opt VerifyOptions) *Report {
 			v.problem(p, "", "attachment not named by any event")
 		}
 	}
+}
 
-	// Inclusion proofs.
-	if cpOK {
-		proofs := map[uint64]checkpoint.InclusionProof{}
-		for i, l := range bytes.Split(v.read(InclusionJSONL, true), []byte("\n")) {
-			if len(l) == 0 {
-				continue
-			}
-			var p checkpoint.InclusionProof
-			if err := json.Unmarshal(l, &p); err != nil {
-				v.problem(InclusionJSONL, "", "line %d: %v", i+1, err)
-				continue
-			}
-			proofs[p.Seq] = p
+// checkInclusion checks that inclusion.jsonl proves each event of evs,
+// and only those, in the checkpoint's tree.
+func (v *verifier) checkInclusion(evs []Line, cp checkpoint.Checkpoint) {
+	proofs := map[uint64]checkpoint.InclusionProof{}
+	for i, l := range bytes.Split(v.read(InclusionJSONL, true), []byte("\n")) {
+		if len(l) == 0 {
+			continue
 		}
-		inBag := map[uint64]bool{}
-		for _, l := range evs {
-			inBag[l.Seq] = true
+		var p checkpoint.InclusionProof
+		if err := json.Unmarshal(l, &p); err != nil {
+			v.problem(InclusionJSONL, "", "line %d: %v", i+1, err)
+			continue
 		}
-		for seq, p := range proofs {
-			if !inBag[seq] {
-				v.problem(EventsJSONL, "", "the event at seq %d (hash %s), proven in %s, is missing", seq, p.EventHash, InclusionJSONL)
-			}
+		proofs[p.Seq] = p
+	}
+	inBag := map[uint64]bool{}
+	for _, l := range evs {
+		inBag[l.Seq] = true
+	}
+	for seq, p := range proofs {
+		if !inBag[seq] {
+			v.problem(EventsJSONL, "", "the event at seq %d (hash %s), proven in %s, is missing", seq, p.EventHash, InclusionJSONL)
 		}
-		for _, l := range evs {
-			p, ok := proofs[l.Seq]
-			switch {
-			case !ok:
-				v.problem(InclusionJSONL, l.ID.String(), "no inclusion proof for seq %d", l.Seq)
-			case p.EventHash != l.Hash:
-				v.problem(InclusionJSONL, l.ID.String(), "the proof of seq %d is for event hash %s, not %s", l.Seq, p.EventHash, l.Hash)
-			case p.Size != cp.Size || p.Index != l.Seq-1:
-				v.problem(InclusionJSONL, l.ID.String(), "the proof of seq %d is for leaf %d of %d, want leaf %d of the checkpoint's %d", l.Seq, p.Index, p.Size, l.Seq-1, cp.Size)
-			default:
-				if err := p.Verify(cp.Root); err != nil {
-					v.problem(InclusionJSONL, l.ID.String(), "seq %d is not proven in the checkpoint: %v", l.Seq, err)
-				}
-			}
-		}
-
-		// Completeness.
-		var up checkpoint.UnitProof
-		if b := v.read(UnitProofJSON, true); b != nil {
-			if err := json.Unmarshal(b, &up); err != nil {
-				v.problem(UnitProofJSON, "", "%v", err)
-			} else if err := up.Verify(cp.UnitsRoot); err != nil || up.Units != cp.Units || up.Size != cp.Size {
-				v.problem(UnitProofJSON, "", "the unit head is not proven under the checkpoint's unit heads root (%v)", err)
-			} else {
-				total := uint64(len(evs) + len(later))
-				switch {
-				case up.Unit != rep.Unit:
-					v.problem(UnitProofJSON, "", "proves unit %s, the bag is of %s", up.Unit, rep.Unit)
-				case up.Count != total || up.Head != prev:
-					v.problem(EventsJSONL, "", "incomplete: the checkpoint proves unit %s has %d events with head %s, the bag has %d (%d as of %s and %d later) ending in %s",
-						up.Unit, up.Count, up.Head, total, len(evs), asOf.Format(time.RFC3339Nano), len(later), prev)
-				}
+	}
+	for _, l := range evs {
+		p, ok := proofs[l.Seq]
+		switch {
+		case !ok:
+			v.problem(InclusionJSONL, l.ID.String(), "no inclusion proof for seq %d", l.Seq)
+		case p.EventHash != l.Hash:
+			v.problem(InclusionJSONL, l.ID.String(), "the proof of seq %d is for event hash %s, not %s", l.Seq, p.EventHash, l.Hash)
+		case p.Size != cp.Size || p.Index != l.Seq-1:
+			v.problem(InclusionJSONL, l.ID.String(), "the proof of seq %d is for leaf %d of %d, want leaf %d of the checkpoint's %d", l.Seq, p.Index, p.Size, l.Seq-1, cp.Size)
+		default:
+			if err := p.Verify(cp.Root); err != nil {
+				v.problem(InclusionJSONL, l.ID.String(), "seq %d is not proven in the checkpoint: %v", l.Seq, err)
 			}
 		}
 	}
-	return rep
+}
+
+// checkCompleteness checks unit-proof.json: the checkpoint's unit heads
+// root proves the unit's head and event count, which must be the bag's
+// last event and its count of events (as of the bag's time and later).
+func (v *verifier) checkCompleteness(ch chain, cp checkpoint.Checkpoint, asOf time.Time) {
+	b := v.read(UnitProofJSON, true)
+	if b == nil {
+		return
+	}
+	var up checkpoint.UnitProof
+	if err := json.Unmarshal(b, &up); err != nil {
+		v.problem(UnitProofJSON, "", "%v", err)
+		return
+	}
+	if err := up.Verify(cp.UnitsRoot); err != nil || up.Units != cp.Units || up.Size != cp.Size {
+		v.problem(UnitProofJSON, "", "the unit head is not proven under the checkpoint's unit heads root (%v)", err)
+		return
+	}
+	total := uint64(len(ch.evs) + len(ch.later))
+	switch {
+	case up.Unit != v.rep.Unit:
+		v.problem(UnitProofJSON, "", "proves unit %s, the bag is of %s", up.Unit, v.rep.Unit)
+	case up.Count != total || up.Head != ch.head:
+		v.problem(EventsJSONL, "", "incomplete: the checkpoint proves unit %s has %d events with head %s, the bag has %d (%d as of %s and %d later) ending in %s",
+			up.Unit, up.Count, up.Head, total, len(ch.evs), asOf.Format(time.RFC3339Nano), len(ch.later), ch.head)
+	}
 }
 
 // events reads and checks a JSON-lines file of events continuing the chain
