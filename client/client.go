@@ -55,6 +55,10 @@ func New(base, token string) (*Client, error) {
 // Base returns the server URL, without a trailing slash.
 func (c *Client) Base() string { return c.base }
 
+// Token returns the API token the client sends, for a component that
+// talks to the same server through its own client (the witness).
+func (c *Client) Token() string { return c.token }
+
 // SetMinSeq makes every request ask for at least ledger sequence n
 // (TAIZHANG_MIN_SEQ: read the writes of an earlier client on any replica).
 func (c *Client) SetMinSeq(n uint64) { c.noteSeq(n) }

@@ -118,7 +118,7 @@ func witnessRun(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	w, err := witness.New(witness.Config{Dir: dir, URL: a.base, Token: a.token, LogKey: lk, Log: log, HTTP: &http.Client{Timeout: 30 * time.Second}})
+	w, err := witness.New(witness.Config{Dir: dir, URL: a.Base(), Token: a.Token(), LogKey: lk, Log: log, HTTP: &http.Client{Timeout: 30 * time.Second}})
 	if err != nil {
 		return err
 	}
