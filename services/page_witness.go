@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/events/checkpoint"
 )
@@ -18,7 +19,7 @@ const witnessPageCheckpoints = 30
 
 // witnessPageRoutes registers the supervisor's witnesses page.
 func (s *Server) witnessPageRoutes() {
-	s.handle("GET /audit/witnesses", ActAudit, false, s.pages.auditWitnesses)
+	s.handle("GET /audit/witnesses", auth.ActAudit, false, s.pages.auditWitnesses)
 }
 
 // witnessPageData is the witnesses page: the newest checkpoints with their
