@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,7 +77,7 @@ func (r *runner) appendRows(ctx context.Context) error {
 		r.p.Start(phase("append via HTTP"), n)
 		tm, err := r.load(ctx, n, limit, func(ctx context.Context, k int) error {
 			unit, i := at(k)
-			return r.api.submit(ctx, unit, i)
+			return r.api.submit(ctx, unit, i, nil)
 		})
 		r.p.End()
 		viaHTTP.merge(tm)
@@ -94,6 +95,60 @@ func (r *runner) appendRows(ctx context.Context) error {
 		r.withRaw(&web, rawFig)
 	}
 	r.rep.Rows = append(r.rep.Rows, ledger, web)
+	return r.uploadRow(ctx, publish)
+}
+
+// uploadRow measures Attachments HTTP submissions that each upload one
+// attachment of AttachmentSize (plain text, new bytes each time), spread
+// over the units, against the raw baseline doing what a bare system would:
+// the blob's raw put, then a sync publish of the event's bytes.
+func (r *runner) uploadRow(ctx context.Context, publish func(context.Context, string) error) error {
+	row := Row{Key: "upload_http", What: fmt.Sprintf("submit evidence with a %s attachment via the HTTP API (%d clients)", sizeName(r.cfg.AttachmentSize), r.cfg.Concurrency),
+		Unit: "events/s"}
+	if r.cfg.Attachments == 0 {
+		row.Skipped = "--attachments 0"
+		r.rep.Rows = append(r.rep.Rows, row)
+		return nil
+	}
+	n, U := r.cfg.Attachments, len(r.units)
+	seed := r.seed()
+	seed[31] ^= 0xff // other bytes than the blob rows'
+	pool := newBuffers(r.cfg.Concurrency, r.cfg.AttachmentSize)
+	r.p.Start("upload via HTTP", n)
+	tm, err := r.load(ctx, n, r.cfg.Duration, func(ctx context.Context, k int) error {
+		b := pool.get()
+		defer pool.put(b)
+		blobContent(b, seed, k)
+		return r.api.submit(ctx, r.units[k%U], k, b)
+	})
+	r.p.End()
+	r.rep.Appended.Uploads = tm.n
+	if err != nil {
+		return fmt.Errorf("upload via HTTP: %w", err)
+	}
+	row.Taizhang = tm.done().rate()
+	if publish != nil && r.t.RawBlobs != nil {
+		put, _ := r.t.RawBlobs.What()
+		row.RawWhat = put + ", then the sync publish"
+		seed[30] ^= 0xff
+		r.p.Start("upload (raw)", n)
+		raw, err := r.load(ctx, n, r.cfg.Duration, func(ctx context.Context, k int) error {
+			b := pool.get()
+			defer pool.put(b)
+			blobContent(b, seed, k)
+			if err := r.t.RawBlobs.Put(ctx, "upload-"+strconv.Itoa(k), b); err != nil {
+				return err
+			}
+			return publish(ctx, r.units[k%U])
+		})
+		r.p.End()
+		r.rep.Appended.Raw += raw.n
+		if err != nil {
+			return fmt.Errorf("upload (raw): %w", err)
+		}
+		r.withRaw(&row, raw.done().rate())
+	}
+	r.rep.Rows = append(r.rep.Rows, row)
 	return nil
 }
 

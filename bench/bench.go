@@ -37,7 +37,8 @@ type Config struct {
 	// phase first.
 	EventsPerUnit int
 	// Attachments is how many attachments of AttachmentSize bytes the blob
-	// rows store and read back; the ledger's events reference them.
+	// rows store and read back (the ledger's events reference them), and
+	// how many HTTP submissions upload one each.
 	Attachments    int
 	AttachmentSize int64
 	// Concurrency is how many goroutines do the appends, blob operations
@@ -157,16 +158,19 @@ type Machine struct {
 // Appended counts the events the run appended, per path; Units is the ids
 // of the run's units.
 type Appended struct {
-	Warmup int      `json:"warmup"` // one evidence event per unit before the timed phases
-	Ledger int      `json:"ledger"`
-	HTTP   int      `json:"http"`
-	Raw    int      `json:"raw"` // messages on the raw stream (deleted at the end)
-	Units  []string `json:"units"`
+	Warmup int `json:"warmup"` // one evidence event per unit before the timed phases
+	Ledger int `json:"ledger"`
+	HTTP   int `json:"http"`
+	// Uploads are HTTP submissions carrying one attachment each, spread
+	// over the units in turn.
+	Uploads int      `json:"uploads"`
+	Raw     int      `json:"raw"` // messages on the raw stream (deleted at the end)
+	Units   []string `json:"units"`
 }
 
 // Evidence is the number of evidence events the run appended to the
 // ledger (not counting the raw stream).
-func (a Appended) Evidence() int { return a.Warmup + a.Ledger + a.HTTP }
+func (a Appended) Evidence() int { return a.Warmup + a.Ledger + a.HTTP + a.Uploads }
 
 // Row is one measured figure beside its raw baseline.
 type Row struct {
@@ -205,8 +209,9 @@ type Progress interface {
 }
 
 // Run runs cfg against t and returns the report. Everything it creates on
-// the server is named by cfg.Prefix; the raw stream is deleted at the end,
-// the units and their events stay (the ledger deletes nothing). Errors:
+// the server is named by cfg.Prefix; the raw stream is deleted at the end
+// and t.RawBlobs closed, the units and their events stay (the ledger
+// deletes nothing). Errors:
 // an invalid cfg or Target, or the first failed operation, wrapped with
 // the phase it failed in.
 func Run(ctx context.Context, cfg Config, t Target, p Progress) (*Report, error) {
@@ -236,6 +241,9 @@ func Run(ctx context.Context, cfg Config, t Target, p Progress) (*Report, error)
 	r.rep = &Report{Config: cfg, Mode: t.Mode, Started: time.Now().UTC(),
 		Machine: Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}}
 	start := time.Now()
+	if t.RawBlobs != nil {
+		defer t.RawBlobs.Close()
+	}
 	if err := r.run(ctx); err != nil {
 		return nil, err
 	}

@@ -85,8 +85,9 @@ func (c *client) get(ctx context.Context, path string) (int64, error) {
 }
 
 // submit posts the i-th HTTP submission to unit, as the CLI and the web
-// app do: multipart with the evidence JSON (a fresh client id), no files.
-func (c *client) submit(ctx context.Context, unit string, i int) error {
+// app do: multipart with the evidence JSON (a fresh client id), and file,
+// if not nil, as one attachment part.
+func (c *client) submit(ctx context.Context, unit string, i int, file []byte) error {
 	meta, err := json.Marshal(map[string]any{
 		"id": uuid.Must(uuid.NewV7()).String(), "kind": "activity", "title": evTitle, "body": evBody,
 		"occurred_at": evOccurred.Format(time.RFC3339), "requirements": []string{evRequirement},
@@ -104,6 +105,13 @@ func (c *client) submit(ctx context.Context, unit string, i int) error {
 		return err
 	}
 	pw.Write(meta)
+	if file != nil {
+		fw, err := mw.CreateFormFile("attachment", fmt.Sprintf("紀要-%d.txt", i))
+		if err != nil {
+			return err
+		}
+		fw.Write(file)
+	}
 	if err := mw.Close(); err != nil {
 		return err
 	}

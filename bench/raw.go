@@ -133,29 +133,14 @@ func (r *runner) blobRows(ctx context.Context) error {
 		r.rep.Rows = append(r.rep.Rows, put, get)
 		return nil
 	}
-	defer r.t.RawBlobs.Close()
 	put.RawWhat, get.RawWhat = r.t.RawBlobs.What()
-	var seed [32]byte
-	copy(seed[:], r.cfg.Prefix)
+	seed := r.seed()
 	n, size := r.cfg.Attachments, r.cfg.AttachmentSize
 	extra := func(tm timing) map[string]float64 {
 		return map[string]float64{"MB/s": float64(tm.n) * float64(size) / 1e6 / tm.elapsed.Seconds()}
 	}
-	bufs := make(chan []byte, r.cfg.Concurrency)
-	buffer := func() []byte {
-		select {
-		case b := <-bufs:
-			return b
-		default:
-			return make([]byte, size)
-		}
-	}
-	release := func(b []byte) {
-		select {
-		case bufs <- b:
-		default:
-		}
-	}
+	pool := newBuffers(r.cfg.Concurrency, size)
+	buffer, release := pool.get, pool.put
 
 	r.p.Start("store attachments", n)
 	var stored syncList[storedBlob]
@@ -232,6 +217,38 @@ func (r *runner) blobRows(ctx context.Context) error {
 	r.withRaw(&get, raw)
 	r.rep.Rows = append(r.rep.Rows, put, get)
 	return nil
+}
+
+// seed is the run's seed for attachment bytes: its prefix.
+func (r *runner) seed() [32]byte {
+	var seed [32]byte
+	copy(seed[:], r.cfg.Prefix)
+	return seed
+}
+
+// buffers recycles attachment-sized buffers among the goroutines of a
+// phase.
+type buffers struct {
+	c    chan []byte
+	size int64
+}
+
+func newBuffers(n int, size int64) *buffers { return &buffers{c: make(chan []byte, n), size: size} }
+
+func (b *buffers) get() []byte {
+	select {
+	case buf := <-b.c:
+		return buf
+	default:
+		return make([]byte, b.size)
+	}
+}
+
+func (b *buffers) put(buf []byte) {
+	select {
+	case b.c <- buf:
+	default:
+	}
 }
 
 func sizeName(n int64) string {

@@ -121,7 +121,7 @@ func (r *runner) warmup(ctx context.Context) error {
 	var size atomic.Int64
 	_, err := r.load(ctx, len(r.units), 0, func(ctx context.Context, k int) error {
 		if r.t.Ledger == nil {
-			return r.api.submit(ctx, r.units[k], -1)
+			return r.api.submit(ctx, r.units[k], -1, nil)
 		}
 		rec, _, err := r.t.Ledger.SubmitEvidence(ctx, r.submission(r.units[k], -1))
 		if err != nil {

@@ -34,9 +34,9 @@ func TestBenchEmbedded(t *testing.T) {
 	if !strings.Contains(stderr, "bench: append via ledger (round 4 of 4): 10 of 10") || strings.Contains(stderr, "\r") {
 		t.Errorf("progress on stderr:\n%q", stderr)
 	}
-	rows := checkBenchRows(t, rep)
+	rows := checkBenchRows(t, rep, nil)
 	a := rep.Appended
-	if a.Warmup != 2 || a.Ledger != 40 || a.HTTP != 40 || a.Raw != 40 || len(a.Units) != 2 {
+	if a.Warmup != 2 || a.Ledger != 40 || a.HTTP != 40 || a.Uploads != 1 || a.Raw != 41 || len(a.Units) != 2 {
 		t.Fatalf("appended %+v", a)
 	}
 	if rows["append_ledger"].Taizhang.Count != 40 || rows["append_http"].Taizhang.Count != 40 || rows["append_ledger"].Raw.Count != 40 {
@@ -49,7 +49,7 @@ func TestBenchEmbedded(t *testing.T) {
 }
 
 // benchRows are the rows every report has, in order.
-var benchRows = []string{"blob_put", "blob_get", "append_ledger", "append_http", "memory_per_event",
+var benchRows = []string{"blob_put", "blob_get", "append_ledger", "append_http", "upload_http", "memory_per_event",
 	"history_ledger", "history_http", "archive_page", "rebuild"}
 
 // runBench runs `taizhang bench --json` with args and returns the report
@@ -68,9 +68,10 @@ func runBench(t *testing.T, args ...string) (bench.Report, string) {
 }
 
 // checkBenchRows checks that the report has every row, in order, and that
-// each one not named in skip (with the reason it must give) is measured
-// with positive figures. It returns the rows by key.
-func checkBenchRows(t *testing.T, rep bench.Report, skip ...string) map[string]bench.Row {
+// each one not in skipped (with the reason it must give) is measured with
+// positive figures, beside its raw baseline unless named in noRaw. It
+// returns the rows by key.
+func checkBenchRows(t *testing.T, rep bench.Report, skipped map[string]string, noRaw ...string) map[string]bench.Row {
 	t.Helper()
 	rows := map[string]bench.Row{}
 	var keys []string
@@ -80,10 +81,6 @@ func checkBenchRows(t *testing.T, rep bench.Report, skip ...string) map[string]b
 	}
 	if !slices.Equal(keys, benchRows) {
 		t.Errorf("rows %v, want %v", keys, benchRows)
-	}
-	skipped := map[string]string{}
-	for i := 0; i+1 < len(skip); i += 2 {
-		skipped[skip[i]] = skip[i+1]
 	}
 	for _, key := range benchRows {
 		r, ok := rows[key]
@@ -98,11 +95,17 @@ func checkBenchRows(t *testing.T, rep bench.Report, skip ...string) map[string]b
 		case r.Skipped != "":
 			t.Errorf("row %s skipped: %s", key, r.Skipped)
 			continue
-		case r.Taizhang == nil || r.Raw == nil || r.What == "" || r.RawWhat == "" || r.Unit == "":
+		case r.Taizhang == nil || r.What == "" || r.Unit == "" || r.Taizhang.Count <= 0 || r.Taizhang.Value <= 0 && key != "memory_per_event":
 			t.Errorf("row %s incomplete: %+v", key, r)
 			continue
-		case r.Raw.Value <= 0 || r.Taizhang.Count <= 0:
-			t.Errorf("row %s: raw %v, count %d", key, r.Raw.Value, r.Taizhang.Count)
+		case slices.Contains(noRaw, key):
+			if r.Raw != nil || r.RawWhat != "" || r.Ratio != 0 {
+				t.Errorf("row %s has a raw baseline: %+v", key, r)
+			}
+			continue
+		case r.Raw == nil || r.RawWhat == "" || r.Raw.Value <= 0:
+			t.Errorf("row %s: no raw baseline: %+v", key, r)
+			continue
 		}
 		if key == "memory_per_event" {
 			// RSS may not grow measurably over 80 events; it must be read.
@@ -114,7 +117,7 @@ func checkBenchRows(t *testing.T, rep bench.Report, skip ...string) map[string]b
 		if r.Taizhang.Value <= 0 || r.Ratio <= 0 {
 			t.Errorf("row %s: value %v, ratio %v", key, r.Taizhang.Value, r.Ratio)
 		}
-		if strings.HasPrefix(key, "append_") || strings.HasPrefix(key, "blob_") {
+		if strings.HasPrefix(key, "append_") || strings.HasPrefix(key, "blob_") || key == "upload_http" {
 			if r.Taizhang.P50ms <= 0 || r.Taizhang.P99ms < r.Taizhang.P50ms || r.Raw.P50ms <= 0 {
 				t.Errorf("row %s latencies: %+v raw %+v", key, r.Taizhang, r.Raw)
 			}
@@ -149,7 +152,8 @@ func checkBenchLedger(t *testing.T, data string, a bench.Appended, files bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range a.Units {
+	U := len(a.Units)
+	for j, u := range a.Units {
 		recs, err := l.History(ctx, u, time.Time{})
 		if err != nil {
 			t.Fatal(err)
@@ -171,14 +175,19 @@ func checkBenchLedger(t *testing.T, data string, a bench.Appended, files bool) {
 				withFile++
 			}
 		}
-		want := a.Evidence() / len(a.Units)
+		uploads := a.Uploads / U // upload k went to unit k % U
+		if j < a.Uploads%U {
+			uploads++
+		}
+		want := (a.Warmup+a.Ledger+a.HTTP)/U + uploads
 		if len(recs) != want+1 || recs[0].Event.Type != events.TypeUnitRegistered || submitted != want {
 			t.Errorf("unit %s: %d events, %d submissions, want %d and %d", u, len(recs), submitted, want+1, want)
 		}
-		// The warm-up and the ledger's events reference the stored attachment.
-		wantFiles := 0
+		// The uploads carry their file; the warm-up and the ledger's
+		// events reference a stored one.
+		wantFiles := uploads
 		if files {
-			wantFiles = (a.Warmup + a.Ledger) / len(a.Units)
+			wantFiles += (a.Warmup + a.Ledger) / U
 		}
 		if withFile != wantFiles {
 			t.Errorf("unit %s: %d attachments referenced, want %d", u, withFile, wantFiles)
@@ -202,10 +211,10 @@ func TestBenchRemote(t *testing.T) {
 	port := freeLoopbackPort(t)
 	s := startServer(t, "", "--nats-listen", "127.0.0.1:"+strconv.Itoa(port))
 	rep, _ := runBench(t, "--url", s.URL, "--token", s.Admin, "--nats", "nats://127.0.0.1:"+strconv.Itoa(port),
-		"--units", "3", "--events", "5", "--concurrency", "2", "--reads", "2")
-	checkBenchRows(t, rep, "blob_put", "needs the blob store", "blob_get", "needs the blob store",
-		"memory_per_event", "only when the server runs in this process")
-	if a := rep.Appended; a.Warmup != 3 || a.Ledger != 15 || a.HTTP != 15 || a.Raw != 15 {
+		"--units", "3", "--events", "5", "--attachments", "2", "--attachment-size", "2KiB", "--concurrency", "2", "--reads", "2")
+	checkBenchRows(t, rep, map[string]string{"blob_put": "needs the blob store", "blob_get": "needs the blob store",
+		"memory_per_event": "only when the server runs in this process"}, "upload_http")
+	if a := rep.Appended; a.Warmup != 3 || a.Ledger != 15 || a.HTTP != 15 || a.Uploads != 2 || a.Raw != 15 {
 		t.Errorf("appended %+v", a)
 	}
 	s.stop(t)
@@ -218,7 +227,7 @@ func TestBenchMinIO(t *testing.T) {
 	m := testenv.MinIO(t)
 	rep, _ := runBench(t, append(minioArgs(m), "--units", "2", "--events", "4", "--attachments", "3",
 		"--attachment-size", "1000", "--reads", "2")...)
-	rows := checkBenchRows(t, rep)
+	rows := checkBenchRows(t, rep, nil)
 	if !strings.Contains(rows["blob_put"].RawWhat, "PutObject") || !strings.Contains(rows["blob_get"].RawWhat, "GetObject") {
 		t.Errorf("MinIO baselines: %q, %q", rows["blob_put"].RawWhat, rows["blob_get"].RawWhat)
 	}
