@@ -69,7 +69,7 @@ func residentBytes() (uint64, error) {
 func (r *runner) memoryRow(before rss) error {
 	row := Row{Key: "memory_per_event", What: "resident memory per appended event (whole process: server, projections, NATS)",
 		Unit: "B/event", RawWhat: "the event's stored size"}
-	n := r.rep.Appended.Ledger + r.rep.Appended.HTTP
+	n := r.rep.Appended.Ledger + r.rep.Appended.HTTP + r.rep.Appended.Uploads
 	if !r.t.InProcess {
 		row.Skipped = "only when the server runs in this process (the embedded default)"
 		r.rep.Rows = append(r.rep.Rows, row)
