@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,7 @@ import (
 // publish, ledger, HTTP, raw publish, ... so that the disk's drift over
 // the run (its fsync rate varies a lot on shared machines) meets all three
 // alike.
-const maxRounds = 4
+const maxRounds = 8
 
 // appendRows measures the append rows: EventsPerUnit events to each unit
 // through the ledger and through the HTTP API, and as many raw
@@ -42,12 +43,14 @@ func (r *runner) appendRows(ctx context.Context) error {
 	rounds := min(maxRounds, r.cfg.EventsPerUnit)
 	limit := r.cfg.Duration / time.Duration(rounds)
 	var raw, viaLedger, viaHTTP timing
+	var ledgerRatios, httpRatios []float64 // of each round
 	U := len(r.units)
 	for round := range rounds {
 		lo, hi := round*r.cfg.EventsPerUnit/rounds, (round+1)*r.cfg.EventsPerUnit/rounds
 		n := U * (hi - lo)
 		at := func(k int) (string, int) { return r.units[k%U], lo + k/U }
 		phase := func(name string) string { return fmt.Sprintf("%s (round %d of %d)", name, round+1, rounds) }
+		var rawRate float64 // of this round
 		if publish != nil {
 			r.p.Start(phase("raw publish"), n)
 			tm, err := r.load(ctx, n, limit, func(ctx context.Context, k int) error {
@@ -56,6 +59,7 @@ func (r *runner) appendRows(ctx context.Context) error {
 			})
 			r.p.End()
 			raw.merge(tm)
+			rawRate = tm.rate().Value
 			if err != nil {
 				return fmt.Errorf("raw publish: %w", err)
 			}
@@ -73,6 +77,7 @@ func (r *runner) appendRows(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("append via ledger: %w", err)
 			}
+			ledgerRatios = append(ledgerRatios, tm.rate().Value/rawRate)
 		}
 		r.p.Start(phase("append via HTTP"), n)
 		tm, err := r.load(ctx, n, limit, func(ctx context.Context, k int) error {
@@ -84,6 +89,9 @@ func (r *runner) appendRows(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("append via HTTP: %w", err)
 		}
+		if rawRate > 0 {
+			httpRatios = append(httpRatios, tm.rate().Value/rawRate)
+		}
 	}
 	r.rep.Appended.Raw, r.rep.Appended.Ledger, r.rep.Appended.HTTP = raw.n, viaLedger.n, viaHTTP.n
 	web.Taizhang = viaHTTP.done().rate()
@@ -93,6 +101,8 @@ func (r *runner) appendRows(ctx context.Context) error {
 		ledger.Taizhang = viaLedger.done().rate()
 		r.withRaw(&ledger, rawFig)
 		r.withRaw(&web, rawFig)
+		ledger.RatioRange = []float64{slices.Min(ledgerRatios), slices.Max(ledgerRatios)}
+		web.RatioRange = []float64{slices.Min(httpRatios), slices.Max(httpRatios)}
 	}
 	r.rep.Rows = append(r.rep.Rows, ledger, web)
 	return r.uploadRow(ctx, publish)

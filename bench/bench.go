@@ -185,6 +185,10 @@ type Row struct {
 	// Ratio is Taizhang.Value / Raw.Value: above 1 is better for rates,
 	// worse for times and memory.
 	Ratio float64 `json:"ratio,omitempty"`
+	// RatioRange, for the rows measured in interleaved rounds, is the
+	// lowest and highest ratio of one round: how much the machine's noise
+	// moved it.
+	RatioRange []float64 `json:"ratio_range,omitempty"`
 	// Skipped, when set, says why the row was not measured.
 	Skipped string `json:"skipped,omitempty"`
 }

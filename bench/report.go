@@ -33,7 +33,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 		tz, raw := cells(r.Taizhang, r.Unit), cells(r.Raw, rawUnit(r))
 		ratio := "–"
 		if r.Ratio > 0 {
-			ratio = fmt.Sprintf("%.2f", r.Ratio)
+			ratio = ratioText(r)
 		}
 		fmt.Fprintf(tw, "%-18s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Key, tz[0], tz[1], tz[2], raw[0], raw[1], raw[2], ratio)
 	}
@@ -52,7 +52,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 		}
 	}
 	fmt.Fprintf(w, "\n%s\n", summary(rep))
-	fmt.Fprintln(w, "ratio = taizhang ÷ raw: above 1 is better for rates (/s), worse for times (ms) and memory")
+	fmt.Fprintln(w, "ratio = taizhang ÷ raw: above 1 is better for rates (/s), worse for times (ms) and memory; (low–high) of the interleaved rounds")
 	return nil
 }
 
@@ -69,7 +69,7 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 		tz, raw := cells(r.Taizhang, r.Unit), cells(r.Raw, rawUnit(r))
 		ratio := ""
 		if r.Ratio > 0 {
-			ratio = fmt.Sprintf("%.2f", r.Ratio)
+			ratio = ratioText(r)
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.What, tz[0], pair(tz), r.RawWhat, raw[0], pair(raw), ratio)
 	}
@@ -80,8 +80,16 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 // summary says what the run appended, against what, in how long.
 func summary(rep *Report) string {
 	a := rep.Appended
-	return fmt.Sprintf("%s; %d units; appended %d evidence events (%d warm-up, %d through the ledger, %d via HTTP) of %d bytes and %d raw messages; %s in all",
-		rep.Mode, rep.Config.Units, a.Evidence(), a.Warmup, a.Ledger, a.HTTP, rep.EventBytes, a.Raw, (time.Duration(rep.Seconds * 1e9)).Round(100*time.Millisecond))
+	return fmt.Sprintf("%s; %d units; appended %d evidence events (%d warm-up, %d through the ledger, %d via HTTP, %d uploads) of %d bytes and %d raw messages; %s in all",
+		rep.Mode, rep.Config.Units, a.Evidence(), a.Warmup, a.Ledger, a.HTTP, a.Uploads, rep.EventBytes, a.Raw, (time.Duration(rep.Seconds * 1e9)).Round(100*time.Millisecond))
+}
+
+// ratioText is the row's ratio, with the range of its rounds' if any.
+func ratioText(r Row) string {
+	if len(r.RatioRange) == 2 {
+		return fmt.Sprintf("%.2f (%.2f–%.2f)", r.Ratio, r.RatioRange[0], r.RatioRange[1])
+	}
+	return fmt.Sprintf("%.2f", r.Ratio)
 }
 
 func pair(c [3]string) string {
@@ -96,8 +104,11 @@ func rawUnit(r Row) string {
 	if r.Unit == "events/s" {
 		return "msgs/s"
 	}
-	if r.Key == "memory_per_event" {
+	switch r.Key {
+	case "memory_per_event":
 		return "B"
+	case "upload_http":
+		return "ops/s"
 	}
 	return r.Unit
 }

@@ -31,7 +31,7 @@ func TestBenchEmbedded(t *testing.T) {
 	rep, stderr := runBench(t, "--data", data, "--units", "2", "--events", "20", "--attachments", "1",
 		"--attachment-size", "4KiB", "--concurrency", "4", "--reads", "3")
 	// Not a terminal: one line a phase, no bar.
-	if !strings.Contains(stderr, "bench: append via ledger (round 4 of 4): 10 of 10") || strings.Contains(stderr, "\r") {
+	if !strings.Contains(stderr, "bench: append via ledger (round 8 of 8): 6 of 6") || strings.Contains(stderr, "\r") {
 		t.Errorf("progress on stderr:\n%q", stderr)
 	}
 	rows := checkBenchRows(t, rep, nil)
@@ -41,6 +41,11 @@ func TestBenchEmbedded(t *testing.T) {
 	}
 	if rows["append_ledger"].Taizhang.Count != 40 || rows["append_http"].Taizhang.Count != 40 || rows["append_ledger"].Raw.Count != 40 {
 		t.Errorf("append counts: %+v %+v", rows["append_ledger"], rows["append_http"])
+	}
+	for _, key := range []string{"append_ledger", "append_http"} {
+		if rr := rows[key].RatioRange; len(rr) != 2 || rr[0] <= 0 || rr[0] > rr[1] {
+			t.Errorf("row %s: ratio range of the rounds %v", key, rr)
+		}
 	}
 	if !strings.Contains(rows["blob_put"].RawWhat, "fsync") {
 		t.Errorf("directory store, raw put: %q", rows["blob_put"].RawWhat)
