@@ -3,19 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	js "github.com/nats-io/nats.go/jetstream"
 )
-
-// maxRounds is how many rounds the append phases are cut into: raw
-// publish, ledger, HTTP, raw publish, ... so that the disk's drift over
-// the run (its fsync rate varies a lot on shared machines) meets all three
-// alike.
-const maxRounds = 8
 
 // appendRows measures the append rows: EventsPerUnit events to each unit
 // through the ledger and through the HTTP API, and as many raw
@@ -40,69 +33,44 @@ func (r *runner) appendRows(ctx context.Context) error {
 		defer drop()
 		publish = pub
 	}
-	rounds := min(maxRounds, r.cfg.EventsPerUnit)
-	limit := r.cfg.Duration / time.Duration(rounds)
-	var raw, viaLedger, viaHTTP timing
-	var ledgerRatios, httpRatios []float64 // of each round
 	U := len(r.units)
-	for round := range rounds {
-		lo, hi := round*r.cfg.EventsPerUnit/rounds, (round+1)*r.cfg.EventsPerUnit/rounds
-		n := U * (hi - lo)
-		at := func(k int) (string, int) { return r.units[k%U], lo + k/U }
-		phase := func(name string) string { return fmt.Sprintf("%s (round %d of %d)", name, round+1, rounds) }
-		var rawRate float64 // of this round
-		if publish != nil {
-			r.p.Start(phase("raw publish"), n)
-			tm, err := r.load(ctx, n, limit, func(ctx context.Context, k int) error {
-				unit, _ := at(k)
-				return publish(ctx, unit)
-			})
-			r.p.End()
-			raw.merge(tm)
-			rawRate = tm.rate().Value
-			if err != nil {
-				return fmt.Errorf("raw publish: %w", err)
-			}
-			r.p.Start(phase("append via ledger"), n)
-			tm, err = r.load(ctx, n, limit, func(ctx context.Context, k int) error {
-				unit, i := at(k)
-				_, created, err := r.t.Ledger.SubmitEvidence(ctx, r.submission(unit, i))
-				if err == nil && !created {
-					err = fmt.Errorf("submission %d to %s was not created", i, unit)
-				}
-				return err
-			})
-			r.p.End()
-			viaLedger.merge(tm)
-			if err != nil {
-				return fmt.Errorf("append via ledger: %w", err)
-			}
-			ledgerRatios = append(ledgerRatios, tm.rate().Value/rawRate)
-		}
-		r.p.Start(phase("append via HTTP"), n)
-		tm, err := r.load(ctx, n, limit, func(ctx context.Context, k int) error {
+	at := func(k int) (string, int) { return r.units[k%U], k / U }
+	var paths []path
+	if publish != nil {
+		paths = append(paths, path{"raw publish", func(ctx context.Context, k int) error {
+			unit, _ := at(k)
+			return publish(ctx, unit)
+		}}, path{"append via ledger", func(ctx context.Context, k int) error {
 			unit, i := at(k)
-			return r.api.submit(ctx, unit, i, nil)
-		})
-		r.p.End()
-		viaHTTP.merge(tm)
-		if err != nil {
-			return fmt.Errorf("append via HTTP: %w", err)
-		}
-		if rawRate > 0 {
-			httpRatios = append(httpRatios, tm.rate().Value/rawRate)
-		}
+			_, created, err := r.t.Ledger.SubmitEvidence(ctx, r.submission(unit, i))
+			if err == nil && !created {
+				err = fmt.Errorf("submission %d to %s was not created", i, unit)
+			}
+			return err
+		}})
 	}
-	r.rep.Appended.Raw, r.rep.Appended.Ledger, r.rep.Appended.HTTP = raw.n, viaLedger.n, viaHTTP.n
+	paths = append(paths, path{"append via HTTP", func(ctx context.Context, k int) error {
+		unit, i := at(k)
+		return r.api.submit(ctx, unit, i, nil)
+	}})
+	tms, rates, err := r.interleaved(ctx, U*r.cfg.EventsPerUnit, r.cfg.Duration, paths...)
+	viaHTTP := tms[len(tms)-1]
+	r.rep.Appended.HTTP = viaHTTP.n
+	if publish != nil {
+		r.rep.Appended.Raw, r.rep.Appended.Ledger = tms[0].n, tms[1].n
+	}
+	if err != nil {
+		return err
+	}
 	web.Taizhang = viaHTTP.done().rate()
 	if publish != nil {
-		rawFig := raw.done().rate()
+		rawFig := tms[0].done().rate()
 		rawFig.Extra = map[string]float64{"bytes": float64(r.rep.EventBytes)}
-		ledger.Taizhang = viaLedger.done().rate()
+		ledger.Taizhang = tms[1].done().rate()
 		r.withRaw(&ledger, rawFig)
 		r.withRaw(&web, rawFig)
-		ledger.RatioRange = []float64{slices.Min(ledgerRatios), slices.Max(ledgerRatios)}
-		web.RatioRange = []float64{slices.Min(httpRatios), slices.Max(httpRatios)}
+		ledger.RatioRange = ratioRange(rates[1], rates[0])
+		web.RatioRange = ratioRange(rates[2], rates[0])
 	}
 	r.rep.Rows = append(r.rep.Rows, ledger, web)
 	return r.uploadRow(ctx, publish)
@@ -124,39 +92,40 @@ func (r *runner) uploadRow(ctx context.Context, publish func(context.Context, st
 	seed := r.seed()
 	seed[31] ^= 0xff // other bytes than the blob rows'
 	pool := newBuffers(r.cfg.Concurrency, r.cfg.AttachmentSize)
-	r.p.Start("upload via HTTP", n)
-	tm, err := r.load(ctx, n, r.cfg.Duration, func(ctx context.Context, k int) error {
+	rawSeed := seed
+	rawSeed[30] ^= 0xff
+	paths := []path{{"upload via HTTP", func(ctx context.Context, k int) error {
 		b := pool.get()
 		defer pool.put(b)
 		blobContent(b, seed, k)
 		return r.api.submit(ctx, r.units[k%U], k, b)
-	})
-	r.p.End()
-	r.rep.Appended.Uploads = tm.n
-	if err != nil {
-		return fmt.Errorf("upload via HTTP: %w", err)
-	}
-	row.Taizhang = tm.done().rate()
-	if publish != nil && r.t.RawBlobs != nil {
+	}}}
+	withRaw := publish != nil && r.t.RawBlobs != nil
+	if withRaw {
 		put, _ := r.t.RawBlobs.What()
 		row.RawWhat = put + ", then the sync publish"
-		seed[30] ^= 0xff
-		r.p.Start("upload (raw)", n)
-		raw, err := r.load(ctx, n, r.cfg.Duration, func(ctx context.Context, k int) error {
+		paths = append(paths, path{"upload (raw)", func(ctx context.Context, k int) error {
 			b := pool.get()
 			defer pool.put(b)
-			blobContent(b, seed, k)
+			blobContent(b, rawSeed, k)
 			if err := r.t.RawBlobs.Put(ctx, "upload-"+strconv.Itoa(k), b); err != nil {
 				return err
 			}
 			return publish(ctx, r.units[k%U])
-		})
-		r.p.End()
-		r.rep.Appended.Raw += raw.n
-		if err != nil {
-			return fmt.Errorf("upload (raw): %w", err)
-		}
-		r.withRaw(&row, raw.done().rate())
+		}})
+	}
+	tms, rates, err := r.interleaved(ctx, n, r.cfg.Duration, paths...)
+	r.rep.Appended.Uploads = tms[0].n
+	if withRaw {
+		r.rep.Appended.Raw += tms[1].n
+	}
+	if err != nil {
+		return err
+	}
+	row.Taizhang = tms[0].done().rate()
+	if withRaw {
+		r.withRaw(&row, tms[1].done().rate())
+		row.RatioRange = ratioRange(rates[0], rates[1])
 	}
 	r.rep.Rows = append(r.rep.Rows, row)
 	return nil

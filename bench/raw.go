@@ -142,10 +142,8 @@ func (r *runner) blobRows(ctx context.Context) error {
 	pool := newBuffers(r.cfg.Concurrency, size)
 	buffer, release := pool.get, pool.put
 
-	r.p.Start("store attachments", n)
-	var stored syncList[storedBlob]
 	refs := make([]blobstore.Ref, n)
-	tm, err := r.load(ctx, n, 0, func(ctx context.Context, k int) error {
+	tms, rates, err := r.interleaved(ctx, n, 0, path{"store attachments", func(ctx context.Context, k int) error {
 		b := buffer()
 		defer release(b)
 		blobContent(b, seed, k)
@@ -154,34 +152,30 @@ func (r *runner) blobRows(ctx context.Context) error {
 			return err
 		}
 		refs[k] = rec.Ref
-		stored.add(storedBlob{rec.Ref, rec.Size})
 		return nil
-	})
-	r.p.End()
-	if err != nil {
-		return fmt.Errorf("store attachments: %w", err)
-	}
-	put.Taizhang = tm.rate()
-	put.Taizhang.Extra = extra(tm)
-	r.blobs = stored.v
-
-	r.p.Start("store attachments (raw)", n)
-	tm, err = r.load(ctx, n, 0, func(ctx context.Context, k int) error {
+	}}, path{"store attachments (raw)", func(ctx context.Context, k int) error {
 		b := buffer()
 		defer release(b)
 		blobContent(b, seed, k)
 		return r.t.RawBlobs.Put(ctx, "raw-"+strconv.Itoa(k), b)
-	})
-	r.p.End()
+	}})
 	if err != nil {
-		return fmt.Errorf("store attachments (raw): %w", err)
+		return err
 	}
-	raw := tm.rate()
-	raw.Extra = extra(tm)
-	r.withRaw(&put, raw)
+	for _, ref := range refs {
+		r.blobs = append(r.blobs, storedBlob{ref, size})
+	}
+	figures := func(row *Row) {
+		row.Taizhang = tms[0].done().rate()
+		row.Taizhang.Extra = extra(tms[0])
+		raw := tms[1].done().rate()
+		raw.Extra = extra(tms[1])
+		r.withRaw(row, raw)
+		row.RatioRange = ratioRange(rates[0], rates[1])
+	}
+	figures(&put)
 
-	r.p.Start("read attachments", n)
-	tm, err = r.load(ctx, n, 0, func(ctx context.Context, k int) error {
+	tms, rates, err = r.interleaved(ctx, n, 0, path{"read attachments", func(ctx context.Context, k int) error {
 		rc, _, err := blobstore.Open(ctx, r.t.Blobs, refs[k])
 		if err != nil {
 			return err
@@ -192,29 +186,17 @@ func (r *runner) blobRows(ctx context.Context) error {
 			err = fmt.Errorf("blob %s: read %d bytes, stored %d", refs[k], got, size)
 		}
 		return err
-	})
-	r.p.End()
-	if err != nil {
-		return fmt.Errorf("read attachments: %w", err)
-	}
-	get.Taizhang = tm.rate()
-	get.Taizhang.Extra = extra(tm)
-
-	r.p.Start("read attachments (raw)", n)
-	tm, err = r.load(ctx, n, 0, func(ctx context.Context, k int) error {
+	}}, path{"read attachments (raw)", func(ctx context.Context, k int) error {
 		got, err := r.t.RawBlobs.Get(ctx, "raw-"+strconv.Itoa(k))
 		if err == nil && got != size {
 			err = fmt.Errorf("raw blob %d: read %d bytes, wrote %d", k, got, size)
 		}
 		return err
-	})
-	r.p.End()
+	}})
 	if err != nil {
-		return fmt.Errorf("read attachments (raw): %w", err)
+		return err
 	}
-	raw = tm.rate()
-	raw.Extra = extra(tm)
-	r.withRaw(&get, raw)
+	figures(&get)
 	r.rep.Rows = append(r.rep.Rows, put, get)
 	return nil
 }

@@ -101,14 +101,13 @@ func pair(c [3]string) string {
 
 // rawUnit is the unit of a row's baseline: msgs/s for publishes.
 func rawUnit(r Row) string {
-	if r.Unit == "events/s" {
-		return "msgs/s"
-	}
-	switch r.Key {
-	case "memory_per_event":
+	switch {
+	case r.Key == "memory_per_event":
 		return "B"
-	case "upload_http":
-		return "ops/s"
+	case r.Key == "upload_http":
+		return "puts+msgs/s"
+	case r.Unit == "events/s":
+		return "msgs/s"
 	}
 	return r.Unit
 }

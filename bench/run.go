@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -261,14 +260,70 @@ func (r *runner) load(ctx context.Context, total int, limit time.Duration, op fu
 	return tm, err
 }
 
-// syncList is a mutex-guarded slice for results gathered by goroutines.
-type syncList[T any] struct {
-	mu sync.Mutex
-	v  []T
+// maxRounds is how many rounds a phase measured on several paths is cut
+// into: raw, ledger, HTTP, raw, ..., so that the disk's drift over the run
+// (its fsync rate varies a lot on shared machines) meets all paths alike.
+const maxRounds = 8
+
+// path is one way of doing a phase's operations: op does the k-th.
+type path struct {
+	name string
+	op   func(ctx context.Context, k int) error
 }
 
-func (l *syncList[T]) add(x T) {
-	l.mu.Lock()
-	l.v = append(l.v, x)
-	l.mu.Unlock()
+// interleaved runs operations 0..total-1 on each of paths, in up to
+// maxRounds rounds: round j does its share of the operations on the
+// first path, then on the second, and so on. A positive limit bounds each
+// path's time (limit/rounds a round). It returns each path's timing and
+// its rate in each round (operations a second), with the first error,
+// wrapped with the path's name.
+func (r *runner) interleaved(ctx context.Context, total int, limit time.Duration, paths ...path) ([]timing, [][]float64, error) {
+	rounds := max(1, min(maxRounds, total))
+	tms := make([]timing, len(paths))
+	rates := make([][]float64, len(paths))
+	for j := range rounds {
+		lo, hi := j*total/rounds, (j+1)*total/rounds
+		for i, p := range paths {
+			name := p.name
+			if rounds > 1 {
+				name = fmt.Sprintf("%s (round %d of %d)", p.name, j+1, rounds)
+			}
+			r.p.Start(name, hi-lo)
+			tm, err := r.load(ctx, hi-lo, limit/time.Duration(rounds), func(ctx context.Context, k int) error {
+				return p.op(ctx, lo+k)
+			})
+			r.p.End()
+			tms[i].merge(tm)
+			if err != nil {
+				return tms, rates, fmt.Errorf("%s: %w", p.name, err)
+			}
+			rates[i] = append(rates[i], tm.rate().Value)
+		}
+	}
+	return tms, rates, nil
+}
+
+// ratioRange is the lowest and highest of a[j]/b[j] over the rounds j
+// where both are positive; nil unless there are two such rounds or more.
+func ratioRange(a, b []float64) []float64 {
+	var lo, hi float64
+	found, n := false, 0
+	for j := range min(len(a), len(b)) {
+		if a[j] <= 0 || b[j] <= 0 {
+			continue
+		}
+		q := a[j] / b[j]
+		if !found || q < lo {
+			lo = q
+		}
+		if !found || q > hi {
+			hi = q
+		}
+		found = true
+		n++
+	}
+	if n < 2 {
+		return nil
+	}
+	return []float64{lo, hi}
 }
