@@ -5,6 +5,10 @@ package main
 //
 //	TZ_SCALE=10000,100000,1000000 go test ./cmd/taizhang/ -run TestScaleServe -v -timeout 60m
 //
+// With TZ_SCALE_HEAP_DIR set, serve writes a heap profile there once ready
+// (serve-heap-N.pprof, after a GC) and a CPU profile of its start up to
+// then (serve-cpu-N.pprof).
+//
 // For each size N it writes a ledger of N events over 1,000 units (each a
 // registration then evidence of about 1 KiB, no blobs; one plan), then:
 //
@@ -36,6 +40,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +83,39 @@ func TestScaleChild(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if path := os.Getenv("TZ_SCALE_HEAP"); path != "" { // SIGUSR1: write a heap profile there
+		// and a CPU profile of the start, up to that signal
+		cpu, err := os.Create(filepath.Join(filepath.Dir(path), strings.Replace(filepath.Base(path), "heap", "cpu", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			t.Fatal(err)
+		}
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		go func() {
+			for range usr1 {
+				if cpu != nil {
+					pprof.StopCPUProfile()
+					cpu.Close()
+					cpu = nil
+				}
+				runtime.GC()
+				f, err := os.Create(path + ".tmp")
+				if err == nil {
+					err = pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+				if err == nil {
+					err = os.Rename(path+".tmp", path)
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "heap profile:", err)
+				}
+			}
+		}()
+	}
 	if code := Run(ctx, append([]string{"serve"}, args...), nil, os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("serve exited with %d", code)
 	}
@@ -137,6 +176,9 @@ func scaleServe(t *testing.T, n int) scaleRow {
 	defer logf.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestScaleChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "TZ_SCALE_CHILD="+string(args), "TZ_SCALE=")
+	if dir := os.Getenv("TZ_SCALE_HEAP_DIR"); dir != "" {
+		cmd.Env = append(cmd.Env, "TZ_SCALE_HEAP="+filepath.Join(dir, fmt.Sprintf("serve-heap-%d.pprof", n)))
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -184,6 +226,19 @@ func scaleServe(t *testing.T, n int) scaleRow {
 	row.rssReady, row.rssPeak = procMem(t, cmd.Process.Pid)
 	t.Logf("serve ready in %s (%.2f× the raw replay), RSS %d MiB, peak %d MiB", row.ready.Round(time.Millisecond),
 		row.ready.Seconds()/row.replay.Seconds(), row.rssReady>>20, row.rssPeak>>20)
+	if dir := os.Getenv("TZ_SCALE_HEAP_DIR"); dir != "" {
+		// A heap profile of serve at ready, after a GC.
+		path := filepath.Join(dir, fmt.Sprintf("serve-heap-%d.pprof", n))
+		_ = cmd.Process.Signal(syscall.SIGUSR1)
+		for {
+			if _, err := os.Stat(path); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond) // polling for the file; not a timing
+		}
+		rss, _ := procMem(t, cmd.Process.Pid)
+		t.Logf("heap profile at ready: %s (RSS after its GC %d MiB)", path, rss>>20)
+	}
 	tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	if err != nil {
 		t.Fatal(err)

@@ -44,10 +44,24 @@ type index struct {
 	changed chan struct{}
 	ev      map[uuid.UUID]*entry
 	err     error
+	// strs holds one copy of every unit id and event type the entries
+	// name: without it each entry would keep its message's subject and
+	// header block alive (about 180 bytes an event).
+	strs map[string]string
 }
 
 func newIndex() *index {
-	return &index{changed: make(chan struct{}), ev: map[uuid.UUID]*entry{}}
+	return &index{changed: make(chan struct{}), ev: map[uuid.UUID]*entry{}, strs: map[string]string{}}
+}
+
+// intern returns the index's own copy of s.
+func (x *index) intern(s string) string {
+	if c, ok := x.strs[s]; ok {
+		return c
+	}
+	c := strings.Clone(s)
+	x.strs[c] = c
+	return c
 }
 
 // apply adds one message's headers to the index.
@@ -70,7 +84,8 @@ func (x *index) apply(seq uint64, subject string, h nats.Header, prefix string) 
 	if err != nil {
 		return
 	}
-	unit := strings.TrimPrefix(subject, prefix+".")
+	unit := x.intern(strings.TrimPrefix(subject, prefix+"."))
+	typ := events.Type(x.intern(h.Get(hdrType)))
 	e := x.ev[id]
 	if e != nil && e.unit != unit {
 		// A message on another unit's subject that names this entity: not
@@ -80,10 +95,10 @@ func (x *index) apply(seq uint64, subject string, h nats.Header, prefix string) 
 		return
 	}
 	if e == nil {
-		e = &entry{unit: unit, first: events.Type(h.Get(hdrType))}
+		e = &entry{unit: unit, first: typ}
 		x.ev[id] = e
 	}
-	e.last = events.Type(h.Get(hdrType))
+	e.last = typ
 	e.seqs = append(e.seqs, seq)
 	if v, err := strconv.Atoi(h.Get(hdrVersion)); err == nil {
 		e.version = v
