@@ -54,14 +54,14 @@ func TestPagesOnDemo(t *testing.T) {
 	if p := e.page("inspector", "/units/cun-2", 200); !strings.Contains(p, "已撤回") {
 		t.Error("cun-2: no retracted item shown")
 	}
-	if p := e.page("inspector", "/units/cun-5", 200); !strings.Contains(p, "重新打开") && !strings.Contains(p, "問題重新打開") && !strings.Contains(p, "问题重新打开") {
+	if p := e.page("inspector", "/units/cun-5", 200); !strings.Contains(p, "問題重新打開") {
 		t.Error("cun-5: the reopened finding is not shown with its decision")
 	}
 	before, after := e.page("inspector", "/units/cun-6?as_of=2016-09-05", 200), e.page("inspector", "/units/cun-6?as_of=2016-09-15", 200)
 	if strings.Count(after, `<article class="item`) <= strings.Count(before, `<article class="item`) {
 		t.Error("cun-6: the backfilled items do not appear between 5 and 15 September")
 	}
-	if tl := e.page("inspector", "/units/cun-6/timeline", 200); !strings.Contains(tl, "補錄") && !strings.Contains(tl, "补录") {
+	if tl := e.page("inspector", "/units/cun-6/timeline", 200); !strings.Contains(tl, "補錄") {
 		t.Error("cun-6: the timeline does not mark the backfills")
 	}
 	e.page("inspector", "/units/cun-1/dossier?as_of=2016-12-31", 200)

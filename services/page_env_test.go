@@ -29,6 +29,7 @@ import (
 	"taizhang/internal/testenv"
 	"taizhang/projections"
 	"taizhang/services"
+	"taizhang/web"
 )
 
 var zone = time.FixedZone("UTC+8", 8*3600)
@@ -258,9 +259,16 @@ func testPNG(seed int) []byte {
 	return b.Bytes()
 }
 
+// seedSimplified are the simplified-only characters the seed plans' own
+// text holds (it writes 并 for 並): data the pages quote, not chrome.
+const seedSimplified = "并"
+
 // checkPage checks what every page must be: <html lang>, a title, alt
 // text on every image, a label for every visible form field, a csrf field
-// in every form that posts, no inline script or style, no untranslated key.
+// in every form that posts, no inline script or style, no untranslated key,
+// and on a zh-Hant page no character written only in simplified Chinese
+// (outside an element marked as another language, as the language switch's
+// 简体中文 is, and the seed plans' seedSimplified).
 func checkPage(t testing.TB, path, body string) {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(body))
@@ -269,7 +277,6 @@ func checkPage(t testing.TB, path, body string) {
 	}
 	labels := map[string]bool{}
 	var fields []string
-	var walk func(n *html.Node, form *html.Node)
 	attr := func(n *html.Node, k string) (string, bool) {
 		for _, a := range n.Attr {
 			if a.Key == k {
@@ -279,11 +286,35 @@ func checkPage(t testing.TB, path, body string) {
 		return "", false
 	}
 	sawLang, sawTitle := false, false
-	walk = func(n *html.Node, form *html.Node) {
+	var walk func(n *html.Node, form *html.Node, lang string)
+	simplified := func(lang, where, text string) {
+		if lang != web.LangHant {
+			return
+		}
+		for _, r := range text {
+			if web.SimplifiedOnly(r) && !strings.ContainsRune(seedSimplified, r) {
+				t.Errorf("%s: a zh-Hant page shows simplified %q in %s %q", path, r, where, strings.TrimSpace(text))
+				return
+			}
+		}
+	}
+	walk = func(n *html.Node, form *html.Node, lang string) {
+		if n.Type == html.TextNode {
+			simplified(lang, "text", n.Data)
+		}
 		if n.Type == html.ElementNode {
+			if l, ok := attr(n, "lang"); ok {
+				lang = l
+			}
+			for _, a := range n.Attr {
+				switch a.Key {
+				case "title", "alt", "aria-label", "placeholder", "value", "data-close":
+					simplified(lang, "<"+n.Data+" "+a.Key+">", a.Val)
+				}
+			}
 			switch n.Data {
 			case "html":
-				if l, _ := attr(n, "lang"); l == "zh-Hans" || l == "en" {
+				if l, _ := attr(n, "lang"); l == web.LangZH || l == web.LangHant || l == web.LangEN {
 					sawLang = true
 				}
 			case "title":
@@ -320,10 +351,10 @@ func checkPage(t testing.TB, path, body string) {
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, form)
+			walk(c, form, lang)
 		}
 	}
-	walk(doc, nil)
+	walk(doc, nil, "")
 	if !sawLang || !sawTitle {
 		t.Errorf("%s: lang attribute %v, title %v", path, sawLang, sawTitle)
 	}

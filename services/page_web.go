@@ -69,15 +69,38 @@ func isPage(path string) bool {
 const langCookie = "lang"
 
 // lang is the request's language: ?lang= (remembered in a cookie), else
-// the cookie, else the default (zh-Hans).
+// the cookie, else the script of the published plans (defaultLang).
 func (pg *pages) lang(w http.ResponseWriter, r *http.Request) string {
-	if l := r.URL.Query().Get("lang"); l != "" {
-		l = web.NormLang(l)
+	if l := web.NormLang(r.URL.Query().Get("lang")); l != "" {
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		return l
 	}
 	if c, err := r.Cookie(langCookie); err == nil {
-		return web.NormLang(c.Value)
+		if l := web.NormLang(c.Value); l != "" {
+			return l
+		}
+	}
+	return pg.defaultLang()
+}
+
+// defaultLang is the language of a deployment's pages for a visitor who
+// chose none: the script the published plans are written in (their
+// titles, issuers, phases and requirements), so that the chrome and the
+// plans read alike: zh-Hant for traditional plans, zh-Hans for simplified
+// ones or when no plan is published.
+func (pg *pages) defaultLang() string {
+	var texts []string
+	for _, pv := range pg.s.plansAsOf(time.Time{}) {
+		texts = append(texts, pv.Plan.Title, pv.Plan.Issuer)
+		for _, ph := range pv.Plan.Phases {
+			texts = append(texts, ph.Name)
+		}
+		for _, rq := range pv.Plan.Requirements {
+			texts = append(texts, rq.Title)
+		}
+	}
+	if l := web.Script(texts...); l != "" {
+		return l
 	}
 	return web.LangZH
 }

@@ -1,6 +1,6 @@
 // Package web holds the web app's presentation: the server-rendered page
 // templates, the static CSS and JavaScript, and the message catalogues
-// (zh-Hans, the default, and en), all embedded in the binary. It knows
+// (zh-Hans, zh-Hant and en), all embedded in the binary. It knows
 // nothing of the ledger: the handlers in package services build the data a
 // page shows and call Render.
 //
@@ -28,14 +28,17 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Languages, the first being the default.
+// Languages. Which one a page is shown in is the request's choice (?lang=,
+// remembered in a cookie), else the deployment's default (see Script).
 const (
-	LangZH = "zh-Hans"
-	LangEN = "en"
+	LangZH   = "zh-Hans" // simplified Chinese
+	LangHant = "zh-Hant" // traditional Chinese
+	LangEN   = "en"
 )
 
-// Langs lists the supported languages, the default first.
-var Langs = []string{LangZH, LangEN}
+// Langs lists the supported languages in the order the language switch
+// shows them.
+var Langs = []string{LangZH, LangHant, LangEN}
 
 // CSP is the Content-Security-Policy of every page: scripts, styles,
 // images and form targets from the app itself only, no inline code.
@@ -45,7 +48,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 // Page is what the shared layout needs of every page, plus the page's own
 // Data.
 type Page struct {
-	Lang  string // LangZH or LangEN
+	Lang  string // LangZH, LangHant or LangEN
 	Title string // the page title, already translated
 	User  string // the signed-in user, "" on the login page
 	Role  string // admin, submitter, inspector, supervisor or ""
@@ -110,13 +113,13 @@ func New(zone *time.Location) (*Renderer, error) {
 
 // T translates key in lang, formatting args into it if any.
 func (r *Renderer) T(lang, key string, args ...any) string {
-	return r.cats[NormLang(lang)].T(key, args...)
+	return r.cats[langOr(lang)].T(key, args...)
 }
 
 // Render renders page name into w with status. The page is rendered
 // whole before anything is written, so a template failure answers 500.
 func (r *Renderer) Render(w http.ResponseWriter, status int, name string, p *Page) error {
-	p.Lang = NormLang(p.Lang)
+	p.Lang = langOr(p.Lang)
 	t := r.pages[p.Lang][name]
 	if t == nil {
 		return fmt.Errorf("web: no page %q", name)
@@ -181,15 +184,30 @@ func fnv32(b []byte) uint32 {
 	return h
 }
 
-// NormLang returns l if it is a supported language, else the default.
+// NormLang returns the supported language l names (zh-TW, zh-HK and
+// zh-Hant-* are LangHant, en-* is LangEN, zh and zh-CN LangZH), or "" if it
+// names none.
 func NormLang(l string) string {
 	for _, x := range Langs {
 		if strings.EqualFold(l, x) {
 			return x
 		}
 	}
-	if strings.HasPrefix(strings.ToLower(l), "en") {
+	switch l = strings.ToLower(l); {
+	case strings.HasPrefix(l, "en"):
 		return LangEN
+	case strings.HasPrefix(l, "zh-hant"), l == "zh-tw", l == "zh-hk", l == "zh-mo":
+		return LangHant
+	case strings.HasPrefix(l, "zh"):
+		return LangZH
+	}
+	return ""
+}
+
+// langOr returns NormLang(l), or LangZH if l names no supported language.
+func langOr(l string) string {
+	if n := NormLang(l); n != "" {
+		return n
 	}
 	return LangZH
 }

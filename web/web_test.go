@@ -11,25 +11,28 @@ import (
 	"time"
 )
 
-// TestCatalogues: both catalogues have the same keys, and every key the
-// templates use (literally, or as a prefix and a known value) exists.
+// TestCatalogues: the three catalogues have the same keys taking the same
+// arguments, and every key the templates use (literally, or as a prefix
+// and a known value) exists.
 func TestCatalogues(t *testing.T) {
 	cats, err := LoadCatalogues()
 	if err != nil {
 		t.Fatal(err)
 	}
-	zh, en := cats[LangZH], cats[LangEN]
-	for k := range zh {
-		if !en.Has(k) {
-			t.Errorf("key %q is in zh-Hans but not in en", k)
-		}
-		if strings.Count(zh[k], "%") != strings.Count(en[k], "%") {
-			t.Errorf("key %q: the two languages take different arguments: %q, %q", k, zh[k], en[k])
-		}
+	zh := cats[LangZH]
+	if len(cats) != 3 || len(zh) < 300 {
+		t.Fatalf("%d catalogues, zh-Hans has %d keys", len(cats), len(zh))
 	}
-	for k := range en {
-		if !zh.Has(k) {
-			t.Errorf("key %q is in en but not in zh-Hans", k)
+	for _, a := range Langs {
+		for _, b := range Langs {
+			for k, v := range cats[a] {
+				w, ok := cats[b][k]
+				if !ok {
+					t.Errorf("key %q is in %s but not in %s", k, a, b)
+				} else if verbs(v) != verbs(w) {
+					t.Errorf("key %q: %s and %s take different arguments: %q, %q", k, a, b, v, w)
+				}
+			}
 		}
 	}
 	used := regexp.MustCompile(`\{\{-?\s*t "([^"]+)"`)
@@ -75,6 +78,71 @@ func TestCatalogues(t *testing.T) {
 			if !zh.Has(prefix + v) {
 				t.Errorf("key %q missing", prefix+v)
 			}
+		}
+	}
+}
+
+// verbs is the sequence of fmt verbs in a message.
+func verbs(m string) string {
+	return strings.Join(regexp.MustCompile(`%[a-z%]`).FindAllString(m, -1), "")
+}
+
+// TestCatalogueScripts: no zh-Hant message holds a character written only
+// in simplified Chinese, no zh-Hans message one written only in
+// traditional, and each Chinese catalogue reads as its own script as a
+// whole (so a catalogue copied over the other is caught too).
+func TestCatalogueScripts(t *testing.T) {
+	cats, err := LoadCatalogues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		lang  string
+		wrong func(rune) bool
+	}{{LangHant, SimplifiedOnly}, {LangZH, TraditionalOnly}} {
+		var all []string
+		for k, v := range cats[c.lang] {
+			all = append(all, v)
+			if k == "lang.self" {
+				continue
+			}
+			for _, r := range v {
+				if c.wrong(r) {
+					t.Errorf("%s %q = %q: %q is of the other script", c.lang, k, v, r)
+				}
+			}
+		}
+		if got := Script(all...); got != c.lang {
+			t.Errorf("the %s catalogue reads as %q", c.lang, got)
+		}
+	}
+	// The lists themselves: known characters on the right side, shared ones on neither.
+	for chars, want := range map[string][2]bool{"为体发账简": {true, false}, "為體發帳簡": {false, true}, "台后于群和": {false, false}} {
+		for _, r := range chars {
+			if got := [2]bool{SimplifiedOnly(r), TraditionalOnly(r)}; got != want {
+				t.Errorf("%q: simplified-only, traditional-only = %v, want %v", r, got, want)
+			}
+		}
+	}
+}
+
+// TestScript: the script of a text is told by its characters.
+func TestScript(t *testing.T) {
+	for in, want := range map[string]string{
+		"端午節主題活動":     LangHant,
+		"端午节主题活动":     LangZH,
+		"台后于群":        "",
+		"plan 2016":   "",
+		"為了進一步弘揚廉政文化": LangHant,
+	} {
+		if got := Script(in); got != want {
+			t.Errorf("Script(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{"zh-Hant": LangHant, "zh-TW": LangHant, "zh-hant-HK": LangHant, "zh-CN": LangZH,
+		"zh-Hans": LangZH, "en-GB": LangEN, "fr": ""} {
+		if got := NormLang(in); got != want {
+			t.Errorf("NormLang(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
