@@ -35,7 +35,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs.IntVar(&cfg.Units, "units", cfg.Units, "units to register and append to")
 	fs.IntVar(&cfg.EventsPerUnit, "events", cfg.EventsPerUnit, "evidence events per unit in each append phase (raw publish, ledger, HTTP)")
-	fs.IntVar(&cfg.Attachments, "attachments", cfg.Attachments, "attachments to store and read back (0: no blob rows)")
+	fs.IntVar(&cfg.Attachments, "attachments", cfg.Attachments, "attachments to store and read back, and to upload via HTTP one a submission (0: none)")
 	size := fs.String("attachment-size", "64KiB", "size of each attachment: bytes, or with KiB or MiB")
 	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "concurrent writers and clients")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "bound each append phase to this long (0: until --events are appended)")
