@@ -112,8 +112,8 @@ type unitData struct {
 	FindingError string
 
 	// The dossier's.
-	AsOfText   string
-	Printed    string
+	AsOfAt     time.Time // the ledger as it stood then
+	PrintedAt  time.Time
 	HeadSeq    uint64
 	HeadHash   string
 	Checkpoint *checkpointView
@@ -431,8 +431,7 @@ func (pg *pages) dossier(w http.ResponseWriter, r *http.Request) {
 	if at.IsZero() {
 		at = s.now()
 	}
-	d.AsOfText = at.In(s.cfg.Zone).Format("2006-01-02 15:04")
-	d.Printed = s.now().In(s.cfg.Zone).Format("2006-01-02 15:04")
+	d.AsOfAt, d.PrintedAt = at, s.now()
 	recs, _, err := s.soundHistory(r.Context(), unit, asOf)
 	if err != nil {
 		pg.failErr(w, r, err)

@@ -67,19 +67,28 @@ func (r *Renderer) funcs(lang string) template.FuncMap {
 			}
 			return fmt.Sprint(v)
 		},
-		"date": func(t time.Time) string {
+		// date shows a day readably in the catalogue's fmt.date layout
+		// (2016年9月20日, 20 Sep 2016): a time.Time in the zone, or a
+		// calendar date as YYYY-MM-DD (a string or a plan.Date), or a
+		// month as YYYY-MM in fmt.month; anything else as itself.
+		"date": func(v any) string { return showDate(cat, zone, v) },
+		// datetime shows a time readably in the zone (2016年9月20日 10:32).
+		"datetime": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.In(zone).Format(cat.T("fmt.datetime"))
+		},
+		// isodate is a day as YYYY-MM-DD in the zone, for <input type=date>.
+		"isodate": func(t time.Time) string {
 			if t.IsZero() {
 				return ""
 			}
 			return t.In(zone).Format(time.DateOnly)
 		},
-		"datetime": func(t time.Time) string {
-			if t.IsZero() {
-				return ""
-			}
-			return t.In(zone).Format("2006-01-02 15:04")
-		},
-		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		// mime names a file's media type in the reader's words (JPEG 圖片).
+		"mime": func(mt string) string { return mimeLabel(cat, mt) },
+		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"short": func(v any) string {
 			s := fmt.Sprint(v)
 			if len(s) > 12 {
@@ -100,4 +109,56 @@ func (r *Renderer) funcs(lang string) template.FuncMap {
 		"langName": func(l string) string { return r.cats[l].T("lang.self") },
 		"langs":    func() []string { return Langs },
 	}
+}
+
+// showDate is the template function date.
+func showDate(cat Catalogue, zone *time.Location, v any) string {
+	var s string
+	switch x := v.(type) {
+	case time.Time:
+		if x.IsZero() {
+			return ""
+		}
+		return x.In(zone).Format(cat.T("fmt.date"))
+	case string:
+		s = x
+	case fmt.Stringer:
+		s = x.String()
+	default:
+		s = fmt.Sprint(v)
+	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return d.Format(cat.T("fmt.date"))
+	}
+	if m, err := time.Parse("2006-01", s); err == nil {
+		return m.Format(cat.T("fmt.month"))
+	}
+	return s
+}
+
+// mimeKeys are the catalogue keys of the media types uploads accept.
+var mimeKeys = map[string]string{
+	"image/jpeg": "mime.jpeg", "image/png": "mime.png", "image/webp": "mime.webp", "image/heic": "mime.heic",
+	"image/gif": "mime.gif", "application/pdf": "mime.pdf", "text/plain": "mime.text", "application/zip": "mime.zip",
+	"application/msword": "mime.word", "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "mime.word",
+	"application/vnd.ms-excel": "mime.excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "mime.excel",
+	"application/vnd.ms-powerpoint":                                             "mime.powerpoint",
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation": "mime.powerpoint",
+	"application/vnd.oasis.opendocument.text":                                   "mime.odt",
+	"application/vnd.oasis.opendocument.spreadsheet":                            "mime.ods",
+	"application/vnd.oasis.opendocument.presentation":                           "mime.odp",
+}
+
+// mimeLabel is the template function mime: a known type by name, another
+// image or file generically with its type.
+func mimeLabel(cat Catalogue, mt string) string {
+	base, _, _ := strings.Cut(mt, ";")
+	base = strings.ToLower(strings.TrimSpace(base))
+	if k, ok := mimeKeys[base]; ok {
+		return cat.T(k)
+	}
+	if strings.HasPrefix(base, "image/") {
+		return cat.T("mime.image", base)
+	}
+	return cat.T("mime.other", base)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"taizhang/events"
 )
 
 // TestCatalogues: the three catalogues have the same keys taking the same
@@ -48,7 +50,7 @@ func TestCatalogues(t *testing.T) {
 			}
 		}
 		for _, m := range prefixed.FindAllStringSubmatch(string(b), -1) {
-			if !slices.Contains([]string{"status.", "short.", "kind.", "role.", "event.", "severity.", "audit.view.", "audit.hint.", "audit.kind.", "audit.photos.flag."}, m[1]) {
+			if !slices.Contains([]string{"status.", "short.", "kind.", "role.", "event.", "severity.", "audit.view.", "audit.hint.", "audit.kind.", "audit.photos.flag.", "client.", "unittype."}, m[1]) {
 				t.Errorf("%s uses prefix %q: add its values to this test", name, m[1])
 			}
 		}
@@ -63,6 +65,8 @@ func TestCatalogues(t *testing.T) {
 		"kind.":     {"activity", "photo", "study_note", "summary", "rectification", "document"},
 		"role.":     {"admin", "submitter", "inspector", "supervisor", "system"},
 		"severity.": {"low", "medium", "high"},
+		"client.":   {"web", "cli", "api", "import", "nats"},
+		"unittype.": {"district", "town", "bureau", "federation", "village", "community", "school", "station", "unit"},
 		// the audit pages (page_audit.go)
 		"audit.view.":        {"corrections", "backfill", "bursts", "reuse", "photo-times", "actors"},
 		"audit.hint.":        {"corrections", "backfill", "bursts", "reuse", "photo-times", "actors", "verify"},
@@ -204,4 +208,54 @@ func contrast(a, b string) float64 {
 		la, lb = lb, la
 	}
 	return (la + 0.05) / (lb + 0.05)
+}
+
+// TestReadableLabels: dates and times read as a clerk writes them, in the
+// zone; media types by name; no raw ISO or MIME string.
+func TestReadableLabels(t *testing.T) {
+	zone := time.FixedZone("UTC+8", 8*3600)
+	r, err := New(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2016, 9, 20, 2, 32, 0, 0, time.UTC) // 10:32 in UTC+8
+	for _, c := range []struct {
+		lang, fn string
+		in       any
+		want     string
+	}{
+		{LangHant, "datetime", at, "2016年9月20日 10:32"},
+		{LangZH, "datetime", at, "2016年9月20日 10:32"},
+		{LangEN, "datetime", at, "20 Sep 2016 10:32"},
+		{LangHant, "date", time.Date(2016, 9, 19, 23, 0, 0, 0, time.UTC), "2016年9月20日"}, // the day in the zone
+		{LangHant, "date", "2016-06-30", "2016年6月30日"},
+		{LangEN, "date", "2016-06", "Jun 2016"},
+		{LangHant, "date", "not a date", "not a date"},
+		{LangHant, "isodate", at, "2016-09-20"},
+		{LangHant, "mime", "image/jpeg", "JPEG 照片"},
+		{LangZH, "mime", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "Word 文档"},
+		{LangEN, "mime", "application/pdf; charset=binary", "PDF document"},
+		{LangHant, "mime", "image/x-icon", "圖片（image/x-icon）"},
+		{LangHant, "mime", "application/x-thing", "其他文件（application/x-thing）"},
+	} {
+		var got string
+		switch f := r.funcs(c.lang)[c.fn].(type) {
+		case func(any) string:
+			got = f(c.in)
+		case func(time.Time) string:
+			got = f(c.in.(time.Time))
+		case func(string) string:
+			got = f(c.in.(string))
+		}
+		if got != c.want {
+			t.Errorf("%s %s(%v) = %q, want %q", c.lang, c.fn, c.in, got, c.want)
+		}
+	}
+	// Every client kind an event can name has a label.
+	cats, _ := LoadCatalogues()
+	for _, c := range []events.Client{events.ClientWeb, events.ClientCLI, events.ClientAPI, events.ClientImport, events.ClientNATS} {
+		if !cats[LangHant].Has("client." + string(c)) {
+			t.Errorf("no label for client %q", c)
+		}
+	}
 }
