@@ -203,9 +203,9 @@ func (p *progress) draw() {
 	p.drew = time.Now()
 	const width = 30
 	if p.total <= 0 {
-		fmt.Fprintf(p.w, "\r\033[K%-32s %s", p.phase, time.Since(p.start).Round(100*time.Millisecond))
+		fmt.Fprintf(p.w, "\r\033[K%-40s %s", p.phase, time.Since(p.start).Round(100*time.Millisecond))
 		return
 	}
 	fill := min(width, p.done*width/p.total)
-	fmt.Fprintf(p.w, "\r\033[K%-32s [%s%s] %d/%d", p.phase, strings.Repeat("#", fill), strings.Repeat(" ", width-fill), p.done, p.total)
+	fmt.Fprintf(p.w, "\r\033[K%-40s [%s%s] %d/%d", p.phase, strings.Repeat("#", fill), strings.Repeat(" ", width-fill), p.done, p.total)
 }

@@ -111,7 +111,9 @@ func benchInProcess(ctx context.Context, c serveConfig, cfg bench.Config, p benc
 	}
 	c.addr = "127.0.0.1:0"
 	c.addrFile, c.natsListen, c.demo, c.tlsCert, c.tlsKey = "", "", false, "", ""
-	srvCtx, stop := context.WithCancel(ctx)
+	// The server outlives an interrupted run until Run has returned, so
+	// that the run can still delete its raw stream.
+	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	up := make(chan served, 1)
 	c.onListen = func(s served) { up <- s }
