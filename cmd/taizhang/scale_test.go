@@ -150,7 +150,7 @@ type scaleRow struct {
 	events                      int
 	natsStart, replay, ready    time.Duration
 	rssReady, rssPeak, rssAfter int64
-	appendRate, appendAppendP99 float64
+	appendRate                  float64
 	appendRateLoaded            float64
 	historyP99, asOfP99         time.Duration
 	rankingP50                  time.Duration
