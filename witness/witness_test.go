@@ -298,3 +298,40 @@ func TestWitnessChecksTheLogKey(t *testing.T) {
 		t.Fatalf("retry: %+v", res)
 	}
 }
+
+// TestCompareWithProof: witnesses whose latest checkpoints differ in size
+// are compared through a consistency proof from the server (checked, not
+// trusted): an honest log proves them consistent, a split one cannot.
+func TestCompareWithProof(t *testing.T) {
+	f := newFixture(t)
+	f.log.Show("tok-a", "a")
+	f.log.Show("tok-b", "b")
+	f.log.Grow("a", 3, "common")
+	f.log.Grow("b", 3, "common")
+	wa, dirA, _ := f.newWitness(t, "a", "tok-a", nil)
+	wb, dirB, _ := f.newWitness(t, "b", "tok-b", nil)
+	once(t, wa)
+	once(t, wb)
+	f.log.Grow("a", 4, "common")
+	once(t, wa) // a at 7, b at 3, same history
+	proofs := witness.ServerProofs(f.srv.URL, "tok-a", nil)
+	cmp, err := witness.Compare(context.Background(), dirA, dirB, proofs)
+	if err != nil || !cmp.ProofChecked || cmp.Common != 1 {
+		t.Fatalf("honest: %+v %v", cmp, err)
+	}
+	if cmp, err := witness.Compare(context.Background(), dirA, dirB, nil); err != nil || cmp.Note == "" {
+		t.Fatalf("without a server: %+v %v", cmp, err)
+	}
+	// b's view forks after 3 and grows to 9: no size in common but 3,
+	// and no proof from 7 (a) to 9 (b) verifies against both roots.
+	f.log.Grow("b", 6, "view b")
+	once(t, wb)
+	cmp, err = witness.Compare(context.Background(), dirA, dirB, witness.ServerProofs(f.srv.URL, "tok-b", nil))
+	if !errors.Is(err, witness.ErrSplitView) || cmp.ProofChecked || len(cmp.Splits) != 1 || !strings.Contains(cmp.Splits[0].Why, "not proven consistent") {
+		t.Fatalf("split, proof from b's view: %+v %v", cmp, err)
+	}
+	// a's view has no tree of 9: no proof, and no verdict either way.
+	if _, err := witness.Compare(context.Background(), dirA, dirB, proofs); err == nil || errors.Is(err, witness.ErrSplitView) || !strings.Contains(err.Error(), "consistency proof from 7 to 9") {
+		t.Fatalf("no proof to be had: %v", err)
+	}
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"html"
 	"net/http/httptest"
 	"net/url"
@@ -10,7 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
+
 	"taizhang/events/checkpoint"
+	tzjs "taizhang/events/jetstream"
 	"taizhang/witness"
 	"taizhang/witness/witnesstest"
 )
@@ -168,6 +174,48 @@ func TestWitnessesEndToEnd(t *testing.T) {
 	code, out, errs = runVerify(t, "--data", s.Data, "--witness-key", keysFile, "--witness-key", vkeys["c"], "--witness-quorum", "3")
 	if code != 1 || !strings.Contains(out, "witness quorum not met") || !strings.Contains(out, "cosigned by 3 of the 3") {
 		t.Fatalf("verify quorum 3: %d\n%s%s", code, out, errs)
+	}
+
+	// A record written straight to the stream (by an operator with raw
+	// NATS access) in witness c's name, with a's line, is re-checked, not
+	// trusted: verify names it, and c does not count.
+	forgedRec, _ := json.Marshal(checkpoint.CosignatureRecord{Checkpoint: cp.Seq, Size: cp.Size, Root: cp.Root,
+		Cosignature: checkpoint.Cosignature{Witness: cVerifier(t, vkeys["c"]), Key: vkeys["c"], Line: withCosigs.Cosignatures[0].Line}})
+	publishRaw(t, s.Data, tzjs.DefaultCosignatureSubject+"."+strconv.FormatUint(cp.Seq, 10), forgedRec)
+	code, out, errs = runVerify(t, "--data", s.Data, "--witness-key", keysFile, "--witness-key", vkeys["c"], "--witness-quorum", "3")
+	if code != 1 || !strings.Contains(out, "claims trusted witness witness.example/c+") || !strings.Contains(out, "witness quorum not met") {
+		t.Fatalf("verify with a forged record: %d\n%s%s", code, out, errs)
+	}
+}
+
+func cVerifier(t *testing.T, vkey string) string {
+	t.Helper()
+	v, err := checkpoint.NewCosignatureVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.String()
+}
+
+// publishRaw opens the stopped server's embedded store and publishes data
+// on subject, bypassing the service.
+func publishRaw(t *testing.T, data, subject string, payloads ...[]byte) {
+	t.Helper()
+	ns, err := tzjs.StartEmbedded(tzjs.EmbeddedConfig{StoreDir: filepath.Join(data, "nats"), NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	j, _ := js.New(nc)
+	for _, p := range payloads {
+		if _, err := j.Publish(context.Background(), subject, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
