@@ -110,20 +110,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if p.Role != events.RoleAdmin && p.Unit != "" {
-		var mu = make(map[string]bool)
-		_ = s.archive.Read(func(a *projections.Archive) error {
-			for _, u := range a.Units() {
-				mu[u.ID] = p.Sees(u.ID, a.Within)
-			}
-			f.ActorUnits = map[string]string{}
-			for _, u := range a.Users(time.Time{}) {
-				f.ActorUnits[u.ID] = u.Scope
-			}
-			return nil
-		})
-		f.Scope = func(unit string) bool { return mu[unit] }
-	}
+	s.scopeAccess(p, &f)
 	entries, err := rd.ListAccess(r.Context(), f)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -136,6 +123,28 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		entries = []auth.AccessEntry{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+// scopeAccess narrows f to what p may read of the access log: everything
+// for an admin or an unscoped principal; for a scoped one the entries
+// about units in its scope and those made by people whose scope is rooted
+// in it.
+func (s *Server) scopeAccess(p auth.Principal, f *auth.AccessFilter) {
+	if p.Role == events.RoleAdmin || p.Unit == "" {
+		return
+	}
+	mu := map[string]bool{}
+	_ = s.archive.Read(func(a *projections.Archive) error {
+		for _, u := range a.Units() {
+			mu[u.ID] = p.Sees(u.ID, a.Within)
+		}
+		f.ActorUnits = map[string]string{}
+		for _, u := range a.Users(time.Time{}) {
+			f.ActorUnits[u.ID] = u.Scope
+		}
+		return nil
+	})
+	f.Scope = func(unit string) bool { return mu[unit] }
 }
 
 // blobVisible says whether p may read the blob with this digest: a

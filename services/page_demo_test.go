@@ -38,6 +38,14 @@ func TestPagesOnDemo(t *testing.T) {
 		e.page("supervisor", "/"+lang, 200)
 		e.page("inspector", "/units"+lang, 200)
 	}
+	// The supervisor's home finds cun-6's burst before the inspection and the reused photos.
+	sh := e.page("supervisor", "/", 200)
+	if b := section(t, sh, `id="todo-bursts"`); !strings.Contains(b, `href="/units/cun-6/timeline"`) {
+		t.Errorf("supervisor home: no burst of cun-6:\n%s", b)
+	}
+	if r := section(t, sh, `id="todo-reuse"`); !strings.Contains(r, `href="/audit/reuse"`) {
+		t.Errorf("supervisor home: no reused photos:\n%s", r)
+	}
 	for _, pl := range res.Plans {
 		hm := e.page("supervisor", "/units?plan="+pl.ID, 200)
 		if !strings.Contains(hm, `class="cell st-`) {

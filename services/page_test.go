@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"taizhang/auth/natsaccess"
 )
 
 // submitForm fills in the submit form of unit as who and posts it with
@@ -300,6 +302,21 @@ func TestHomeAndHeatMap(t *testing.T) {
 	if !strings.Contains(e.page("supervisor", "/", 200), `href="/audit/"`) {
 		t.Error("supervisor home: no audit link")
 	}
+	// The inspector's home: the units behind, with what they owe.
+	behind := section(t, ih, `id="todo-behind"`)
+	if !strings.Contains(behind, `href="/units/cun-1"`) || !strings.Contains(behind, `href="/units/cun-2"`) || !strings.Contains(behind, "尚缺 ") {
+		t.Errorf("inspector home: the villages owing evidence are not listed:\n%s", behind)
+	}
+	if strings.Count(ih, "月度考核排名") != 1 {
+		t.Error("inspector home: the ranking heading is not shown once")
+	}
+	// The supervisor's: findings, bursts, reuse, denied reads (this server keeps no access log).
+	sh := e.page("supervisor", "/", 200)
+	for _, want := range []string{`id="todo-findings"`, `id="todo-bursts"`, `id="todo-reuse"`, "沒有發現重複使用的照片", "本服務沒有保存訪問記錄"} {
+		if !strings.Contains(sh, want) {
+			t.Errorf("supervisor home: no %q", want)
+		}
+	}
 	hm := e.page("inspector", "/units?plan=test-plan", 200)
 	if !strings.Contains(hm, `<td class="cell st-missing">`) || !strings.Contains(hm, "○ 缺") || strings.Count(hm, `<tr><th scope="row">`) != 2 {
 		t.Errorf("heat map:\n%s", hm)
@@ -330,6 +347,9 @@ func TestFindingsPages(t *testing.T) {
 	// Nothing filed yet: the closure rules refuse, in the clerk's words.
 	if st, _, body := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"1"}, "reason": {"已核實"}}, nil, false); st != 422 || !strings.Contains(body, "還沒有提交整改材料") {
 		t.Fatalf("resolve with no rectification: %d %s", st, body)
+	}
+	if f := section(t, e.page("inspector", "/", 200), `id="todo-findings"`); !strings.Contains(f, "善行義舉榜未更新") || !strings.Contains(f, `href="/units/cun-1#f-`+fid+`"`) {
+		t.Errorf("the inspector's home does not list the open finding:\n%s", f)
 	}
 	home := e.page("clerk", "/", 200)
 	if !strings.Contains(home, "善行義舉榜未更新") || !strings.Contains(home, "/units/cun-1/submit?finding="+fid) {
@@ -530,5 +550,31 @@ func TestPageLang(t *testing.T) {
 	}
 	if p := s.page("admin", "/units", 200); !strings.Contains(p, `<html lang="zh-Hans">`) || !strings.Contains(p, "单位与达标情况") {
 		t.Error("a deployment of simplified plans does not default to zh-Hans")
+	}
+}
+
+// TestHomeDeniedReads: a clerk's refused read of another village's archive
+// shows on the supervisor's home, with who and which unit.
+func TestHomeDeniedReads(t *testing.T) {
+	e := newWebEnv(t)
+	acc, err := natsaccess.Open(context.Background(), e.ledger.JetStream(), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(acc.Close)
+	e.s.SetAccessLog(acc)
+	if st, _ := e.do("clerk2", "GET", "/units/cun-1", "", nil); st != 403 && st != 404 {
+		t.Fatalf("clerk of cun-2 reads cun-1: %d", st)
+	}
+	var denied string
+	for range 100 { // the log records asynchronously
+		denied = section(t, e.page("supervisor", "/", 200), `id="todo-denied"`)
+		if strings.Contains(denied, "clerk-li") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(denied, "clerk-li") || !strings.Contains(denied, `href="/units/cun-1"`) || !strings.Contains(denied, "填報人") {
+		t.Errorf("the denied read is not on the supervisor's home:\n%s", denied)
 	}
 }
