@@ -51,12 +51,19 @@ func Inspect(r io.ReaderAt, size int64) Facts {
 		f.Width, f.Height = cfg.Width, cfg.Height
 		f.PHash = dhashOf(r, size, format, cfg, MaxHashPixels)
 	}
+	f.TakenAt, f.GPS = EXIF(r, size)
+	return f
+}
+
+// EXIF reads only a JPEG's EXIF header: when the photo was taken (as
+// Facts.TakenAt) and where, or "" and nil. No pixel is decoded.
+func EXIF(r io.ReaderAt, size int64) (takenAt string, gps *GPS) {
 	head := make([]byte, min(size, maxExif))
 	n, _ := r.ReadAt(head, 0)
 	if tiff := jpegExif(head[:n]); tiff != nil {
-		f.TakenAt, f.GPS = parseTIFF(tiff)
+		return parseTIFF(tiff)
 	}
-	return f
+	return "", nil
 }
 
 // jpegExif returns the TIFF block of a JPEG's APP1 Exif segment, or nil.

@@ -19,6 +19,9 @@ import (
 	"taizhang/client"
 )
 
+// errNoToken is newAPI's usage error when no token is given.
+const errNoToken = "no API token: set TAIZHANG_TOKEN or --token-file (the admin token is in DATA/admin.token)"
+
 // newAPI defines the flags every client command has (--url, --token-file)
 // and those extra adds, parses args, and returns a client of the server:
 // its token from --token-file or TAIZHANG_TOKEN, its first min_seq from
@@ -41,7 +44,7 @@ func newAPI(fs *flag.FlagSet, args []string, extra func()) (*client.Client, erro
 		tok = strings.TrimSpace(string(b))
 	}
 	if tok == "" {
-		return nil, usagef("no API token: set TAIZHANG_TOKEN or --token-file (the admin token is in DATA/admin.token)")
+		return nil, usageError{errNoToken}
 	}
 	a, err := client.New(*server, tok)
 	if err != nil {

@@ -38,6 +38,7 @@ Usage:
   taizhang user list|show ID|can ID [--as-of T]
   taizhang user who --unit U [--action A] [--as-of T]
   taizhang submit --unit U --kind K --title T --occurred DATE [--body TEXT] [--requirement R]... [--id UUID] FILE...
+  taizhang import [--unit U] [--dry-run] [--kind K] DIR
   taizhang amend --unit U --id UUID --version N --reason TEXT [--title T] [--body B] [--occurred DATE] [FILE...]
   taizhang retract --unit U --id UUID --version N --reason TEXT
   taizhang plan check FILE...
@@ -105,6 +106,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = restoreCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		err = benchCmd(ctx, rest, stdout, stderr)
+	case "import":
+		err = importCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
