@@ -58,6 +58,7 @@ Usage:
   taizhang witness init --state DIR --name NAME [--log-key KEY|FILE]
   taizhang witness run --state DIR [--url URL] [--token-file F] [--once] [--interval D]
   taizhang witness compare [--url URL] STATE-DIR-A STATE-DIR-B
+  taizhang witness status|key --state DIR
   taizhang backup --to DIR [--data DIR | --nats URL] [--s3-...]
   taizhang backup check DIR
   taizhang restore --from DIR [--data DIR | --nats URL] [--s3-...] [--replicas N]
@@ -125,6 +126,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "taizhang %s: %v\n", args[0], err)
+		if caughtTheLog(err) {
+			return 3
+		}
 		return 1
 	}
 	return 0

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // witness with its own key and state directory (package witness).
 func witnessCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("usage: taizhang witness init|run|compare|key ...")
+		return usagef("usage: taizhang witness init|run|compare|status|key ...")
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "init":
@@ -30,6 +31,8 @@ func witnessCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return witnessRun(ctx, rest, stdout, stderr)
 	case "compare":
 		return witnessCompare(ctx, rest, stdout, stderr)
+	case "status":
+		return witnessStatus(rest, stdout, stderr)
 	case "key":
 		fs := newFlags("witness key", stderr)
 		dir := fs.String("state", "", "the witness's state directory")
@@ -43,7 +46,62 @@ func witnessCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stdout, k)
 		return nil
 	}
-	return usagef("unknown witness command %q (init, run, compare, key)", args[0])
+	return usagef("unknown witness command %q (init, run, compare, status, key)", args[0])
+}
+
+// caughtTheLog reports whether err is a witness catching the log: a
+// checkpoint inconsistent with one it cosigned, or two witnesses shown two
+// histories (exit status 3, apart from 1 for a failure such as an
+// unreachable server, so that whatever runs the witness can tell).
+func caughtTheLog(err error) bool {
+	return errors.Is(err, witness.ErrInconsistent) || errors.Is(err, witness.ErrSplitView)
+}
+
+// witnessStatus prints what a witness's state directory holds.
+func witnessStatus(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("witness status", stderr)
+	dir := fs.String("state", "", "the witness's state directory")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usagef("--state is required")
+	}
+	k, err := witness.PublicKey(*dir)
+	if err != nil {
+		return err
+	}
+	st, err := witness.LoadState(*dir)
+	if err != nil {
+		return err
+	}
+	h, herr := witness.History(*dir)
+	fmt.Fprintf(stdout, "witness key: %s\nlog key:     %s\n", k, orNone(st.LogKey, "none pinned yet"))
+	if st.Last == nil {
+		fmt.Fprintln(stdout, "cosigned:    nothing yet")
+	} else {
+		fmt.Fprintf(stdout, "last cosigned: checkpoint #%d, %d events, root %s, at %s (from %s); %d in the history\n",
+			st.Last.Seq, st.Last.Size, st.Last.Root, st.Last.At.Format(time.RFC3339), st.URL, len(h))
+	}
+	if herr != nil {
+		fmt.Fprintf(stdout, "history: %v\n", herr)
+	}
+	ev, _ := os.ReadDir(filepath.Join(*dir, witness.EvidenceDir))
+	if len(ev) > 0 {
+		fmt.Fprintf(stdout, "REFUSALS: %d, evidence in %s:\n", len(ev), filepath.Join(*dir, witness.EvidenceDir))
+		for _, e := range ev {
+			fmt.Fprintln(stdout, "  "+e.Name())
+		}
+		return fmt.Errorf("%w: this witness refused %d checkpoints; see the evidence", witness.ErrInconsistent, len(ev))
+	}
+	return nil
+}
+
+func orNone(s, none string) string {
+	if s == "" {
+		return none
+	}
+	return s
 }
 
 // readKeyArg returns a key given as itself or as a file holding it.

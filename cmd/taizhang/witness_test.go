@@ -261,13 +261,20 @@ func TestWitnessSplitViewCLI(t *testing.T) {
 		}
 	}
 	code, out, errs := runCmd(t, "witness", "compare", dirA, dirB)
-	if code != 1 || !strings.Contains(out, "SPLIT: at tree size 8") || !strings.Contains(errs, "SPLIT VIEW") || strings.Count(out, "— taizhang/FAKE ") != 2 {
+	if code != 3 || !strings.Contains(out, "SPLIT: at tree size 8") || !strings.Contains(errs, "SPLIT VIEW") || strings.Count(out, "— taizhang/FAKE ") != 2 {
 		t.Fatalf("compare after the split: %d %s %s", code, out, errs)
 	}
 	l.Show("tok-a", "b")
 	code, out, errs = run(dirA, "tok-a")
-	if code != 1 || !strings.Contains(errs, "level=ERROR") || !strings.Contains(errs, "INCONSISTENT CHECKPOINT") {
+	if code != 3 || !strings.Contains(errs, "level=ERROR") || !strings.Contains(errs, "INCONSISTENT CHECKPOINT") {
 		t.Fatalf("witness a shown b's tree: %d %s %s", code, out, errs)
+	}
+	// status says so too, with exit status 3; b's is clean.
+	if code, out, _ := runCmd(t, "witness", "status", "--state", dirA); code != 3 || !strings.Contains(out, "REFUSALS: 1") {
+		t.Fatalf("status of a: %d %s", code, out)
+	}
+	if code, out, _ := runCmd(t, "witness", "status", "--state", dirB); code != 0 || !strings.Contains(out, "last cosigned: checkpoint #2, 8 events") {
+		t.Fatalf("status of b: %d %s", code, out)
 	}
 	ents, err := os.ReadDir(filepath.Join(dirA, witness.EvidenceDir))
 	if err != nil || len(ents) != 1 {
