@@ -24,7 +24,7 @@
 package witness
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -197,10 +197,17 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// appendHistory appends c's sequence, size, root and time to
-// history.jsonl, fsynced.
+// appendHistory appends c's sequence, size, root, time and note to
+// history.jsonl, fsynced; a torn last line left by a crash is cut off
+// first.
 func appendHistory(dir string, c *Cosigned) error {
-	f, err := os.OpenFile(filepath.Join(dir, HistoryFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	p := filepath.Join(dir, HistoryFile)
+	if b, err := os.ReadFile(p); err == nil && len(b) > 0 && b[len(b)-1] != '\n' {
+		if err := os.Truncate(p, int64(bytes.LastIndexByte(b, '\n')+1)); err != nil {
+			return fmt.Errorf("witness history: cut a torn line: %w", err)
+		}
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("witness history: %w", err)
 	}
@@ -227,28 +234,29 @@ type HistoryEntry struct {
 	Note string          `json:"note"` // the operator's note with this witness's line
 }
 
-// History reads dir's history.jsonl (empty if there is none).
+// History reads dir's history.jsonl (empty if there is none). A last line
+// without its newline (torn by a crash while appending) is passed over:
+// state.json, written first, records that cosignature. Any other line
+// that does not parse is an error.
 func History(dir string) ([]HistoryEntry, error) {
-	f, err := os.Open(filepath.Join(dir, HistoryFile))
+	b, err := os.ReadFile(filepath.Join(dir, HistoryFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("witness history: %w", err)
 	}
-	defer f.Close()
-	var out []HistoryEntry
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
+	lines := strings.Split(string(b), "\n")
+	lines = lines[:len(lines)-1] // after the last newline: empty, or torn
+	out := make([]HistoryEntry, 0, len(lines))
+	for n, l := range lines {
 		var h HistoryEntry
-		if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
-			// A torn last line (a crash while appending) is not a
-			// cosignature: state.json is the record of the last one.
-			return out, fmt.Errorf("witness history %s line %d: %w", f.Name(), n, err)
+		if err := json.Unmarshal([]byte(l), &h); err != nil {
+			return out, fmt.Errorf("witness history %s line %d: %w", filepath.Join(dir, HistoryFile), n+1, err)
 		}
 		out = append(out, h)
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // lock takes dir's lock file, so that two witness processes never share a

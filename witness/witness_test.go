@@ -335,3 +335,31 @@ func TestCompareWithProof(t *testing.T) {
 		t.Fatalf("no proof to be had: %v", err)
 	}
 }
+
+func TestHistoryTornLastLine(t *testing.T) {
+	f := newFixture(t)
+	f.log.Show("tok", "main")
+	f.log.Grow("main", 2, "e")
+	w, dir, _ := f.newWitness(t, "one", "tok", nil)
+	once(t, w)
+	p := filepath.Join(dir, witness.HistoryFile)
+	fh, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteString(`{"checkpoint":2,"tree_si`) // a crash mid-append
+	fh.Close()
+	if h, err := witness.History(dir); err != nil || len(h) != 1 {
+		t.Fatalf("torn last line: %+v %v", h, err)
+	}
+	// The next cosignature cuts it off.
+	f.log.Grow("main", 2, "e")
+	once(t, w)
+	if h, err := witness.History(dir); err != nil || len(h) != 2 || h[1].Size != 4 {
+		t.Fatalf("after the next round: %+v %v", h, err)
+	}
+	os.WriteFile(p, []byte("garbage\n{}\n"), 0o600)
+	if _, err := witness.History(dir); err == nil {
+		t.Fatal("a bad line in the middle passed")
+	}
+}
