@@ -135,18 +135,8 @@ func checkpointOptions(ctx context.Context, c serveConfig, st *stores, opt *veri
 		}
 	}
 	if k := strings.TrimSpace(c.cp.pubkey); k != "" {
-		if _, err := checkpoint.NewVerifier(k); err != nil {
-			b, ferr := os.ReadFile(k)
-			if ferr != nil {
-				return usagef("--checkpoint-pubkey: neither a verifier key (%v) nor a readable file (%v)", err, ferr)
-			}
-			k = strings.TrimSpace(string(b))
-			if _, err := checkpoint.NewVerifier(k); err != nil {
-				return fmt.Errorf("--checkpoint-pubkey %s: %w", c.cp.pubkey, err)
-			}
-		}
-		opt.CheckpointKey = k
-		return nil
+		opt.CheckpointKey, err = readVerifierKey(k)
+		return err
 	}
 	skey, path, _, err := loadCheckpointKey(c.data, c.cp.key, false)
 	if err != nil {
@@ -179,4 +169,22 @@ func printCheckpoints(w io.Writer, rep *verify.Report) {
 		fmt.Fprintln(w, "  signatures NOT checked: no public key (give --checkpoint-pubkey)")
 	}
 	printWitnesses(w, cr.Witnesses)
+}
+
+// readVerifierKey returns --checkpoint-pubkey's key: k itself if it is a
+// note verifier key, else the key in the file k names.
+func readVerifierKey(k string) (string, error) {
+	_, err := checkpoint.NewVerifier(k)
+	if err == nil {
+		return k, nil
+	}
+	b, ferr := os.ReadFile(k)
+	if ferr != nil {
+		return "", usagef("--checkpoint-pubkey: neither a verifier key (%v) nor a readable file (%v)", err, ferr)
+	}
+	key := strings.TrimSpace(string(b))
+	if _, err := checkpoint.NewVerifier(key); err != nil {
+		return "", fmt.Errorf("--checkpoint-pubkey %s: %w", k, err)
+	}
+	return key, nil
 }

@@ -27,37 +27,46 @@ const errNoToken = "no API token: set TAIZHANG_TOKEN or --token-file (the admin 
 // its token from --token-file or TAIZHANG_TOKEN, its first min_seq from
 // TAIZHANG_MIN_SEQ.
 func newAPI(fs *flag.FlagSet, args []string, extra func()) (*client.Client, error) {
-	tokenFile := fs.String("token-file", os.Getenv("TAIZHANG_TOKEN_FILE"), "read the API token from this file instead of TAIZHANG_TOKEN")
-	server := fs.String("url", envOr("TAIZHANG_URL", "http://127.0.0.1:8080"), "server URL (env TAIZHANG_URL)")
+	connect := apiFlags(fs, envOr("TAIZHANG_URL", "http://127.0.0.1:8080"))
 	if extra != nil {
 		extra()
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	tok := os.Getenv("TAIZHANG_TOKEN")
-	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("token file: %w", err)
+	return connect()
+}
+
+// apiFlags defines --url (default def) and --token-file on fs and returns
+// the function that, once fs is parsed, makes the client they name.
+func apiFlags(fs *flag.FlagSet, def string) (connect func() (*client.Client, error)) {
+	tokenFile := fs.String("token-file", os.Getenv("TAIZHANG_TOKEN_FILE"), "read the API token from this file instead of TAIZHANG_TOKEN")
+	server := fs.String("url", def, "server URL (env TAIZHANG_URL)")
+	return func() (*client.Client, error) {
+		tok := os.Getenv("TAIZHANG_TOKEN")
+		if *tokenFile != "" {
+			b, err := os.ReadFile(*tokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("token file: %w", err)
+			}
+			tok = strings.TrimSpace(string(b))
 		}
-		tok = strings.TrimSpace(string(b))
-	}
-	if tok == "" {
-		return nil, usageError{errNoToken}
-	}
-	a, err := client.New(*server, tok)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	if v := os.Getenv("TAIZHANG_MIN_SEQ"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return nil, usagef("TAIZHANG_MIN_SEQ must be a ledger sequence, got %q", v)
+		if tok == "" {
+			return nil, usageError{errNoToken}
 		}
-		a.SetMinSeq(n)
+		a, err := client.New(*server, tok)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		if v := os.Getenv("TAIZHANG_MIN_SEQ"); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return nil, usagef("TAIZHANG_MIN_SEQ must be a ledger sequence, got %q", v)
+			}
+			a.SetMinSeq(n)
+		}
+		return a, nil
 	}
-	return a, nil
 }
 
 // fetchView GETs path; with asJSON it prints the answer as it came and says so

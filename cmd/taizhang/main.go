@@ -52,6 +52,7 @@ Usage:
   taizhang audit corrections|backfill|bursts|reuse|photo-times|actors [--unit U] [--from D] [--to D] [--actor A] [--json]
   taizhang audit access [--unit U] [--actor A] [--outcome denied] [--from D] [--to D] [--limit N]
   taizhang verify [--data DIR | --nats URL] [--s3-...] [--unit U] [--sample F] [--json]
+  taizhang verify --url URL [--checkpoint-pubkey KEY|FILE] [--witness-key K]... [--unit U] [--json]
   taizhang history --unit U [--as-of T] [--json]
   taizhang export --unit U [--as-of T] -o FILE.zip
   taizhang verify-bag [--pubkey KEY|FILE] [--json] FILE.zip

@@ -2,18 +2,23 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
+	"taizhang/client"
 	"taizhang/verify"
 )
 
 // verifyCmd runs `taizhang verify`: it reads the stores directly (the same
 // flags as serve), checks every unit's hash chain and the fixity of every
-// referenced blob, prints a report and exits 1 on any problem.
+// referenced blob, prints a report and exits 1 on any problem. With --url
+// (or TAIZHANG_URL and no --data or --nats) it checks a running server
+// from outside instead (verifyURL).
 func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c serveConfig
 	fs := newFlags("verify", stderr)
@@ -27,8 +32,18 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Float64Var(&opt.Sample, "sample", 1, "share of the blobs to re-read and re-hash, (0, 1]")
 	fs.BoolVar(&opt.NoBlob, "no-blobs", false, "check the hash chains only")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	connect := apiFlags(fs, "")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if env := os.Getenv("TAIZHANG_URL"); !set["url"] && !set["data"] && !set["nats"] && env != "" {
+		_ = fs.Set("url", env) // TAIZHANG_URL and no store named: verify that server
+		set["url"] = true
+	}
+	if set["url"] {
+		return verifyURL(ctx, fs, set, connect, &c, &wf, opt.Unit, asJSON, stdout)
 	}
 	if opt.Sample <= 0 || opt.Sample > 1 {
 		return usagef("--sample must be in (0, 1]")
@@ -82,6 +97,35 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%d problems found", len(rep.Problems))
 	}
 	return nil
+}
+
+// verifyURL is verify against a running server (--url, or TAIZHANG_URL
+// with no --data or --nats): what needs the stores is refused by name.
+func verifyURL(ctx context.Context, fs *flag.FlagSet, set map[string]bool, connect func() (*client.Client, error), c *serveConfig, wf *witnessFlags, unit string, asJSON bool, stdout io.Writer) error {
+	for _, f := range []string{"data", "nats", "sample", "no-blobs", "checkpoint-key"} {
+		if set[f] {
+			return usagef("--%s reads the stores; with --url verify asks the server (leave out --url and TAIZHANG_URL to read the stores)", f)
+		}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	a, err := connect()
+	if err != nil {
+		return err
+	}
+	opt := verify.RemoteOptions{Unit: unit}
+	if opt.WitnessKeys, opt.WitnessQuorum, err = wf.resolve(); err != nil {
+		return err
+	}
+	if k := strings.TrimSpace(c.cp.pubkey); k != "" {
+		if opt.CheckpointKey, err = readVerifierKey(k); err != nil {
+			return err
+		}
+	} else if len(opt.WitnessKeys) > 0 {
+		return usagef("--witness-key needs --checkpoint-pubkey, the operator's checkpoint key you trust")
+	}
+	return verifyRemote(ctx, a, opt, asJSON, stdout)
 }
 
 func printVerify(w io.Writer, rep *verify.Report) {
