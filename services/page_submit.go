@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -273,8 +274,12 @@ type receiptData struct {
 	Hash     string
 	Recorded time.Time
 	Files    []events.Attachment
+	Photos   []photoView // Files' photos, as thumbnails
 	Created  bool
 }
+
+// PhotoList is the submission's photos as thumbnails.
+func (d receiptData) PhotoList() template.HTML { return photoList(d.Photos, 240) }
 
 // receipt shows what the ledger recorded for a submission.
 func (pg *pages) receipt(w http.ResponseWriter, r *http.Request) {
@@ -296,6 +301,7 @@ func (pg *pages) receipt(w http.ResponseWriter, r *http.Request) {
 	if rec.Event.DecodeData(&e) == nil {
 		d.Title = e.Title
 	}
+	d.Photos, _ = splitAttachments(unit, rec.Event.Attachments, d.Title)
 	pg.render(w, r, http.StatusOK, "receipt", pg.page(w, r, d, "title.receipt"))
 }
 

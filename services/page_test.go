@@ -53,6 +53,10 @@ func TestSubmitFlow(t *testing.T) {
 	if h == nil || !strings.Contains(rc, id) || !strings.Contains(rc, "dragon-boat.png") || !strings.Contains(rc, "zongzi.png") {
 		t.Fatalf("receipt:\n%s", rc)
 	}
+	// The receipt shows the photos as thumbnails and the hash only under 技術詳情.
+	if strings.Count(rc, `<img src="/thumbs/`) != 2 || !strings.Contains(rc, "PNG 圖片") || strings.Index(rc, "<summary>技術詳情</summary>") > strings.Index(rc, h[1]) {
+		t.Errorf("receipt: thumbnails, media type in words, or the hash outside the technical details:\n%s", rc)
+	}
 	recs, err := e.ledger.History(context.Background(), "cun-1", time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +70,13 @@ func TestSubmitFlow(t *testing.T) {
 	page := e.page("inspector", "/units/cun-1", 200)
 	if strings.Contains(page, "<script>alert") || !strings.Contains(page, "端午&lt;script&gt;alert(1)&lt;/script&gt;活動") {
 		t.Fatal("the title is not escaped")
+	}
+	// Grouped by requirement, each group a disclosure; the export under 技術詳情.
+	if !strings.Contains(page, `<details class="req" id="r-cun-1-`) {
+		t.Error("the archive's requirements are not collapsible groups")
+	}
+	if i := strings.Index(page, "/export"); i < 0 || i < strings.LastIndex(page, "<summary>技術詳情</summary>") {
+		t.Error("the BagIt export is not under the technical details")
 	}
 	// Under its requirement, with both thumbnails linking to the originals.
 	sec := section(t, page, `id="r-cun-1-festival"`)
@@ -119,6 +130,9 @@ func TestSubmitFlow(t *testing.T) {
 	}
 
 	tl := e.page("inspector", "/units/cun-1/timeline", 200)
+	if strings.Count(tl, `<img src="/thumbs/`) != 2 || !strings.Contains(tl, "<summary>技術詳情</summary>") || !strings.Contains(tl, "(填報人, 網頁)") {
+		t.Errorf("timeline: no thumbnails, technical details or client in words:\n%s", tl)
+	}
 	if !strings.Contains(tl, "標題不準確") || !strings.Contains(tl, last.Hash.String()) || strings.Index(tl, "提交材料") > strings.Index(tl, "更正材料") {
 		t.Errorf("timeline:\n%s", tl)
 	}

@@ -264,6 +264,9 @@ func photoList(photos []photoView, w int) template.HTML {
 // PhotoList is the item's photos as thumbnails.
 func (v itemView) PhotoList() template.HTML { return photoList(v.Photos, 240) }
 
+// PhotoList is the event's photos as thumbnails.
+func (v eventView) PhotoList() template.HTML { return photoList(v.Photos, 240) }
+
 // PhotoList is the finding's photos as thumbnails.
 func (v findingView) PhotoList() template.HTML { return photoList(v.Photos, 240) }
 
@@ -317,7 +320,8 @@ type eventView struct {
 	Client             events.Client
 	Reason             string
 	Files              int
-	Backfill           int // days between occurrence and recording, when long
+	Photos             []photoView // the event's photos, as thumbnails
+	Backfill           int         // days between occurrence and recording, when long
 	Hash               string
 }
 
@@ -407,6 +411,7 @@ func (pg *pages) timeline(w http.ResponseWriter, r *http.Request) {
 				v.Title = ev.Corrects.String()
 			}
 		}
+		v.Photos, _ = splitAttachments(unit, ev.Attachments, v.Title)
 		d.Events = append(d.Events, v)
 	}
 	if d.Unit.ID == "" {

@@ -508,12 +508,20 @@ func TestBrowserFlows(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("dl.receipt")))
 		b.a11y("receipt")
 		b.shot("receipt")
-		got := b.texts("dl.receipt dd code")
+		b.readmeShot("submitter-receipt")
+		got := b.texts("dl.receipt dd code, dl.receipt-tech dd code")
 		if len(got) < 3 || got[0] != sub.ID || got[1] == "" || len(got[2]) < 40 {
 			t.Fatalf("receipt shows %q, want the id %s, a sequence and a hash", got, sub.ID)
 		}
 		if n := b.count("dl.receipt ul.docs li"); n != 2 {
 			t.Errorf("receipt lists %d files, want 2", n)
+		}
+		if n := b.imagesLoaded("main .photos img"); n != 2 {
+			t.Errorf("receipt shows %d thumbnails, want 2", n)
+		}
+		// The hash is there for who asks, behind the technical details.
+		if n := b.count("details.tech:not([open]) dl.receipt-tech"); n != 1 {
+			t.Errorf("the receipt's hash is not behind a closed 技術詳情 (%d)", n)
 		}
 	})
 	if sub.ID == "" {
@@ -527,8 +535,14 @@ func TestBrowserFlows(t *testing.T) {
 		b.readmeShot("inspector")
 		b.shot("units")
 		b.open("/units/" + unit)
+		b.shot("archive-closed")
+		if n, open := b.count("details.req"), b.count("details.req[open]"); n < 3 || open != 0 {
+			t.Errorf("the archive shows %d requirement groups, %d open; want them all closed", n, open)
+		}
+		// A link to the item opens its group.
 		item := "#ev-" + sub.ID
-		in := eval[string](b, "the item's requirement", fmt.Sprintf(`(document.querySelector(%q)?.closest('section.req') || {}).id || ''`, "article"+item))
+		b.open("/units/" + unit + item)
+		in := eval[string](b, "the item's requirement", fmt.Sprintf(`(document.querySelector(%q)?.closest('details.req[open]') || {}).id || ''`, "article"+item))
 		if in == "" || !strings.HasSuffix(sub.Requirement, strings.TrimPrefix(in, "r-"+unit+"-")) {
 			b.fail("item under its requirement", fmt.Errorf("item %s is in section %q, want the requirement %q", sub.ID, in, sub.Requirement))
 		}
@@ -548,7 +562,7 @@ func TestBrowserFlows(t *testing.T) {
 		if n := b.count(item); n != 0 {
 			t.Errorf("as of %s the item submitted today is still shown", yesterday)
 		}
-		if n := b.count("section.req"); n == 0 {
+		if n := b.count("details.req"); n == 0 {
 			t.Error("as of yesterday the archive shows no requirement")
 		}
 	})
@@ -556,6 +570,12 @@ func TestBrowserFlows(t *testing.T) {
 	t.Run("supervisor audit pages", func(t *testing.T) {
 		b := newChrome(t, s.URL, "supervisor", 1280, 900)
 		b.signIn(s.token(t, "supervisor", "", "supervisor-browser"))
+		b.open("/")
+		b.readmeShot("supervisor-home")
+		b.shot("home")
+		if n := b.count("#todo-bursts li"); n == 0 {
+			t.Error("the supervisor's home lists no backfill burst")
+		}
 		b.open("/audit/reuse")
 		b.readmeShot("supervisor")
 		b.shot("reuse")

@@ -164,7 +164,7 @@ func TestBrowserNetworkFailure(t *testing.T) {
 		t.Fatalf("after the failure the page is %s, want the form still on %s", loc, submitPath)
 	}
 	msg := b.texts("form[data-upload] [data-upload-error]")
-	want := "网络中断，未确认提交。请再次点击“提交”：同一表单重新提交不会重复登记。"
+	want := "網絡中斷，未確認提交。請再次點擊“提交”：同一表單重新提交不會重複登記。" // zh-Hant: the demo's plans are traditional
 	if len(msg) != 1 || msg[0] != want {
 		t.Errorf("after the failure the page says %q, want %q", msg, want)
 	}
@@ -196,7 +196,7 @@ func TestBrowserNetworkFailure(t *testing.T) {
 	if len(got) < 1 || got[0] != sub.ID {
 		t.Errorf("the receipt shows %q, want the id %s", got, sub.ID)
 	}
-	if note := b.texts("p.notice.ok"); len(note) != 1 || note[0] != "此材料此前已登记，这是原回执，没有重复登记。" {
+	if note := b.texts("p.notice.ok"); len(note) != 1 || note[0] != "此材料此前已登記，這是原回執，沒有重複登記。" {
 		t.Errorf("the receipt's notice is %q, want the already-recorded one", note)
 	}
 	if n := b.count("dl.receipt ul.docs li"); n != 1 {

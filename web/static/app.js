@@ -99,7 +99,40 @@
     });
   }
 
+  // The archive's requirement groups: open the one holding the linked
+  // item (#ev-...), open all on request, and all before printing (closed
+  // again after).
+  function enhanceGroups() {
+    function openTarget() {
+      var id = decodeURIComponent(location.hash.slice(1));
+      var el = id && document.getElementById(id);
+      for (; el; el = el.parentElement) {
+        if (el.tagName === "DETAILS") { el.open = true; }
+      }
+    }
+    window.addEventListener("hashchange", openTarget);
+    openTarget();
+    document.querySelectorAll("[data-open-all]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        document.querySelectorAll("details.req").forEach(function (d) { d.open = true; });
+      });
+    });
+    var closed = [];
+    window.addEventListener("beforeprint", function () {
+      closed = [];
+      document.querySelectorAll("details.req").forEach(function (d) {
+        if (!d.open) { closed.push(d); d.open = true; }
+      });
+    });
+    window.addEventListener("afterprint", function () {
+      closed.forEach(function (d) { d.open = false; });
+      closed = [];
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-js-only]").forEach(function (e) { e.hidden = false; });
+    enhanceGroups();
     document.querySelectorAll("form[data-upload]").forEach(enhanceUpload);
     document.querySelectorAll("[data-print]").forEach(function (b) {
       b.addEventListener("click", function () { window.print(); });
