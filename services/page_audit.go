@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"taizhang/auth"
@@ -118,7 +119,12 @@ func (pg *pages) auditPage(view string) http.HandlerFunc {
 						d.BackfillFlagged = append(d.BackfillFlagged, it)
 					}
 				}
-				d.Chart = backfillChart(rep, pg.r.T(lang, "audit.backfill.chart"), pg.r.T(lang, "audit.backfill.chart_desc"),
+				marks := map[string][]string{} // the units' bursts before inspections, which a median hides
+				for _, b := range audit.Bursts(a, o).Bursts {
+					marks[b.Unit] = append(marks[b.Unit], pg.r.T(lang, "audit.backfill.burst", b.Count, b.Before.Name,
+						b.Before.At.In(pg.s.cfg.Zone).Format(pg.r.T(lang, "fmt.date"))))
+				}
+				d.Chart = backfillChart(rep, marks, pg.r.T(lang, "audit.backfill.chart"), pg.r.T(lang, "audit.backfill.chart_desc"),
 					pg.r.T(lang, "audit.backfill.threshold", rep.ThresholdDays), f)
 			case "bursts":
 				rep := audit.Bursts(a, o)
@@ -154,8 +160,10 @@ func (pg *pages) auditPage(view string) http.HandlerFunc {
 }
 
 // backfillChart draws each unit's median backfill lag, units with flagged
-// items in the flagged colour, each bar linking to the unit's items.
-func backfillChart(rep audit.BackfillReport, title, desc, threshold string, f AuditFilter) template.HTML {
+// items in the flagged colour, each bar linking to the unit's items; the
+// units with a burst before an inspection (marks: unit → what to say of
+// each) come first, their rows marked.
+func backfillChart(rep audit.BackfillReport, marks map[string][]string, title, desc, threshold string, f AuditFilter) template.HTML {
 	var bars []chart.Bar
 	for _, u := range rep.Units {
 		if u.Items == 0 {
@@ -170,8 +178,17 @@ func backfillChart(rep audit.BackfillReport, title, desc, threshold string, f Au
 		}
 		bars = append(bars, chart.Bar{Label: u.Unit + " " + u.Name, Href: "/audit/backfill?" + q.Encode(),
 			Value: u.MedianLagDays, Flagged: u.Flagged > 0,
-			Note: fmt.Sprintf("max %.1f, %d/%d", u.MaxLagDays, u.Flagged, u.Items)})
+			Note: fmt.Sprintf("max %.1f, %d/%d", u.MaxLagDays, u.Flagged, u.Items), Mark: strings.Join(marks[u.Unit], "；")})
 	}
+	slices.SortStableFunc(bars, func(a, b chart.Bar) int {
+		switch {
+		case (a.Mark != "") == (b.Mark != ""):
+			return 0
+		case a.Mark != "":
+			return -1
+		}
+		return 1
+	})
 	return chart.Bars(chart.BarsChart{ID: "backfill-chart", Title: title, Desc: desc, Bars: bars,
 		Threshold: float64(rep.ThresholdDays), ThresholdLabel: threshold})
 }

@@ -3,6 +3,7 @@ package services_test
 import (
 	"context"
 	"io/fs"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -45,6 +46,13 @@ func TestPagesOnDemo(t *testing.T) {
 	}
 	if r := section(t, sh, `id="todo-reuse"`); !strings.Contains(r, `href="/audit/reuse"`) {
 		t.Errorf("supervisor home: no reused photos:\n%s", r)
+	}
+	// The backfill chart puts cun-6, whose median hides its burst, first and marks its row.
+	bf := e.page("supervisor", "/audit/backfill", 200)
+	svg := bf[strings.Index(bf, "<svg"):]
+	first := regexp.MustCompile(`<g class="bar"><title>([^<]*)</title>`).FindStringSubmatch(svg)
+	if first == nil || !strings.HasPrefix(first[1], "cun-6 ") || !strings.Contains(first[1], "條突擊補錄，在“") || strings.Count(svg, `class="marked"`) != 1 {
+		t.Errorf("the backfill chart does not put and mark cun-6's burst first: %q", first)
 	}
 	for _, pl := range res.Plans {
 		hm := e.page("supervisor", "/units?plan="+pl.ID, 200)

@@ -15,6 +15,11 @@ type Bar struct {
 	Value   float64
 	Flagged bool   // drawn in ColourFlagged, e.g. over a threshold
 	Note    string // added to the bar's tooltip
+	// Mark, if given, calls the eye to the row whatever its value: the
+	// row is shaded, its label bold, and Mark written after the value
+	// behind a ▲ in ColourMarkText (e.g. a backfill burst before an
+	// inspection, which a median does not show).
+	Mark string
 }
 
 // BarsChart is a horizontal bar per label, e.g. the backfill lag per unit.
@@ -67,6 +72,9 @@ func Bars(c BarsChart) template.HTML {
 	}
 	for i, bar := range c.Bars {
 		y := top + rowH*float64(i)
+		if bar.Mark != "" {
+			fmt.Fprintf(&b, `<rect class="marked" x="0" y="%s" width="%d" height="%s" fill="%s"/>`, num(y-(rowH-barH)/2), c.Width, num(rowH), ColourWindow)
+		}
 		colour := ColourNormal
 		if bar.Flagged {
 			colour = ColourFlagged
@@ -75,12 +83,22 @@ func Bars(c BarsChart) template.HTML {
 		if bar.Note != "" {
 			tip += " (" + bar.Note + ")"
 		}
+		if bar.Mark != "" {
+			tip += " — " + bar.Mark
+		}
 		link(&b, bar.Href, func() {
 			fmt.Fprintf(&b, `<g class="bar"><title>%s</title>`, esc(tip))
-			text(&b, labelW-8, y+barH-2, "end", "#222222", truncate(bar.Label, 20))
+			if bar.Mark != "" {
+				fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="end" fill="#222222" font-weight="700">%s</text>`, num(labelW-8), num(y+barH-2), esc(truncate(bar.Label, 20)))
+			} else {
+				text(&b, labelW-8, y+barH-2, "end", "#222222", truncate(bar.Label, 20))
+			}
 			fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"/>`,
 				num(labelW), num(y), num(math.Max(xAt(bar.Value)-labelW, 1)), num(barH), colour)
 			text(&b, xAt(bar.Value)+4, y+barH-2, "start", "#222222", c.Format(bar.Value))
+			if bar.Mark != "" {
+				markText(&b, xAt(bar.Value)+40, y+barH-2, float64(c.Width), bar.Mark)
+			}
 			b.WriteString("</g>")
 		})
 	}
@@ -92,4 +110,14 @@ func Bars(c BarsChart) template.HTML {
 		b.WriteString("</g>")
 	}
 	return done(&b)
+}
+
+// markText writes a bar's mark from x, or ending at the chart's right edge
+// when it would not fit (12 px per rune is wide enough for CJK at 12 px).
+func markText(b *strings.Builder, x, y, width float64, mark string) {
+	s := "▲ " + mark
+	if w := 12 * float64(len([]rune(s))); x+w > width-4 {
+		x = math.Max(4, width-4-w)
+	}
+	fmt.Fprintf(b, `<text class="mark" x="%s" y="%s" text-anchor="start" fill="%s" font-weight="700">%s</text>`, num(x), num(y), ColourMarkText, esc(s))
 }

@@ -32,6 +32,9 @@ const (
 	ColourMark    = "#555555" // deadlines, thresholds, axes
 	ColourWindow  = "#F2E3C6" // shaded windows (background, under the data)
 	ColourGrid    = "#DDDDDD"
+	// ColourMarkText is the flagged colour darkened for text on
+	// ColourWindow (5.4:1, WCAG AA for small text).
+	ColourMarkText = "#9A3F00"
 )
 
 // esc escapes s for SVG text and attribute values.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,5 +204,33 @@ func TestContrast(t *testing.T) {
 				t.Errorf("%s on %s: contrast %.2f < 3", c, bg, r)
 			}
 		}
+	}
+}
+
+// TestBarMark: a marked bar's row is shaded, its label bold and its mark
+// written in text that meets 4.5:1 on the shade, even when its value is
+// the smallest on the chart; an unmarked chart has none of it.
+func TestBarMark(t *testing.T) {
+	bars := []Bar{{Label: "cun-1", Value: 0.1}, {Label: "cun-6 下洋村", Value: 0.1, Flagged: true, Mark: "17 條突擊補錄，在“迎接測評”之前"}, {Label: "cun-2", Value: 40}}
+	got := string(Bars(BarsChart{Title: "補錄", Bars: bars, Threshold: 30, ThresholdLabel: "閾值"}))
+	if strings.Count(got, `class="marked"`) != 1 || strings.Count(got, `class="mark"`) != 1 || !strings.Contains(got, "▲ 17 條突擊補錄") ||
+		!strings.Contains(got, `font-weight="700">cun-6 下洋村</text>`) {
+		t.Errorf("the marked bar is not marked:\n%s", got)
+	}
+	// The mark stays in the chart when the bar is long.
+	long := string(Bars(BarsChart{Title: "long", Bars: []Bar{{Label: "x", Value: 100, Mark: strings.Repeat("長", 30)}}}))
+	m := regexp.MustCompile(`class="mark" x="([0-9.]+)"`).FindStringSubmatch(long)
+	if m == nil {
+		t.Fatalf("no mark on the long bar:\n%s", long)
+	}
+	if x, _ := strconv.ParseFloat(m[1], 64); x+12*32 > 720 {
+		t.Errorf("the long mark starts at %v and leaves the 720 px chart", x)
+	}
+	if c := contrast(ColourMarkText, ColourWindow); c < 4.5 {
+		t.Errorf("mark text contrast %.2f < 4.5", c)
+	}
+	plain := string(Bars(BarsChart{Title: "plain", Bars: bars[:1]}))
+	if strings.Contains(plain, "marked") || strings.Contains(plain, "▲") {
+		t.Error("an unmarked chart is marked")
 	}
 }
