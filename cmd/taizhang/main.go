@@ -66,6 +66,7 @@ Usage:
   taizhang archive --unit U [--as-of T] [--json]
   taizhang bench [--units N] [--events N] [--attachments N] [--attachment-size S] [--concurrency N]
                  [--duration D] [--reads N] [--data DIR | --url URL --token T [--nats URL] [--s3-...]] [--json|--markdown]
+  taizhang completion bash|zsh|fish
 
 Client commands read TAIZHANG_URL (default http://127.0.0.1:8080) and
 TAIZHANG_TOKEN (or --token-file FILE). Run 'taizhang COMMAND -h' for flags.
@@ -110,6 +111,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = benchCmd(ctx, rest, stdout, stderr)
 	case "import":
 		err = importCmd(ctx, rest, stdout, stderr)
+	case "completion":
+		err = completionCmd(rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
