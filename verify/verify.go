@@ -142,12 +142,6 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 			return nil, fmt.Errorf("verify: list units: %w", err)
 		}
 	}
-	type ref struct {
-		unit, event string
-		seq         uint64
-	}
-	refs := map[string]ref{} // blob -> first event naming it
-	var order []string
 	cps, err := readCheckpoints(ctx, opt)
 	if err != nil {
 		return nil, err
@@ -156,126 +150,180 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 	if err != nil {
 		return nil, err
 	}
-	var leaves []leaf
+	c := &chains{rep: rep, refs: map[string]blobRef{}}
 	for _, u := range units {
-		recs, hashErrs, err := readChain(ctx, l, u)
-		var undecodable *events.UndecodableError
-		if errors.As(err, &undecodable) && recs != nil {
-			// A history that stops at a message it cannot decode: check
-			// the events before it, and report it as their chain's end.
-			recs, hashErrs = append(recs, events.Record{Seq: undecodable.Seq}), append(hashErrs, undecodable)
-		} else if errors.Is(err, events.ErrNotFound) || errors.Is(err, events.ErrInvalid) {
-			rep.Problems = append(rep.Problems, Problem{Kind: "read", Unit: u, Msg: err.Error()})
-			ur := UnitReport{Unit: u}
-			ur.broken(0, 0, err.Error())
-			rep.Units = append(rep.Units, ur)
-			continue
-		} else if err != nil {
-			return nil, fmt.Errorf("verify: unit %s: %w", u, err)
+		if err := c.checkUnit(ctx, l, u); err != nil {
+			return nil, err
 		}
-		ur := UnitReport{Unit: u, OK: true}
-		leaves = slices.Grow(leaves, len(recs))
-		var prev events.Hash
-		for k, r := range recs {
-			ev := r.Event
-			if ev == nil { // does not decode: not an event of the chain
-				msg := hashErrs[k].Error()
-				ur.broken(ur.Events, r.Seq, msg)
-				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Msg: msg})
-				var ue *events.UndecodableError
-				if errors.As(hashErrs[k], &ue) { // checkpoints hold every message, this one as its digest
-					leaves = append(leaves, leaf{seq: r.Seq, unit: u, hash: ue.Digest})
-				}
-				continue
-			}
-			ur.Events++
-			if err := hashErrs[k]; err != nil {
-				ur.broken(ur.Events-1, r.Seq, err.Error())
-				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: err.Error()})
-			} else if ev.Prev != prev {
-				msg := fmt.Sprintf("links to previous hash %q, but the previous event's hash is %q (an event was inserted, removed or rewritten)", ev.Prev, prev)
-				ur.broken(ur.Events-1, r.Seq, msg)
-				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: msg})
-			}
-			if ev.Unit != u {
-				msg := fmt.Sprintf("event names unit %q but is stored under %q", ev.Unit, u)
-				ur.broken(ur.Events-1, r.Seq, msg)
-				rep.Problems = append(rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: msg})
-			}
-			prev = ev.Hash
-			leaves = append(leaves, leaf{seq: r.Seq, unit: u, hash: ev.Hash})
-			for _, a := range ev.Attachments {
-				if _, ok := refs[a.SHA256]; !ok {
-					refs[a.SHA256] = ref{unit: u, event: ev.ID.String(), seq: r.Seq}
-					order = append(order, a.SHA256)
-				}
-			}
-		}
-		ur.Head = prev
-		if ur.OK {
-			ur.Good = ur.Events
-		}
-		rep.Events += ur.Events
-		rep.Units = append(rep.Units, ur)
 	}
-	checkCheckpoints(rep, cps, cosigs, leaves, opt)
-	rep.Blobs = len(order)
+	checkCheckpoints(rep, cps, cosigs, c.leaves, opt)
+	rep.Blobs = len(c.order)
 	if opt.NoBlob || blobs == nil {
 		return rep, nil
 	}
-	if opt.Sample > 0 && opt.Sample < 1 {
-		seed := opt.Seed
-		if seed == 0 {
-			seed = uint64(time.Now().UnixNano())
+	order := sample(c.order, opt)
+	results, err := checkBlobs(ctx, blobs, order, opt.Progress)
+	if err != nil {
+		return nil, err
+	}
+	for i, res := range results {
+		if res.kind != "" {
+			where := c.refs[order[i]]
+			rep.Problems = append(rep.Problems, Problem{Kind: res.kind, Unit: where.unit, Seq: where.seq, Event: where.event, Blob: order[i], Msg: res.msg})
+			if res.kind == "blob_missing" {
+				continue
+			}
 		}
-		rng := rand.New(rand.NewPCG(seed, 1))
-		n := max(1, int(float64(len(order))*opt.Sample+0.5))
-		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		order = order[:min(n, len(order))]
-		slices.Sort(order)
+		rep.BlobsChecked++
+		rep.BlobBytes += res.size
 	}
-	// Re-hash on all cores, then report in order. Hashing is the bottleneck
-	// when the blobs come from the page cache; from a disk or over the
-	// network a blob's worker also waits, so there are two workers a core
-	// for the reads of one to overlap the hashing of another.
-	type result struct {
-		size      int64
-		kind, msg string
-		fatal     error
+	return rep, nil
+}
+
+// blobRef is the first event naming a blob.
+type blobRef struct {
+	unit, event string
+	seq         uint64
+}
+
+// chains collects, unit by unit, the chains' reports and problems, the
+// checkpoint tree's leaves and the blobs the events name.
+type chains struct {
+	rep    *Report
+	refs   map[string]blobRef // blob -> first event naming it
+	order  []string           // the blobs, in the order first named
+	leaves []leaf
+}
+
+// checkUnit reads and checks one unit's chain: each event's hash, its
+// link to the one before, the unit it names. A unit that cannot be read
+// as a chain is a "read" problem; an error is returned only if the ledger
+// could not be read at all.
+func (c *chains) checkUnit(ctx context.Context, l Ledger, u string) error {
+	recs, hashErrs, err := readChain(ctx, l, u)
+	var undecodable *events.UndecodableError
+	if errors.As(err, &undecodable) && recs != nil {
+		// A history that stops at a message it cannot decode: check
+		// the events before it, and report it as their chain's end.
+		recs, hashErrs = append(recs, events.Record{Seq: undecodable.Seq}), append(hashErrs, undecodable)
+	} else if errors.Is(err, events.ErrNotFound) || errors.Is(err, events.ErrInvalid) {
+		c.rep.Problems = append(c.rep.Problems, Problem{Kind: "read", Unit: u, Msg: err.Error()})
+		ur := UnitReport{Unit: u}
+		ur.broken(0, 0, err.Error())
+		c.rep.Units = append(c.rep.Units, ur)
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("verify: unit %s: %w", u, err)
 	}
-	results := make([]result, len(order))
+	ur := UnitReport{Unit: u, OK: true}
+	c.leaves = slices.Grow(c.leaves, len(recs))
+	var prev events.Hash
+	for k, r := range recs {
+		if r.Event == nil { // does not decode: not an event of the chain
+			c.undecodable(&ur, u, r.Seq, hashErrs[k])
+			continue
+		}
+		c.checkEvent(&ur, u, r, hashErrs[k], prev)
+		prev = r.Event.Hash
+	}
+	ur.Head = prev
+	if ur.OK {
+		ur.Good = ur.Events
+	}
+	c.rep.Events += ur.Events
+	c.rep.Units = append(c.rep.Units, ur)
+	return nil
+}
+
+// undecodable notes a message of the chain that is not an event.
+func (c *chains) undecodable(ur *UnitReport, u string, seq uint64, err error) {
+	msg := err.Error()
+	ur.broken(ur.Events, seq, msg)
+	c.rep.Problems = append(c.rep.Problems, Problem{Kind: "chain", Unit: u, Seq: seq, Msg: msg})
+	var ue *events.UndecodableError
+	if errors.As(err, &ue) { // checkpoints hold every message, this one as its digest
+		c.leaves = append(c.leaves, leaf{seq: seq, unit: u, hash: ue.Digest})
+	}
+}
+
+// checkEvent checks one event of u's chain (hashErr is its hash's
+// verdict, prev the hash of the event before it) and notes its leaf and
+// the blobs it names.
+func (c *chains) checkEvent(ur *UnitReport, u string, r events.Record, hashErr error, prev events.Hash) {
+	ev := r.Event
+	ur.Events++
+	problem := func(msg string) {
+		ur.broken(ur.Events-1, r.Seq, msg)
+		c.rep.Problems = append(c.rep.Problems, Problem{Kind: "chain", Unit: u, Seq: r.Seq, Event: ev.ID.String(), Msg: msg})
+	}
+	if hashErr != nil {
+		problem(hashErr.Error())
+	} else if ev.Prev != prev {
+		problem(fmt.Sprintf("links to previous hash %q, but the previous event's hash is %q (an event was inserted, removed or rewritten)", ev.Prev, prev))
+	}
+	if ev.Unit != u {
+		problem(fmt.Sprintf("event names unit %q but is stored under %q", ev.Unit, u))
+	}
+	c.leaves = append(c.leaves, leaf{seq: r.Seq, unit: u, hash: ev.Hash})
+	for _, a := range ev.Attachments {
+		if _, ok := c.refs[a.SHA256]; !ok {
+			c.refs[a.SHA256] = blobRef{unit: u, event: ev.ID.String(), seq: r.Seq}
+			c.order = append(c.order, a.SHA256)
+		}
+	}
+}
+
+// sample returns the blobs to re-hash: all of them, or with 0 < Sample < 1
+// that share of them (at least one), drawn with Seed and sorted.
+func sample(order []string, opt Options) []string {
+	if opt.Sample <= 0 || opt.Sample >= 1 {
+		return order
+	}
+	seed := opt.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	n := max(1, int(float64(len(order))*opt.Sample+0.5))
+	order = slices.Clone(order)
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	order = order[:min(n, len(order))]
+	slices.Sort(order)
+	return order
+}
+
+// blobResult is one blob's verdict: its size, and a problem kind and
+// message if it is missing or corrupt.
+type blobResult struct {
+	size      int64
+	kind, msg string
+}
+
+// checkBlobs re-hashes the blobs of order on all cores and returns their
+// verdicts in order; progress, if set, is told of each. Hashing is the
+// bottleneck when the blobs come from the page cache; from a disk or over
+// the network a blob's worker also waits, so there are two workers a core
+// for the reads of one to overlap the hashing of another. An error is a
+// store that could not be read, or ctx's.
+func checkBlobs(ctx context.Context, blobs blobstore.Store, order []string, progress func(done, total int)) ([]blobResult, error) {
+	results := make([]blobResult, len(order))
+	fatal := make([]error, len(order))
 	next := make(chan int)
 	var done sync.WaitGroup
 	var mu sync.Mutex
 	checked := 0
 	for range min(2*runtime.GOMAXPROCS(0), max(1, len(order))) {
-		done.Add(1)
-		go func() {
-			defer done.Done()
+		done.Go(func() {
 			for i := range next {
-				h, res := order[i], &results[i]
-				if r, err := blobstore.ParseRef(h); err != nil {
-					res.kind, res.msg = "blob_corrupt", "the event names a malformed digest"
-				} else {
-					info, err := blobstore.Verify(ctx, blobs, r)
-					res.size = info.Size
-					switch {
-					case errors.Is(err, blobstore.ErrNotFound):
-						res.kind, res.msg = "blob_missing", "referenced by the ledger but not in the blob store"
-					case errors.Is(err, blobstore.ErrCorrupt):
-						res.kind, res.msg = "blob_corrupt", "stored bytes do not match their digest: "+err.Error()
-					case err != nil:
-						res.fatal = fmt.Errorf("verify: blob %s: %w", h, err)
-					}
-				}
-				if opt.Progress != nil {
+				results[i], fatal[i] = checkBlob(ctx, blobs, order[i])
+				if progress != nil {
 					mu.Lock()
 					checked++
-					opt.Progress(checked, len(order))
+					progress(checked, len(order))
 					mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
 feed:
 	for i := range order {
@@ -290,21 +338,31 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for i, res := range results {
-		if res.fatal != nil {
-			return nil, res.fatal
+	for _, err := range fatal {
+		if err != nil {
+			return nil, err
 		}
-		if res.kind != "" {
-			where := refs[order[i]]
-			rep.Problems = append(rep.Problems, Problem{Kind: res.kind, Unit: where.unit, Seq: where.seq, Event: where.event, Blob: order[i], Msg: res.msg})
-			if res.kind == "blob_missing" {
-				continue
-			}
-		}
-		rep.BlobsChecked++
-		rep.BlobBytes += res.size
 	}
-	return rep, nil
+	return results, nil
+}
+
+// checkBlob re-reads and re-hashes one blob.
+func checkBlob(ctx context.Context, blobs blobstore.Store, h string) (blobResult, error) {
+	r, err := blobstore.ParseRef(h)
+	if err != nil {
+		return blobResult{kind: "blob_corrupt", msg: "the event names a malformed digest"}, nil
+	}
+	info, err := blobstore.Verify(ctx, blobs, r)
+	res := blobResult{size: info.Size}
+	switch {
+	case errors.Is(err, blobstore.ErrNotFound):
+		res.kind, res.msg = "blob_missing", "referenced by the ledger but not in the blob store"
+	case errors.Is(err, blobstore.ErrCorrupt):
+		res.kind, res.msg = "blob_corrupt", "stored bytes do not match their digest: "+err.Error()
+	case err != nil:
+		return res, fmt.Errorf("verify: blob %s: %w", h, err)
+	}
+	return res, nil
 }
 
 // readChain reads a unit's chain and recomputes each event's hash: the

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"taizhang/auth"
 	"taizhang/auth/natsaccess"
 	"taizhang/auth/natskv"
 	"taizhang/blobstore"
@@ -178,15 +179,16 @@ func storeFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.BoolVar(&c.s3Retention.Disabled, "s3-no-object-lock", false, "create the bucket without object lock (not WORM)")
 }
 
+// runServer runs serve until ctx ends or the HTTP server fails, in named
+// steps: the data directories, the stores (NATS, the ledger, the blobs, the
+// credentials, the access log), the projection, the API, the first admin,
+// checkpointing, metrics, the listener; then the demo, if asked; then an
+// orderly shutdown. It returns the demo's error, if it failed.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
-	if err := os.MkdirAll(c.data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	tmp, err := makeDataDirs(c.data)
+	if err != nil {
+		return err
 	}
-	tmp := filepath.Join(c.data, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-
 	// The demo records its story at the story's times (internal/demo.Clock);
 	// anything else records at the real time.
 	now := time.Now
@@ -201,12 +203,11 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		return err
 	}
 	defer st.close()
-	ledger, blobs, nc := st.ledger, st.blobs, st.nc
-	creds, err := natskv.Open(ctx, ledger.JetStream(), st.replicas, c.sessionMax)
+	creds, err := natskv.Open(ctx, st.ledger.JetStream(), st.replicas, c.sessionMax)
 	if err != nil {
 		return explainReplicas(err, c, st.replicas)
 	}
-	access, err := natsaccess.Open(ctx, ledger.JetStream(), st.replicas, log)
+	access, err := natsaccess.Open(ctx, st.ledger.JetStream(), st.replicas, log)
 	if err != nil {
 		return explainReplicas(err, c, st.replicas)
 	}
@@ -214,12 +215,89 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	archive := projections.NewLive(ledger, log)
-	ledger.SetWriteCheck(archive.CheckWritable) // a quarantined unit takes no writes
+	archive := projections.NewLive(st.ledger, log)
+	st.ledger.SetWriteCheck(archive.CheckWritable) // a quarantined unit takes no writes
 	projDone := make(chan struct{})
 	go func() { defer close(projDone); archive.Run(ctx) }()
 
-	api := services.New(ledger, blobs, archive, creds, services.Config{
+	api := newServer(c, st, archive, creds, access, tmp, now, log)
+	if err := firstAdmin(ctx, c, st.ledger, archive, api, log); err != nil {
+		return err
+	}
+	cp, err := startCheckpointing(ctx, c, st, api, log)
+	if err != nil {
+		return err
+	}
+	defer cp.close()
+	watchMetrics(c.metrics, st.ledger, archive, cp.cps)
+	stopMetrics, err := serveMetrics(c, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+
+	hs, err := listen(c, api, log)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.srv.Serve(hs.ln) }()
+	var demoErr error
+	if c.demo {
+		if demoErr = runDemo(ctx, c.data, hs.addr, clock, log); demoErr != nil && ctx.Err() == nil {
+			log.Error("demo failed", "err", demoErr)
+			cancel()
+		} else {
+			demoErr = nil
+			api.Release("demo")
+		}
+	}
+	if c.onListen != nil && ctx.Err() == nil {
+		c.onListen(served{addr: hs.addr, data: c.data, nc: st.nc, ledger: st.ledger, blobs: st.blobs, blobsBackend: st.backend})
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Shut down: the HTTP server first, then the projection, the
+	// checkpointer and the lease (while NATS is still connected, so another
+	// replica takes over at once), the access log, the ledger, NATS.
+	log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer scancel()
+	if err := hs.srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("http shutdown", "err", err)
+	}
+	cancel()
+	<-projDone
+	cp.close()
+	access.Close()
+	st.ledger.Close()
+	if err := st.nc.Drain(); err != nil {
+		log.Warn("nats drain", "err", err)
+	}
+	log.Info("stopped")
+	return demoErr
+}
+
+// makeDataDirs makes the data directory and its tmp/ (the upload spool),
+// mode 0700, and returns tmp's path.
+func makeDataDirs(data string) (string, error) {
+	tmp := filepath.Join(data, "tmp")
+	for _, d := range []string{data, tmp} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return "", fmt.Errorf("data directory: %w", err)
+		}
+	}
+	return tmp, nil
+}
+
+// newServer builds the HTTP API on the stores with serve's limits, and its
+// access log; with --demo it holds /readyz until the demo is loaded.
+func newServer(c serveConfig, st *stores, archive *projections.Live, creds auth.Credentials, access auth.AccessLog, tmp string, now func() time.Time, log *slog.Logger) *services.Server {
+	api := services.New(st.ledger, st.blobs, archive, creds, services.Config{
 		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
 		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
 		MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
@@ -232,122 +310,120 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		// times, so a client's write meanwhile would be dated in the story.
 		api.Hold("demo", "the demo is still loading (its story's clock is running); wait for \"demo ready\" in the log")
 	}
+	return api
+}
 
-	// The first admin: its user (an event on the users chain) and a token
-	// in DATA/admin.token. The projection must have caught up first.
-	if last, err := ledger.LastSeq(ctx); err != nil {
+// firstAdmin records the first admin, once the projection has caught up
+// with the ledger: its user (an event on the users chain) and a token in
+// DATA/admin.token.
+func firstAdmin(ctx context.Context, c serveConfig, ledger *tzjs.Ledger, archive *projections.Live, api *services.Server, log *slog.Logger) error {
+	last, err := ledger.LastSeq(ctx)
+	if err != nil {
 		return err
-	} else if err := waitProjection(ctx, archive, last, log); err != nil {
+	}
+	if err := waitProjection(ctx, archive, last, log); err != nil {
 		return err
 	}
 	if err := api.EnsureUser(ctx, events.User{ID: "admin", Name: "admin", Role: events.RoleAdmin}); err != nil {
 		return fmt.Errorf("first admin: %w", err)
 	}
-	if err := ensureAdminToken(ctx, api, c.data, log); err != nil {
-		return err
-	}
+	return ensureAdminToken(ctx, api, c.data, log)
+}
 
-	// Checkpoints start after the first admin is recorded, so that the
-	// first start's checkpoint covers it.
-	// With an external NATS several replicas may share the ledger: only
-	// the holder of the checkpoint lease appends checkpoints.
+// checkpointing is the checkpointer, and the checkpoint lease when the
+// ledger is shared (external NATS).
+type checkpointing struct {
+	cps   *tzjs.Checkpointer
+	lease *tzjs.Lease // nil on the embedded server
+}
+
+// close stops the checkpointer, then gives up the lease. It may be called
+// more than once.
+func (cp *checkpointing) close() {
+	cp.cps.Close()
+	if cp.lease != nil {
+		cp.lease.Close()
+	}
+}
+
+// startCheckpointing starts the checkpointer and the cosignature log and
+// gives them to the API. It runs after the first admin is recorded, so
+// that the first start's checkpoint covers it. With an external NATS
+// several replicas may share the ledger: only the holder of the
+// checkpoint lease appends checkpoints, and it checkpoints at once when it
+// takes the lease.
+func startCheckpointing(ctx context.Context, c serveConfig, st *stores, api *services.Server, log *slog.Logger) (*checkpointing, error) {
 	var holds func() bool
 	var cpRef atomic.Pointer[tzjs.Checkpointer]
-	releaseLease := func() {}
+	var lease *tzjs.Lease
 	if c.natsURL != "" {
-		lease, err := tzjs.OpenLease(ctx, ledger, tzjs.LeaseConfig{Key: "checkpoint", Holder: c.name, TTL: c.leaseTTL, Replicas: st.replicas, Log: log},
+		var err error
+		lease, err = tzjs.OpenLease(ctx, st.ledger, tzjs.LeaseConfig{Key: "checkpoint", Holder: c.name, TTL: c.leaseTTL, Replicas: st.replicas, Log: log},
 			func(held bool) {
 				if cp := cpRef.Load(); held && cp != nil {
 					cp.Poke() // checkpoint now, not an interval later
 				}
 			})
 		if err != nil {
-			return explainReplicas(err, c, st.replicas)
+			return nil, explainReplicas(err, c, st.replicas)
 		}
-		defer lease.Close()
-		releaseLease = lease.Close
 		holds = lease.Held
 		api.SetCheckpointLease(lease)
 	}
-	cps, err := startCheckpoints(ctx, c, ledger, holds, log)
+	cps, err := startCheckpoints(ctx, c, st.ledger, holds, log)
 	if err != nil {
-		return err
+		if lease != nil {
+			lease.Close()
+		}
+		return nil, err
 	}
-	defer cps.Close()
 	cpRef.Store(cps)
+	cp := &checkpointing{cps: cps, lease: lease}
 	api.SetCheckpoints(cps)
 	cosigs, err := tzjs.StartCosignatures(ctx, cps, 5*time.Minute)
 	if err != nil {
-		return err
+		cp.close()
+		return nil, err
 	}
 	api.SetCosignatures(cosigs)
-	watchMetrics(c.metrics, ledger, archive, cps)
-	stopMetrics, err := serveMetrics(c, log)
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
+	return cp, nil
+}
 
+// httpServer is serve's listener and HTTP server.
+type httpServer struct {
+	ln   net.Listener
+	srv  *http.Server
+	addr string // the address listened on (the port chosen, for :0)
+}
+
+// listen listens on --addr (with TLS if --tls-cert), writes the address to
+// --addr-file if set, and logs where it serves.
+func listen(c serveConfig, api http.Handler, log *slog.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	addr := ln.Addr().String()
+	hs := &httpServer{ln: ln, addr: ln.Addr().String(), srv: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
 	if c.addrFile != "" {
-		if err := os.WriteFile(c.addrFile, []byte(addr), 0o600); err != nil {
-			return fmt.Errorf("write --addr-file: %w", err)
+		if err := os.WriteFile(c.addrFile, []byte(hs.addr), 0o600); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("write --addr-file: %w", err)
 		}
 	}
 	scheme := "http"
 	if c.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 		if err != nil {
-			return fmt.Errorf("load TLS certificate: %w", err)
+			ln.Close()
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		hs.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		hs.ln = tls.NewListener(ln, hs.srv.TLSConfig)
 		scheme = "https"
 	}
-	log.Info("taizhang serving", "addr", scheme+"://"+addr)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	var demoErr error
-	if c.demo {
-		if demoErr = runDemo(ctx, c.data, addr, clock, log); demoErr != nil && ctx.Err() == nil {
-			log.Error("demo failed", "err", demoErr)
-			cancel()
-		} else {
-			demoErr = nil
-			api.Release("demo")
-		}
-	}
-	if c.onListen != nil && ctx.Err() == nil {
-		c.onListen(served{addr: addr, data: c.data, nc: nc, ledger: ledger, blobs: blobs, blobsBackend: st.backend})
-	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("http shutdown", "err", err)
-	}
-	cancel()
-	<-projDone
-	cps.Close()
-	releaseLease() // while NATS is still connected, so another replica takes over at once
-	access.Close()
-	ledger.Close()
-	if err := nc.Drain(); err != nil {
-		log.Warn("nats drain", "err", err)
-	}
-	log.Info("stopped")
-	return demoErr
+	log.Info("taizhang serving", "addr", scheme+"://"+hs.addr)
+	return hs, nil
 }
 
 // ensureAdminToken writes a new admin token to DATA/admin.token (mode 0600)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"taizhang/client"
 )
 
 // tokenCmd runs `taizhang token create|list|revoke`.
@@ -87,7 +90,31 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("user "+sub, stderr)
-	var in struct {
+	u := &userArgs{sub: sub}
+	a, err := newAPI(fs, args, func() { u.define(fs) })
+	if err != nil {
+		return err
+	}
+	u.id = fs.Arg(0)
+	u.nargs = fs.NArg()
+	if u.passwordFile != "" {
+		if u.in.Password, err = readPassword(u.passwordFile); err != nil {
+			return err
+		}
+	}
+	switch sub {
+	case "add", "change", "disable", "enable", "password":
+		return u.write(ctx, a, stdout)
+	case "show", "can", "list", "who":
+		return u.read(ctx, a, stdout)
+	}
+	return usagef("unknown user command %q", sub)
+}
+
+// userArgs are the flags and arguments of one `taizhang user` command.
+type userArgs struct {
+	sub string
+	in  struct {
 		ID       string `json:"id,omitempty"`
 		Name     string `json:"name,omitempty"`
 		Role     string `json:"role,omitempty"`
@@ -96,132 +123,136 @@ func userCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Password string `json:"password,omitempty"`
 		Reason   string `json:"reason,omitempty"`
 	}
-	var asJSON bool
-	var asOf, unit, action, passwordFile string
-	a, err := newAPI(fs, args, func() {
-		switch sub {
-		case "add", "change":
-			fs.StringVar(&in.Name, "name", "", "display name")
-			fs.StringVar(&in.Role, "role", "", "admin, submitter, inspector or supervisor")
-			fs.StringVar(&in.Scope, "scope", "", "unit: a submitter's own unit, an inspector's or supervisor's subtree (empty: all)")
-			fs.BoolVar(&in.Subtree, "subtree", false, "submitter: also the unit's sub-units")
-		}
-		switch sub {
-		case "add", "password":
-			fs.StringVar(&passwordFile, "password-file", "", "read the web password from this file ('-': standard input)")
-		case "change", "disable", "enable":
-			fs.StringVar(&in.Reason, "reason", "", "why (required; recorded in the ledger)")
-		case "list", "show", "can":
-			fs.StringVar(&asOf, "as-of", "", "as the ledger stood then (RFC 3339 or YYYY-MM-DD)")
-		case "who":
-			fs.StringVar(&unit, "unit", "", "the unit (required)")
-			fs.StringVar(&action, "action", "unit.read", "the action, e.g. unit.read, evidence.write, finding.write")
-			fs.StringVar(&asOf, "as-of", "", "as the ledger stood then")
-		}
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
-	})
+	asJSON                           bool
+	asOf, unit, action, passwordFile string
+	id                               string // the USER argument
+	nargs                            int
+}
+
+// define adds the flags of u.sub to fs.
+func (u *userArgs) define(fs *flag.FlagSet) {
+	switch u.sub {
+	case "add", "change":
+		fs.StringVar(&u.in.Name, "name", "", "display name")
+		fs.StringVar(&u.in.Role, "role", "", "admin, submitter, inspector or supervisor")
+		fs.StringVar(&u.in.Scope, "scope", "", "unit: a submitter's own unit, an inspector's or supervisor's subtree (empty: all)")
+		fs.BoolVar(&u.in.Subtree, "subtree", false, "submitter: also the unit's sub-units")
+	}
+	switch u.sub {
+	case "add", "password":
+		fs.StringVar(&u.passwordFile, "password-file", "", "read the web password from this file ('-': standard input)")
+	case "change", "disable", "enable":
+		fs.StringVar(&u.in.Reason, "reason", "", "why (required; recorded in the ledger)")
+	case "list", "show", "can":
+		fs.StringVar(&u.asOf, "as-of", "", "as the ledger stood then (RFC 3339 or YYYY-MM-DD)")
+	case "who":
+		fs.StringVar(&u.unit, "unit", "", "the unit (required)")
+		fs.StringVar(&u.action, "action", "unit.read", "the action, e.g. unit.read, evidence.write, finding.write")
+		fs.StringVar(&u.asOf, "as-of", "", "as the ledger stood then")
+	}
+	fs.BoolVar(&u.asJSON, "json", false, "print JSON")
+}
+
+// needID refuses a command without exactly one USER argument.
+func (u *userArgs) needID() error {
+	if u.nargs != 1 {
+		return usagef("want 'user %s USER'", u.sub)
+	}
+	return nil
+}
+
+// readPassword reads a password from file ("-": standard input, at most
+// 1 KiB), without its line end.
+func readPassword(file string) (string, error) {
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(io.LimitReader(os.Stdin, 1024))
+	} else {
+		b, err = os.ReadFile(file)
+	}
 	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// write runs the commands that record a user event or set a password.
+func (u *userArgs) write(ctx context.Context, a *client.Client, stdout io.Writer) error {
+	if err := u.needID(); err != nil {
 		return err
-	}
-	id := fs.Arg(0)
-	needID := func() error {
-		if fs.NArg() != 1 {
-			return usagef("want 'user %s USER'", sub)
-		}
-		return nil
-	}
-	if passwordFile != "" {
-		var b []byte
-		if passwordFile == "-" {
-			b, err = io.ReadAll(io.LimitReader(os.Stdin, 1024))
-		} else {
-			b, err = os.ReadFile(passwordFile)
-		}
-		if err != nil {
-			return fmt.Errorf("read password: %w", err)
-		}
-		in.Password = strings.TrimRight(string(b), "\r\n")
-	}
-	q := url.Values{}
-	if asOf != "" {
-		q.Set("as_of", asOf)
 	}
 	post := func(path string, body any) error {
 		var raw json.RawMessage
 		if _, err := a.PostJSON(ctx, path, body, &raw); err != nil {
 			return err
 		}
-		if asJSON {
+		if u.asJSON {
 			_, err := stdout.Write(append(raw, '\n'))
 			return err
 		}
 		return printUser(stdout, raw)
 	}
-	switch sub {
+	switch u.sub {
 	case "add":
-		if err := needID(); err != nil {
-			return err
-		}
-		if in.Role == "" {
+		if u.in.Role == "" {
 			return usagef("--role is required")
 		}
-		in.ID = id
-		return post("/api/v1/users", in)
-	case "change", "disable", "enable":
-		if err := needID(); err != nil {
-			return err
-		}
-		if strings.TrimSpace(in.Reason) == "" {
-			return usagef("--reason is required")
-		}
-		return post("/api/v1/users/"+url.PathEscape(id)+"/"+sub, in)
+		u.in.ID = u.id
+		return post("/api/v1/users", u.in)
 	case "password":
-		if err := needID(); err != nil {
-			return err
-		}
-		if passwordFile == "" {
+		if u.passwordFile == "" {
 			return usagef("--password-file is required (never a password on the command line)")
 		}
-		if _, err := a.PostJSON(ctx, "/api/v1/users/"+url.PathEscape(id)+"/password", map[string]string{"password": in.Password}, nil); err != nil {
+		if _, err := a.PostJSON(ctx, "/api/v1/users/"+url.PathEscape(u.id)+"/password", map[string]string{"password": u.in.Password}, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "password set for %s\n", id)
+		fmt.Fprintf(stdout, "password set for %s\n", u.id)
 		return nil
+	}
+	if strings.TrimSpace(u.in.Reason) == "" { // change, disable, enable
+		return usagef("--reason is required")
+	}
+	return post("/api/v1/users/"+url.PathEscape(u.id)+"/"+u.sub, u.in)
+}
+
+// read runs the commands that show users and what they may do.
+func (u *userArgs) read(ctx context.Context, a *client.Client, stdout io.Writer) error {
+	q := url.Values{}
+	if u.asOf != "" {
+		q.Set("as_of", u.asOf)
+	}
+	var path string
+	switch u.sub {
 	case "show", "can":
-		if err := needID(); err != nil {
+		if err := u.needID(); err != nil {
 			return err
 		}
-		path := "/api/v1/users/" + url.PathEscape(id)
-		if sub == "can" {
+		path = "/api/v1/users/" + url.PathEscape(u.id)
+		if u.sub == "can" {
 			path += "/can"
 		}
-		raw, printed, err := fetchView(ctx, a, path+"?"+q.Encode(), asJSON, stdout)
-		if err != nil || printed {
-			return err
-		}
-		if sub == "can" {
-			return printCan(stdout, raw)
-		}
-		return printUser(stdout, raw)
 	case "list":
-		raw, printed, err := fetchView(ctx, a, "/api/v1/users?"+q.Encode(), asJSON, stdout)
-		if err != nil || printed {
-			return err
-		}
-		return printUsers(stdout, raw)
+		path = "/api/v1/users"
 	case "who":
-		if unit == "" {
+		if u.unit == "" {
 			return usagef("--unit is required")
 		}
-		q.Set("unit", unit)
-		q.Set("action", action)
-		raw, printed, err := fetchView(ctx, a, "/api/v1/access/who?"+q.Encode(), asJSON, stdout)
-		if err != nil || printed {
-			return err
-		}
-		return printUsers(stdout, raw)
+		q.Set("unit", u.unit)
+		q.Set("action", u.action)
+		path = "/api/v1/access/who"
 	}
-	return usagef("unknown user command %q", sub)
+	raw, printed, err := fetchView(ctx, a, path+"?"+q.Encode(), u.asJSON, stdout)
+	if err != nil || printed {
+		return err
+	}
+	switch u.sub {
+	case "can":
+		return printCan(stdout, raw)
+	case "show":
+		return printUser(stdout, raw)
+	}
+	return printUsers(stdout, raw)
 }
 
 type userOut struct {
