@@ -155,70 +155,83 @@ func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// proofQuery reads a proof route's numeric parameters, keeping the first
+// error.
+type proofQuery struct {
+	r   *http.Request
+	err error
+}
+
+// uint returns parameter name (0 if absent).
+func (q *proofQuery) uint(name string) uint64 {
+	v, err := uintParam(q.r, name, 0)
+	if q.err == nil {
+		q.err = err
+	}
+	return v
+}
+
+// require notes that a required parameter is missing: name, and what it is.
+func (q *proofQuery) require(missing bool, name, what string) {
+	if q.err == nil && missing {
+		q.err = fmt.Errorf("%w: %s (%s) is required", errBadRequest, name, what)
+	}
+}
+
+// proof answers a proof route: the checkpointer must be on, prove reads
+// the parameters through q and asks for the proof, which is the JSON
+// answer; a bad parameter is 400, any other error maps as every error does.
+func (s *Server) proof(w http.ResponseWriter, r *http.Request, prove func(c Checkpoints, q *proofQuery) (any, error)) {
+	c := s.cp(w, r)
+	if c == nil {
+		return
+	}
+	q := &proofQuery{r: r}
+	p, err := prove(c, q)
+	if q.err != nil {
+		err = q.err
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// inclusionProof answers GET /api/v1/proofs/inclusion?seq=&size=.
 func (s *Server) inclusionProof(w http.ResponseWriter, r *http.Request) {
-	c := s.cp(w, r)
-	if c == nil {
-		return
-	}
-	seq, err := uintParam(r, "seq", 0)
-	if err == nil && seq == 0 {
-		err = fmt.Errorf("%w: seq (the event's ledger sequence) is required", errBadRequest)
-	}
-	size, err2 := uintParam(r, "size", 0)
-	if err == nil {
-		err = err2
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, err := c.Inclusion(r.Context(), seq, size)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
+	s.proof(w, r, func(c Checkpoints, q *proofQuery) (any, error) {
+		seq := q.uint("seq")
+		q.require(seq == 0, "seq", "the event's ledger sequence")
+		size := q.uint("size")
+		if q.err != nil {
+			return nil, q.err
+		}
+		return c.Inclusion(r.Context(), seq, size)
+	})
 }
 
+// consistencyProof answers GET /api/v1/proofs/consistency?from=&to=.
 func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request) {
-	c := s.cp(w, r)
-	if c == nil {
-		return
-	}
-	from, err := uintParam(r, "from", 0)
-	if v, _ := param(r, "from"); err == nil && v == "" {
-		err = fmt.Errorf("%w: from (the earlier tree size) is required", errBadRequest)
-	}
-	to, err2 := uintParam(r, "to", 0)
-	if err == nil {
-		err = err2
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, err := c.Consistency(r.Context(), from, to)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
+	s.proof(w, r, func(c Checkpoints, q *proofQuery) (any, error) {
+		from := q.uint("from")
+		v, _ := param(r, "from")
+		q.require(v == "", "from", "the earlier tree size")
+		to := q.uint("to")
+		if q.err != nil {
+			return nil, q.err
+		}
+		return c.Consistency(r.Context(), from, to)
+	})
 }
 
+// unitProof answers GET /api/v1/units/{unit}/proof?size=.
 func (s *Server) unitProof(w http.ResponseWriter, r *http.Request) {
-	c := s.cp(w, r)
-	if c == nil {
-		return
-	}
-	size, err := uintParam(r, "size", 0)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, err := c.UnitProof(r.Context(), r.PathValue("unit"), size)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
+	s.proof(w, r, func(c Checkpoints, q *proofQuery) (any, error) {
+		size := q.uint("size")
+		if q.err != nil {
+			return nil, q.err
+		}
+		return c.UnitProof(r.Context(), r.PathValue("unit"), size)
+	})
 }
