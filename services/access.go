@@ -33,7 +33,7 @@ func (s *Server) logAccess(r *http.Request, p auth.Principal, act auth.Action, u
 		}
 	}
 	e := auth.AccessEntry{Time: s.now().UTC(), Actor: p.User, Role: p.Role, ActorUnit: p.Unit, Via: p.Via, Action: act, Method: r.Method,
-		Path: r.URL.Path, Query: r.URL.RawQuery, Unit: unit, Client: clientAddr(r), Status: status, Outcome: auth.OutcomeAllowed}
+		Path: r.URL.Path, Query: r.URL.RawQuery, Unit: unit, Client: auth.ClientAddr(r), Status: status, Outcome: auth.OutcomeAllowed}
 	if len(e.Query) > 500 {
 		e.Query = e.Query[:500]
 	}

@@ -190,13 +190,13 @@ func (pg *pages) login(w http.ResponseWriter, r *http.Request) {
 
 func (pg *pages) loginPassword(w http.ResponseWriter, r *http.Request) {
 	pg.signIn(w, r, func() (auth.Principal, error) {
-		return pg.s.startSession(w, r, r.PostFormValue("user"), r.PostFormValue("password"))
+		return pg.s.authn.StartSession(w, r, r.PostFormValue("user"), r.PostFormValue("password"))
 	})
 }
 
 func (pg *pages) loginToken(w http.ResponseWriter, r *http.Request) {
 	pg.signIn(w, r, func() (auth.Principal, error) {
-		return pg.s.startTokenSession(w, r, strings.TrimSpace(r.PostFormValue("token")))
+		return pg.s.authn.StartTokenSession(w, r, strings.TrimSpace(r.PostFormValue("token")))
 	})
 }
 
@@ -218,7 +218,7 @@ func (pg *pages) signIn(w http.ResponseWriter, r *http.Request, start func() (au
 }
 
 func (pg *pages) logout(w http.ResponseWriter, r *http.Request) {
-	pg.s.endSession(w, r)
+	pg.s.authn.EndSession(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

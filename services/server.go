@@ -121,7 +121,7 @@ type Server struct {
 	archive *projections.Live
 	creds   auth.Credentials
 	access  auth.AccessLog
-	logins  *auth.LoginLimiter
+	authn   *auth.Authenticator // authenticates every request; signs in and out
 	cfg     Config
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -177,18 +177,23 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds auth.
 		cfg.MinSeqWait = 5 * time.Second
 	}
 	if cfg.SessionIdle <= 0 {
-		cfg.SessionIdle = defaultSessionIdle
+		cfg.SessionIdle = auth.DefaultSessionIdle
 	}
 	if cfg.SessionMax <= 0 {
-		cfg.SessionMax = defaultSessionMax
+		cfg.SessionMax = auth.DefaultSessionMax
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = slog.New(requestIDHandler{log.Handler()})
 	s := &Server{ledger: l, blobs: blobs, archive: archive, creds: creds, cfg: cfg, log: log, mux: http.NewServeMux(),
-		access: discardAccess{}, logins: auth.NewLoginLimiter(),
+		access:  discardAccess{},
 		decodes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
+	s.authn = &auth.Authenticator{Creds: creds, User: s.lookupUser, Now: s.now, Idle: cfg.SessionIdle, Max: cfg.SessionMax,
+		SecureCookies: cfg.SecureCookies, MaxFormSize: cfg.MaxRequestSize, Limiter: auth.NewLoginLimiter(), Log: log,
+		Record: func(r *http.Request, p auth.Principal, status int, err error) {
+			s.logAccess(r, p, "login", "", status, err)
+		}}
 	s.handle("GET /healthz", auth.ActHealth, false, s.health)
 	s.handle("GET /api/v1/status", auth.ActStatus, false, s.status)
 	s.handle("GET /readyz", auth.ActHealth, false, s.ready)
@@ -291,7 +296,7 @@ func (s *Server) handle(pattern string, act auth.Action, unitScoped bool, h http
 			refused = err
 			s.fail(sw, r, err)
 		}
-		p, err := s.authenticate(r)
+		p, err := s.authn.Authenticate(r)
 		if err != nil {
 			refuse(err)
 			return
@@ -309,7 +314,7 @@ func (s *Server) handle(pattern string, act auth.Action, unitScoped bool, h http
 			return
 		}
 		if p.Via == "session" && !safeMethod(r.Method) {
-			if r, err = s.checkCSRF(sw, r, p); err != nil {
+			if r, err = s.authn.CheckCSRF(sw, r, p); err != nil {
 				refuse(err)
 				return
 			}
@@ -424,6 +429,7 @@ var errorTable = []struct {
 	{errNoRoute, http.StatusNotFound, "not_found"},
 	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errBadRequest, http.StatusBadRequest, "bad_request"},
+	{auth.ErrBadForm, http.StatusBadRequest, "bad_request"},
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errJSONTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrTooManyFiles, http.StatusRequestEntityTooLarge, "too_large"},

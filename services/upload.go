@@ -14,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"taizhang/auth"
 	"taizhang/blobstore"
 	"taizhang/events"
 )
@@ -167,10 +168,10 @@ func (st *stage) close() {
 }
 
 // multipartReader returns the request's multipart reader, its body bounded
-// by MaxRequestSize: the one checkCSRF started (after a session form's
+// by MaxRequestSize: the one auth.Authenticator.CheckCSRF started (after a session form's
 // token; it bounded the body), or a new one.
 func (s *Server) multipartReader(w http.ResponseWriter, r *http.Request) (*multipart.Reader, error) {
-	if mr, ok := r.Context().Value(multipartKey{}).(*multipart.Reader); ok {
+	if mr := auth.FormReader(r.Context()); mr != nil {
 		return mr, nil
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestSize)
