@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"taizhang/backup"
 	"taizhang/internal/testenv"
 )
 
@@ -117,13 +118,13 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("backup: %d\n%s\n%s", code, out, errs)
 	}
 	t.Logf("backup:\n%s", out)
-	var man manifest
+	var man backup.Manifest
 	if b, err := os.ReadFile(filepath.Join(dir, "manifest.json")); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(b, &man); err != nil {
 		t.Fatal(err)
 	}
-	streams := map[string]manifestStream{}
+	streams := map[string]backup.ManifestStream{}
 	for _, st := range man.Streams {
 		streams[st.Name] = st
 	}
@@ -147,7 +148,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 
 	// Damage is found by the check, and such a backup is not restored.
-	blob := blobPath(dir, man.Blobs.List[0].SHA256)
+	blob := backup.BlobPath(dir, man.Blobs.List[0].SHA256)
 	orig, err := os.ReadFile(blob)
 	if err != nil {
 		t.Fatal(err)
