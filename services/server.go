@@ -1,9 +1,13 @@
-// Package services is taizhang's HTTP API: units, evidence with attachments,
-// corrections, history and archive as of any recorded time, blobs, health
-// and tokens. Every route passes through one authorisation decision point
-// (authorize), every domain error maps to one HTTP status (errorTable), and
-// every error answers as {"error": {"code": ..., "message": ...,
-// "request_id": ...}}.
+// Package services is taizhang's HTTP side: the JSON API (units, evidence
+// with attachments, corrections, history and archive as of any recorded
+// time, blobs, findings, plans, compliance, audit views, checkpoints and
+// proofs, users and tokens) and the web app's page handlers (page_*.go;
+// their templates are in package web). Every route passes through one gate
+// (handle): it authenticates with auth.Authenticator, authorises with
+// auth.Decide against the route's action (the route table in New), checks
+// CSRF and min_seq, and writes the access log. Every domain error maps to
+// one HTTP status (errorTable), and every error answers as {"error":
+// {"code": ..., "message": ..., "request_id": ...}}.
 package services
 
 import (
