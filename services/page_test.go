@@ -386,7 +386,7 @@ func TestFindingsPages(t *testing.T) {
 	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"1"}, "reason": {"已核實"}}, nil, false); st != 303 {
 		t.Fatalf("resolve: %d", st)
 	}
-	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "銷號依據") || !strings.Contains(f, `href="#ev-`) || strings.Contains(f, "未按規則銷號") {
+	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "銷號依據") || !strings.Contains(f, "· 測試方案 · 一1 節日活動</p>") || !strings.Contains(f, `href="#ev-`) || strings.Contains(f, "未按規則銷號") {
 		t.Errorf("the resolve does not show its basis:\n%s", f)
 	}
 	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/reopen", url.Values{"expected_version": {"2"}}, nil, false); st != 400 {

@@ -1,6 +1,7 @@
 package services
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -207,9 +208,16 @@ func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 		if at.IsZero() {
 			at = s.now()
 		}
+		reqLabel := map[string]string{} // plan/requirement → its plan, ref and title, as a finding names it
+		for _, o := range d.ReqOptions {
+			reqLabel[o.Value] = o.Label
+			if _, id, ok := strings.Cut(o.Value, "/"); ok && reqLabel[id] == "" { // a bare id names the first plan's
+				reqLabel[id] = o.Label
+			}
+		}
 		for _, f := range ua.Findings() {
 			fv := findingView{ID: f.ID, Description: f.Finding.Description, Severity: f.Finding.Severity, Due: f.Finding.Due,
-				Requirement: f.Finding.Requirement, RecordedAt: f.Chain[0].RecordedAt.Time(), Resolved: f.Resolved,
+				Requirement: cmp.Or(reqLabel[f.Finding.Requirement], f.Finding.Requirement), RecordedAt: f.Chain[0].RecordedAt.Time(), Resolved: f.Resolved,
 				Overdue: f.Overdue(at, s.cfg.Zone), Version: f.Version}
 			fv.Photos, _ = splitAttachments(unit, f.Photos, f.Finding.Description)
 			for _, l := range f.Chain[1:] {

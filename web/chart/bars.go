@@ -119,5 +119,5 @@ func markText(b *strings.Builder, x, y, width float64, mark string) {
 	if w := 12 * float64(len([]rune(s))); x+w > width-4 {
 		x = math.Max(4, width-4-w)
 	}
-	fmt.Fprintf(b, `<text class="mark" x="%s" y="%s" text-anchor="start" fill="%s" font-weight="700">%s</text>`, num(x), num(y), ColourMarkText, esc(s))
+	fmt.Fprintf(b, `<text class="mark" x="%s" y="%s" text-anchor="start" fill="%s" font-weight="700" stroke="`+ColourWindow+`" stroke-width="3" paint-order="stroke">%s</text>`, num(x), num(y), ColourMarkText, esc(s))
 }
