@@ -31,28 +31,28 @@ import (
 // DefaultConfig.
 type Config struct {
 	// Units is how many units the run registers and appends to.
-	Units int
+	Units int `json:"units"`
 	// EventsPerUnit is how many evidence events each append phase (raw
 	// publish, ledger, HTTP) appends to each unit, unless Duration ends the
 	// phase first.
-	EventsPerUnit int
+	EventsPerUnit int `json:"events_per_unit"`
 	// Attachments is how many attachments of AttachmentSize bytes the blob
 	// rows store and read back (the ledger's events reference them), and
 	// how many HTTP submissions upload one each.
-	Attachments    int
-	AttachmentSize int64
+	Attachments    int   `json:"attachments"`
+	AttachmentSize int64 `json:"attachment_size"`
 	// Concurrency is how many goroutines do the appends, blob operations
 	// and HTTP requests at once. A unit's appends are serialised by the
 	// ledger however many goroutines write to it.
-	Concurrency int
+	Concurrency int `json:"concurrency"`
 	// Duration, when positive, bounds each append phase.
-	Duration time.Duration
+	Duration time.Duration `json:"duration_ns"`
 	// Reads is how many history reads, archive pages and their baselines
 	// are measured (cycling over the units).
-	Reads int
+	Reads int `json:"reads"`
 	// Prefix names the run's units (PREFIX-0001, ...) and its raw stream;
 	// a random one when empty, so that runs on one server never collide.
-	Prefix string
+	Prefix string `json:"prefix"`
 }
 
 // DefaultConfig is a run of about half a minute on a 2-core machine.
