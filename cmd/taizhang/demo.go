@@ -50,6 +50,9 @@ func runDemo(ctx context.Context, data, addr string, clock *demo.Clock, log *slo
 	if err != nil {
 		return err
 	}
+	if err := demoWitness(ctx, url, strings.TrimSpace(string(tok)), res.Supervisor.Token, data, log); err != nil { // witness.go
+		return err
+	}
 	log.Info("demo: every demo user (admin, inspector, supervisor, clerk-UNIT) signs in on the web with the password in this file",
 		"file", pwFile, "users", "admin, "+res.Inspector.User+", "+res.Supervisor.User+", clerk-cun-1 ...")
 	log.Info("demo token", "role", "inspector", "user", res.Inspector.User, "token", res.Inspector.Token)

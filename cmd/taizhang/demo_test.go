@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"taizhang/events"
+	"taizhang/events/checkpoint"
 	"taizhang/internal/testenv"
 	"taizhang/media"
 )
@@ -89,10 +90,16 @@ func TestDemo(t *testing.T) {
 	}
 	log := s.waitDemo(t)
 	t.Logf("demo took %s", time.Since(start).Round(time.Millisecond))
-	for _, want := range []string{"demo ready", "admin_token_file", "role=inspector", "role=supervisor", "unit=cun-1", "demo story"} {
+	for _, want := range []string{"demo ready", "admin_token_file", "role=inspector", "role=supervisor", "unit=cun-1", "demo story", "a witness cosigned the checkpoint"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
 		}
+	}
+	// The demo's witness cosigned the checkpoint of the whole demo.
+	var cp checkpoint.Stored
+	s.get(t, s.Admin, "/api/v1/checkpoints/latest").decode(t, &cp)
+	if len(cp.Cosignatures) != 1 || !strings.HasPrefix(cp.Cosignatures[0].Witness, "demo.taizhang/witness-supervisor-li+") {
+		t.Errorf("the demo checkpoint's cosignatures: %+v", cp.Cosignatures)
 	}
 
 	// Every demo user signs in with the demo password; it is in a file,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -304,4 +305,58 @@ func printWitnesses(w io.Writer, wr *verify.WitnessReport) {
 	}
 	fmt.Fprintf(w, "  witnesses: checkpoint #%d (%d events) cosigned by %d of %d trusted (%s), quorum %d\n",
 		wr.Seq, wr.Size, len(wr.Cosigners), len(wr.Trusted), strings.Join(wr.Cosigners, ", "), wr.Quorum)
+}
+
+// demoWitness runs one round of a witness kept in DATA/demo-witness with
+// the demo supervisor's token, after a checkpoint of the demo, so that the
+// supervisor's witnesses page shows a cosignature. A real witness runs on
+// the supervisor's own machine: this one only shows the mechanism.
+func demoWitness(ctx context.Context, url, admin, supToken, data string, log *slog.Logger) error {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	call := func(method, path, token string) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, method, url+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err == nil && resp.StatusCode >= 300 {
+			err = fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))
+		}
+		return b, err
+	}
+	if _, err := call(http.MethodPost, "/api/v1/checkpoints", admin); err != nil {
+		return fmt.Errorf("demo witness: %w", err)
+	}
+	dir := filepath.Join(data, "demo-witness")
+	if _, err := os.Stat(filepath.Join(dir, witness.KeyFile)); errors.Is(err, os.ErrNotExist) {
+		b, err := call(http.MethodGet, "/api/v1/checkpoints/key", admin)
+		if err != nil {
+			return fmt.Errorf("demo witness: %w", err)
+		}
+		var k struct{ Key string }
+		if err := json.Unmarshal(b, &k); err != nil {
+			return fmt.Errorf("demo witness: %w", err)
+		}
+		if _, err := witness.Init(dir, "demo.taizhang/witness-supervisor-li", k.Key); err != nil {
+			return fmt.Errorf("demo witness: %w", err)
+		}
+	}
+	w, err := witness.New(witness.Config{Dir: dir, URL: url, Token: supToken, Log: log, HTTP: hc})
+	if err != nil {
+		return fmt.Errorf("demo witness: %w", err)
+	}
+	res, err := w.Once(ctx)
+	if err != nil {
+		return fmt.Errorf("demo witness: %w", err)
+	}
+	pub, _ := witness.PublicKey(dir)
+	log.Info("demo: a witness cosigned the checkpoint (see /audit/witnesses)", "checkpoint", res.Seq, "events", res.Checkpoint.Size,
+		"witness_key", pub, "state", dir)
+	return nil
 }
