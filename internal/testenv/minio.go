@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -31,11 +30,7 @@ type MinIOServer struct {
 	bin     string
 	dataDir string
 	console string
-	logPath string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	proc    process
 }
 
 // minioReadyTimeout bounds the wait for a starting server.
@@ -62,11 +57,11 @@ func MinIO(t testing.TB) *MinIOServer {
 		AccessKey: "tz" + minioRandomHex(6),
 		SecretKey: minioRandomHex(20),
 	}
-	m.logPath = filepath.Join(t.TempDir(), "minio.log")
+	m.proc.logPath = filepath.Join(t.TempDir(), "minio.log")
 	t.Cleanup(func() {
 		if t.Failed() {
-			if b, err := os.ReadFile(m.logPath); err == nil {
-				t.Logf("MinIO server output (%s):\n%s", m.logPath, b)
+			if b, err := os.ReadFile(m.proc.logPath); err == nil {
+				t.Logf("MinIO server output (%s):\n%s", m.proc.logPath, b)
 			}
 		}
 	})
@@ -96,16 +91,7 @@ func MinIO(t testing.TB) *MinIOServer {
 // Stop kills the server and waits for it to exit, to simulate a dead MinIO.
 // The data directory is kept for Start. Stopping a stopped server does
 // nothing.
-func (m *MinIOServer) Stop() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd == nil {
-		return
-	}
-	m.cmd.Process.Kill()
-	<-m.done
-	m.cmd, m.done = nil, nil
-}
+func (m *MinIOServer) Stop() { m.proc.stop() }
 
 // Start starts a stopped server again on the same address and data
 // directory and waits until it is ready; it fails t if it cannot.
@@ -120,46 +106,10 @@ func (m *MinIOServer) Start(t testing.TB) {
 func (m *MinIOServer) URL() string { return "http://" + m.Endpoint }
 
 func (m *MinIOServer) start() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd != nil {
-		return errors.New("already running")
-	}
-	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "--- %s: starting %s on %s\n", time.Now().Format(time.RFC3339Nano), m.bin, m.Endpoint)
-
-	cmd := exec.Command(m.bin, "server",
-		"--address", m.Endpoint,
-		"--console-address", m.console,
-		m.dataDir)
-	cmd.Env = append(os.Environ(),
-		"MINIO_ROOT_USER="+m.AccessKey,
-		"MINIO_ROOT_PASSWORD="+m.SecretKey,
-		"MINIO_BROWSER=off",
-		"MINIO_UPDATE=off",
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-
-	if err := minioWaitReady(m.URL(), done); err != nil {
-		cmd.Process.Kill()
-		<-done
-		b, _ := os.ReadFile(m.logPath)
-		return fmt.Errorf("%w; output:\n%s", err, minioTail(string(b), 4000))
-	}
-	m.cmd, m.done = cmd, done
-	return nil
+	return m.proc.run(m.bin, m.Endpoint,
+		[]string{"server", "--address", m.Endpoint, "--console-address", m.console, m.dataDir},
+		[]string{"MINIO_ROOT_USER=" + m.AccessKey, "MINIO_ROOT_PASSWORD=" + m.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"},
+		func(exited <-chan struct{}) error { return minioWaitReady(m.URL(), exited) })
 }
 
 // minioProbe reports whether the server is ready for S3 requests: live and

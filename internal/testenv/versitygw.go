@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 )
@@ -30,11 +29,7 @@ type VersityGWServer struct {
 	bin     string
 	rootDir string // buckets
 	verDir  string // object versions (needed for versioning and object lock)
-	logPath string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	proc    process
 }
 
 // VersityGW starts a versitygw server (posix backend, versioning enabled so
@@ -58,7 +53,7 @@ func VersityGW(t testing.TB) *VersityGWServer {
 		bin:       bin,
 		rootDir:   filepath.Join(dir, "buckets"),
 		verDir:    filepath.Join(dir, "versions"),
-		logPath:   filepath.Join(dir, "versitygw.log"),
+		proc:      process{logPath: filepath.Join(dir, "versitygw.log")},
 		AccessKey: "tz" + minioRandomHex(6),
 		SecretKey: minioRandomHex(20),
 	}
@@ -69,8 +64,8 @@ func VersityGW(t testing.TB) *VersityGWServer {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			if b, err := os.ReadFile(v.logPath); err == nil {
-				t.Logf("versitygw output (%s):\n%s", v.logPath, minioTail(string(b), 8000))
+			if b, err := os.ReadFile(v.proc.logPath); err == nil {
+				t.Logf("versitygw output (%s):\n%s", v.proc.logPath, minioTail(string(b), 8000))
 			}
 		}
 	})
@@ -99,16 +94,7 @@ func (v *VersityGWServer) URL() string { return "http://" + v.Endpoint }
 // Stop kills the server and waits for it to exit, to simulate a dead
 // server. The directories are kept for Start. Stopping a stopped server does
 // nothing.
-func (v *VersityGWServer) Stop() {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.cmd == nil {
-		return
-	}
-	v.cmd.Process.Kill()
-	<-v.done
-	v.cmd, v.done = nil, nil
-}
+func (v *VersityGWServer) Stop() { v.proc.stop() }
 
 // Start starts a stopped server again on the same address and directories
 // and waits until it is ready; it fails t if it cannot.
@@ -120,43 +106,12 @@ func (v *VersityGWServer) Start(t testing.TB) {
 }
 
 func (v *VersityGWServer) start() error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.cmd != nil {
-		return errors.New("already running")
-	}
-	logf, err := os.OpenFile(v.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "--- %s: starting %s on %s\n", time.Now().Format(time.RFC3339Nano), v.bin, v.Endpoint)
-
-	cmd := exec.Command(v.bin, "--port", v.Endpoint, "--quiet",
-		"posix", "--versioning-dir", v.verDir, v.rootDir)
 	// The credentials go by environment, not on the command line where
 	// every local user could read them.
-	cmd.Env = append(os.Environ(),
-		"ROOT_ACCESS_KEY="+v.AccessKey,
-		"ROOT_SECRET_KEY="+v.SecretKey,
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	if err := pollReady(v.URL(), done, versityProbe); err != nil {
-		cmd.Process.Kill()
-		<-done
-		b, _ := os.ReadFile(v.logPath)
-		return fmt.Errorf("%w; output:\n%s", err, minioTail(string(b), 4000))
-	}
-	v.cmd, v.done = cmd, done
-	return nil
+	return v.proc.run(v.bin, v.Endpoint,
+		[]string{"--port", v.Endpoint, "--quiet", "posix", "--versioning-dir", v.verDir, v.rootDir},
+		[]string{"ROOT_ACCESS_KEY=" + v.AccessKey, "ROOT_SECRET_KEY=" + v.SecretKey},
+		func(exited <-chan struct{}) error { return pollReady(v.URL(), exited, versityProbe) })
 }
 
 // versityProbe reports whether the gateway serves S3: an anonymous request
