@@ -100,17 +100,32 @@ func OpenCheckpointLog(ctx context.Context, l *Ledger, cfg CheckpointConfig, cre
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	st, err := openAppendOnly(ctx, l, "checkpoint", cfg.Stream, "taizhang checkpoints: signed tree heads over the ledger, append-only",
+		cfg.Subject, 64<<10, create)
+	if err != nil {
+		return nil, err
+	}
+	return &CheckpointLog{l: l, stream: st, cfg: cfg, origin: checkpoint.Origin(l.cfg.Stream)}, nil
+}
+
+// openAppendOnly opens the stream name beside l's ledger (what names it in
+// errors): file storage, deletes and purges denied, no limits, as many
+// replicas as the ledger, messages of at most maxMsgSize. It creates the
+// stream if create is set; without create a missing stream is
+// events.ErrNotFound. Like the ledger, it refuses an existing stream that
+// could lose messages.
+func openAppendOnly(ctx context.Context, l *Ledger, what, name, description, subject string, maxMsgSize int32, create bool) (js.Stream, error) {
 	replicas := max(l.stream.CachedInfo().Config.Replicas, 1)
 	want := js.StreamConfig{
-		Name:        cfg.Stream,
-		Description: "taizhang checkpoints: signed tree heads over the ledger, append-only",
-		Subjects:    []string{cfg.Subject},
+		Name:        name,
+		Description: description,
+		Subjects:    []string{subject},
 		Storage:     js.FileStorage,
 		Retention:   js.LimitsPolicy,
 		Discard:     js.DiscardNew,
 		MaxMsgs:     -1,
 		MaxBytes:    -1,
-		MaxMsgSize:  64 << 10,
+		MaxMsgSize:  maxMsgSize,
 		Replicas:    replicas,
 		DenyDelete:  true,
 		DenyPurge:   true,
@@ -118,20 +133,20 @@ func OpenCheckpointLog(ctx context.Context, l *Ledger, cfg CheckpointConfig, cre
 	}
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := l.js.Stream(actx, cfg.Stream)
+	st, err := l.js.Stream(actx, name)
 	if errors.Is(err, js.ErrStreamNotFound) {
 		if !create {
-			return nil, fmt.Errorf("checkpoint stream %s: %w", cfg.Stream, events.ErrNotFound)
+			return nil, fmt.Errorf("%s stream %s: %w", what, name, events.ErrNotFound)
 		}
 		st, err = l.js.CreateStream(actx, want)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open checkpoint stream %s: %w", cfg.Stream, unavailable(err))
+		return nil, fmt.Errorf("open %s stream %s: %w", what, name, unavailable(err))
 	}
 	if err := checkConfig(st.CachedInfo().Config, want); err != nil {
-		return nil, fmt.Errorf("open checkpoint stream %s: %w", cfg.Stream, err)
+		return nil, fmt.Errorf("open %s stream %s: %w", what, name, err)
 	}
-	return &CheckpointLog{l: l, stream: st, cfg: cfg, origin: checkpoint.Origin(l.cfg.Stream)}, nil
+	return st, nil
 }
 
 // Origin returns the origin line every checkpoint of this ledger carries.

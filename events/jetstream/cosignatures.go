@@ -52,36 +52,10 @@ type CosignatureLog struct {
 // could lose messages.
 func OpenCosignatureLog(ctx context.Context, cps *CheckpointLog, create bool) (*CosignatureLog, error) {
 	l := cps.l
-	replicas := max(l.stream.CachedInfo().Config.Replicas, 1)
-	want := js.StreamConfig{
-		Name:        DefaultCosignatureStream,
-		Description: "taizhang witness cosignatures of the signed checkpoints, append-only",
-		Subjects:    []string{DefaultCosignatureSubject + ".*"},
-		Storage:     js.FileStorage,
-		Retention:   js.LimitsPolicy,
-		Discard:     js.DiscardNew,
-		MaxMsgs:     -1,
-		MaxBytes:    -1,
-		MaxMsgSize:  16 << 10,
-		Replicas:    replicas,
-		DenyDelete:  true,
-		DenyPurge:   true,
-		AllowDirect: replicas == 1,
-	}
-	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	st, err := l.js.Stream(actx, want.Name)
-	if errors.Is(err, js.ErrStreamNotFound) {
-		if !create {
-			return nil, fmt.Errorf("cosignature stream %s: %w", want.Name, events.ErrNotFound)
-		}
-		st, err = l.js.CreateStream(actx, want)
-	}
+	st, err := openAppendOnly(ctx, l, "cosignature", DefaultCosignatureStream, "taizhang witness cosignatures of the signed checkpoints, append-only",
+		DefaultCosignatureSubject+".*", 16<<10, create)
 	if err != nil {
-		return nil, fmt.Errorf("open cosignature stream %s: %w", want.Name, unavailable(err))
-	}
-	if err := checkConfig(st.CachedInfo().Config, want); err != nil {
-		return nil, fmt.Errorf("open cosignature stream %s: %w", want.Name, err)
+		return nil, err
 	}
 	return &CosignatureLog{cps: cps, list: cps.List, skew: 5 * time.Minute, stream: st, prefix: DefaultCosignatureSubject, now: cps.cfg.Now}, nil
 }
