@@ -13,6 +13,21 @@ import (
 	"time"
 )
 
+// Evidence is the JSON metadata of a submission: the "evidence" part of
+// POST /api/v1/units/{unit}/evidence (the server's EvidenceInput), with
+// OccurredAt an RFC 3339 time or a YYYY-MM-DD date.
+type Evidence struct {
+	ID           string             `json:"id"`
+	Kind         string             `json:"kind"`
+	Title        string             `json:"title"`
+	Body         string             `json:"body,omitempty"`
+	OccurredAt   string             `json:"occurred_at"`
+	Requirements []string           `json:"requirements,omitempty"`
+	Tags         []string           `json:"tags,omitempty"`
+	Figures      map[string]float64 `json:"figures,omitempty"`
+	Finding      string             `json:"finding,omitempty"`
+}
+
 // Receipt is the server's answer to an append (a submission, an
 // amendment, a retraction, a finding).
 type Receipt struct {

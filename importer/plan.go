@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/client"
 	"taizhang/events"
 	"taizhang/media"
 )
@@ -95,17 +96,7 @@ type Item struct {
 }
 
 // Meta is the evidence metadata sent with the files.
-type Meta struct {
-	ID           string             `json:"id"`
-	Kind         string             `json:"kind"`
-	Title        string             `json:"title"`
-	Body         string             `json:"body,omitempty"`
-	OccurredAt   string             `json:"occurred_at"`
-	Requirements []string           `json:"requirements,omitempty"`
-	Tags         []string           `json:"tags,omitempty"`
-	Figures      map[string]float64 `json:"figures,omitempty"`
-	Finding      string             `json:"finding,omitempty"`
-}
+type Meta = client.Evidence
 
 // Problem is one thing wrong, with the path (relative to DIR) it is about.
 type Problem struct {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/google/uuid"
 
+	tzclient "taizhang/client"
 	"taizhang/projections/plan"
 )
 
@@ -324,18 +325,6 @@ func (x *runner) run(ctx context.Context, o *op) error {
 	}
 }
 
-type evidenceJSON struct {
-	ID           string             `json:"id"`
-	Kind         string             `json:"kind"`
-	Title        string             `json:"title"`
-	Body         string             `json:"body,omitempty"`
-	OccurredAt   string             `json:"occurred_at"`
-	Requirements []string           `json:"requirements,omitempty"`
-	Tags         []string           `json:"tags,omitempty"`
-	Figures      map[string]float64 `json:"figures,omitempty"`
-	Finding      string             `json:"finding,omitempty"`
-}
-
 type file struct {
 	name string
 	data []byte
@@ -387,7 +376,7 @@ func multipartBody(part string, meta any, files []file) (string, []byte, error) 
 }
 
 func (x *runner) submit(ctx context.Context, it *item) (bool, error) {
-	meta := evidenceJSON{ID: it.ID.String(), Kind: it.Kind, Title: it.Title, Body: it.Body, OccurredAt: it.Occurred.Format(time.RFC3339),
+	meta := tzclient.Evidence{ID: it.ID.String(), Kind: it.Kind, Title: it.Title, Body: it.Body, OccurredAt: it.Occurred.Format(time.RFC3339),
 		Requirements: it.Reqs, Tags: it.Tags, Figures: it.Figures}
 	if it.Finding != uuid.Nil {
 		meta.Finding = it.Finding.String()
