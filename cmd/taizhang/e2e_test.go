@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/client"
 	"taizhang/events"
 )
 
@@ -18,18 +19,8 @@ func TestEndToEndEmbedded(t *testing.T) {
 	ledgerFlow(t, s)
 }
 
-type submitAnswer struct {
-	ID          string `json:"id"`
-	Sequence    uint64 `json:"sequence"`
-	Hash        string `json:"hash"`
-	Version     int    `json:"version"`
-	Attachments []struct {
-		SHA256    string `json:"sha256"`
-		Size      int64  `json:"size"`
-		MediaType string `json:"media_type"`
-		Name      string `json:"name"`
-	} `json:"attachments"`
-}
+// submitAnswer is a submission's receipt, as the client package reads it.
+type submitAnswer = client.Receipt
 
 type archiveAnswer struct {
 	Unit struct {
