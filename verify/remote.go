@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -166,7 +167,7 @@ func remoteUnit(ctx context.Context, srv Server, unit string, cp *checkpoint.Che
 	if len(recs) > 0 {
 		ru.Head = recs[len(recs)-1].Event.Hash
 	}
-	ordered := slices.IsSortedFunc(recs, func(a, b events.Record) int { return int64cmp(a.Seq, b.Seq) })
+	ordered := slices.IsSortedFunc(recs, func(a, b events.Record) int { return cmp.Compare(a.Seq, b.Seq) })
 	if err := events.VerifyChain(recs); err != nil || !ordered {
 		if err == nil {
 			err = fmt.Errorf("events not in ledger order")
@@ -225,14 +226,4 @@ func proveHead(ctx context.Context, srv Server, unit string, recs []events.Recor
 			cp.Size, p.Count, p.Head.String(), n, recs[n-1].Event.Hash.String())
 	}
 	return nil
-}
-
-func int64cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
