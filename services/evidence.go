@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/auth"
 	"taizhang/blobstore"
 	"taizhang/events"
 	"taizhang/media"
@@ -61,6 +62,16 @@ type EvidenceInput struct {
 	Tags         []string           `json:"tags"`
 	Figures      map[string]float64 `json:"figures"`
 	Finding      string             `json:"finding"`
+	// Blobs attaches blobs already in the store by digest (see
+	// Server.storedAttachments), besides or instead of uploaded files.
+	Blobs []BlobRef `json:"blobs"`
+}
+
+// BlobRef names a stored blob to attach: its digest (64 lowercase hex
+// characters) and a file name, a label only, checked like an upload's.
+type BlobRef struct {
+	SHA256 string `json:"sha256"`
+	Name   string `json:"name"`
 }
 
 // ParsedEvidence is an EvidenceInput checked and converted.
@@ -68,6 +79,14 @@ type ParsedEvidence struct {
 	ID         uuid.UUID // uuid.Nil if the client sent none
 	Evidence   events.Evidence
 	OccurredAt time.Time
+	// Blobs are the stored blobs to attach, digests parsed, distinct.
+	Blobs []ParsedBlobRef
+}
+
+// ParsedBlobRef is a BlobRef checked: a canonical digest and a checked name.
+type ParsedBlobRef struct {
+	Ref  blobstore.Ref
+	Name string
 }
 
 // parseTime accepts RFC 3339 or a YYYY-MM-DD date (midnight in zone).
@@ -120,7 +139,37 @@ func DecodeEvidence(b []byte, now time.Time, skew time.Duration, zone *time.Loca
 	if err := p.Evidence.Validate(); err != nil {
 		return p, err
 	}
+	if p.Blobs, err = parseBlobRefs(in.Blobs); err != nil {
+		return p, err
+	}
 	return p, nil
+}
+
+// parseBlobRefs checks an evidence's blob references: at most
+// events.MaxAttachments, canonical digests, each once, names that are
+// plain labels (checkFileName). Errors wrap events.ErrInvalid or
+// errBadRequest.
+func parseBlobRefs(in []BlobRef) ([]ParsedBlobRef, error) {
+	if len(in) > events.MaxAttachments {
+		return nil, fmt.Errorf("%w: %d blobs; at most %d attachments", events.ErrInvalid, len(in), events.MaxAttachments)
+	}
+	var out []ParsedBlobRef
+	seen := map[blobstore.Ref]bool{}
+	for i, b := range in {
+		ref, err := blobstore.ParseRef(b.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("%w: blobs[%d].sha256: %v", events.ErrInvalid, i, err)
+		}
+		if seen[ref] {
+			return nil, fmt.Errorf("%w: blobs[%d]: blob %s is named twice", events.ErrInvalid, i, ref)
+		}
+		seen[ref] = true
+		if err := checkFileName(b.Name); err != nil {
+			return nil, fmt.Errorf("blobs[%d].name: %w", i, err)
+		}
+		out = append(out, ParsedBlobRef{Ref: ref, Name: b.Name})
+	}
+	return out, nil
 }
 
 // AttachmentAnswer describes a stored attachment in an answer.
@@ -259,10 +308,18 @@ func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part
 	if err != nil {
 		return events.Attachment{}, err
 	}
+	pr := &errReader{r: part}
+	return s.receiveFile(ctx, st, pr, name, pr)
+}
+
+// receiveFile receives r's bytes into st through blobstore.Receive and
+// describes them as receiveAttachment says; body, when not nil, is the
+// client's body r reads from, so that its failure is told apart (400) from
+// the store's.
+func (s *Server) receiveFile(ctx context.Context, st blobstore.Store, r io.Reader, name string, body *errReader) (events.Attachment, error) {
 	var facts media.Facts
 	var mediaType string
-	pr := &errReader{r: part}
-	rec, err := blobstore.Receive(ctx, st, pr, blobstore.ReceiveOptions{
+	rec, err := blobstore.Receive(ctx, st, r, blobstore.ReceiveOptions{
 		TempDir: s.cfg.TempDir,
 		MaxSize: s.cfg.MaxFileSize,
 		Inspect: func(f io.ReaderAt, size int64) error {
@@ -304,8 +361,8 @@ func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part
 		if errors.Is(err, blobstore.ErrTooLarge) {
 			return events.Attachment{}, fmt.Errorf("attachment %q over the %d MiB limit: %w", label(name), s.cfg.MaxFileSize>>20, blobstore.ErrTooLarge)
 		}
-		if pr.err != nil && ctx.Err() == nil { // the client's body broke off or is malformed
-			return events.Attachment{}, fmt.Errorf("%w: attachment %q: truncated or malformed part: %v", errBadRequest, label(name), pr.err)
+		if body != nil && body.err != nil && ctx.Err() == nil { // the client's body broke off or is malformed
+			return events.Attachment{}, fmt.Errorf("%w: attachment %q: truncated or malformed part: %v", errBadRequest, label(name), body.err)
 		}
 		if errors.Is(err, ErrUnsupportedMedia) || errors.Is(err, media.ErrTooManyPixels) || errors.Is(err, media.ErrDecodeTimeout) {
 			return events.Attachment{}, err
@@ -319,6 +376,48 @@ func (s *Server) receiveAttachment(ctx context.Context, st blobstore.Store, part
 	}
 	if facts.PHash != 0 {
 		a.PHash = fmt.Sprintf("%016x", facts.PHash)
+	}
+	return a, nil
+}
+
+// storedAttachments describes the stored blobs refs names as the
+// attachments of p's submission. Each must be a blob p may read, by the
+// rule of GET /api/v1/blobs/{sha256} (blobVisible: a scoped principal only
+// a blob attached to an event of a unit in its scope; any other answers
+// 404, as if it were not stored, so that digests cannot be probed), and
+// stored. Its bytes are read through blobstore.Open, which checks them
+// against the digest, and inspected as an upload's are (receiveFile), so
+// its size, sniffed media type and photo metadata come from the stored
+// bytes, never from the client.
+func (s *Server) storedAttachments(ctx context.Context, p auth.Principal, refs []ParsedBlobRef) ([]events.Attachment, error) {
+	var out []events.Attachment
+	for _, b := range refs {
+		if err := s.blobVisible(p, b.Ref.String(), ""); err != nil {
+			return nil, err
+		}
+		a, err := s.storedAttachment(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (s *Server) storedAttachment(ctx context.Context, b ParsedBlobRef) (events.Attachment, error) {
+	rc, _, err := blobstore.Open(ctx, s.blobs, b.Ref)
+	if err != nil {
+		return events.Attachment{}, fmt.Errorf("blob %s: %w", b.Ref, err)
+	}
+	defer rc.Close()
+	// Receiving into the store itself writes nothing (the same bytes are
+	// stored already) and re-checks the stored copy.
+	a, err := s.receiveFile(ctx, s.blobs, rc, b.Name, nil)
+	if err != nil {
+		return events.Attachment{}, fmt.Errorf("blob %s: %w", b.Ref, err)
+	}
+	if a.SHA256 != b.Ref.String() { // Open verified the bytes: cannot happen
+		return events.Attachment{}, fmt.Errorf("blob %s read as %s: %w", b.Ref, a.SHA256, blobstore.ErrCorrupt)
 	}
 	return a, nil
 }
@@ -390,7 +489,7 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 	var parseErr error
 	var decoded bool
 	var existing *events.Record
-	up, answered, err := s.readUpload(w, r, "evidence", func(meta []byte) bool {
+	up, answered, err := s.readSubmission(w, r, func(meta []byte) bool {
 		decoded = true
 		parsed, parseErr = DecodeEvidence(meta, s.now(), s.cfg.ClockSkew, s.cfg.Zone)
 		if parseErr != nil {
@@ -424,13 +523,26 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, parseErr)
 		return
 	}
+	p := principal(r)
+	attachments := up.files()
+	if len(parsed.Blobs) > 0 {
+		if n := len(attachments) + len(parsed.Blobs); n > s.cfg.MaxFiles {
+			s.fail(w, r, fmt.Errorf("%w: %d attachments; at most %d in one request", ErrTooManyFiles, n, s.cfg.MaxFiles))
+			return
+		}
+		stored, err := s.storedAttachments(ctx, p, parsed.Blobs)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		attachments = append(attachments, stored...)
+	}
 	if err := up.commit(ctx); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	p := principal(r)
 	rec, created, err := s.ledger.SubmitEvidence(ctx, events.Submission{ID: parsed.ID, Unit: unit, Evidence: parsed.Evidence,
-		OccurredAt: parsed.OccurredAt, Attachments: up.attachments, Actor: p.Actor(), Client: clientOf(r)})
+		OccurredAt: parsed.OccurredAt, Attachments: attachments, Actor: p.Actor(), Client: clientOf(r)})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -441,6 +553,26 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/units/%s/archive#%s", unit, rec.Event.ID))
 	writeReceipt(w, r, status, rec)
+}
+
+// readSubmission reads a submission: multipart (readUpload, the JSON in
+// part "evidence"), or a JSON body that is the evidence itself (no files;
+// attachments only by blobs), at most Config.MaxJSONSize bytes. early is
+// readUpload's.
+func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, early func([]byte) bool) (*upload, bool, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/json" {
+		return s.readUpload(w, r, "evidence", early)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxJSONSize))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, false, fmt.Errorf("%w: over %d bytes", errJSONTooLarge, s.cfg.MaxJSONSize)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: read body: %v", errBadRequest, err)
+	}
+	return &upload{meta: b}, early(b), nil
 }
 
 // CorrectionInput is the JSON of an amendment or a retraction. Only the
