@@ -103,7 +103,7 @@ func (pg *pages) clerkHome(r *http.Request, p auth.Principal, d *homeData) error
 			for _, res := range rep.Requirements {
 				switch res.Status {
 				case compliance.StatusMissing, compliance.StatusPartial, compliance.StatusOverdue:
-					g := gap{PlanTitle: titles[rep.Plan], Requirement: res.Requirement, Ref: res.Ref, Title: res.Title, Status: res.Status, Missing: res.Missing}
+					g := gap{PlanTitle: titles[rep.Plan], Requirement: res.Requirement, Ref: res.Ref, Title: res.Title, Status: res.Status, Missing: pg.say(r, res.Owed)}
 					if !res.Due.IsZero() {
 						g.Due = res.Due.String()
 					}

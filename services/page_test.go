@@ -546,6 +546,12 @@ func TestPageLang(t *testing.T) {
 		if !strings.Contains(again, `<html lang="`+l+`">`) {
 			t.Errorf("the cookie lang=%s is not remembered", l)
 		}
+		// What the compliance engine says is in that language too, dates
+		// as the pages write them.
+		if owed := map[string]string{"zh-Hant": "還需 2 次活動（附照片），截止 2016年12月31日", "zh-Hans": "还需 2 次活动（附照片），截止 2016年12月31日",
+			"en": "2 more of activity (with a photo) needed by 31 Dec 2016"}[l]; !strings.Contains(again, owed) {
+			t.Errorf("lang=%s: the unit page does not say %q", l, owed)
+		}
 	}
 	// Every page links to the two other languages, each marked as its language.
 	if !strings.Contains(home, `hreflang="zh-Hans" lang="zh-Hans">简体中文</a>`) || !strings.Contains(home, `lang="en">English</a>`) {

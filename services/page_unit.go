@@ -180,7 +180,7 @@ func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 		for _, rep := range ans.Plans {
 			pv := planView{ID: rep.Plan, Title: titles[rep.Plan], Met: rep.Met, Due: rep.Due}
 			for _, res := range rep.Requirements {
-				rv := reqView{ID: res.Requirement, Ref: res.Ref, Title: res.Title, Status: res.Status, Missing: res.Missing}
+				rv := reqView{ID: res.Requirement, Ref: res.Ref, Title: res.Title, Status: res.Status, Missing: pg.say(r, res.Owed)}
 				if !res.Due.IsZero() {
 					rv.Due = res.Due.String()
 				}
@@ -191,7 +191,7 @@ func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 				}
 				for _, c := range res.Rejected {
 					if it := ua.Item(c.ID); it != nil {
-						rv.Rejected = append(rv.Rejected, view(it, c.Why))
+						rv.Rejected = append(rv.Rejected, view(it, pg.say(r, c.Because)))
 					}
 				}
 				pv.Reqs = append(pv.Reqs, rv)

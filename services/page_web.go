@@ -68,11 +68,26 @@ func isPage(path string) bool {
 // langCookie remembers the chosen language.
 const langCookie = "lang"
 
-// lang is the request's language: ?lang= (remembered in a cookie), else
-// the cookie, else the script of the published plans (defaultLang).
+// lang is the request's language (langOf); a ?lang= choice is
+// remembered in a cookie.
 func (pg *pages) lang(w http.ResponseWriter, r *http.Request) string {
 	if l := web.NormLang(r.URL.Query().Get("lang")); l != "" {
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+	return pg.langOf(r)
+}
+
+// say writes the compliance engine's messages in the request's language,
+// dates as the pages show them.
+func (pg *pages) say(r *http.Request, ms []compliance.Message) string {
+	l := pg.langOf(r)
+	return compliance.Say(l, ms, func(d plan.Date) string { return pg.r.Date(l, d) })
+}
+
+// langOf is the request's language: ?lang=, else the cookie, else the
+// script of the published plans (defaultLang).
+func (pg *pages) langOf(r *http.Request) string {
+	if l := web.NormLang(r.URL.Query().Get("lang")); l != "" {
 		return l
 	}
 	if c, err := r.Cookie(langCookie); err == nil {

@@ -116,6 +116,11 @@ func (r *Renderer) T(lang, key string, args ...any) string {
 	return r.cats[langOr(lang)].T(key, args...)
 }
 
+// Date writes v as the pages show a day in lang (2016年9月20日, 20 Sep
+// 2016): a time.Time in the renderer's zone, a calendar date (a plan.Date
+// or YYYY-MM-DD) or a month (YYYY-MM); anything else as itself.
+func (r *Renderer) Date(lang string, v any) string { return showDate(r.cats[langOr(lang)], r.zone, v) }
+
 // Render renders page name into w with status. The page is rendered
 // whole before anything is written, so a template failure answers 500.
 func (r *Renderer) Render(w http.ResponseWriter, status int, name string, p *Page) error {

@@ -169,8 +169,10 @@ type Result struct {
 	Periods []PeriodResult `json:"periods,omitempty"`
 	// Ratio is the figure a ratio rule is judged by.
 	Ratio *Ratio `json:"ratio,omitempty"`
-	// Missing says what is still owed, in Chinese; empty when met.
-	Missing string `json:"missing,omitempty"`
+	// Owed says what is still owed, clause by clause, for a reader's
+	// language (Say); empty when met. Missing is the same in DefaultLang.
+	Owed    []Message `json:"owed,omitempty"`
+	Missing string    `json:"missing,omitempty"`
 	// Due is the date the status is judged by: the range end or deadline,
 	// or for periods the end of the first one short (or of the latest
 	// started one if all are met).
@@ -187,15 +189,20 @@ type Counted struct {
 }
 
 // Rejected is an item that names the requirement but does not count: the
-// item, the reason codes (Reason*) and the same in words.
+// item, the reason codes (Reason*), the same as Messages for a reader's
+// language (Because, one per reason) and in DefaultLang (Why).
 type Rejected struct {
 	Counted
-	Reasons []string `json:"reasons"`
-	Why     string   `json:"why"`
+	Reasons []string  `json:"reasons"`
+	Because []Message `json:"because"`
+	Why     string    `json:"why"`
 }
 
 // PeriodResult is one calendar period or named window of a requirement.
 type PeriodResult struct {
+	// Label names the period or window for a reader's language (Say);
+	// Name is the same in DefaultLang.
+	Label  Message     `json:"label"`
 	Name   string      `json:"name"`
 	Start  plan.Date   `json:"start"`
 	End    plan.Date   `json:"end"`
@@ -266,14 +273,14 @@ func dayOfTime(t time.Time, loc *time.Location) day {
 
 // slot is one period or window of a rule.
 type slot struct {
-	name   string
+	name   Message // a window's name from the plan, or the calendar period's
 	lo, hi day
 }
 
-// label is how a slot is named in words.
-func (s slot) label(window bool) string {
+// label is how a slot is named in a sentence: a window with its dates.
+func (s slot) label(window bool) Message {
 	if window {
-		return fmt.Sprintf("「%s」（%s 至 %s）", s.name, s.lo, s.hi)
+		return msg("slot.window", s.name, s.lo.date(), s.hi.date())
 	}
 	return s.name
 }
@@ -332,15 +339,15 @@ func isDocument(mt, name string) bool {
 type rule struct {
 	r        *plan.Requirement
 	requires uint8
-	lo, hi   day    // the range an item must occur in (lo may be unbounded)
-	outside  string // why an item outside [lo, hi] does not count, after "日期 <date>"
-	kinds    string // the accepted kinds, in words
-	tags     string // the accepted tags, in words
-	slots    []slot // every, windows, presence with renew
-	window   bool   // slots are named windows (items may fall in several)
+	lo, hi   day     // the range an item must occur in (lo may be unbounded)
+	outside  Message // why an item outside [lo, hi] does not count
+	kinds    Message // the accepted kinds, a list
+	tags     Message // the accepted tags, a list
+	slots    []slot  // every, windows, presence with renew
+	window   bool    // slots are named windows (items may fall in several)
 	min      int
-	period   string // the calendar period word for every and renew
-	phase    string // a count rule's phase name
+	period   Message // the calendar period word for every and renew
+	phase    string  // a count rule's phase name
 }
 
 const unbounded = day(-1 << 40)
@@ -567,8 +574,8 @@ func (e *evaluator) compileAll() (*compiled, error) {
 
 // compile checks a requirement's rule and works out its range and slots.
 func (e *evaluator) compile(r *plan.Requirement) (*rule, error) {
-	ru := &rule{r: r, min: r.Rule.Min, lo: e.pStart, hi: e.pEnd, kinds: kindList(r.Accepts.Kinds), tags: strings.Join(r.Accepts.Tags, "、"),
-		outside: "不在方案期內（" + e.pStart.String() + " 至 " + e.pEnd.String() + "）"}
+	ru := &rule{r: r, min: r.Rule.Min, lo: e.pStart, hi: e.pEnd, kinds: kindList(r.Accepts.Kinds), tags: textList("list.and", r.Accepts.Tags),
+		outside: msg("outside.plan", e.pStart.date(), e.pEnd.date())}
 	for _, a := range r.Requires {
 		b, err := attachBit(a)
 		if err != nil {
@@ -586,7 +593,7 @@ func (e *evaluator) compile(r *plan.Requirement) (*rule, error) {
 			}
 			ph := e.p.Phases[i]
 			ru.lo, ru.hi, ru.phase = dayOfDate(ph.Start), dayOfDate(ph.End), cmp.Or(ph.Name, ph.ID)
-			ru.outside = "不在「" + ru.phase + "」階段內（" + ru.lo.String() + " 至 " + ru.hi.String() + "）"
+			ru.outside = msg("outside.phase", ru.phase, ru.lo.date(), ru.hi.date())
 		}
 	case plan.RuleEvery:
 		if !rl.From.IsZero() {
@@ -595,7 +602,7 @@ func (e *evaluator) compile(r *plan.Requirement) (*rule, error) {
 		if !rl.To.IsZero() {
 			ru.hi = min(ru.hi, dayOfDate(rl.To))
 		}
-		ru.outside = "不在要求期間內（" + ru.lo.String() + " 至 " + ru.hi.String() + "）"
+		ru.outside = msg("outside.range", ru.lo.date(), ru.hi.date())
 		slots, word, err := calendar(rl.Every, ru.lo, ru.hi)
 		if err != nil {
 			return nil, err
@@ -608,23 +615,23 @@ func (e *evaluator) compile(r *plan.Requirement) (*rule, error) {
 		ru.window = true
 		ru.lo, ru.hi = day(1<<40), unbounded
 		for _, w := range rl.Windows {
-			s := slot{name: w.Name, lo: dayOfDate(w.Start), hi: dayOfDate(w.End)}
+			s := slot{name: msg("text", w.Name), lo: dayOfDate(w.Start), hi: dayOfDate(w.End)}
 			ru.slots = append(ru.slots, s)
 			ru.lo, ru.hi = min(ru.lo, s.lo), max(ru.hi, s.hi)
 		}
-		ru.outside = "不在任何指定時段內"
+		ru.outside = msg("outside.windows")
 	case plan.RuleDeadline:
 		if rl.By.IsZero() {
 			return nil, errors.New("deadline rule without a date (by)")
 		}
 		ru.lo, ru.hi = unbounded, dayOfDate(rl.By)
-		ru.outside = "晚於截止日 " + ru.hi.String()
+		ru.outside = msg("outside.deadline", ru.hi.date())
 	case plan.RuleRatio:
 		if rl.Figure == "" {
 			return nil, errors.New("ratio rule without a figure")
 		}
 		ru.lo = unbounded
-		ru.outside = "晚於方案結束日 " + ru.hi.String()
+		ru.outside = msg("outside.plan_end", ru.hi.date())
 	case plan.RulePresence:
 		if ru.requires == 0 {
 			ru.requires = hasPhoto
@@ -636,10 +643,10 @@ func (e *evaluator) compile(r *plan.Requirement) (*rule, error) {
 				return nil, err
 			}
 			ru.slots, ru.period = slots, word
-			ru.outside = "不在方案期內（" + ru.lo.String() + " 至 " + ru.hi.String() + "）"
+			ru.outside = msg("outside.plan", ru.lo.date(), ru.hi.date())
 		} else {
 			ru.lo = unbounded
-			ru.outside = "晚於方案結束日 " + ru.hi.String()
+			ru.outside = msg("outside.plan_end", ru.hi.date())
 		}
 	default:
 		return nil, fmt.Errorf("unknown rule kind %q", rl.Kind)
@@ -649,21 +656,11 @@ func (e *evaluator) compile(r *plan.Requirement) (*rule, error) {
 
 // calendar returns the calendar periods of kind every that meet [lo, hi],
 // each clipped to it, and the word for one such period.
-func calendar(every string, lo, hi day) ([]slot, string, error) {
-	var word string
+func calendar(every string, lo, hi day) ([]slot, Message, error) {
 	switch every {
-	case plan.EveryWeek:
-		word = "週"
-	case plan.EveryMonth:
-		word = "月"
-	case plan.EveryTwoMonths:
-		word = "兩個月"
-	case plan.EveryQuarter:
-		word = "季度"
-	case plan.EveryYear:
-		word = "年"
+	case plan.EveryWeek, plan.EveryMonth, plan.EveryTwoMonths, plan.EveryQuarter, plan.EveryYear:
 	default:
-		return nil, "", fmt.Errorf("unknown calendar period %q (want week, month, two_months, quarter or year)", every)
+		return nil, Message{}, fmt.Errorf("unknown calendar period %q (want week, month, two_months, quarter or year)", every)
 	}
 	var out []slot
 	for start := periodStart(every, lo); start <= hi; {
@@ -671,7 +668,7 @@ func calendar(every string, lo, hi day) ([]slot, string, error) {
 		out = append(out, slot{name: periodName(every, start), lo: max(start, lo), hi: min(next-1, hi)})
 		start = next
 	}
-	return out, word, nil
+	return out, msg("every." + every), nil
 }
 
 // periodStart returns the first day of the period of kind every holding d.
@@ -702,43 +699,63 @@ func periodNext(every string, start day) day {
 	return day(t.Unix() / 86400)
 }
 
-// periodName names the period starting at start, e.g. 2016年7月.
-func periodName(every string, start day) string {
+// periodName names the period starting at start, e.g. 2016年7月
+// (period.month, 2016, 7).
+func periodName(every string, start day) Message {
 	t := time.Unix(int64(start)*86400, 0).UTC()
 	y, m := t.Year(), int(t.Month())
 	switch every {
 	case plan.EveryWeek:
 		iy, w := t.ISOWeek()
-		return fmt.Sprintf("%d年第%d週（%s 起）", iy, w, start)
+		return msg("period.week", iy, w, start.date())
 	case plan.EveryMonth:
-		return fmt.Sprintf("%d年%d月", y, m)
+		return msg("period.month", y, m)
 	case plan.EveryTwoMonths:
-		return fmt.Sprintf("%d年%d–%d月", y, m, m+1)
+		return msg("period.two_months", y, m, m+1)
 	case plan.EveryQuarter:
-		return fmt.Sprintf("%d年第%d季度", y, (m-1)/3+1)
+		return msg("period.quarter", y, (m-1)/3+1)
 	}
-	return strconv.Itoa(y) + "年"
+	return msg("period.year", y)
 }
 
-// Words for evidence kinds.
-var kindWords = map[events.Kind]string{
-	events.KindActivity: "活動", events.KindPhoto: "照片", events.KindStudyNote: "學習記錄",
-	events.KindSummary: "工作總結", events.KindRectification: "整改材料", events.KindDocument: "文件",
-}
+// kindWords are the names of the evidence kinds, boxed once (a read-only
+// table: words is called for every rejected item).
+var kindWords = func() map[events.Kind]any {
+	m := map[events.Kind]any{}
+	for _, k := range []events.Kind{events.KindActivity, events.KindPhoto, events.KindStudyNote, events.KindSummary, events.KindRectification, events.KindDocument} {
+		m[k] = msg("kind." + string(k))
+	}
+	return m
+}()
 
-func kindWord(k string) string {
+// kindWord names an evidence kind (kind.activity: 活動); a kind the
+// engine does not know shows as itself.
+func kindWord(k string) any {
 	if w, ok := kindWords[events.Kind(k)]; ok {
 		return w
 	}
 	return k
 }
 
-func kindList(ks []string) string {
-	ws := make([]string, len(ks))
+// kindList is a list of kinds' names; sep is list.and or list.or.
+func kindList(ks []string) Message { return kindsJoined("list.and", ks) }
+
+func kindsJoined(sep string, ks []string) Message {
+	ws := make([]any, len(ks))
 	for i, k := range ks {
 		ws[i] = kindWord(k)
 	}
-	return strings.Join(ws, "、")
+	return Message{Key: sep, Args: ws}
+}
+
+// textList is a list of texts from the plan, joined by sep (list.and or
+// list.or).
+func textList(sep string, ts []string) Message {
+	ws := make([]any, len(ts))
+	for i, t := range ts {
+		ws[i] = t
+	}
+	return Message{Key: sep, Args: ws}
 }
 
 // check returns why item i does not count for ru, or nothing if it does.
@@ -777,36 +794,36 @@ func (e *evaluator) check(ru *rule, i int, f *fact) []string {
 	return why
 }
 
-// words says the reasons in Chinese.
-func (e *evaluator) words(ru *rule, i int, f *fact, reasons []string) string {
+// words says the reasons, one Message each.
+func (e *evaluator) words(ru *rule, i int, f *fact, reasons []string) []Message {
 	it := e.items[i]
 	r := ru.r
-	out := make([]string, 0, len(reasons))
+	out := make([]Message, 0, len(reasons))
 	for _, c := range reasons {
 		switch c {
 		case ReasonRetracted:
-			w := "已撤回"
+			w := msg("reason.retracted")
 			if n := len(it.Chain); n > 0 && it.Chain[n-1].Reason() != "" {
-				w += "（" + it.Chain[n-1].Reason() + "）"
+				w = msg("reason.retracted_because", it.Chain[n-1].Reason())
 			}
 			out = append(out, w)
 		case ReasonKind:
-			out = append(out, "類型「"+kindWord(string(it.Kind))+"」不被接受（須為："+ru.kinds+"）")
+			out = append(out, msg("reason.kind", kindWord(string(it.Kind)), ru.kinds))
 		case ReasonTag:
-			out = append(out, "活動類型不在選單內（須為："+ru.tags+"）")
+			out = append(out, msg("reason.tag", ru.tags))
 		case ReasonNoPhoto:
-			out = append(out, "缺少照片")
+			out = append(out, msg("reason.no_photo"))
 		case ReasonNoDocument:
-			out = append(out, "缺少文件（PDF、Office 或文字檔）")
+			out = append(out, msg("reason.no_document"))
 		case ReasonFuture:
-			out = append(out, "所填日期 "+f.date.String()+" 晚於查核日 "+e.today.String())
+			out = append(out, msg("reason.future", f.date, e.today.date()))
 		case ReasonOutside:
-			out = append(out, "日期 "+f.date.String()+" "+ru.outside)
+			out = append(out, msg("reason.outside", f.date, ru.outside))
 		case ReasonNoFigure:
-			out = append(out, "未填報 "+r.Rule.Figure)
+			out = append(out, msg("reason.no_figure", r.Rule.Figure))
 		}
 	}
-	return strings.Join(out, "；")
+	return out
 }
 
 func (e *evaluator) ref(i int, f *fact) Counted {
@@ -835,7 +852,8 @@ func (e *evaluator) evaluate(ru *rule, idx []int) Result {
 		f := &e.facts[i]
 		if why[j] != nil {
 			if !e.brief {
-				res.Rejected = append(res.Rejected, Rejected{Counted: e.ref(i, f), Reasons: why[j], Why: e.words(ru, i, f, why[j])})
+				because := e.words(ru, i, f, why[j])
+				res.Rejected = append(res.Rejected, Rejected{Counted: e.ref(i, f), Reasons: why[j], Because: because, Why: Say(DefaultLang, because, nil)})
 			}
 			continue
 		}
@@ -853,16 +871,16 @@ func (e *evaluator) evaluate(ru *rule, idx []int) Result {
 			res.Status = StatusMet
 		case e.today < ru.lo:
 			res.Status = StatusNotDue
-			res.Missing = fmt.Sprintf("%s 起計", ru.lo)
+			res.owe(msg("owed.starts", ru.lo.date()))
 			if ru.phase != "" {
-				res.Missing = fmt.Sprintf("「%s」階段 %s 起計", ru.phase, ru.lo)
+				res.owe(msg("owed.phase_starts", ru.phase, ru.lo.date()))
 			}
 		case e.today > ru.hi:
 			res.Status = StatusOverdue
-			res.Missing = fmt.Sprintf("已逾期：須在 %s 前有 %d %s%s，只有 %d %s", ru.hi, ru.min, measure(r), noun(ru), n, measure(r))
+			res.owe(msg("owed.count_overdue", ru.hi.date(), ru.min, measure(r), noun(ru), n))
 		default:
 			res.Status = partialOrMissing(n)
-			res.Missing = fmt.Sprintf("還需 %d %s%s，截止 %s", ru.min-n, measure(r), noun(ru), ru.hi)
+			res.owe(msg("owed.count_short", ru.min-n, measure(r), noun(ru), ru.hi.date()))
 		}
 	case plan.RuleEvery, plan.RuleWindows:
 		e.judgeSlots(ru, &res, counted)
@@ -877,17 +895,17 @@ func (e *evaluator) evaluate(ru *rule, idx []int) Result {
 			res.Status = StatusMet
 		case e.today > ru.hi:
 			res.Status = StatusOverdue
-			res.Missing = fmt.Sprintf("已逾期：方案期內（至 %s）沒有%s", ru.hi, noun(ru))
+			res.owe(msg("owed.presence_overdue", ru.hi.date(), noun(ru)))
 		default:
 			res.Status = StatusMissing
-			res.Missing = fmt.Sprintf("還需 1 件%s，截止 %s", noun(ru), ru.hi)
+			res.owe(msg("owed.presence_short", noun(ru), ru.hi.date()))
 		}
 	case plan.RuleRatio:
 		e.judgeRatio(ru, &res, counted)
 	}
 	if e.today < e.pStart {
 		res.Status = StatusNotDue
-		res.Missing = fmt.Sprintf("方案自 %s 起實施", e.pStart)
+		res.owe(msg("owed.plan_starts", e.pStart.date()))
 	}
 	return res
 }
@@ -905,7 +923,7 @@ func (e *evaluator) judgeSlots(ru *rule, res *Result, counted []int) {
 	if !e.brief {
 		res.Periods = make([]PeriodResult, len(ru.slots))
 		for k, s := range ru.slots {
-			res.Periods[k] = PeriodResult{Name: s.name, Start: s.lo.date(), End: s.hi.date(), Min: ru.min}
+			res.Periods[k] = PeriodResult{Label: s.name, Name: Say(DefaultLang, []Message{s.name}, nil), Start: s.lo.date(), End: s.hi.date(), Min: ru.min}
 		}
 	}
 	add := func(k, i int) {
@@ -962,22 +980,22 @@ func (e *evaluator) judgeSlots(ru *rule, res *Result, counted []int) {
 		}
 		return d
 	}
-	name := func(k int) string { return ru.slots[k].label(ru.window) }
-	var words []string
+	name := func(k int) Message { return ru.slots[k].label(ru.window) }
+	var words []Message
 	if e.brief { // scoring only: no words
 		late, short = late[:min(len(late), 1)], short[:min(len(short), 1)]
 	}
 	if len(late) > 0 {
-		ls := make([]string, len(late))
+		ls := make([]any, len(late))
 		for j, k := range late {
-			ls[j] = fmt.Sprintf("%s（%d/%d）", name(k), counts[k], ru.min)
+			ls[j] = msg("slot.count", name(k), counts[k], ru.min)
 		}
-		words = append(words, fmt.Sprintf("已逾期：%s未達每%s %d %s", strings.Join(ls, "、"), slotWord(ru), ru.min, measure(ru.r)))
+		words = append(words, msg("owed.slots_overdue", Message{Key: "list.and", Args: ls}, slotWord(ru), ru.min, measure(ru.r)))
 	}
 	for _, k := range short {
-		words = append(words, fmt.Sprintf("%s還需 %d %s%s，截止 %s", name(k), ru.min-counts[k], measure(ru.r), noun(ru), ru.slots[k].hi))
+		words = append(words, msg("owed.slot_short", name(k), ru.min-counts[k], measure(ru.r), noun(ru), ru.slots[k].hi.date()))
 	}
-	res.Missing = strings.Join(words, "；")
+	res.owe(words...)
 	switch {
 	case !started:
 		res.Status = StatusNotDue
@@ -988,9 +1006,9 @@ func (e *evaluator) judgeSlots(ru *rule, res *Result, counted []int) {
 			}
 		}
 		res.Due = first.hi.date()
-		res.Missing = fmt.Sprintf("%s 起計", first.lo)
+		res.owe(msg("owed.starts", first.lo.date()))
 		if ru.window {
-			res.Missing = fmt.Sprintf("「%s」%s 起計", first.name, first.lo)
+			res.owe(msg("owed.window_starts", first.name, first.lo.date()))
 		}
 	case len(late) > 0:
 		res.Status = StatusOverdue
@@ -1007,9 +1025,9 @@ func (e *evaluator) judgeSlots(ru *rule, res *Result, counted []int) {
 	}
 }
 
-func slotWord(ru *rule) string {
+func slotWord(ru *rule) Message {
 	if ru.window {
-		return "個時段"
+		return msg("every.window")
 	}
 	return ru.period
 }
@@ -1019,14 +1037,15 @@ func (e *evaluator) judgeRatio(ru *rule, res *Result, counted []int) {
 	rl := ru.r.Rule
 	res.Due = ru.hi.date()
 	late := e.today > ru.hi
-	unmet := func(status, words string) {
-		res.Status, res.Missing = status, words
+	unmet := func(status string, words Message) {
+		res.Status = status
 		if late {
-			res.Status, res.Missing = StatusOverdue, "已逾期："+words
+			res.Status, words = StatusOverdue, msg("owed.overdue", words)
 		}
+		res.owe(words)
 	}
 	if len(counted) == 0 {
-		unmet(StatusMissing, fmt.Sprintf("尚未填報 %s（須達單位人數的 %s）", rl.Figure, percent(rl.MinRatio)))
+		unmet(StatusMissing, msg("owed.ratio_missing", rl.Figure, percent(rl.MinRatio)))
 		return
 	}
 	best := counted[0]
@@ -1047,7 +1066,7 @@ func (e *evaluator) judgeRatio(ru *rule, res *Result, counted []int) {
 	rt := &Ratio{Figure: rl.Figure, Value: v, Headcount: e.u.Headcount, MinRatio: rl.MinRatio, Item: e.items[best].ID}
 	res.Ratio = rt
 	if e.u.Headcount <= 0 {
-		unmet(StatusPartial, fmt.Sprintf("單位人數未登記，無法計算 %s 的比例（填報 %s）；請管理員登記單位人數", rl.Figure, num(v)))
+		unmet(StatusPartial, msg("owed.ratio_no_headcount", rl.Figure, num(v)))
 		return
 	}
 	rt.Ratio = v / float64(e.u.Headcount)
@@ -1056,8 +1075,7 @@ func (e *evaluator) judgeRatio(ru *rule, res *Result, counted []int) {
 		return
 	}
 	need := int(ceilTo(rl.MinRatio*float64(e.u.Headcount))) - int(v)
-	unmet(StatusPartial, fmt.Sprintf("%s 最新填報 %s，佔單位人數 %d 的 %s，未達 %s（還差約 %d）", rl.Figure, num(v), e.u.Headcount,
-		percent1(rt.Ratio), percent(rl.MinRatio), max(need, 1)))
+	unmet(StatusPartial, msg("owed.ratio_short", rl.Figure, num(v), e.u.Headcount, percent1(rt.Ratio), percent(rl.MinRatio), max(need, 1)))
 }
 
 // ceilTo rounds x up, forgiving the float error of e.g. 0.1*1200.
@@ -1078,46 +1096,50 @@ func percent1(x float64) string { return strconv.FormatFloat(x*100, 'f', 1, 64) 
 func num(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 // measure is the counting word for a requirement's items: 次 for
-// activities, 件 for anything else.
-func measure(r *plan.Requirement) string {
+// activities (measure.times), 件 for anything else (measure.pieces).
+func measure(r *plan.Requirement) Message {
 	if len(r.Accepts.Tags) > 0 {
-		return "次"
+		return msg("measure.times")
 	}
 	if len(r.Accepts.Kinds) == 0 {
-		return "件"
+		return msg("measure.pieces")
 	}
 	for _, k := range r.Accepts.Kinds {
 		if k != string(events.KindActivity) && k != string(events.KindStudyNote) {
-			return "件"
+			return msg("measure.pieces")
 		}
 	}
-	return "次"
+	return msg("measure.times")
 }
 
 // noun says what a requirement's items are, with what they must carry,
 // e.g. 集中學習（附照片及文件）.
-func noun(ru *rule) string {
+func noun(ru *rule) Message {
 	r := ru.r
-	var what string
+	var what Message
 	switch {
 	case len(r.Accepts.Tags) > 0:
-		what = strings.Join(r.Accepts.Tags, "或")
+		what = textList("list.or", r.Accepts.Tags)
 	case len(r.Accepts.Kinds) > 0:
-		ws := make([]string, len(r.Accepts.Kinds))
-		for i, k := range r.Accepts.Kinds {
-			ws[i] = kindWord(k)
-		}
-		what = strings.Join(ws, "或")
+		what = kindsJoined("list.or", r.Accepts.Kinds)
 	default:
-		what = "材料"
+		what = msg("noun.any")
 	}
 	switch ru.requires {
 	case hasPhoto:
-		what += "（附照片）"
+		what = msg("noun.with_photo", what)
 	case hasDocument:
-		what += "（附文件）"
+		what = msg("noun.with_document", what)
 	case hasPhoto | hasDocument:
-		what += "（附照片及文件）"
+		what = msg("noun.with_both", what)
 	}
 	return what
+}
+
+// owe sets what res still owes: ms replace any earlier clauses (a later
+// judgement, such as the plan not having started, overrides), and Missing
+// says them in DefaultLang.
+func (res *Result) owe(ms ...Message) {
+	res.Owed = ms
+	res.Missing = Say(DefaultLang, ms, nil)
 }
