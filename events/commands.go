@@ -15,6 +15,9 @@ type Submission struct {
 	Attachments []Attachment
 	Actor       Actor
 	Client      Client
+	// Device, if set, is the capturing device's signature over the
+	// submission (SignedContent); it needs ID set, since the id is signed.
+	Device *DeviceSignature
 }
 
 // Correction is an amendment or a retraction of a piece of evidence.
@@ -36,6 +39,19 @@ type UserCommand struct {
 	ID     uuid.UUID
 	Type   Type
 	User   User
+	Reason string
+	Actor  Actor
+	Client Client
+}
+
+// DeviceCommand asks for one device event: register a key to a user
+// (TypeDeviceRegistered) or revoke it (TypeDeviceRevoked, with a reason).
+// For a revocation only Device.User and Device.Key count. ID, when set,
+// makes a retry idempotent.
+type DeviceCommand struct {
+	ID     uuid.UUID
+	Type   Type
+	Device Device
 	Reason string
 	Actor  Actor
 	Client Client

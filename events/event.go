@@ -338,8 +338,20 @@ func (e *Event) Validate() error {
 		return bad("plan events, and only they, belong to the %s chain", PlansChain)
 	}
 	isUser := IsUserType(e.Type)
-	if isUser != (e.Unit == UsersChain) {
-		return bad("user events, and only they, belong to the %s chain", UsersChain)
+	if (isUser || IsDeviceType(e.Type)) != (e.Unit == UsersChain) {
+		return bad("user and device events, and only they, belong to the %s chain", UsersChain)
+	}
+	if IsDeviceType(e.Type) {
+		var d Device
+		if err := e.DecodeData(&d); err != nil {
+			return bad("device event: %v", err)
+		}
+		if err := d.Validate(); err != nil {
+			return err
+		}
+		if e.Type == TypeDeviceRevoked && strings.TrimSpace(e.Reason) == "" {
+			return bad("%s needs a reason", e.Type)
+		}
 	}
 	if isUser {
 		var u User
@@ -353,7 +365,7 @@ func (e *Event) Validate() error {
 			return bad("%s needs a reason", e.Type)
 		}
 	}
-	if !isPlan && !isUser {
+	if !isPlan && e.Unit != UsersChain {
 		if err := ValidUnitID(e.Unit); err != nil {
 			return err
 		}

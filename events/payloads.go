@@ -176,9 +176,14 @@ func kindList() string {
 
 // EvidenceSubmitted is the payload of TypeEvidenceSubmitted. The event's id is
 // the evidence id; its attachments are the evidence's first attachments.
+//
+// Device, if set, is the signature of the device that captured it, as the
+// submission carried it (see SignedContent); the ledger records only
+// well-formed signatures that verified over the content at submission.
 type EvidenceSubmitted struct {
 	Evidence
-	Version int `json:"version"`
+	Version int              `json:"version"`
+	Device  *DeviceSignature `json:"device,omitempty"`
 }
 
 // Changes lists what an amendment changes; nil fields stay as they were.

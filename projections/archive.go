@@ -260,6 +260,31 @@ type UnitArchive struct {
 	findings []*FindingItem
 	findex   map[uuid.UUID]int
 	exports  []Link // every export of the unit's archive, in order
+	signed   []SignedItem
+}
+
+// SignedItem is a submission that carried a device signature, with the
+// verdict on it against the device registry as of its sequence.
+type SignedItem struct {
+	Item       uuid.UUID    `json:"item"`
+	Seq        uint64       `json:"seq"`
+	RecordedAt time.Time    `json:"recorded_at"`
+	Actor      events.Actor `json:"actor"`
+	events.DeviceCheck
+}
+
+// Signed returns the unit's device-signed submissions, in ledger order.
+func (u *UnitArchive) Signed() []SignedItem { return u.signed }
+
+// Device returns the device check of an item's submission, if it was
+// signed.
+func (u *UnitArchive) Device(item uuid.UUID) (SignedItem, bool) {
+	for _, s := range u.signed {
+		if s.Item == item {
+			return s, true
+		}
+	}
+	return SignedItem{}, false
 }
 
 // Exports returns the unit's exports (unit.exported events), in order.
@@ -271,6 +296,7 @@ type Archive struct {
 	units   map[string]*UnitArchive
 	plans   map[string][]PlanVersion // by plan id, oldest version first
 	users   map[string][]UserVersion // by user id, oldest state first
+	devices *events.DeviceRegistry   // device keys of the users chain
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
 	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
 	heads   map[string]chainHead     // every chain's last applied event (digest.go)
@@ -291,7 +317,7 @@ type PlanVersion struct {
 
 // NewArchive returns an empty archive projection.
 func NewArchive() *Archive {
-	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, users: map[string][]UserVersion{}, strs: map[string]string{},
+	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, users: map[string][]UserVersion{}, devices: events.NewDeviceRegistry(), strs: map[string]string{},
 		metas: map[linkMeta]*linkMeta{}}
 }
 
@@ -499,6 +525,11 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		u.items = append(u.items, it)
 		if p.Finding != "" {
 			u.rectified(p.Finding, ev.ID)
+		}
+		if p.Device != nil {
+			if c, ok := a.devices.Check(rec); ok {
+				u.signed = append(u.signed, SignedItem{Item: ev.ID, Seq: rec.Seq, RecordedAt: ev.RecordedAt, Actor: ev.Actor, DeviceCheck: c})
+			}
 		}
 	case events.TypeFindingRecorded, events.TypeFindingResolved, events.TypeFindingReopened:
 		return u.applyFinding(a, rec)

@@ -19,6 +19,9 @@ type UserVersion struct {
 
 func (a *Archive) applyUser(rec events.Record) error {
 	ev := rec.Event
+	if events.IsDeviceType(ev.Type) {
+		return a.devices.Apply(rec)
+	}
 	if !events.IsUserType(ev.Type) {
 		return nil
 	}
@@ -30,6 +33,11 @@ func (a *Archive) applyUser(rec events.Record) error {
 		By: ev.Actor, Reason: ev.Reason})
 	return nil
 }
+
+// Devices returns the device registry as of the last applied record.
+// The caller must not change it, and must hold the projection's read lock
+// (projections.Live's Read or Lookup) while using it.
+func (a *Archive) Devices() *events.DeviceRegistry { return a.devices }
 
 // User returns a user's state as of asOf (the latest if asOf is zero); ok is
 // false if the user did not exist then.

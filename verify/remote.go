@@ -48,6 +48,11 @@ type RemoteReport struct {
 	Signed     bool                   `json:"signed"`               // its signature checked with CheckpointKey
 	Witnesses  []string               `json:"witnesses,omitempty"`  // trusted witnesses whose cosignature verified
 	Problems   []Problem              `json:"problems"`
+	// Devices is the device signature check (nil if nothing was signed
+	// and no key registered); DeviceRegistry says why the keys could not
+	// be checked against the registry, if they could not.
+	Devices        *DeviceReport `json:"devices,omitempty"`
+	DeviceRegistry string        `json:"device_registry,omitempty"`
 }
 
 // RemoteUnit is one unit's verdict: its chain as served (every hash
@@ -88,14 +93,17 @@ func RunRemote(ctx context.Context, srv Server, opt RemoteOptions) (*RemoteRepor
 			return nil, fmt.Errorf("list units: %w", err)
 		}
 	}
+	served := map[string][]events.Record{}
 	for _, u := range units {
-		ru, err := remoteUnit(ctx, srv, u, cp, rep)
+		ru, recs, err := remoteUnit(ctx, srv, u, cp, rep)
 		if err != nil {
 			return nil, err
 		}
+		served[u] = recs
 		rep.Units = append(rep.Units, ru)
 		rep.Events += ru.Events
 	}
+	checkRemoteDevices(ctx, srv, served, rep)
 	return rep, nil
 }
 
@@ -153,15 +161,16 @@ func remoteCheckpoint(ctx context.Context, srv Server, opt RemoteOptions, rep *R
 	return &c, nil
 }
 
-// remoteUnit checks one unit's served history and its proof in cp.
-func remoteUnit(ctx context.Context, srv Server, unit string, cp *checkpoint.Checkpoint, rep *RemoteReport) (RemoteUnit, error) {
+// remoteUnit checks one unit's served history and its proof in cp, and
+// returns the history.
+func remoteUnit(ctx context.Context, srv Server, unit string, cp *checkpoint.Checkpoint, rep *RemoteReport) (RemoteUnit, []events.Record, error) {
 	ru := RemoteUnit{Unit: unit}
 	problem := func(kind string, seq uint64, f string, a ...any) {
 		rep.Problems = append(rep.Problems, Problem{Kind: kind, Unit: unit, Seq: seq, Msg: fmt.Sprintf(f, a...)})
 	}
 	recs, err := srv.History(ctx, unit)
 	if err != nil {
-		return ru, fmt.Errorf("history of %s: %w", unit, err)
+		return ru, nil, fmt.Errorf("history of %s: %w", unit, err)
 	}
 	ru.Events = len(recs)
 	if len(recs) > 0 {
@@ -185,7 +194,7 @@ func remoteUnit(ctx context.Context, srv Server, unit string, cp *checkpoint.Che
 	}
 	ok, probs, err := srv.Check(ctx, unit)
 	if err != nil {
-		return ru, fmt.Errorf("server check of %s: %w", unit, err)
+		return ru, nil, fmt.Errorf("server check of %s: %w", unit, err)
 	}
 	ru.ServerOK = ok
 	for _, p := range probs {
@@ -194,7 +203,7 @@ func remoteUnit(ctx context.Context, srv Server, unit string, cp *checkpoint.Che
 	if !ok && len(probs) == 0 {
 		problem("server", 0, "the server's own check failed")
 	}
-	return ru, nil
+	return ru, recs, nil
 }
 
 // proveHead checks that the unit's events up to cp's tree size end in the

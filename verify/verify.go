@@ -102,6 +102,7 @@ type Report struct {
 	Problems     []Problem    `json:"problems"`
 
 	Checkpoints *CheckpointReport `json:"checkpoints,omitempty"` // nil if not checked
+	Devices     *DeviceReport     `json:"devices,omitempty"`     // nil if nothing was signed and no key registered
 }
 
 // OK reports whether nothing was found wrong.
@@ -150,11 +151,14 @@ func Run(ctx context.Context, l Ledger, blobs blobstore.Store, opt Options) (*Re
 	if err != nil {
 		return nil, err
 	}
-	c := &chains{rep: rep, refs: map[string]blobRef{}}
+	c := &chains{rep: rep, refs: map[string]blobRef{}, devices: events.NewDeviceRegistry()}
 	for _, u := range units {
 		if err := c.checkUnit(ctx, l, u); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.checkDevices(ctx, l); err != nil {
+		return nil, err
 	}
 	checkCheckpoints(rep, cps, cosigs, c.leaves, opt)
 	rep.Blobs = len(c.order)
@@ -193,6 +197,10 @@ type chains struct {
 	refs   map[string]blobRef // blob -> first event naming it
 	order  []string           // the blobs, in the order first named
 	leaves []leaf
+
+	devices  *events.DeviceRegistry // from the users chain
+	sawUsers bool                   // the users chain was read with the units
+	signed   []events.Record        // submissions that may carry a device signature
 }
 
 // checkUnit reads and checks one unit's chain: each event's hash, its
@@ -225,6 +233,12 @@ func (c *chains) checkUnit(ctx context.Context, l Ledger, u string) error {
 		}
 		c.checkEvent(&ur, u, r, hashErrs[k], prev)
 		prev = r.Event.Hash
+	}
+	if u == events.UsersChain {
+		c.sawUsers = true
+		for _, r := range recs {
+			c.applyDevice(r)
+		}
 	}
 	ur.Head = prev
 	if ur.OK {
@@ -265,6 +279,9 @@ func (c *chains) checkEvent(ur *UnitReport, u string, r events.Record, hashErr e
 		problem(fmt.Sprintf("event names unit %q but is stored under %q", ev.Unit, u))
 	}
 	c.leaves = append(c.leaves, leaf{seq: r.Seq, unit: u, hash: ev.Hash})
+	if deviceProbe(ev) {
+		c.signed = append(c.signed, r)
+	}
 	for _, a := range ev.Attachments {
 		if _, ok := c.refs[a.SHA256]; !ok {
 			c.refs[a.SHA256] = blobRef{unit: u, event: ev.ID.String(), seq: r.Seq}

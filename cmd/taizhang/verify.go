@@ -149,6 +149,7 @@ func printVerify(w io.Writer, rep *verify.Report) {
 	}
 	fmt.Fprintf(w, "attachments: %d referenced, %d re-read and re-hashed (%.1f MiB)\n", rep.Blobs, rep.BlobsChecked, float64(rep.BlobBytes)/(1<<20))
 	printCheckpoints(w, rep)
+	printDevices(w, rep.Devices)
 	if rep.OK() {
 		fmt.Fprintln(w, "no problems found")
 		return
@@ -167,4 +168,20 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// printDevices prints the device signature check, if there was one: the
+// counts, then each flagged submission (recorded, for the supervisor).
+func printDevices(w io.Writer, d *verify.DeviceReport) {
+	if d == nil {
+		return
+	}
+	fmt.Fprintf(w, "device signatures: %d signed submissions, %d by a registered key, %d flagged; %d keys registered\n", d.Signed, d.OK, len(d.Flagged), d.Keys)
+	for _, f := range d.Flagged {
+		why := string(f.Verdict)
+		if f.Late {
+			why += fmt.Sprintf(", captured %s after it was recorded", f.Ahead.Round(time.Second))
+		}
+		fmt.Fprintf(w, "  FLAGGED %-20s seq %-6d %s by %s, key %s: %s\n", f.Unit, f.Seq, f.Event, f.Actor, f.Key, why)
+	}
 }

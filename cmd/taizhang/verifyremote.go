@@ -134,6 +134,10 @@ func printRemote(w io.Writer, base string, opt verify.RemoteOptions, rep *verify
 			u.Unit, u.Events, u.Head.String(), mark(u.ChainOK, "ok"), proven, mark(u.ServerOK, "ok"))
 	}
 	fmt.Fprintln(w, "attachments: checked by the server (verify --data or --nats reads them yourself)")
+	printDevices(w, rep.Devices)
+	if rep.DeviceRegistry != "" {
+		fmt.Fprintln(w, "device keys: "+rep.DeviceRegistry)
+	}
 	if rep.OK() {
 		fmt.Fprintf(w, "no problems found in %d units, %d events\n", len(rep.Units), rep.Events)
 		return

@@ -577,13 +577,20 @@ func (l *Ledger) RegisterUnit(ctx context.Context, id string, u events.UnitRegis
 // time, it appends nothing and returns the original record with created
 // false. It returns events.ErrNotFound if the unit is not registered,
 // events.ErrExists if the id is used by an evidence item of another unit, and
-// events.ErrInvalid for bad content.
+// events.ErrInvalid for bad content, and also events.ErrBadSignature for a
+// device signature that is malformed or does not verify over the content
+// (see checkDevice).
 func (l *Ledger) SubmitEvidence(ctx context.Context, s events.Submission) (rec *events.Record, created bool, err error) {
 	if err := events.ValidUnitID(s.Unit); err != nil {
 		return nil, false, err
 	}
 	if err := s.Evidence.Validate(); err != nil {
 		return nil, false, err
+	}
+	if s.Device != nil {
+		if err := checkDevice(&s); err != nil {
+			return nil, false, err
+		}
 	}
 	if s.ID == uuid.Nil {
 		if s.ID, err = uuid.NewV7(); err != nil {
@@ -615,7 +622,7 @@ func (l *Ledger) SubmitEvidence(ctx context.Context, s events.Submission) (rec *
 			}
 			ev := &events.Event{ID: s.ID, Type: events.TypeEvidenceSubmitted, Actor: s.Actor, Client: s.Client,
 				OccurredAt: s.OccurredAt, Attachments: s.Attachments}
-			return ev, ev.SetData(events.EvidenceSubmitted{Evidence: s.Evidence, Version: 1})
+			return ev, ev.SetData(events.EvidenceSubmitted{Evidence: s.Evidence, Version: 1, Device: s.Device})
 		},
 	})
 }
