@@ -59,7 +59,9 @@ func TestDeviceSignatureVerifies(t *testing.T) {
 		"figure":      func(c *SignedContent) { c.Figures = map[string]float64{"volunteers": 131, "b": 0.5} },
 		"finding":     func(c *SignedContent) { c.Finding = uuid.NewString() },
 		"attachment":  func(c *SignedContent) { c.Attachments = c.Attachments[:1] },
-		"size":        func(c *SignedContent) { c.Attachments = []SignedAttachment{c.Attachments[0], {SHA256: c.Attachments[1].SHA256, Size: 11}} },
+		"size": func(c *SignedContent) {
+			c.Attachments = []SignedAttachment{c.Attachments[0], {SHA256: c.Attachments[1].SHA256, Size: 11}}
+		},
 	}
 	for name, f := range tamper {
 		c3 := c
