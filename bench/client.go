@@ -11,11 +11,10 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"taizhang/gate"
 	"time"
 
 	"github.com/google/uuid"
-
-	"taizhang/services"
 )
 
 // client is the bench's HTTP client of the taizhang API: bearer token,
@@ -128,7 +127,7 @@ func (c *client) submit(ctx context.Context, unit string, i int, file []byte) er
 func (c *client) waitSeq(ctx context.Context, path string, seq uint64) error {
 	hdr := http.Header{}
 	if seq > 0 {
-		hdr.Set(services.HeaderMinSeq, strconv.FormatUint(seq, 10))
+		hdr.Set(gate.HeaderMinSeq, strconv.FormatUint(seq, 10))
 	}
 	for {
 		_, err := c.do(ctx, http.MethodGet, path, "", nil, hdr)

@@ -22,7 +22,7 @@ import (
 )
 
 // The headers of read-your-writes across replicas (the server's
-// services.HeaderSeq and HeaderMinSeq).
+// gate.HeaderSeq and HeaderMinSeq).
 const (
 	HeaderSeq    = "X-Taizhang-Seq"
 	HeaderMinSeq = "X-Taizhang-Min-Seq"

@@ -15,14 +15,14 @@ import (
 	"time"
 
 	"taizhang/client"
-	"taizhang/services"
+	"taizhang/gate"
 )
 
 // TestHeadersMatchServer: the client's read-your-writes headers are the
 // server's.
 func TestHeadersMatchServer(t *testing.T) {
-	if client.HeaderSeq != services.HeaderSeq || client.HeaderMinSeq != services.HeaderMinSeq {
-		t.Fatalf("client headers %q %q, server's %q %q", client.HeaderSeq, client.HeaderMinSeq, services.HeaderSeq, services.HeaderMinSeq)
+	if client.HeaderSeq != gate.HeaderSeq || client.HeaderMinSeq != gate.HeaderMinSeq {
+		t.Fatalf("client headers %q %q, server's %q %q", client.HeaderSeq, client.HeaderMinSeq, gate.HeaderSeq, gate.HeaderMinSeq)
 	}
 }
 

@@ -11,46 +11,10 @@ import (
 	"taizhang/auth"
 	"taizhang/blobstore"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 )
-
-type discardAccess struct{}
-
-func (discardAccess) Record(auth.AccessEntry) {}
-
-// SetAccessLog makes the server record every request but the public ones in
-// log; if log is also an AccessReader, GET /api/v1/audit/access reads it.
-func (s *Server) SetAccessLog(log auth.AccessLog) { s.access = log }
-
-// logAccess records one request's outcome.
-func (s *Server) logAccess(r *http.Request, p auth.Principal, act auth.Action, unit string, status int, refused error) {
-	if status == 0 {
-		status = http.StatusOK
-	}
-	if unit == "" { // a unit-less route about one unit (?unit=): a blob, a thumbnail, an audit view
-		if u := r.URL.Query().Get("unit"); events.ValidUnitID(u) == nil {
-			unit = u
-		}
-	}
-	e := auth.AccessEntry{Time: s.now().UTC(), Actor: p.User, Role: p.Role, ActorUnit: p.Unit, Via: p.Via, Action: act, Method: r.Method,
-		Path: r.URL.Path, Query: r.URL.RawQuery, Unit: unit, Client: auth.ClientAddr(r), Status: status, Outcome: auth.OutcomeAllowed}
-	if len(e.Query) > 500 {
-		e.Query = e.Query[:500]
-	}
-	switch {
-	case refused != nil || status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests:
-		e.Outcome = auth.OutcomeDenied
-	case status >= 400:
-		e.Outcome = auth.OutcomeFailed
-	}
-	if refused != nil {
-		e.Reason = refused.Error()
-		if len(e.Reason) > 300 {
-			e.Reason = e.Reason[:300]
-		}
-	}
-	s.access.Record(e)
-}
 
 // accessLog answers GET /api/v1/audit/access: the access log, newest last,
 // filtered by actor, unit, action, outcome, from/to (YYYY-MM-DD, inclusive,
@@ -58,7 +22,7 @@ func (s *Server) logAccess(r *http.Request, p auth.Principal, act auth.Action, u
 // about units in its scope and entries made by actors whose scope is rooted
 // in it (what a clerk of its town tried on another town's unit, say).
 func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
-	rd, ok := s.access.(auth.AccessReader)
+	rd, ok := s.gate.AccessLog().(auth.AccessReader)
 	if !ok {
 		s.fail(w, r, fmt.Errorf("%w: this server keeps no access log", events.ErrUnavailable))
 		return
@@ -72,13 +36,13 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(f.Actor) > 100 || len(f.Action) > 50 {
-		s.fail(w, r, fmt.Errorf("%w: actor or action too long", errBadRequest))
+		s.fail(w, r, fmt.Errorf("%w: actor or action too long", param.ErrBadRequest))
 		return
 	}
 	switch f.Outcome {
 	case "", auth.OutcomeAllowed, auth.OutcomeDenied, auth.OutcomeFailed:
 	default:
-		s.fail(w, r, fmt.Errorf("%w: outcome must be allowed, denied or failed", errBadRequest))
+		s.fail(w, r, fmt.Errorf("%w: outcome must be allowed, denied or failed", param.ErrBadRequest))
 		return
 	}
 	for _, d := range []struct {
@@ -92,7 +56,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 		}
 		t, err := time.ParseInLocation(time.DateOnly, v, s.cfg.Zone)
 		if err != nil {
-			s.fail(w, r, fmt.Errorf("%w: %s %q is not a YYYY-MM-DD date", errBadRequest, d.name, v))
+			s.fail(w, r, fmt.Errorf("%w: %s %q is not a YYYY-MM-DD date", param.ErrBadRequest, d.name, v))
 			return
 		}
 		*d.t = t.AddDate(0, 0, d.add)
@@ -100,13 +64,13 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100000 {
-			s.fail(w, r, fmt.Errorf("%w: limit must be 1-100000", errBadRequest))
+			s.fail(w, r, fmt.Errorf("%w: limit must be 1-100000", param.ErrBadRequest))
 			return
 		}
 		f.Limit = n
 	}
-	p := principal(r)
-	if err := s.authorize(p, auth.ActAccessLog, f.Unit); err != nil {
+	p := gate.Principal(r)
+	if err := s.gate.Authorize(p, auth.ActAccessLog, f.Unit); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -122,7 +86,7 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request) {
 	if entries == nil {
 		entries = []auth.AccessEntry{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"entries": entries})
 }
 
 // scopeAccess narrows f to what p may read of the access log: everything
@@ -196,5 +160,9 @@ func (s *Server) visibleRef(r *http.Request) (blobstore.Ref, error) {
 	if err != nil {
 		return ref, err
 	}
-	return ref, s.blobVisible(principal(r), ref.String(), r.URL.Query().Get("unit"))
+	return ref, s.blobVisible(gate.Principal(r), ref.String(), r.URL.Query().Get("unit"))
 }
+
+// SetAccessLog makes the server record every request but the public ones in
+// log; if log is also an AccessReader, GET /api/v1/audit/access reads it.
+func (s *Server) SetAccessLog(log auth.AccessLog) { s.gate.SetAccessLog(log) }

@@ -7,6 +7,8 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 	"taizhang/projections/audit"
 )
@@ -72,7 +74,7 @@ func (s *Server) auditView(view string) http.HandlerFunc {
 		fields["view"], _ = json.Marshal(view)
 		fields["filter"], _ = json.Marshal(f)
 		fields["applied"], _ = json.Marshal(applied)
-		writeJSON(w, http.StatusOK, fields)
+		gate.WriteJSON(w, http.StatusOK, fields)
 	}
 }
 
@@ -81,13 +83,13 @@ func (s *Server) auditView(view string) http.HandlerFunc {
 func (s *Server) auditOptions(r *http.Request) (audit.Options, AuditFilter, error) {
 	var f AuditFilter
 	o := audit.Options{Zone: s.cfg.Zone}
-	q, err := queryOf(r)
+	q, err := param.Query(r)
 	if err != nil {
 		return o, f, err
 	}
 	str := func(name string, dst *string) {
 		if err == nil {
-			*dst, err = q.get(name)
+			*dst, err = q.Get(name)
 		}
 	}
 	str("unit", &f.Unit)
@@ -97,50 +99,50 @@ func (s *Server) auditOptions(r *http.Request) (audit.Options, AuditFilter, erro
 	if err != nil {
 		return o, f, err
 	}
-	if f.Unit, err = parseUnitParam("unit", f.Unit); err != nil {
+	if f.Unit, err = param.Unit("unit", f.Unit); err != nil {
 		return o, f, err
 	}
 	if len(f.Actor) > 100 {
-		return o, f, fmt.Errorf("%w: actor too long", errBadRequest)
+		return o, f, fmt.Errorf("%w: actor too long", param.ErrBadRequest)
 	}
 	o.Filter = audit.Filter{Unit: f.Unit, Actor: f.Actor}
-	if o.From, err = parseDate("from", f.From, s.cfg.Zone); err != nil {
+	if o.From, err = param.Date("from", f.From, s.cfg.Zone); err != nil {
 		return o, f, err
 	}
-	if o.To, err = parseDate("to", f.To, s.cfg.Zone); err != nil {
+	if o.To, err = param.Date("to", f.To, s.cfg.Zone); err != nil {
 		return o, f, err
 	}
 	if !o.To.IsZero() {
 		o.To = o.To.AddDate(0, 0, 1) // to is inclusive
 	}
 	if !o.From.IsZero() && !o.To.IsZero() && !o.From.Before(o.To) {
-		return o, f, fmt.Errorf("%w: from %s is after to %s", errBadRequest, f.From, f.To)
+		return o, f, fmt.Errorf("%w: from %s is after to %s", param.ErrBadRequest, f.From, f.To)
 	}
 	for _, p := range []struct {
 		name string
 		v    *int
 		max  int
 	}{{"threshold_days", &o.ThresholdDays, 3660}, {"window_days", &o.WindowDays, 366}, {"min_items", &o.MinBurst, 10000}, {"near_distance", &o.NearDistance, 32}} {
-		v, err := q.get(p.name)
+		v, err := q.Get(p.name)
 		if err != nil {
 			return o, f, err
 		}
-		if *p.v, err = parseIntRange(p.name, v, 1, p.max); err != nil {
+		if *p.v, err = param.IntRange(p.name, v, 1, p.max); err != nil {
 			return o, f, err
 		}
 	}
 	f.ThresholdDays = o.ThresholdDays
-	v, err := q.get("flagged")
+	v, err := q.Get("flagged")
 	if err != nil {
 		return o, f, err
 	}
-	if o.FlaggedOnly, err = parseBool("flagged", v); err != nil {
+	if o.FlaggedOnly, err = param.Bool("flagged", v); err != nil {
 		return o, f, err
 	}
 	// The principal's scope: a unit asked for must be in it, and a scoped
 	// supervisor's views hold only its units.
-	p := principal(r)
-	if err := s.authorize(p, auth.ActAudit, f.Unit); err != nil {
+	p := gate.Principal(r)
+	if err := s.gate.Authorize(p, auth.ActAudit, f.Unit); err != nil {
 		return o, f, err
 	}
 	if p.Role != events.RoleAdmin && p.Unit != "" {

@@ -1,7 +1,6 @@
 package services
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,7 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
 )
 
 // TestAuditAuthorization: the audit views are a supervisor's and an
@@ -38,7 +38,7 @@ func TestAuditAuthorization(t *testing.T) {
 func TestAuditOptions(t *testing.T) {
 	s := New(nil, nil, nil, nil, Config{Zone: zone}, nil)
 	admin := func(r *http.Request) *http.Request {
-		return r.WithContext(context.WithValue(r.Context(), ctxKey{}, auth.Principal{User: "a", Role: events.RoleAdmin}))
+		return r.WithContext(gate.WithPrincipal(r.Context(), auth.Principal{User: "a", Role: events.RoleAdmin}))
 	}
 	o, f, err := s.auditOptions(admin(httptest.NewRequest("GET", "/api/v1/audit/backfill?unit=cun-6&from=2016-09-01&to=2016-09-10&actor=clerk&threshold_days=60&flagged=true", nil)))
 	if err != nil {
@@ -51,7 +51,7 @@ func TestAuditOptions(t *testing.T) {
 	for _, bad := range []string{"unit=Bad_Unit", "from=2016-13-01", "to=yesterday", "from=2016-09-10&to=2016-09-01", "threshold_days=0",
 		"threshold_days=x", "near_distance=64", "flagged=maybe"} {
 		_, _, err := s.auditOptions(admin(httptest.NewRequest("GET", "/api/v1/audit/backfill?"+bad, nil)))
-		if status, _ := statusOf(err); err == nil || status != 400 {
+		if status, _ := gate.StatusOf(err); err == nil || status != 400 {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}

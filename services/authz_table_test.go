@@ -9,13 +9,14 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
 )
 
 var update = flag.Bool("update", false, "rewrite the README's authorisation table")
 
 // AuthzTable renders the route x role x scope table from the router and
 // the rules, as the README shows it.
-func AuthzTable(routes []Route) string {
+func AuthzTable(routes []gate.Route) string {
 	var b strings.Builder
 	b.WriteString("| Route | Action | admin | submitter | inspector | supervisor |\n|---|---|---|---|---|---|\n")
 	for _, rt := range routes {

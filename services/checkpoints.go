@@ -7,6 +7,8 @@ import (
 
 	"taizhang/events"
 	"taizhang/events/checkpoint"
+	"taizhang/gate"
+	"taizhang/param"
 )
 
 // Checkpoints is what the API needs of the checkpointer (the signed
@@ -44,11 +46,11 @@ func (s *Server) cp(w http.ResponseWriter, r *http.Request) Checkpoints {
 // uintParam parses an optional non-negative integer query parameter (def
 // if absent; see parseUint).
 func uintParam(r *http.Request, name string, def uint64) (uint64, error) {
-	v, err := param(r, name)
+	v, err := param.Get(r, name)
 	if err != nil {
 		return 0, err
 	}
-	return parseUint(name, v, def, 1<<53)
+	return param.Uint(name, v, def, 1<<53)
 }
 
 func (s *Server) checkpointKey(w http.ResponseWriter, r *http.Request) {
@@ -56,28 +58,28 @@ func (s *Server) checkpointKey(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"key": c.PublicKey(), "format": "C2SP signed-note verifier key (Ed25519)"})
+	gate.WriteJSON(w, http.StatusOK, map[string]string{"key": c.PublicKey(), "format": "C2SP signed-note verifier key (Ed25519)"})
 }
 
 // writeCheckpoint answers a checkpoint as JSON, or as the bare signed note
 // (text/plain, what transparency-log tooling and witnesses read) with
 // ?format=note.
 func writeCheckpoint(w http.ResponseWriter, r *http.Request, status int, cp checkpoint.Stored) {
-	if f, _ := param(r, "format"); f == "note" { // checked by noteFormat first
+	if f, _ := param.Get(r, "format"); f == "note" { // checked by noteFormat first
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(cp.Note))
 		return
 	}
-	writeJSON(w, status, cp)
+	gate.WriteJSON(w, status, cp)
 }
 
 // noteFormat checks the optional format parameter: "json" (the default)
 // or "note".
 func noteFormat(r *http.Request) error {
-	v, err := param(r, "format")
+	v, err := param.Get(r, "format")
 	if err == nil {
-		_, err = parseEnum("format", v, "json", "note")
+		_, err = param.Enum("format", v, "json", "note")
 	}
 	return err
 }
@@ -122,7 +124,7 @@ func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
-		s.log.InfoContext(r.Context(), "checkpoint on demand", "seq", cp.Seq, "size", cp.Size, "by", principal(r).User)
+		s.log.InfoContext(r.Context(), "checkpoint on demand", "seq", cp.Seq, "size", cp.Size, "by", gate.Principal(r).User)
 	}
 	writeCheckpoint(w, r, status, cp)
 }
@@ -152,7 +154,7 @@ func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request) {
 	if uint64(len(list)) == limit {
 		out["next"] = list[len(list)-1].Seq + 1
 	}
-	writeJSON(w, http.StatusOK, out)
+	gate.WriteJSON(w, http.StatusOK, out)
 }
 
 // proofQuery reads a proof route's numeric parameters, keeping the first
@@ -174,7 +176,7 @@ func (q *proofQuery) uint(name string) uint64 {
 // require notes that a required parameter is missing: name, and what it is.
 func (q *proofQuery) require(missing bool, name, what string) {
 	if q.err == nil && missing {
-		q.err = fmt.Errorf("%w: %s (%s) is required", errBadRequest, name, what)
+		q.err = fmt.Errorf("%w: %s (%s) is required", param.ErrBadRequest, name, what)
 	}
 }
 
@@ -195,7 +197,7 @@ func (s *Server) proof(w http.ResponseWriter, r *http.Request, prove func(c Chec
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	gate.WriteJSON(w, http.StatusOK, p)
 }
 
 // inclusionProof answers GET /api/v1/proofs/inclusion?seq=&size=.
@@ -215,7 +217,7 @@ func (s *Server) inclusionProof(w http.ResponseWriter, r *http.Request) {
 func (s *Server) consistencyProof(w http.ResponseWriter, r *http.Request) {
 	s.proof(w, r, func(c Checkpoints, q *proofQuery) (any, error) {
 		from := q.uint("from")
-		v, _ := param(r, "from")
+		v, _ := param.Get(r, "from")
 		q.require(v == "", "from", "the earlier tree size")
 		to := q.uint("to")
 		if q.err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 	"taizhang/projections/compliance"
 	"taizhang/projections/plan"
@@ -64,9 +66,9 @@ func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	only, err := param(r, "plan")
+	only, err := param.Get(r, "plan")
 	if err == nil {
-		only, err = parsePlanID("plan", only)
+		only, err = param.PlanID("plan", only)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -81,7 +83,7 @@ func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("plan %s does not apply to unit %s (or does not exist): %w", only, unit, events.ErrNotFound))
 		return
 	}
-	writeJSON(w, http.StatusOK, ans)
+	gate.WriteJSON(w, http.StatusOK, ans)
 }
 
 // complianceOf evaluates the unit against the plans in force at asOf (zero:
@@ -147,17 +149,17 @@ type Ranking struct {
 // the end of ?period=YYYY-MM (or now, if the period has not ended): ties by
 // more requirements met, then by unit id.
 func (s *Server) ranking(w http.ResponseWriter, r *http.Request) {
-	id, err := parsePlanID("plan", r.PathValue("plan"))
+	id, err := param.PlanID("plan", r.PathValue("plan"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	period, err := param(r, "period")
+	period, err := param.Get(r, "period")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	month, err := parseMonth("period", period)
+	month, err := param.Month("period", period)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -167,7 +169,7 @@ func (s *Server) ranking(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rk)
+	gate.WriteJSON(w, http.StatusOK, rk)
 }
 
 // rank computes a ranking from the maintained projections; a unit whose

@@ -7,6 +7,8 @@ import (
 
 	"taizhang/events"
 	"taizhang/events/checkpoint"
+	"taizhang/gate"
+	"taizhang/param"
 )
 
 // Cosignatures is what the API needs of the witness cosignature log
@@ -73,9 +75,9 @@ func (s *Server) postCosignature(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: witness cosignatures are not enabled on this server", events.ErrUnavailable))
 		return
 	}
-	seq, err := parseUint("seq", r.PathValue("seq"), 0, 1<<53)
+	seq, err := param.Uint("seq", r.PathValue("seq"), 0, 1<<53)
 	if err == nil && seq == 0 {
-		err = fmt.Errorf("%w: the checkpoint sequence must be 1 or more", errBadRequest)
+		err = fmt.Errorf("%w: the checkpoint sequence must be 1 or more", param.ErrBadRequest)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -87,10 +89,10 @@ func (s *Server) postCosignature(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.Cosignature == "" || in.Key == "" {
-		s.fail(w, r, fmt.Errorf("%w: cosignature (the note signature line) and key (the witness's verifier key) are required", errBadRequest))
+		s.fail(w, r, fmt.Errorf("%w: cosignature (the note signature line) and key (the witness's verifier key) are required", param.ErrBadRequest))
 		return
 	}
-	rec, created, err := s.cosigs.Add(r.Context(), seq, in.Cosignature, in.Key, principal(r).User)
+	rec, created, err := s.cosigs.Add(r.Context(), seq, in.Cosignature, in.Key, gate.Principal(r).User)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -100,7 +102,7 @@ func (s *Server) postCosignature(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 		s.log.InfoContext(r.Context(), "checkpoint cosigned", "checkpoint", seq, "size", rec.Size, "witness", rec.Witness, "by", rec.By)
 	}
-	writeJSON(w, status, rec)
+	gate.WriteJSON(w, status, rec)
 }
 
 // showCheckpoint answers checkpoint {seq} with its cosignatures, as JSON or
@@ -110,7 +112,7 @@ func (s *Server) showCheckpoint(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	seq, err := parseUint("seq", r.PathValue("seq"), 0, 1<<53)
+	seq, err := param.Uint("seq", r.PathValue("seq"), 0, 1<<53)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -3,7 +3,6 @@ package services
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,9 @@ import (
 	"taizhang/auth"
 	"taizhang/blobstore"
 	"taizhang/events"
+	"taizhang/gate"
 	"taizhang/media"
+	"taizhang/param"
 )
 
 // maxMetaSize is the default bound of a JSON body or the JSON part of an
@@ -29,27 +30,6 @@ const (
 	maxMetaSize = 64 << 10
 	maxJSONCap  = 1 << 20
 )
-
-// decodeStrict decodes exactly one JSON value into v, rejecting unknown
-// fields and trailing data.
-func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: empty JSON body", errBadRequest)
-		}
-		return fmt.Errorf("%w: malformed JSON: %v", errBadRequest, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: trailing data after the JSON object", errBadRequest)
-	}
-	return nil
-}
 
 // EvidenceInput is the JSON metadata part of an evidence upload.
 type EvidenceInput struct {
@@ -103,13 +83,13 @@ func parseTime(field, v string, zone *time.Location) (time.Time, error) {
 // DecodeEvidence decodes and checks the evidence metadata JSON: strict
 // (unknown fields rejected), kind, title and occurred_at required, an
 // occurred_at no later than now plus skew. Every error wraps
-// events.ErrInvalid or errBadRequest.
+// events.ErrInvalid or param.ErrBadRequest.
 func DecodeEvidence(b []byte, now time.Time, skew time.Duration, zone *time.Location) (ParsedEvidence, error) {
 	var in EvidenceInput
 	if len(b) > maxJSONCap {
-		return ParsedEvidence{}, fmt.Errorf("%w: evidence metadata over %d bytes", errBadRequest, maxJSONCap)
+		return ParsedEvidence{}, fmt.Errorf("%w: evidence metadata over %d bytes", param.ErrBadRequest, maxJSONCap)
 	}
-	if err := decodeStrict(bytes.NewReader(b), &in); err != nil {
+	if err := gate.DecodeStrict(bytes.NewReader(b), &in); err != nil {
 		return ParsedEvidence{}, err
 	}
 	var p ParsedEvidence
@@ -148,7 +128,7 @@ func DecodeEvidence(b []byte, now time.Time, skew time.Duration, zone *time.Loca
 // parseBlobRefs checks an evidence's blob references: at most
 // events.MaxAttachments, canonical digests, each once, names that are
 // plain labels (checkFileName). Errors wrap events.ErrInvalid or
-// errBadRequest.
+// param.ErrBadRequest.
 func parseBlobRefs(in []BlobRef) ([]ParsedBlobRef, error) {
 	if len(in) > events.MaxAttachments {
 		return nil, fmt.Errorf("%w: %d blobs; at most %d attachments", events.ErrInvalid, len(in), events.MaxAttachments)
@@ -194,8 +174,8 @@ type Receipt struct {
 // writeReceipt answers the receipt of rec, with its sequence in
 // X-Taizhang-Seq.
 func writeReceipt(w http.ResponseWriter, r *http.Request, status int, rec *events.Record) {
-	noteSeq(r.Context(), rec.Seq)
-	writeJSON(w, status, receipt(rec))
+	gate.NoteSeq(r.Context(), rec.Seq)
+	gate.WriteJSON(w, status, receipt(rec))
 }
 
 func receipt(rec *events.Record) Receipt {
@@ -246,7 +226,7 @@ func (up *upload) close() {
 func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart string, early func([]byte) bool) (_ *upload, _ bool, err error) {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "multipart/form-data" {
-		return nil, false, fmt.Errorf("%w: want multipart/form-data with a %q part and \"attachment\" file parts", errBadRequest, metaPart)
+		return nil, false, fmt.Errorf("%w: want multipart/form-data with a %q part and \"attachment\" file parts", param.ErrBadRequest, metaPart)
 	}
 	mr, err := s.multipartReader(w, r)
 	if err != nil {
@@ -273,9 +253,9 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 		switch part.FormName() {
 		case metaPart:
 			if up.meta != nil {
-				return nil, false, fmt.Errorf("%w: more than one %q part", errBadRequest, metaPart)
+				return nil, false, fmt.Errorf("%w: more than one %q part", param.ErrBadRequest, metaPart)
 			}
-			b, err := readField(part, s.cfg.MaxJSONSize, errJSONTooLarge)
+			b, err := readField(part, s.cfg.MaxJSONSize, gate.ErrJSONTooLarge)
 			if err != nil {
 				return nil, false, err
 			}
@@ -288,12 +268,12 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request, metaPart str
 				return nil, false, err
 			}
 		default:
-			return nil, false, fmt.Errorf("%w: unexpected part %q (want %q and \"attachment\")", errBadRequest, part.FormName(), metaPart)
+			return nil, false, fmt.Errorf("%w: unexpected part %q (want %q and \"attachment\")", param.ErrBadRequest, part.FormName(), metaPart)
 		}
 		part.Close()
 	}
 	if up.meta == nil {
-		return nil, false, fmt.Errorf("%w: the %q JSON part is missing", errBadRequest, metaPart)
+		return nil, false, fmt.Errorf("%w: the %q JSON part is missing", param.ErrBadRequest, metaPart)
 	}
 	return up, false, nil
 }
@@ -330,11 +310,11 @@ func (s *Server) receiveFile(ctx context.Context, st blobstore.Store, r io.Reade
 			mediaType = media.Sniff(head[:n], f, size, name)
 			if mediaType == "text/plain" && media.TextClaimsOther(name) {
 				return fmt.Errorf("%w: %q is plain text under a name that claims another type; plain text is accepted only as itself (e.g. .txt)",
-					ErrUnsupportedMedia, label(name))
+					gate.ErrUnsupportedMedia, label(name))
 			}
 			if !media.Allowed[mediaType] {
 				return fmt.Errorf("%w: %q is %s; photos (JPEG, PNG, WebP, HEIC, GIF) and documents (PDF, Office, OpenDocument, plain text) are accepted",
-					ErrUnsupportedMedia, label(name), mediaType)
+					gate.ErrUnsupportedMedia, label(name), mediaType)
 			}
 			// Headers first: an image over the pixel limit is refused before
 			// any pixel is decoded; decoding is bounded in time and in how
@@ -362,9 +342,9 @@ func (s *Server) receiveFile(ctx context.Context, st blobstore.Store, r io.Reade
 			return events.Attachment{}, fmt.Errorf("attachment %q over the %d MiB limit: %w", label(name), s.cfg.MaxFileSize>>20, blobstore.ErrTooLarge)
 		}
 		if body != nil && body.err != nil && ctx.Err() == nil { // the client's body broke off or is malformed
-			return events.Attachment{}, fmt.Errorf("%w: attachment %q: truncated or malformed part: %v", errBadRequest, label(name), body.err)
+			return events.Attachment{}, fmt.Errorf("%w: attachment %q: truncated or malformed part: %v", param.ErrBadRequest, label(name), body.err)
 		}
-		if errors.Is(err, ErrUnsupportedMedia) || errors.Is(err, media.ErrTooManyPixels) || errors.Is(err, media.ErrDecodeTimeout) {
+		if errors.Is(err, gate.ErrUnsupportedMedia) || errors.Is(err, media.ErrTooManyPixels) || errors.Is(err, media.ErrDecodeTimeout) {
 			return events.Attachment{}, err
 		}
 		return events.Attachment{}, fmt.Errorf("store attachment %q: %w", label(name), err)
@@ -523,11 +503,11 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, parseErr)
 		return
 	}
-	p := principal(r)
+	p := gate.Principal(r)
 	attachments := up.files()
 	if len(parsed.Blobs) > 0 {
 		if n := len(attachments) + len(parsed.Blobs); n > s.cfg.MaxFiles {
-			s.fail(w, r, fmt.Errorf("%w: %d attachments; at most %d in one request", ErrTooManyFiles, n, s.cfg.MaxFiles))
+			s.fail(w, r, fmt.Errorf("%w: %d attachments; at most %d in one request", gate.ErrTooManyFiles, n, s.cfg.MaxFiles))
 			return
 		}
 		stored, err := s.storedAttachments(ctx, p, parsed.Blobs)
@@ -567,10 +547,10 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, early fu
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxJSONSize))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, false, fmt.Errorf("%w: over %d bytes", errJSONTooLarge, s.cfg.MaxJSONSize)
+		return nil, false, fmt.Errorf("%w: over %d bytes", gate.ErrJSONTooLarge, s.cfg.MaxJSONSize)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: read body: %v", errBadRequest, err)
+		return nil, false, fmt.Errorf("%w: read body: %v", param.ErrBadRequest, err)
 	}
 	return &upload{meta: b}, early(b), nil
 }
@@ -596,7 +576,7 @@ func (s *Server) retractEvidence(w http.ResponseWriter, r *http.Request) { s.cor
 
 func (s *Server) correct(w http.ResponseWriter, r *http.Request, amend bool) {
 	unit := r.PathValue("unit")
-	id, err := parseID("evidence id", r.PathValue("id"))
+	id, err := param.ID("evidence id", r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -614,7 +594,7 @@ func (s *Server) correct(w http.ResponseWriter, r *http.Request, amend bool) {
 	}
 	defer up.close()
 	c := events.Correction{Unit: unit, Evidence: id, ExpectedVersion: in.ExpectedVersion, Reason: strings.TrimSpace(in.Reason),
-		Attachments: up.files(), Actor: principal(r).Actor(), Client: clientOf(r)}
+		Attachments: up.files(), Actor: gate.Principal(r).Actor(), Client: clientOf(r)}
 	if c.ExpectedVersion < 1 {
 		s.fail(w, r, fmt.Errorf("%w: expected_version is required: the version you are correcting, from the archive", events.ErrInvalid))
 		return
@@ -695,7 +675,7 @@ func (s *Server) readJSONOrUpload(w http.ResponseWriter, r *http.Request, part s
 	if err != nil {
 		return nil, err
 	}
-	if err := decodeStrict(bytes.NewReader(up.meta), v); err != nil {
+	if err := gate.DecodeStrict(bytes.NewReader(up.meta), v); err != nil {
 		up.close()
 		return nil, err
 	}
@@ -713,7 +693,7 @@ const blobCSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 // blob answers an attachment's bytes: its media type sniffed again from
 // them, images inline and everything else as a download, under a
-// sandboxing CSP. ?name= (the label from the event) names the file in
+// sandboxing gate.CSP. ?name= (the label from the event) names the file in
 // Content-Disposition, encoded safely; a name that could be a path is
 // refused like at upload.
 func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
@@ -722,7 +702,7 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	name, err := param(r, "name")
+	name, err := param.Get(r, "name")
 	if err == nil {
 		err = checkFileName(name)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"taizhang/events"
 	"taizhang/export"
+	"taizhang/gate"
 )
 
 // exportRecorder is the ledger method that records an export
@@ -51,7 +52,7 @@ func (s *Server) exportUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p := principal(r)
+	p := gate.Principal(r)
 	bag, err := export.Prepare(r.Context(), s.ledger, s.blobs, cosignedCheckpoints{cps, s}, export.Options{
 		Unit: unit, AsOf: asOf, Exporter: fmt.Sprintf("%s (%s)", p.User, p.Role), Compliance: ans, Now: s.cfg.Now,
 	})

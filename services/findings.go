@@ -12,6 +12,8 @@ import (
 
 	"taizhang/closure"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 )
 
@@ -48,7 +50,7 @@ func (s *Server) recordFinding(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer up.close()
-	nf := events.NewFinding{Unit: unit, Attachments: up.files(), Actor: principal(r).Actor(), Client: clientOf(r),
+	nf := events.NewFinding{Unit: unit, Attachments: up.files(), Actor: gate.Principal(r).Actor(), Client: clientOf(r),
 		Finding: events.Finding{Plan: in.Plan, Requirement: in.Requirement, Description: strings.TrimSpace(in.Description), Severity: in.Severity, Due: in.Due}}
 	if in.ID != "" {
 		id, err := uuid.Parse(in.ID)
@@ -78,7 +80,7 @@ func (s *Server) resolveFinding(w http.ResponseWriter, r *http.Request) { s.deci
 func (s *Server) reopenFinding(w http.ResponseWriter, r *http.Request)  { s.decideFinding(w, r, false) }
 
 func (s *Server) decideFinding(w http.ResponseWriter, r *http.Request, resolve bool) {
-	id, err := parseID("finding id", r.PathValue("id"))
+	id, err := param.ID("finding id", r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -89,7 +91,7 @@ func (s *Server) decideFinding(w http.ResponseWriter, r *http.Request, resolve b
 		return
 	}
 	d := events.FindingDecision{Unit: r.PathValue("unit"), Finding: id, ExpectedVersion: in.ExpectedVersion, Reason: in.Reason,
-		Override: in.Override, Actor: principal(r).Actor(), Client: clientOf(r)}
+		Override: in.Override, Actor: gate.Principal(r).Actor(), Client: clientOf(r)}
 	var rec *events.Record
 	if resolve {
 		rec, err = s.resolve(r.Context(), d)

@@ -2,10 +2,7 @@ package services
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"sync"
@@ -13,6 +10,7 @@ import (
 
 	"taizhang/blobstore"
 	"taizhang/events"
+	"taizhang/gate"
 )
 
 // Probe bounds: /readyz reads the stream's last sequence within
@@ -68,7 +66,7 @@ func (s *Server) held() map[string]string {
 // unhealthy or unready, since every other unit is served, but supervisors
 // and monitoring must see it.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "alive", "quarantined": s.quarantined()})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"status": "alive", "quarantined": s.quarantined()})
 }
 
 // quarantined returns the archive's quarantined chains, never nil.
@@ -159,103 +157,15 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, code, rd)
-}
-
-// serve routes r, recording it in Config.Metrics by the pattern of the
-// route that took it (bounded: the route table's patterns, never a raw
-// path) and the status answered.
-// At debug level it also logs one line per request (method, route,
-// status, duration; the path only as its route pattern).
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	debug := s.log.Enabled(r.Context(), slog.LevelDebug)
-	if s.cfg.Metrics == nil && !debug {
-		s.mux.ServeHTTP(w, r)
-		return
-	}
-	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	s.mux.ServeHTTP(sw, r) // sets r.Pattern to the matched route's pattern
-	status := sw.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	took := time.Since(start)
-	s.cfg.Metrics.ObserveHTTP(r.Pattern, status, took)
-	if debug {
-		s.log.DebugContext(r.Context(), "request", "method", r.Method, "route", r.Pattern, "status", status, "took", took.Round(time.Microsecond).String())
-	}
+	gate.WriteJSON(w, code, rd)
 }
 
 // metrics serves GET /metrics with Config.MetricsHandler; without one it
 // answers 404 saying where metrics are.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.MetricsHandler == nil {
-		s.fail(w, r, fmt.Errorf("%w: metrics are not served on this address (serve --metrics-addr: off, or another address)", errNoRoute))
+		s.fail(w, r, fmt.Errorf("%w: metrics are not served on this address (serve --metrics-addr: off, or another address)", gate.ErrNoRoute))
 		return
 	}
 	s.cfg.MetricsHandler.ServeHTTP(w, r)
-}
-
-// HeaderRequestID names the header that carries a request's id, both ways.
-const HeaderRequestID = "X-Request-Id"
-
-// maxRequestID bounds an accepted incoming request id.
-const maxRequestID = 64
-
-type requestIDKey struct{}
-
-// requestIDOf returns r's X-Request-Id if it is sane (1 to 64 characters
-// of A-Z, a-z, 0-9, '.', '_', '-': a proxy's id is kept, so one id follows
-// the request through both logs), else a new random one.
-func requestIDOf(r *http.Request) string {
-	if id := r.Header.Get(HeaderRequestID); saneRequestID(id) {
-		return id
-	}
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return hex.EncodeToString(b[:])
-}
-
-func saneRequestID(id string) bool {
-	if id == "" || len(id) > maxRequestID {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func withRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestID returns the id of the request ctx belongs to, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-// requestIDHandler adds request_id to every record logged with the
-// context of a request (the *Context logging methods).
-type requestIDHandler struct{ slog.Handler }
-
-func (h requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
-	if id := RequestID(ctx); id != "" {
-		rec = rec.Clone()
-		rec.AddAttrs(slog.String("request_id", id))
-	}
-	return h.Handler.Handle(ctx, rec)
-}
-
-func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return requestIDHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h requestIDHandler) WithGroup(name string) slog.Handler {
-	return requestIDHandler{h.Handler.WithGroup(name)}
 }

@@ -14,6 +14,8 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 	"taizhang/projections/audit"
 	"taizhang/verify"
@@ -87,7 +89,7 @@ func (pg *pages) auditIndex(w http.ResponseWriter, r *http.Request) {
 		pg.failErr(w, r, err)
 		return
 	}
-	d := auditData{Views: auditPageViews, Quarantined: pg.s.quarantinedFor(principal(r))}
+	d := auditData{Views: auditPageViews, Quarantined: pg.s.quarantinedFor(gate.Principal(r))}
 	pg.render(w, r, http.StatusOK, "audit", pg.page(w, r, d, "title.audit"))
 }
 
@@ -100,13 +102,13 @@ func (pg *pages) auditPage(view string) http.HandlerFunc {
 			pg.failErr(w, r, err)
 			return
 		}
-		d := auditData{View: view, Views: auditPageViews, Filter: f, Quarantined: pg.s.quarantinedFor(principal(r))}
+		d := auditData{View: view, Views: auditPageViews, Filter: f, Quarantined: pg.s.quarantinedFor(gate.Principal(r))}
 		lang := pg.lang(w, r)
 		err = pg.s.archive.Read(func(a *projections.Archive) error {
 			if o.Unit != "" && a.Unit(o.Unit) == nil {
 				return fmt.Errorf("unit %s: %w", o.Unit, events.ErrNotFound)
 			}
-			d.Units, d.Applied = unitsForFilter(a, principal(r)), a.Applied()
+			d.Units, d.Applied = unitsForFilter(a, gate.Principal(r)), a.Applied()
 			switch view {
 			case "corrections":
 				rep := audit.Corrections(a, o)
@@ -270,7 +272,7 @@ type CheckpointStatus struct {
 func (pg *pages) auditVerify(w http.ResponseWriter, r *http.Request) {
 	d := verifyData{Unit: r.URL.Query().Get("unit"), AsOf: r.URL.Query().Get("as_of")}
 	_ = pg.s.archive.Read(func(a *projections.Archive) error {
-		d.Units = unitsForFilter(a, principal(r))
+		d.Units = unitsForFilter(a, gate.Principal(r))
 		return nil
 	})
 	if pg.s.checkpoints != nil {
@@ -291,7 +293,7 @@ func (pg *pages) auditVerify(w http.ResponseWriter, r *http.Request) {
 			pg.failErr(w, r, err)
 			return
 		}
-		if err := pg.s.authorize(principal(r), auth.ActAudit, d.Unit); err != nil {
+		if err := pg.s.gate.Authorize(gate.Principal(r), auth.ActAudit, d.Unit); err != nil {
 			pg.failErr(w, r, err)
 			return
 		}
@@ -320,7 +322,7 @@ func (pg *pages) auditExport(w http.ResponseWriter, r *http.Request) {
 	}
 	if asOf != "" {
 		if _, err := time.Parse(time.DateOnly, asOf); err != nil {
-			pg.failErr(w, r, fmt.Errorf("%w: as_of %q is not a YYYY-MM-DD date", errBadRequest, asOf))
+			pg.failErr(w, r, fmt.Errorf("%w: as_of %q is not a YYYY-MM-DD date", param.ErrBadRequest, asOf))
 			return
 		}
 	}
@@ -383,7 +385,7 @@ func (pg *pages) rankingPage(w http.ResponseWriter, r *http.Request) {
 	loc := pv.Plan.Location()
 	months := rankingMonths(pv.Plan.Period.Start.Start(loc), pv.Plan.Period.End.Start(loc), pg.s.now().In(loc))
 	if len(months) == 0 {
-		pg.failErr(w, r, fmt.Errorf("%w: plan %s has not started", errBadRequest, id))
+		pg.failErr(w, r, fmt.Errorf("%w: plan %s has not started", param.ErrBadRequest, id))
 		return
 	}
 	month := r.URL.Query().Get("month")
@@ -392,7 +394,7 @@ func (pg *pages) rankingPage(w http.ResponseWriter, r *http.Request) {
 	}
 	i := slices.Index(months, month)
 	if i < 0 {
-		pg.failErr(w, r, fmt.Errorf("%w: month %q is not a month of plan %s so far (YYYY-MM)", errBadRequest, month, id))
+		pg.failErr(w, r, fmt.Errorf("%w: month %q is not a month of plan %s so far (YYYY-MM)", param.ErrBadRequest, month, id))
 		return
 	}
 	d := rankingData{Plan: id, Title: pv.Plan.Title, Month: month, Months: months}

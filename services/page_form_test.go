@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"taizhang/blobstore/dir"
+	"taizhang/gate"
 )
 
 // FuzzReadForm: the browser form reader never panics, answers only errors
@@ -40,7 +41,7 @@ func FuzzReadForm(f *testing.F) {
 		atts := up.files()
 		if err != nil {
 			var mbe *http.MaxBytesError
-			if status, _ := statusOf(err); status >= 500 && !errors.As(err, &mbe) {
+			if status, _ := gate.StatusOf(err); status >= 500 && !errors.As(err, &mbe) {
 				t.Fatalf("error of the wrong kind: %v", err)
 			}
 			return

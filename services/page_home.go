@@ -10,6 +10,7 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
 	"taizhang/projections"
 	"taizhang/projections/audit"
 	"taizhang/projections/compliance"
@@ -67,7 +68,7 @@ type planLink struct{ ID, Title string }
 // inspections, reused photos and denied reads of its scope. Each list
 // links to the page that shows it all.
 func (pg *pages) home(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
+	p := gate.Principal(r)
 	var d homeData
 	title := "title.home"
 	var err error
@@ -138,7 +139,7 @@ func (pg *pages) clerkHome(r *http.Request, p auth.Principal, d *homeData) error
 // units it may read.
 func (pg *pages) overseerHome(r *http.Request, p auth.Principal, d *homeData) error {
 	s := pg.s
-	d.Audit = s.authorize(p, auth.ActAudit, "") == nil
+	d.Audit = s.gate.Authorize(p, auth.ActAudit, "") == nil
 	plans := s.plansAsOf(time.Time{})
 	for _, pv := range plans {
 		d.Plans = append(d.Plans, planLink{ID: pv.Plan.ID, Title: pv.Plan.Title})
@@ -224,7 +225,7 @@ func (pg *pages) overseerHome(r *http.Request, p auth.Principal, d *homeData) er
 // anyone on its units, newest first; a server without a readable access
 // log says so on the page.
 func (pg *pages) deniedReads(r *http.Request, p auth.Principal, d *homeData) {
-	rd, ok := pg.s.access.(auth.AccessReader)
+	rd, ok := pg.s.gate.AccessLog().(auth.AccessReader)
 	if !ok {
 		d.NoAccessLog = true
 		return

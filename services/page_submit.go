@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 	"taizhang/projections/compliance"
 )
@@ -36,7 +38,7 @@ const maxFormFields = 32
 func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[string]bool, early func(url.Values) bool) (_ url.Values, _ *upload, _ bool, err error) {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "multipart/form-data" {
-		return nil, nil, false, fmt.Errorf("%w: want a multipart/form-data form", errBadRequest)
+		return nil, nil, false, fmt.Errorf("%w: want a multipart/form-data form", param.ErrBadRequest)
 	}
 	mr, err := s.multipartReader(w, r) // after the csrf field, for a session's form
 	if err != nil {
@@ -73,12 +75,12 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 				return vals, nil, false, err
 			}
 		case part.FileName() != "":
-			return vals, nil, false, fmt.Errorf("%w: unexpected file field %q", errBadRequest, name)
+			return vals, nil, false, fmt.Errorf("%w: unexpected file field %q", param.ErrBadRequest, name)
 		default:
 			if n++; n > maxFormFields {
-				return vals, nil, false, fmt.Errorf("%w: too many form fields", errBadRequest)
+				return vals, nil, false, fmt.Errorf("%w: too many form fields", param.ErrBadRequest)
 			}
-			b, err := readField(part, maxMetaSize, errBadRequest)
+			b, err := readField(part, maxMetaSize, param.ErrBadRequest)
 			if err != nil {
 				return vals, nil, false, err
 			}
@@ -93,7 +95,7 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, files map[stri
 func readSmallForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxMetaSize)
 	if err := r.ParseMultipartForm(maxMetaSize); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		return fmt.Errorf("%w: %v", errBadRequest, err)
+		return fmt.Errorf("%w: %v", param.ErrBadRequest, err)
 	}
 	return nil
 }
@@ -155,7 +157,7 @@ func (pg *pages) submitData(r *http.Request, unit string) (*submitData, error) {
 				}
 			}
 			if d.Finding == nil {
-				return fmt.Errorf("%w: no finding %q in unit %s", errBadRequest, fid, unit)
+				return fmt.Errorf("%w: no finding %q in unit %s", param.ErrBadRequest, fid, unit)
 			}
 		}
 		return nil
@@ -212,7 +214,7 @@ func (pg *pages) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refuse := func(err error) {
-		status, _ := statusOf(err)
+		status, _ := gate.StatusOf(err)
 		if status >= 500 || status == http.StatusUnauthorized || status == http.StatusForbidden || vals == nil {
 			pg.failErr(w, r, err)
 			return
@@ -250,7 +252,7 @@ func (pg *pages) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if parsed.ID == uuid.Nil {
-		refuse(fmt.Errorf("%w: the form has no evidence id; reload it", errBadRequest))
+		refuse(fmt.Errorf("%w: the form has no evidence id; reload it", param.ErrBadRequest))
 		return
 	}
 	if err := up.commit(ctx); err != nil { // the files reach the blob store right before the event names them
@@ -258,7 +260,7 @@ func (pg *pages) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, created, err := s.ledger.SubmitEvidence(ctx, events.Submission{ID: parsed.ID, Unit: unit, Evidence: parsed.Evidence,
-		OccurredAt: parsed.OccurredAt, Attachments: up.files(), Actor: principal(r).Actor(), Client: events.ClientWeb})
+		OccurredAt: parsed.OccurredAt, Attachments: up.files(), Actor: gate.Principal(r).Actor(), Client: events.ClientWeb})
 	if err != nil {
 		refuse(err)
 		return
@@ -286,7 +288,7 @@ func (pg *pages) receipt(w http.ResponseWriter, r *http.Request) {
 	unit := r.PathValue("unit")
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
-		pg.failErr(w, r, fmt.Errorf("%w: evidence id %q is not a UUID", errBadRequest, r.PathValue("id")))
+		pg.failErr(w, r, fmt.Errorf("%w: evidence id %q is not a UUID", param.ErrBadRequest, r.PathValue("id")))
 		return
 	}
 	recs, err := pg.s.ledger.Evidence(r.Context(), unit, id)
@@ -309,7 +311,7 @@ func (pg *pages) receipt(w http.ResponseWriter, r *http.Request) {
 func versionField(r *http.Request) (int, error) {
 	v, err := strconv.Atoi(r.FormValue("expected_version"))
 	if err != nil || v < 1 {
-		return 0, fmt.Errorf("%w: expected_version must be the version being corrected", errBadRequest)
+		return 0, fmt.Errorf("%w: expected_version must be the version being corrected", param.ErrBadRequest)
 	}
 	return v, nil
 }
@@ -323,7 +325,7 @@ func (pg *pages) correction(w http.ResponseWriter, r *http.Request) (events.Corr
 	}
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
-		return c, fmt.Errorf("%w: evidence id %q is not a UUID", errBadRequest, r.PathValue("id"))
+		return c, fmt.Errorf("%w: evidence id %q is not a UUID", param.ErrBadRequest, r.PathValue("id"))
 	}
 	v, err := versionField(r)
 	if err != nil {
@@ -334,7 +336,7 @@ func (pg *pages) correction(w http.ResponseWriter, r *http.Request) (events.Corr
 		return c, fmt.Errorf("%w: a correction needs a reason", events.ErrInvalid)
 	}
 	return events.Correction{Unit: r.PathValue("unit"), Evidence: id, ExpectedVersion: v, Reason: reason,
-		Actor: principal(r).Actor(), Client: events.ClientWeb}, nil
+		Actor: gate.Principal(r).Actor(), Client: events.ClientWeb}, nil
 }
 
 // amend records the fields of the form that differ from the item as it
@@ -409,12 +411,12 @@ func (pg *pages) recordFinding(w http.ResponseWriter, r *http.Request) {
 		pg.failErr(w, r, err)
 		return
 	}
-	nf := events.NewFinding{Unit: unit, Attachments: up.files(), Actor: principal(r).Actor(), Client: events.ClientWeb,
+	nf := events.NewFinding{Unit: unit, Attachments: up.files(), Actor: gate.Principal(r).Actor(), Client: events.ClientWeb,
 		Finding: events.Finding{Description: strings.TrimSpace(vals.Get("description")), Severity: vals.Get("severity"), Due: vals.Get("due")}}
 	if rq := vals.Get("requirement"); rq != "" {
 		p, q, ok := strings.Cut(rq, "/")
 		if !ok {
-			pg.failErr(w, r, fmt.Errorf("%w: requirement %q is not plan/requirement", errBadRequest, rq))
+			pg.failErr(w, r, fmt.Errorf("%w: requirement %q is not plan/requirement", param.ErrBadRequest, rq))
 			return
 		}
 		nf.Finding.Plan, nf.Finding.Requirement = p, q
@@ -449,7 +451,7 @@ func (pg *pages) decide(resolve bool) http.HandlerFunc {
 		unit := r.PathValue("unit")
 		id, err := uuid.Parse(r.PathValue("id"))
 		if err != nil {
-			pg.failErr(w, r, fmt.Errorf("%w: finding id %q is not a UUID", errBadRequest, r.PathValue("id")))
+			pg.failErr(w, r, fmt.Errorf("%w: finding id %q is not a UUID", param.ErrBadRequest, r.PathValue("id")))
 			return
 		}
 		v, err := versionField(r)
@@ -458,7 +460,7 @@ func (pg *pages) decide(resolve bool) http.HandlerFunc {
 			return
 		}
 		d := events.FindingDecision{Unit: unit, Finding: id, ExpectedVersion: v, Reason: strings.TrimSpace(r.FormValue("reason")),
-			Override: resolve && r.FormValue("override") != "", Actor: principal(r).Actor(), Client: events.ClientWeb}
+			Override: resolve && r.FormValue("override") != "", Actor: gate.Principal(r).Actor(), Client: events.ClientWeb}
 		if resolve {
 			_, err = pg.s.resolve(r.Context(), d)
 		} else {

@@ -287,11 +287,11 @@ func TestPageCSP(t *testing.T) {
 	csp := h.Get("Content-Security-Policy")
 	for _, want := range []string{"script-src 'self'", "style-src 'self'", "img-src 'self'", "frame-ancestors 'none'"} {
 		if !strings.Contains(csp, want) {
-			t.Errorf("CSP %q lacks %q", csp, want)
+			t.Errorf("gate.CSP %q lacks %q", csp, want)
 		}
 	}
 	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "*") {
-		t.Errorf("CSP %q is too open", csp)
+		t.Errorf("gate.CSP %q is too open", csp)
 	}
 }
 

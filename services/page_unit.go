@@ -16,6 +16,7 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
 	"taizhang/projections"
 )
 
@@ -126,8 +127,8 @@ type unitData struct {
 // items no requirement claims; the findings.
 func (pg *pages) unitData(ctx context.Context, r *http.Request, unit string, asOf time.Time) (*unitData, error) {
 	s := pg.s
-	p := principal(r)
-	d := &unitData{CanWrite: s.authorize(p, auth.ActEvidenceWrite, unit) == nil, CanInspect: s.authorize(p, auth.ActFindingWrite, unit) == nil,
+	p := gate.Principal(r)
+	d := &unitData{CanWrite: s.gate.Authorize(p, auth.ActEvidenceWrite, unit) == nil, CanInspect: s.gate.Authorize(p, auth.ActFindingWrite, unit) == nil,
 		Past: !asOf.IsZero(), CSRF: s.csrfToken(r), NewFindingID: uuid.New()}
 	d.AsOf.Action = "/units/" + unit
 	if !asOf.IsZero() {

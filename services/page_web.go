@@ -12,6 +12,8 @@ import (
 	"taizhang/auth"
 	"taizhang/closure"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 	"taizhang/projections/compliance"
 	"taizhang/projections/plan"
@@ -34,6 +36,7 @@ func (s *Server) pageRoutes() {
 	}
 	pg := &pages{s: s, r: r}
 	s.pages = pg
+	s.gate.SetErrorPage(pg.fail)
 	s.handle("GET /static/", auth.ActPublic, false, web.Static().ServeHTTP)
 	s.handle("GET /login", auth.ActPublic, false, pg.login)
 	s.handle("POST /login", auth.ActPublic, false, pg.loginPassword)
@@ -122,7 +125,7 @@ func (pg *pages) defaultLang() string {
 
 // page returns the layout data for r with the given title key (and args).
 func (pg *pages) page(w http.ResponseWriter, r *http.Request, data any, titleKey string, args ...any) *web.Page {
-	p := principal(r)
+	p := gate.Principal(r)
 	l := pg.lang(w, r)
 	return &web.Page{Lang: l, Title: pg.r.T(l, titleKey, args...), User: p.User, Role: string(p.Role), Unit: p.Unit,
 		CSRF: pg.s.csrfToken(r), URL: r.URL, Data: data}
@@ -132,7 +135,7 @@ func (pg *pages) page(w http.ResponseWriter, r *http.Request, data any, titleKey
 func (pg *pages) render(w http.ResponseWriter, r *http.Request, status int, name string, p *web.Page) {
 	if err := pg.r.Render(w, status, name, p); err != nil {
 		pg.s.log.ErrorContext(r.Context(), "render page", "page", name, "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error; see the server log for request "+RequestID(r.Context()), http.StatusInternalServerError)
+		http.Error(w, "internal error; see the server log for request "+gate.RequestID(r.Context()), http.StatusInternalServerError)
 	}
 }
 
@@ -174,7 +177,7 @@ func (pg *pages) fail(w http.ResponseWriter, r *http.Request, status int, err er
 	default:
 		msg = pg.r.T(l, "error.500")
 	}
-	p := pg.page(w, r, errorData{Status: status, Message: msg, Next: url.QueryEscape(r.URL.RequestURI()), RequestID: RequestID(r.Context())}, "title.error")
+	p := pg.page(w, r, errorData{Status: status, Message: msg, Next: url.QueryEscape(r.URL.RequestURI()), RequestID: gate.RequestID(r.Context())}, "title.error")
 	if status == http.StatusUnauthorized {
 		p.User, p.Role = "", ""
 	}
@@ -218,7 +221,7 @@ func (pg *pages) loginToken(w http.ResponseWriter, r *http.Request) {
 func (pg *pages) signIn(w http.ResponseWriter, r *http.Request, start func() (auth.Principal, error)) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		pg.failErr(w, r, fmt.Errorf("%w: %v", errBadRequest, err))
+		pg.failErr(w, r, fmt.Errorf("%w: %v", param.ErrBadRequest, err))
 		return
 	}
 	next := localNext(r.PostFormValue("next"))
@@ -263,7 +266,7 @@ type heatRow struct {
 // and ?town= (the parent unit).
 func (pg *pages) units(w http.ResponseWriter, r *http.Request) {
 	s := pg.s
-	p := principal(r)
+	p := gate.Principal(r)
 	q := r.URL.Query()
 	d := unitsData{Plan: q.Get("plan"), Phase: q.Get("phase"), Town: q.Get("town"),
 		Legend: []string{compliance.StatusMet, compliance.StatusPartial, compliance.StatusMissing, compliance.StatusOverdue, compliance.StatusNotDue}}
@@ -276,7 +279,7 @@ func (pg *pages) units(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d.Plan != "" && pv == nil {
-		pg.failErr(w, r, fmt.Errorf("%w: no plan %q", errBadRequest, d.Plan))
+		pg.failErr(w, r, fmt.Errorf("%w: no plan %q", param.ErrBadRequest, d.Plan))
 		return
 	}
 	if pv == nil && len(plans) > 0 {
@@ -285,11 +288,11 @@ func (pg *pages) units(w http.ResponseWriter, r *http.Request) {
 	if pv != nil {
 		d.Phases = pv.Plan.Phases
 		if d.Phase != "" && !slices.ContainsFunc(d.Phases, func(ph plan.Phase) bool { return ph.ID == d.Phase }) {
-			pg.failErr(w, r, fmt.Errorf("%w: plan %s has no phase %q", errBadRequest, d.Plan, d.Phase))
+			pg.failErr(w, r, fmt.Errorf("%w: plan %s has no phase %q", param.ErrBadRequest, d.Plan, d.Phase))
 			return
 		}
 	} else if d.Phase != "" {
-		pg.failErr(w, r, fmt.Errorf("%w: no plan to take phase %q from", errBadRequest, d.Phase))
+		pg.failErr(w, r, fmt.Errorf("%w: no plan to take phase %q from", param.ErrBadRequest, d.Phase))
 		return
 	}
 	now := s.now()
@@ -312,7 +315,7 @@ func (pg *pages) units(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if d.Town != "" && !parents[d.Town] {
-			return fmt.Errorf("%w: %q is not a town (parent unit) here", errBadRequest, d.Town)
+			return fmt.Errorf("%w: %q is not a town (parent unit) here", param.ErrBadRequest, d.Town)
 		}
 		if pv == nil {
 			return nil

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 	"taizhang/projections/plan"
 )
@@ -29,9 +31,9 @@ type PlanAnswer struct {
 // it; ?file= names the file in messages. 201 for a new plan or version,
 // 200 when the same content was already published.
 func (s *Server) publishPlan(w http.ResponseWriter, r *http.Request) {
-	file, err := param(r, "file")
+	file, err := param.Get(r, "file")
 	if err == nil {
-		file, err = parseFileParam("file", file, "plan.yaml")
+		file, err = param.File("file", file, "plan.yaml")
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -57,12 +59,12 @@ func (s *Server) publishPlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	rec, created, err := s.ledger.PublishPlan(r.Context(), p.ID, js, string(body), file, principal(r).Actor(), clientOf(r))
+	rec, created, err := s.ledger.PublishPlan(r.Context(), p.ID, js, string(body), file, gate.Principal(r).Actor(), clientOf(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	noteSeq(r.Context(), rec.Seq)
+	gate.NoteSeq(r.Context(), rec.Seq)
 	// Answer once the projection has the plan, so a read right after sees it.
 	if err := s.waitApplied(r.Context(), rec.Seq); err != nil {
 		s.fail(w, r, err)
@@ -74,7 +76,7 @@ func (s *Server) publishPlan(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, PlanAnswer{Plan: p.ID, Version: pp.Version, Sequence: rec.Seq, Hash: rec.Event.Hash, Created: created})
+	gate.WriteJSON(w, status, PlanAnswer{Plan: p.ID, Version: pp.Version, Sequence: rec.Seq, Hash: rec.Event.Hash, Created: created})
 }
 
 // PlanSummary is a plan in a listing.
@@ -102,7 +104,7 @@ func (s *Server) listPlans(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"plans": out})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"plans": out})
 }
 
 func (s *Server) showPlan(w http.ResponseWriter, r *http.Request) {
@@ -111,7 +113,7 @@ func (s *Server) showPlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	id, err := parsePlanID("plan", r.PathValue("plan"))
+	id, err := param.PlanID("plan", r.PathValue("plan"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -2,14 +2,11 @@ package services
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"taizhang/events"
+	"taizhang/gate"
 	"taizhang/projections"
 )
 
@@ -25,83 +22,6 @@ import (
 //   - GET /api/v1/status says how far this replica is, with a digest of
 //     its projection that equals every other replica's at the same
 //     sequence.
-
-// Header names of the read-your-writes protocol.
-const (
-	HeaderSeq    = "X-Taizhang-Seq"
-	HeaderMinSeq = "X-Taizhang-Min-Seq"
-)
-
-// seqNote collects the ledger sequence a request's write recorded, for
-// the X-Taizhang-Seq header.
-type seqNote struct{ seq uint64 }
-
-type seqKey struct{}
-
-// noteSeq records that the request (whose context ctx is) wrote or found
-// the event at seq; the answer carries the largest such seq in
-// X-Taizhang-Seq.
-func noteSeq(ctx context.Context, seq uint64) {
-	if n, ok := ctx.Value(seqKey{}).(*seqNote); ok && seq > n.seq {
-		n.seq = seq
-	}
-}
-
-// errTooBehind is a minimum sequence this replica did not reach in time.
-var errTooBehind = errors.New("replica is behind the requested sequence")
-
-// minSeq reads the request's minimum sequence from ?min_seq= and
-// X-Taizhang-Min-Seq (the larger if both); 0 if neither is given.
-func minSeq(r *http.Request) (uint64, error) {
-	v, err := param(r, "min_seq")
-	if err != nil {
-		return 0, err
-	}
-	q, err := parseUint("min_seq", v, 0, 1<<53)
-	if err != nil {
-		return 0, err
-	}
-	if h := strings.TrimSpace(r.Header.Get(HeaderMinSeq)); h != "" {
-		n, err := strconv.ParseUint(h, 10, 64)
-		if err != nil || n > 1<<53 {
-			return 0, fmt.Errorf("%w: %s must be a ledger sequence (a non-negative integer), got %q", errBadRequest, HeaderMinSeq, h)
-		}
-		q = max(q, n)
-	}
-	return q, nil
-}
-
-// awaitMinSeq waits, at most Config.MinSeqWait, until the archive
-// projection and the ledger's id index (which idempotent repeats and
-// expected_version checks read) have applied the request's minimum
-// sequence. It answers the
-// request itself (400 for a malformed minimum, 503 with Retry-After when
-// the wait runs out) and returns false when it did.
-func (s *Server) awaitMinSeq(w http.ResponseWriter, r *http.Request) bool {
-	want, err := minSeq(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return false
-	}
-	if want == 0 || s.archive.Applied() >= want {
-		return true
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MinSeqWait)
-	defer cancel()
-	err = s.archive.WaitFor(ctx, want)
-	if x, ok := s.ledger.(interface {
-		WaitIndex(context.Context, uint64) error
-	}); ok && err == nil {
-		err = x.WaitIndex(ctx, want)
-	}
-	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		s.fail(w, r, fmt.Errorf("%w: replica %s has applied the ledger up to sequence %d, not yet %d (asked for with min_seq or %s), after waiting %s; retry shortly or ask another replica: %v",
-			errTooBehind, s.cfg.Replica, s.archive.Applied(), want, HeaderMinSeq, s.cfg.MinSeqWait, err))
-		return false
-	}
-	return true
-}
 
 // LeaseInfo is what the status shows of a lease (events/jetstream.Lease).
 type LeaseInfo interface {
@@ -187,11 +107,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}); ok {
 		add("checkpoint_tree", c.Size(), c.Err())
 	}
-	if st.Quarantined = s.quarantinedFor(principal(r)); st.Quarantined == nil {
+	if st.Quarantined = s.quarantinedFor(gate.Principal(r)); st.Quarantined == nil {
 		st.Quarantined = []events.Quarantine{}
 	}
 	if s.cpLease != nil {
 		st.CheckpointLease = &LeaseStatus{Holder: s.cpLease.Holder(), Held: s.cpLease.Held()}
 	}
-	writeJSON(w, http.StatusOK, st)
+	gate.WriteJSON(w, http.StatusOK, st)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"taizhang/gate"
 	"taizhang/services"
 )
 
@@ -47,9 +48,9 @@ func TestSeqHeaderMinSeqAndStatus(t *testing.T) {
 
 	seqOf := func(h http.Header) uint64 {
 		t.Helper()
-		n, err := strconv.ParseUint(h.Get(services.HeaderSeq), 10, 64)
+		n, err := strconv.ParseUint(h.Get(gate.HeaderSeq), 10, 64)
 		if err != nil {
-			t.Fatalf("no %s: %v", services.HeaderSeq, h)
+			t.Fatalf("no %s: %v", gate.HeaderSeq, h)
 		}
 		return n
 	}
@@ -66,7 +67,7 @@ func TestSeqHeaderMinSeqAndStatus(t *testing.T) {
 		t.Fatalf("user: %d %v %s", st, h, body)
 	}
 	// Refusals carry no sequence.
-	if st, h, _ := post("/api/v1/units", map[string]any{"id": "cun-3", "name": "南村", "type": "village"}); st != 409 || h.Get(services.HeaderSeq) != "" {
+	if st, h, _ := post("/api/v1/units", map[string]any{"id": "cun-3", "name": "南村", "type": "village"}); st != 409 || h.Get(gate.HeaderSeq) != "" {
 		t.Fatalf("a refused write: %d %v", st, h)
 	}
 
@@ -86,11 +87,11 @@ func TestSeqHeaderMinSeqAndStatus(t *testing.T) {
 	} {
 		hdr := http.Header{}
 		if q.hdr != "" {
-			hdr.Set(services.HeaderMinSeq, q.hdr)
+			hdr.Set(gate.HeaderMinSeq, q.hdr)
 		}
 		st, h, body := e.doH("admin", "GET", q.path, "", nil, hdr)
 		if st != q.want {
-			t.Fatalf("%s (%s %q): %d %s, want %d", q.path, services.HeaderMinSeq, q.hdr, st, body, q.want)
+			t.Fatalf("%s (%s %q): %d %s, want %d", q.path, gate.HeaderMinSeq, q.hdr, st, body, q.want)
 		}
 		if st == 503 && (h.Get("Retry-After") == "" || !strings.Contains(body, `"behind"`) || !strings.Contains(body, "not yet")) {
 			t.Fatalf("503: %v %s", h, body)

@@ -2,16 +2,14 @@
 // with attachments, corrections, history and archive as of any recorded
 // time, blobs, findings, plans, compliance, audit views, checkpoints and
 // proofs, users and tokens) and the web app's page handlers (page_*.go;
-// their templates are in package web). Every route passes through one gate
-// (handle): it authenticates with auth.Authenticator, authorises with
-// auth.Decide against the route's action (the route table in New), checks
-// CSRF and min_seq, and writes the access log. Every domain error maps to
-// one HTTP status (errorTable), and every error answers as {"error":
-// {"code": ..., "message": ..., "request_id": ...}}.
+// their templates are in package web). Every route passes through the one
+// gate (package gate): it authenticates with auth.Authenticator, authorises
+// with auth.Decide against the route's action (the route table in New),
+// checks CSRF and min_seq, and writes the access log; every domain error
+// maps to one HTTP status there.
 package services
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,18 +17,16 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"taizhang/auth"
 	"taizhang/blobstore"
-	"taizhang/closure"
 	"taizhang/events"
+	"taizhang/gate"
 	"taizhang/internal/metrics"
-	"taizhang/media"
+	"taizhang/param"
 	"taizhang/projections"
 	"taizhang/thumb"
 )
@@ -124,12 +120,10 @@ type Server struct {
 	blobs   blobstore.Store
 	archive *projections.Live
 	creds   auth.Credentials
-	access  auth.AccessLog
 	authn   *auth.Authenticator // authenticates every request; signs in and out
+	gate    *gate.Gate          // every route passes it
 	cfg     Config
 	log     *slog.Logger
-	mux     *http.ServeMux
-	routes  []Route
 	decodes chan struct{} // bounds the image decodings running at once
 
 	checkpoints Checkpoints  // optional: see SetCheckpoints
@@ -138,13 +132,6 @@ type Server struct {
 	pages       *pages       // the web app's pages (page_web.go)
 	thumbs      *thumb.Cache
 	holds       holds // what keeps /readyz at 503 besides the ledger (ops.go)
-}
-
-// Route is one API route and the action it is authorised as.
-type Route struct {
-	Pattern string
-	Action  auth.Action
-	Unit    bool // the path names a unit: authorised against it
 }
 
 // New returns the API server.
@@ -189,15 +176,21 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds auth.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = slog.New(requestIDHandler{log.Handler()})
-	s := &Server{ledger: l, blobs: blobs, archive: archive, creds: creds, cfg: cfg, log: log, mux: http.NewServeMux(),
-		access:  discardAccess{},
+	log = gate.WithRequestIDs(log)
+	s := &Server{ledger: l, blobs: blobs, archive: archive, creds: creds, cfg: cfg, log: log,
 		decodes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	s.authn = &auth.Authenticator{Creds: creds, User: s.lookupUser, Now: s.now, Idle: cfg.SessionIdle, Max: cfg.SessionMax,
 		SecureCookies: cfg.SecureCookies, MaxFormSize: cfg.MaxRequestSize, Limiter: auth.NewLoginLimiter(), Log: log,
 		Record: func(r *http.Request, p auth.Principal, status int, err error) {
-			s.logAccess(r, p, "login", "", status, err)
+			s.gate.LogAccess(r, p, "login", "", status, err)
 		}}
+	gcfg := gate.Config{Archive: archive, Now: s.now, Replica: cfg.Replica, MinSeqWait: cfg.MinSeqWait, Metrics: cfg.Metrics, Log: log}
+	if x, ok := l.(interface {
+		WaitIndex(context.Context, uint64) error
+	}); ok {
+		gcfg.Index = x
+	}
+	s.gate = gate.New(s.authn, gcfg)
 	s.handle("GET /healthz", auth.ActHealth, false, s.health)
 	s.handle("GET /api/v1/status", auth.ActStatus, false, s.status)
 	s.handle("GET /readyz", auth.ActHealth, false, s.ready)
@@ -258,300 +251,30 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds auth.
 	s.pageRoutes()
 	s.auditPageRoutes()
 	s.witnessPageRoutes() // page_witness.go
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if allow := s.allowedMethods(r); len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			s.fail(w, r, fmt.Errorf("%w: %s %s; this path takes %s", errMethod, r.Method, r.URL.Path, strings.Join(allow, ", ")))
-			return
-		}
-		s.fail(w, r, fmt.Errorf("%w: no route %s %s", errNoRoute, r.Method, r.URL.Path))
-	})
 	return s
 }
 
 // Routes lists the API's routes with their actions.
-func (s *Server) Routes() []Route { return s.routes }
+func (s *Server) Routes() []gate.Route { return s.gate.Routes() }
 
-type ctxKey struct{}
-
-// principal returns the request's authenticated principal.
-func principal(r *http.Request) auth.Principal {
-	p, _ := r.Context().Value(ctxKey{}).(auth.Principal)
-	return p
-}
-
-// handle registers h behind the one gate every route passes: it
-// authenticates, validates the unit the path names, asks auth.Decide, checks
-// CSRF for session requests that change something, and writes the access
-// log entry (every request but the public ones, denied or not).
+// handle registers h behind the gate (gate.Gate.Handle).
 func (s *Server) handle(pattern string, act auth.Action, unitScoped bool, h http.HandlerFunc) {
-	s.routes = append(s.routes, Route{Pattern: pattern, Action: act, Unit: unitScoped})
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if act == auth.ActHealth || act == auth.ActPublic {
-			h(w, r)
-			return
-		}
-		sw := &statusWriter{ResponseWriter: w, seq: &seqNote{}}
-		var p auth.Principal
-		var unit string
-		var refused error
-		defer func() { s.logAccess(r, p, act, unit, sw.status, refused) }()
-		refuse := func(err error) {
-			refused = err
-			s.fail(sw, r, err)
-		}
-		p, err := s.authn.Authenticate(r)
-		if err != nil {
-			refuse(err)
-			return
-		}
-		if unitScoped {
-			unit = r.PathValue("unit")
-			if err := events.ValidUnitID(unit); err != nil {
-				unit = ""
-				refuse(err)
-				return
-			}
-		}
-		if err := s.authorize(p, act, unit); err != nil {
-			refuse(err)
-			return
-		}
-		if p.Via == "session" && !safeMethod(r.Method) {
-			if r, err = s.authn.CheckCSRF(sw, r, p); err != nil {
-				refuse(err)
-				return
-			}
-		}
-		if !s.awaitMinSeq(sw, r) {
-			return
-		}
-		ctx := context.WithValue(context.WithValue(r.Context(), ctxKey{}, p), seqKey{}, sw.seq)
-		h(sw, r.WithContext(ctx))
-	})
+	s.gate.Handle(pattern, act, unitScoped, h)
 }
 
-// statusWriter remembers the status a handler answered with, and sets
-// X-Taizhang-Seq from the request's seqNote (noteSeq) before the header
-// goes out.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	seq    *seqNote
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-		if w.seq != nil && w.seq.seq > 0 && code < 400 {
-			w.Header().Set(HeaderSeq, strconv.FormatUint(w.seq.seq, 10))
-		}
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection (flush, deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func safeMethod(m string) bool {
-	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
-}
-
-// allowedMethods returns the methods that r's path has routes for, when
-// r's own method has none.
-func (s *Server) allowedMethods(r *http.Request) []string {
-	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if m == r.Method {
-			continue
-		}
-		rc := r.Clone(r.Context())
-		rc.Method = m
-		if _, pattern := s.mux.Handler(rc); pattern != "" && pattern != "/" {
-			allow = append(allow, m)
-		}
-	}
-	return allow
-}
-
-// CSP is the Content-Security-Policy of every answer that does not set
-// its own (the web app's pages do): JSON and errors load nothing.
-const CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-
-// ServeHTTP serves the API with security headers on every response
-// (errors, 404s, 405s and blobs included): no MIME sniffing, no framing,
-// no referrer, a CSP that loads nothing, same-origin opener and resource
-// policies, and HSTS over TLS.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", CSP)
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	if r.TLS != nil {
-		h.Set("Strict-Transport-Security", "max-age=31536000")
-	}
-	id := requestIDOf(r)
-	h.Set(HeaderRequestID, id)
-	s.serve(w, r.WithContext(withRequestID(r.Context(), id)))
-}
+// ServeHTTP serves the API through the gate (gate.Gate.ServeHTTP).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.gate.ServeHTTP(w, r) }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
-// errNoRoute answers 404 for paths the API does not have; errMethod 405
-// for a method a path does not take.
-var (
-	errNoRoute = errors.New("no such route")
-	errMethod  = errors.New("method not allowed")
-)
+// fail answers err (gate.Gate.Fail).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) { s.gate.Fail(w, r, err) }
 
-// ErrUnsupportedMedia is an attachment whose bytes are not of an accepted
-// media type.
-var ErrUnsupportedMedia = errors.New("unsupported media type")
-
-// errBadRequest marks malformed requests that are not domain errors.
-var errBadRequest = errors.New("bad request")
-
-// errorTable maps error kinds to HTTP status and code, first match wins.
-var errorTable = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
-	{auth.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{auth.ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
-	{errNoRoute, http.StatusNotFound, "not_found"},
-	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
-	{errBadRequest, http.StatusBadRequest, "bad_request"},
-	{auth.ErrBadForm, http.StatusBadRequest, "bad_request"},
-	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
-	{errJSONTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
-	{ErrTooManyFiles, http.StatusRequestEntityTooLarge, "too_large"},
-	{media.ErrTooManyPixels, http.StatusUnprocessableEntity, "too_many_pixels"},
-	{media.ErrDecodeTimeout, http.StatusUnprocessableEntity, "decode_timeout"},
-	{events.ErrQuarantined, http.StatusLocked, "quarantined"},
-	{closure.ErrNotClosable, http.StatusUnprocessableEntity, "not_closable"},
-	{events.ErrInvalid, http.StatusBadRequest, "invalid"},
-	{events.ErrNotFound, http.StatusNotFound, "not_found"},
-	{events.ErrExists, http.StatusConflict, "exists"},
-	{events.ErrConflict, http.StatusConflict, "conflict"},
-	{events.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
-	{blobstore.ErrInvalidRef, http.StatusBadRequest, "invalid"},
-	{blobstore.ErrNotFound, http.StatusNotFound, "not_found"},
-	{blobstore.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
-	{blobstore.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
-	{blobstore.ErrCorrupt, http.StatusInternalServerError, "corrupt"},
-	{errTooBehind, http.StatusServiceUnavailable, "behind"},
-	{projections.ErrBehind, http.StatusServiceUnavailable, "unavailable"},
-	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
-}
-
-// statusOf returns the status and code for err.
-func statusOf(err error) (int, string) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge, "too_large"
-	}
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			return e.status, e.code
-		}
-	}
-	if _, ok := outageMessage(err, false); ok {
-		return http.StatusServiceUnavailable, "unavailable" // outage.go
-	}
-	return http.StatusInternalServerError, "internal"
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		// RequestID is the request's X-Request-Id, also on every log
-		// line about it.
-		RequestID string `json:"request_id,omitempty"`
-	} `json:"error"`
-}
-
-// fail answers err as a JSON error with the status from errorTable.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code := statusOf(err)
-	if s.pages != nil && s.pages.fail(w, r, status, err) {
-		s.log.InfoContext(r.Context(), "page refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		return
-	}
-	var body errorBody
-	body.Error.Code = code
-	body.Error.Message = err.Error()
-	body.Error.RequestID = RequestID(r.Context())
-	if code == "unavailable" {
-		// An outage: a message the client can act on, not the store's
-		// error text (logged below with the request id).
-		if msg, ok := outageMessage(err, isWrite(r)); ok {
-			body.Error.Message = msg
-			w.Header().Set("Retry-After", outageRetryAfter)
-		}
-	}
-	if status == http.StatusInternalServerError {
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		if code == "internal" {
-			body.Error.Message = "internal error; see the server log for request " + body.Error.RequestID
-		}
-	} else {
-		s.log.InfoContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="taizhang"`)
-	}
-	writeJSON(w, status, body)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		http.Error(w, `{"error":{"code":"internal","message":"encode response"}}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-}
-
-// errJSONTooLarge is a JSON body over Config.MaxJSONSize (413).
-var errJSONTooLarge = errors.New("JSON body too large")
-
-// decodeJSON decodes a strict JSON body into v (see decodeStrict): at most
-// Config.MaxJSONSize bytes (413 past that), Content-Type application/json
-// or none.
+// decodeJSON decodes a strict JSON body into v (see gate.DecodeJSON): at
+// most Config.MaxJSONSize bytes (413 past that), Content-Type
+// application/json or none.
 func (s *Server) decodeJSON(r *http.Request, w http.ResponseWriter, v any) error {
-	return decodeJSON(r, w, v, s.cfg.MaxJSONSize)
-}
-
-// decodeJSON decodes a strict JSON body of at most limit bytes into v
-// (413 past that). Every JSON route reads its body through it, most
-// through Server.decodeJSON.
-func decodeJSON(r *http.Request, w http.ResponseWriter, v any, limit int64) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return fmt.Errorf("%w: want Content-Type application/json, got %q", errBadRequest, ct)
-	}
-	err := decodeStrict(http.MaxBytesReader(w, r.Body, limit), v)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return fmt.Errorf("%w: over %d bytes", errJSONTooLarge, limit)
-	}
-	return err
+	return gate.DecodeJSON(r, w, v, s.cfg.MaxJSONSize)
 }
 
 type unitInput struct {
@@ -578,18 +301,18 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rec, err := s.ledger.RegisterUnit(r.Context(), in.ID, events.UnitRegistered{Name: in.Name, UnitType: in.Type, Parent: in.Parent, Headcount: in.Headcount},
-		principal(r).Actor(), clientOf(r))
+		gate.Principal(r).Actor(), clientOf(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	noteSeq(r.Context(), rec.Seq)
+	gate.NoteSeq(r.Context(), rec.Seq)
 	u, err := s.unitAt(r.Context(), in.ID, rec.Seq)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, u)
+	gate.WriteJSON(w, http.StatusCreated, u)
 }
 
 // unitAt waits until the archive has applied seq and returns the unit.
@@ -610,7 +333,7 @@ func (s *Server) unitAt(ctx context.Context, id string, seq uint64) (projections
 }
 
 func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
+	p := gate.Principal(r)
 	var out []projections.Unit
 	_ = s.archive.Read(func(a *projections.Archive) error {
 		for _, u := range a.Units() {
@@ -623,7 +346,7 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 	if out == nil {
 		out = []projections.Unit{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"units": out})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"units": out})
 }
 
 // unitSeq returns the sequence of the unit's last event, or an error
@@ -648,17 +371,17 @@ func (s *Server) showUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	gate.WriteJSON(w, http.StatusOK, u)
 }
 
 // asOf parses the optional as_of query parameter (RFC 3339, or a date meaning
 // the end of that day in the configured zone; see parseAsOf).
 func (s *Server) asOf(r *http.Request) (time.Time, error) {
-	v, err := param(r, "as_of")
+	v, err := param.Get(r, "as_of")
 	if err != nil {
 		return time.Time{}, err
 	}
-	return parseAsOf("as_of", v, s.cfg.Zone)
+	return param.AsOf("as_of", v, s.cfg.Zone)
 }
 
 // HistoryEntry is one event in a history answer: the event with its ledger
@@ -688,7 +411,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	if q != nil {
 		body["quarantine"] = q // the events shown end before it
 	}
-	writeJSON(w, http.StatusOK, body)
+	gate.WriteJSON(w, http.StatusOK, body)
 }
 
 func optTime(t time.Time) any {

@@ -8,6 +8,7 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/param"
 )
 
 var zone = time.FixedZone("UTC+8", 8*3600)
@@ -38,7 +39,7 @@ func TestDecodeEvidence(t *testing.T) {
 	} {
 		if _, err := DecodeEvidence([]byte(bad), now, time.Minute, zone); err == nil {
 			t.Errorf("accepted %s", bad)
-		} else if !errors.Is(err, events.ErrInvalid) && !errors.Is(err, errBadRequest) {
+		} else if !errors.Is(err, events.ErrInvalid) && !errors.Is(err, param.ErrBadRequest) {
 			t.Errorf("%s: error of the wrong kind: %v", bad, err)
 		}
 	}
@@ -54,7 +55,7 @@ func FuzzDecodeEvidence(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := DecodeEvidence(b, now, time.Minute, zone)
 		if err != nil {
-			if !errors.Is(err, events.ErrInvalid) && !errors.Is(err, errBadRequest) {
+			if !errors.Is(err, events.ErrInvalid) && !errors.Is(err, param.ErrBadRequest) {
 				t.Fatalf("error of the wrong kind: %v", err)
 			}
 			return

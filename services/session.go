@@ -4,13 +4,14 @@ import (
 	"net/http"
 
 	"taizhang/auth"
+	"taizhang/gate"
 )
 
 // csrfToken returns the CSRF token that every form the web app renders for
 // r must carry in a hidden field named "csrf" (the first field of a
 // multipart form), or that a script sends as X-CSRF-Token. It is "" for a
 // request that did not come with a session (bearer tokens need none).
-func (s *Server) csrfToken(r *http.Request) string { return principal(r).CSRF }
+func (s *Server) csrfToken(r *http.Request) string { return gate.Principal(r).CSRF }
 
 // signIn answers POST /api/v1/session {"user","password"} or {"token"}: it
 // starts a web session (the cookie) and answers the principal and the
@@ -21,7 +22,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		Password string `json:"password"`
 		Token    string `json:"token"`
 	}
-	if err := decodeJSON(r, w, &in, 4<<10); err != nil {
+	if err := gate.DecodeJSON(r, w, &in, 4<<10); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -36,7 +37,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"principal": p, "csrf": p.CSRF})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"principal": p, "csrf": p.CSRF})
 }
 
 // signOut answers POST /api/v1/session/end: the session ends at once.

@@ -11,6 +11,8 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/thumb"
 )
 
@@ -46,7 +48,7 @@ func (s *Server) thumb(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("w"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || !thumb.ValidWidth(n) {
-			s.fail(w, r, fmt.Errorf("%w: w=%q: thumbnails are %v pixels wide", errBadRequest, v, thumb.Widths))
+			s.fail(w, r, fmt.Errorf("%w: w=%q: thumbnails are %v pixels wide", param.ErrBadRequest, v, thumb.Widths))
 			return
 		}
 		width = n
@@ -62,7 +64,7 @@ func (s *Server) thumb(w http.ResponseWriter, r *http.Request) {
 	p, err := s.thumbs.Get(r.Context(), ref, width)
 	switch {
 	case errors.Is(err, thumb.ErrNotImage), errors.Is(err, thumb.ErrTooManyPixels):
-		err = fmt.Errorf("%w: %w", ErrUnsupportedMedia, err)
+		err = fmt.Errorf("%w: %w", gate.ErrUnsupportedMedia, err)
 	case errors.Is(err, thumb.ErrTimeout):
 		err = fmt.Errorf("%w: %w", events.ErrUnavailable, err)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 )
 
@@ -36,16 +38,16 @@ type TokenAnswer struct {
 // the user's.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	var in tokenInput
-	if err := decodeJSON(r, w, &in, 16<<10); err != nil {
+	if err := gate.DecodeJSON(r, w, &in, 16<<10); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	p, tok, err := s.issueToken(r.Context(), in, principal(r).Actor(), clientOf(r))
+	p, tok, err := s.issueToken(r.Context(), in, gate.Principal(r).Actor(), clientOf(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, TokenAnswer{Token: tok, Principal: p})
+	gate.WriteJSON(w, http.StatusCreated, TokenAnswer{Token: tok, Principal: p})
 }
 
 func (s *Server) issueToken(ctx context.Context, in tokenInput, by events.Actor, client events.Client) (auth.Principal, string, error) {
@@ -148,7 +150,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"tokens": out})
 }
 
 // revokeToken answers POST /api/v1/tokens/{id}/revoke: the token stops
@@ -156,7 +158,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
-		s.fail(w, r, fmt.Errorf("%w: token id %q is not a UUID", errBadRequest, id))
+		s.fail(w, r, fmt.Errorf("%w: token id %q is not a UUID", param.ErrBadRequest, id))
 		return
 	}
 	all, err := s.creds.List(r.Context())
@@ -169,13 +171,13 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if rec.Revoked.IsZero() {
-			rec.Revoked, rec.RevokedBy = s.now().UTC(), principal(r).User
+			rec.Revoked, rec.RevokedBy = s.now().UTC(), gate.Principal(r).User
 			if err := s.creds.Put(r.Context(), h, rec); err != nil {
 				s.fail(w, r, err)
 				return
 			}
 		}
-		writeJSON(w, http.StatusOK, TokenInfo{TokenRecord: rec, Status: "revoked"})
+		gate.WriteJSON(w, http.StatusOK, TokenInfo{TokenRecord: rec, Status: "revoked"})
 		return
 	}
 	s.fail(w, r, fmt.Errorf("token %s: %w", id, events.ErrNotFound))

@@ -17,16 +17,14 @@ import (
 	"taizhang/auth"
 	"taizhang/blobstore"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 )
 
-// Limits on uploads beyond the sizes (Config.MaxFileSize, MaxRequestSize).
-var (
-	// ErrTooManyFiles is an upload with more attachment parts than
-	// Config.MaxFiles.
-	ErrTooManyFiles = errors.New("too many files")
-	// errBadFileName is a client file name that is not a plain base name.
-	errBadFileName = fmt.Errorf("%w: bad file name", errBadRequest)
-)
+// errBadFileName is a client file name that is not a plain base name.
+// (An upload with more attachment parts than Config.MaxFiles is
+// gate.ErrTooManyFiles.)
+var errBadFileName = fmt.Errorf("%w: bad file name", param.ErrBadRequest)
 
 // checkFileName refuses a client's file name that could be mistaken for a
 // path or hide what it is: one with a path separator ('/' or '\'), one that
@@ -38,7 +36,7 @@ var (
 // name is never used as a path in any case: attachments are stored by
 // digest, and the name is only a label.
 func checkFileName(name string) error {
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", errBadFileName, truncateParam(name), why) }
+	bad := func(why string) error { return fmt.Errorf("%w %q: %s", errBadFileName, param.Truncate(name), why) }
 	switch {
 	case !utf8.ValidString(name):
 		return bad("not valid UTF-8")
@@ -66,7 +64,7 @@ func checkFileName(name string) error {
 func partFileName(part *multipart.Part) (string, error) {
 	_, params, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
 	if err != nil {
-		return "", fmt.Errorf("%w: malformed Content-Disposition of an attachment part: %v", errBadRequest, err)
+		return "", fmt.Errorf("%w: malformed Content-Disposition of an attachment part: %v", param.ErrBadRequest, err)
 	}
 	name := params["filename"]
 	return name, checkFileName(name)
@@ -177,7 +175,7 @@ func (s *Server) multipartReader(w http.ResponseWriter, r *http.Request) (*multi
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestSize)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+		return nil, fmt.Errorf("%w: %v", param.ErrBadRequest, err)
 	}
 	return mr, nil
 }
@@ -194,7 +192,7 @@ func nextPart(mr *multipart.Reader) (*multipart.Part, error) {
 	if errors.As(err, &mbe) {
 		return nil, err
 	}
-	return nil, fmt.Errorf("%w: malformed multipart body: %v", errBadRequest, err)
+	return nil, fmt.Errorf("%w: malformed multipart body: %v", param.ErrBadRequest, err)
 }
 
 // readField reads a text part of at most limit bytes; a longer one is
@@ -206,7 +204,7 @@ func readField(part *multipart.Part, limit int64, tooLarge error) ([]byte, error
 		if errors.As(err, &mbe) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: read %s: %v", errBadRequest, part.FormName(), err)
+		return nil, fmt.Errorf("%w: read %s: %v", param.ErrBadRequest, part.FormName(), err)
 	}
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("%w: %s is over %d bytes", tooLarge, part.FormName(), limit)
@@ -218,7 +216,7 @@ func readField(part *multipart.Part, limit int64, tooLarge error) ([]byte, error
 // the first file), refusing more than MaxFiles.
 func (s *Server) addAttachment(ctx context.Context, up *upload, part *multipart.Part) error {
 	if len(up.attachments) >= s.cfg.MaxFiles {
-		return fmt.Errorf("%w: at most %d attachments in one request", ErrTooManyFiles, s.cfg.MaxFiles)
+		return fmt.Errorf("%w: at most %d attachments in one request", gate.ErrTooManyFiles, s.cfg.MaxFiles)
 	}
 	if up.stage == nil {
 		var err error

@@ -16,7 +16,9 @@ import (
 	"taizhang/blobstore"
 	"taizhang/blobstore/dir"
 	"taizhang/events"
+	"taizhang/gate"
 	"taizhang/media"
+	"taizhang/param"
 )
 
 func TestCheckFileName(t *testing.T) {
@@ -26,7 +28,7 @@ func TestCheckFileName(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"../a.png", `..\a.png`, "..", ".", "/etc/passwd", "a/b", "a\x00b", "a\nb", "a\x7fb", "a\u202egnp.exe", "\xff.png", strings.Repeat("x", 256)} {
-		if err := checkFileName(bad); !errors.Is(err, errBadRequest) {
+		if err := checkFileName(bad); !errors.Is(err, param.ErrBadRequest) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
@@ -97,7 +99,7 @@ func FuzzReadUpload(f *testing.F) {
 		w := httptest.NewRecorder()
 		up, _, err := s.readUpload(w, r, "evidence", nil)
 		if err != nil {
-			status, _ := statusOf(err)
+			status, _ := gate.StatusOf(err)
 			var mbe *http.MaxBytesError
 			if status < 400 || status >= 500 {
 				if !errors.As(err, &mbe) {

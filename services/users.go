@@ -11,6 +11,8 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/projections"
 )
 
@@ -40,7 +42,7 @@ func (s *Server) createUser(ctx context.Context, u *events.User, by events.Actor
 	if err != nil {
 		return err
 	}
-	noteSeq(ctx, rec.Seq)
+	gate.NoteSeq(ctx, rec.Seq)
 	return s.waitApplied(ctx, rec.Seq)
 }
 
@@ -67,7 +69,7 @@ func (s *Server) setPassword(ctx context.Context, user, pw string) error {
 // postUser answers POST /api/v1/users.
 func (s *Server) postUser(w http.ResponseWriter, r *http.Request) {
 	var in userInput
-	if err := decodeJSON(r, w, &in, 16<<10); err != nil {
+	if err := gate.DecodeJSON(r, w, &in, 16<<10); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -78,7 +80,7 @@ func (s *Server) postUser(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u := events.User{ID: strings.ToLower(in.ID), Name: in.Name, Role: in.Role, Scope: in.Scope, Subtree: in.Subtree}
-	if err := s.createUser(r.Context(), &u, principal(r).Actor(), clientOf(r)); err != nil {
+	if err := s.createUser(r.Context(), &u, gate.Principal(r).Actor(), clientOf(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -101,7 +103,7 @@ func (s *Server) changeUser(typ events.Type) http.HandlerFunc {
 			return
 		}
 		var in userInput
-		if err := decodeJSON(r, w, &in, 16<<10); err != nil {
+		if err := gate.DecodeJSON(r, w, &in, 16<<10); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -134,12 +136,12 @@ func (s *Server) changeUser(typ events.Type) http.HandlerFunc {
 			}
 		}
 		rec, err := s.ledger.RecordUser(r.Context(), events.UserCommand{Type: typ, User: u, Reason: in.Reason,
-			Actor: principal(r).Actor(), Client: clientOf(r)})
+			Actor: gate.Principal(r).Actor(), Client: clientOf(r)})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		noteSeq(r.Context(), rec.Seq)
+		gate.NoteSeq(r.Context(), rec.Seq)
 		if err := s.waitApplied(r.Context(), rec.Seq); err != nil {
 			s.fail(w, r, err)
 			return
@@ -158,7 +160,7 @@ func (s *Server) putPassword(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Password string `json:"password"`
 	}
-	if err := decodeJSON(r, w, &in, 4<<10); err != nil {
+	if err := gate.DecodeJSON(r, w, &in, 4<<10); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -170,7 +172,7 @@ func (s *Server) putPassword(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": id, "password": "set"})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"user": id, "password": "set"})
 }
 
 // UserAnswer is a user as the API shows it: its state as of a time and the
@@ -187,7 +189,7 @@ func (s *Server) writeUser(w http.ResponseWriter, r *http.Request, status int, i
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, status, a)
+	gate.WriteJSON(w, status, a)
 }
 
 func (s *Server) userAt(id string, asOf time.Time) (UserAnswer, error) {
@@ -220,7 +222,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	gate.WriteJSON(w, http.StatusOK, a)
 }
 
 // listUsers answers GET /api/v1/users[?as_of=]: every user as it stood then.
@@ -235,7 +237,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		out = a.Users(asOf)
 		return nil
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"as_of": optTime(asOf), "users": out})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"as_of": optTime(asOf), "users": out})
 }
 
 // Permission is one thing a user could do, and where.
@@ -299,7 +301,7 @@ func (s *Server) userCan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	gate.WriteJSON(w, http.StatusOK, out)
 }
 
 // whoCan answers GET /api/v1/access/who?unit=U&action=A[&as_of=]: the users
@@ -315,7 +317,7 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 		act = auth.ActUnitRead
 	}
 	if _, ok := auth.ReachOf(act, events.RoleAdmin); !ok {
-		s.fail(w, r, fmt.Errorf("%w: unknown action %q", errBadRequest, act))
+		s.fail(w, r, fmt.Errorf("%w: unknown action %q", param.ErrBadRequest, act))
 		return
 	}
 	asOf, err := s.asOf(r)
@@ -339,13 +341,13 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"unit": unit, "action": act, "as_of": optTime(asOf), "users": out})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"unit": unit, "action": act, "as_of": optTime(asOf), "users": out})
 }
 
 // me answers GET /api/v1/me: who the request acts as.
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
-	writeJSON(w, http.StatusOK, map[string]any{"principal": p, "csrf": s.csrfToken(r)})
+	p := gate.Principal(r)
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"principal": p, "csrf": s.csrfToken(r)})
 }
 
 // userAsOf reads the {user} a path names and ?as_of=.

@@ -8,6 +8,8 @@ import (
 
 	"taizhang/auth"
 	"taizhang/events"
+	"taizhang/gate"
+	"taizhang/param"
 	"taizhang/verify"
 )
 
@@ -36,9 +38,9 @@ func (o oneUnitStored) StoredHistory(ctx context.Context, unit string, fn func(s
 // anything was found wrong. For the whole ledger and its checkpoints, run
 // `taizhang verify`, which does not trust the server.
 func (s *Server) verifyUnit(w http.ResponseWriter, r *http.Request) {
-	unit, err := param(r, "unit")
+	unit, err := param.Get(r, "unit")
 	if err == nil {
-		unit, err = parseUnitParam("unit", unit)
+		unit, err = param.Unit("unit", unit)
 	}
 	if err == nil && unit == "" {
 		err = fmt.Errorf("%w: ?unit= is required", events.ErrInvalid)
@@ -47,7 +49,7 @@ func (s *Server) verifyUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.authorize(principal(r), auth.ActUnitRead, unit); err != nil {
+	if err := s.gate.Authorize(gate.Principal(r), auth.ActUnitRead, unit); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -65,5 +67,5 @@ func (s *Server) verifyUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"unit": unit, "ok": rep.OK(), "report": rep, "took_ms": time.Since(start).Milliseconds()})
+	gate.WriteJSON(w, http.StatusOK, map[string]any{"unit": unit, "ok": rep.OK(), "report": rep, "took_ms": time.Since(start).Milliseconds()})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"taizhang/auth"
+	"taizhang/gate"
 	"taizhang/internal/testenv"
 	"taizhang/services"
 )
@@ -169,7 +170,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 // routePath fills a route pattern's wildcards for a unit: its evidence,
 // finding or blob, harmless ids elsewhere, and ?unit= for routes that take
 // the unit as a query parameter.
-func routePath(pattern, unit string, tw towns, rt services.Route) string {
+func routePath(pattern, unit string, tw towns, rt gate.Route) string {
 	id := uuid.NewString() // a token id that does not exist: revoke answers 404
 	switch {
 	case strings.Contains(pattern, "/evidence/"):

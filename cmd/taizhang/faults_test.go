@@ -31,8 +31,8 @@ import (
 	tzminio "taizhang/blobstore/minio"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/gate"
 	"taizhang/internal/testenv"
-	"taizhang/services"
 	"taizhang/verify"
 )
 
@@ -353,7 +353,7 @@ func TestFaultMinIOStopped(t *testing.T) {
 	l.start()
 	l.waitAcked(10, 2*time.Minute)
 	m.Stop()
-	waitOutage(t, s, units[0], services.MsgBlobsUnavailable)
+	waitOutage(t, s, units[0], gate.MsgBlobsUnavailable)
 	waitRefusals(t, l, 8)
 	m.Start(t)
 	healed := time.Now()
@@ -396,7 +396,7 @@ func TestFaultBlobDiskFull(t *testing.T) {
 	l.waitAcked(10, 2*time.Minute)
 	filler := filepath.Join(blobDir, "filler")
 	fillFS(t, filler)
-	waitOutage(t, s, units[0], services.MsgStorageFull)
+	waitOutage(t, s, units[0], gate.MsgStorageFull)
 	waitRefusals(t, l, 8)
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -830,7 +830,7 @@ func TestFaultNATSNodeCutOff(t *testing.T) {
 		if r.Status == 201 {
 			t.Fatalf("a serve on the cut-off node %s acknowledged a write: %s", pc.Nodes[cut].Name, r.Body)
 		}
-		if r.Status != 503 || (e.Error.Message != services.MsgLedgerWrite && e.Error.Message != services.MsgLedgerRead) {
+		if r.Status != 503 || (e.Error.Message != gate.MsgLedgerWrite && e.Error.Message != gate.MsgLedgerRead) {
 			return fmt.Errorf("a write through the cut-off node answered %d %s, want 503 with the ledger's clerk message", r.Status, r.Body)
 		}
 		return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/gate"
 	"taizhang/internal/testenv"
 	"taizhang/services"
 )
@@ -65,7 +66,7 @@ func storedFiles(t *testing.T, data string) []string {
 }
 
 // routeList is the API's route table, from the code.
-func routeList() []services.Route {
+func routeList() []gate.Route {
 	return services.New(nil, nil, nil, nil, services.Config{}, nil).Routes()
 }
 

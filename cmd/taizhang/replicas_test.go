@@ -20,6 +20,7 @@ import (
 
 	"taizhang/events/checkpoint"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/gate"
 	"taizhang/internal/testenv"
 	"taizhang/services"
 )
@@ -161,7 +162,7 @@ func TestReplicasOnCluster(t *testing.T) {
 		t.Fatalf("ledger stream: %v %+v", err, info)
 	}
 
-	if r := a.postJSON(t, a.Admin, "/api/v1/units", map[string]any{"id": "dongcun", "name": "東村", "type": "village"}); r.Status != 201 || r.Header.Get(services.HeaderSeq) == "" {
+	if r := a.postJSON(t, a.Admin, "/api/v1/units", map[string]any{"id": "dongcun", "name": "東村", "type": "village"}); r.Status != 201 || r.Header.Get(gate.HeaderSeq) == "" {
 		t.Fatalf("register through A: %d %v %s", r.Status, r.Header, r.Body)
 	}
 
@@ -175,15 +176,15 @@ func TestReplicasOnCluster(t *testing.T) {
 	}
 	var s1, s2 submitAnswer
 	r1.decode(t, &s1)
-	if r1.Header.Get(services.HeaderSeq) != strconv.FormatUint(s1.Sequence, 10) {
-		t.Fatalf("201 carries %s %q, receipt says %d", services.HeaderSeq, r1.Header.Get(services.HeaderSeq), s1.Sequence)
+	if r1.Header.Get(gate.HeaderSeq) != strconv.FormatUint(s1.Sequence, 10) {
+		t.Fatalf("201 carries %s %q, receipt says %d", gate.HeaderSeq, r1.Header.Get(gate.HeaderSeq), s1.Sequence)
 	}
 	r2 := b.submit(t, b.Admin, "dongcun", meta, file{"a.png", photo})
 	if r2.Status != 200 {
 		t.Fatalf("the same submission through B: %d %s (want 200, an idempotent repeat)", r2.Status, r2.Body)
 	}
 	r2.decode(t, &s2)
-	if s2.ID != s1.ID || s2.Sequence != s1.Sequence || r2.Header.Get(services.HeaderSeq) != r1.Header.Get(services.HeaderSeq) {
+	if s2.ID != s1.ID || s2.Sequence != s1.Sequence || r2.Header.Get(gate.HeaderSeq) != r1.Header.Get(gate.HeaderSeq) {
 		t.Fatalf("repeat through B answered %+v, first %+v", s2, s1)
 	}
 	n := 0
@@ -205,12 +206,12 @@ func TestReplicasOnCluster(t *testing.T) {
 		}
 		var ans submitAnswer
 		w.decode(t, &ans)
-		seq := w.Header.Get(services.HeaderSeq)
+		seq := w.Header.Get(gate.HeaderSeq)
 		var rd reply
 		if i%2 == 0 {
 			rd = b.get(t, b.Admin, "/api/v1/units/dongcun/archive?min_seq="+seq)
 		} else {
-			rd = b.getWith(t, b.Admin, "/api/v1/units/dongcun/archive", services.HeaderMinSeq, seq)
+			rd = b.getWith(t, b.Admin, "/api/v1/units/dongcun/archive", gate.HeaderMinSeq, seq)
 		}
 		if rd.Status != 200 || !strings.Contains(string(rd.Body), ans.ID) {
 			t.Fatalf("read %d through B with min_seq %s: %d, item %s present: %v", i, seq, rd.Status, ans.ID, strings.Contains(string(rd.Body), ans.ID))

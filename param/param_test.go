@@ -1,4 +1,4 @@
-package services
+package param
 
 import (
 	"errors"
@@ -10,6 +10,19 @@ import (
 
 	"taizhang/events"
 )
+
+// zone is the deployments' default zone (UTC+8).
+var zone = time.FixedZone("UTC+8", 8*3600)
+
+// statusOf is the status the gate answers a parameter's error with: 400
+// for both request kinds (the gate's error table maps them; gate's tests
+// check that).
+func statusOf(err error) (int, string) {
+	if errors.Is(err, ErrBadRequest) || errors.Is(err, events.ErrInvalid) {
+		return 400, "bad_request"
+	}
+	return 500, "internal"
+}
 
 // badParam checks err is a 400 of one of the two request kinds naming the
 // parameter.
@@ -39,13 +52,13 @@ func TestQueryGet(t *testing.T) {
 		{"as_of=%00", "as_of", "", true},
 		{"as_of=%0a", "as_of", "", true},
 		{"as_of=%ff", "as_of", "", true},
-		{"as_of=" + strings.Repeat("x", maxParamLen+1), "as_of", "", true},
+		{"as_of=" + strings.Repeat("x", MaxLen+1), "as_of", "", true},
 	} {
-		q, err := queryOf(httptest.NewRequest("GET", "/x?"+c.raw, nil))
+		q, err := Query(httptest.NewRequest("GET", "/x?"+c.raw, nil))
 		if err != nil {
 			t.Fatalf("%s: %v", c.raw, err)
 		}
-		got, err := q.get(c.name)
+		got, err := q.Get(c.name)
 		if c.bad {
 			badParam(t, c.name, err)
 			continue
@@ -55,7 +68,7 @@ func TestQueryGet(t *testing.T) {
 		}
 	}
 	for _, raw := range []string{"as_of=%zz", "a=1;b=2"} {
-		if _, err := queryOf(httptest.NewRequest("GET", "/x?"+raw, nil)); err == nil {
+		if _, err := Query(httptest.NewRequest("GET", "/x?"+raw, nil)); err == nil {
 			t.Errorf("malformed query %q accepted", raw)
 		} else if status, _ := statusOf(err); status != 400 {
 			t.Errorf("malformed query %q: %d", raw, status)
@@ -73,34 +86,34 @@ func TestParseAsOf(t *testing.T) {
 		{"2016-07-01T10:00:00+08:00", time.Date(2016, 7, 1, 2, 0, 0, 0, time.UTC)},
 		{"2016-07-01T10:00:00.123456Z", time.Date(2016, 7, 1, 10, 0, 0, 123456000, time.UTC)},
 	} {
-		got, err := parseAsOf("as_of", c.v, zone)
+		got, err := AsOf("as_of", c.v, zone)
 		if err != nil || !got.Equal(c.want) {
 			t.Errorf("%q: %v %v, want %v", c.v, got, err, c.want)
 		}
 	}
 	for _, v := range []string{"soon", "2016-13-01", "2016-07-32", "2016-07", "1969-12-31", "0001-01-01T00:00:00Z",
 		"2016-07-01T10:00:00", "2016/07/01", " 2016-07-01", "*", ">", "2016-07-01.x"} {
-		_, err := parseAsOf("as_of", v, zone)
+		_, err := AsOf("as_of", v, zone)
 		badParam(t, "as_of", err)
 	}
 }
 
 func TestParseMonthAndDate(t *testing.T) {
-	if m, err := parseMonth("period", "2016-07"); err != nil || !m.Equal(time.Date(2016, 7, 1, 0, 0, 0, 0, time.UTC)) {
+	if m, err := Month("period", "2016-07"); err != nil || !m.Equal(time.Date(2016, 7, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("period: %v %v", m, err)
 	}
 	for _, v := range []string{"", "2016-7", "2016-13", "2016-07-01", "1900-01", "july", "+2016-07"} {
-		_, err := parseMonth("period", v)
+		_, err := Month("period", v)
 		badParam(t, "period", err)
 	}
-	if d, err := parseDate("from", "2016-07-01", zone); err != nil || !d.Equal(time.Date(2016, 7, 1, 0, 0, 0, 0, zone)) {
+	if d, err := Date("from", "2016-07-01", zone); err != nil || !d.Equal(time.Date(2016, 7, 1, 0, 0, 0, 0, zone)) {
 		t.Fatalf("from: %v %v", d, err)
 	}
-	if d, err := parseDate("from", "", zone); err != nil || !d.IsZero() {
+	if d, err := Date("from", "", zone); err != nil || !d.IsZero() {
 		t.Fatalf("empty from: %v %v", d, err)
 	}
 	for _, v := range []string{"2016-07", "2016-02-30", "yesterday", "1800-01-01"} {
-		_, err := parseDate("from", v, zone)
+		_, err := Date("from", v, zone)
 		badParam(t, "from", err)
 	}
 }
@@ -115,7 +128,7 @@ func TestParseNumbers(t *testing.T) {
 		{"1001", 0, true}, {"-1", 0, true}, {"+1", 0, true}, {"1e3", 0, true}, {"0x10", 0, true},
 		{"18446744073709551616", 0, true}, {" 1", 0, true},
 	} {
-		got, err := parseUint("limit", c.v, 100, 1000)
+		got, err := Uint("limit", c.v, 100, 1000)
 		if c.bad {
 			badParam(t, "limit", err)
 		} else if err != nil || got != c.want {
@@ -129,7 +142,7 @@ func TestParseNumbers(t *testing.T) {
 	}{
 		{"", 0, false}, {"1", 1, false}, {"366", 366, false}, {"0", 0, true}, {"367", 0, true}, {"-5", 0, true}, {"+5", 0, true}, {"x", 0, true},
 	} {
-		got, err := parseIntRange("window_days", c.v, 1, 366)
+		got, err := IntRange("window_days", c.v, 1, 366)
 		if c.bad {
 			badParam(t, "window_days", err)
 		} else if err != nil || got != c.want {
@@ -137,15 +150,15 @@ func TestParseNumbers(t *testing.T) {
 		}
 	}
 	for v, want := range map[string]bool{"": false, "false": false, "0": false, "true": true, "1": true} {
-		if got, err := parseBool("flagged", v); err != nil || got != want {
+		if got, err := Bool("flagged", v); err != nil || got != want {
 			t.Errorf("flagged %q: %v %v", v, got, err)
 		}
 	}
 	for _, v := range []string{"yes", "TRUE", "2"} {
-		_, err := parseBool("flagged", v)
+		_, err := Bool("flagged", v)
 		badParam(t, "flagged", err)
 	}
-	if _, err := parseEnum("format", "xml", "json", "note"); err == nil {
+	if _, err := Enum("format", "xml", "json", "note"); err == nil {
 		t.Fatal("format xml accepted")
 	} else {
 		badParam(t, "format", err)
@@ -154,32 +167,32 @@ func TestParseNumbers(t *testing.T) {
 
 func TestParseIDs(t *testing.T) {
 	for _, v := range []string{"dongcun", "a", "cun-1", strings.Repeat("a", 64)} {
-		if got, err := parseUnitParam("unit", v); err != nil || got != v {
+		if got, err := Unit("unit", v); err != nil || got != v {
 			t.Errorf("unit %q: %v", v, err)
 		}
-		if got, err := parsePlanID("plan", v); err != nil || got != v {
+		if got, err := PlanID("plan", v); err != nil || got != v {
 			t.Errorf("plan %q: %v", v, err)
 		}
 	}
 	for _, v := range []string{"*", ">", "a.b", "a b", "a*", "cun.>", "Dong", "-a", "a-", strings.Repeat("a", 65), "a/b", "a\x00", "村"} {
-		_, err := parseUnitParam("unit", v)
+		_, err := Unit("unit", v)
 		badParam(t, "unit", err)
 		if !errors.Is(err, events.ErrInvalid) {
 			t.Errorf("unit %q: %v is not ErrInvalid", v, err)
 		}
-		_, err = parsePlanID("plan", v)
+		_, err = PlanID("plan", v)
 		badParam(t, "plan", err)
 	}
-	if _, err := parseID("evidence id", "0190a0a0-0000-7000-8000-000000000001"); err != nil {
+	if _, err := ID("evidence id", "0190a0a0-0000-7000-8000-000000000001"); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []string{"", "x", "00000000-0000-0000-0000-000000000000", "{0190a0a0-0000-7000-8000-000000000001}",
 		"urn:uuid:0190a0a0-0000-7000-8000-000000000001", "0190a0a000007000800000000000000001", "*"} {
-		_, err := parseID("evidence id", v)
+		_, err := ID("evidence id", v)
 		badParam(t, "evidence id", err)
 	}
 	for v, want := range map[string]string{"": "plan.yaml", "a.yaml": "a.yaml", "../../etc/passwd": "passwd", `C:\plans\b.yaml`: "b.yaml", "..": "plan.yaml", "/": "plan.yaml"} {
-		if got, err := parseFileParam("file", v, "plan.yaml"); err != nil || got != want {
+		if got, err := File("file", v, "plan.yaml"); err != nil || got != want {
 			t.Errorf("file %q: %q %v, want %q", v, got, err, want)
 		}
 	}
@@ -196,7 +209,7 @@ func FuzzQueryParams(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		r := httptest.NewRequest("GET", "/x", nil)
 		r.URL.RawQuery = raw
-		q, err := queryOf(r)
+		q, err := Query(r)
 		if err != nil {
 			if status, _ := statusOf(err); status != 400 {
 				t.Fatalf("malformed query: %d", status)
@@ -204,12 +217,12 @@ func FuzzQueryParams(f *testing.F) {
 			return
 		}
 		for _, name := range names {
-			v, err := q.get(name)
+			v, err := q.Get(name)
 			if err != nil {
 				badParam(t, name, err)
 				continue
 			}
-			if len(v) > maxParamLen || !utf8.ValidString(v) {
+			if len(v) > MaxLen || !utf8.ValidString(v) {
 				t.Fatalf("%s %q passed get", name, v)
 			}
 			check := func(err error) {
@@ -219,55 +232,55 @@ func FuzzQueryParams(f *testing.F) {
 			}
 			switch name {
 			case "as_of":
-				at, err := parseAsOf(name, v, zone)
+				at, err := AsOf(name, v, zone)
 				check(err)
-				if err == nil && v != "" && (at.Year() < minYear-1 || at.Year() > maxYear+1) {
+				if err == nil && v != "" && (at.Year() < MinYear-1 || at.Year() > MaxYear+1) {
 					t.Fatalf("as_of %q: %v", v, at)
 				}
 			case "period":
-				_, err := parseMonth(name, v)
+				_, err := Month(name, v)
 				check(err)
 			case "from":
-				_, err := parseDate(name, v, zone)
+				_, err := Date(name, v, zone)
 				check(err)
 			case "limit":
-				n, err := parseUint(name, v, 100, 1000)
+				n, err := Uint(name, v, 100, 1000)
 				check(err)
 				if n > 1000 {
 					t.Fatalf("limit %d", n)
 				}
 			case "unit":
-				u, err := parseUnitParam(name, v)
+				u, err := Unit(name, v)
 				check(err)
 				if strings.ContainsAny(u, "*>. \x00") {
 					t.Fatalf("unit %q accepted", u)
 				}
 			case "plan":
-				p, err := parsePlanID(name, v)
+				p, err := PlanID(name, v)
 				check(err)
 				if strings.ContainsAny(p, "*>. \x00") {
 					t.Fatalf("plan %q accepted", p)
 				}
 			case "flagged":
-				_, err := parseBool(name, v)
+				_, err := Bool(name, v)
 				check(err)
 			case "window_days":
-				n, err := parseIntRange(name, v, 1, 366)
+				n, err := IntRange(name, v, 1, 366)
 				check(err)
 				if n < 0 || n > 366 {
 					t.Fatalf("window_days %d", n)
 				}
 			case "format":
-				_, err := parseEnum(name, v, "json", "note")
+				_, err := Enum(name, v, "json", "note")
 				check(err)
 			case "file":
-				fn, err := parseFileParam(name, v, "plan.yaml")
+				fn, err := File(name, v, "plan.yaml")
 				check(err)
 				if strings.ContainsAny(fn, "/") || fn == ".." {
 					t.Fatalf("file %q", fn)
 				}
 			case "id":
-				_, err := parseID(name, v)
+				_, err := ID(name, v)
 				check(err)
 			}
 		}
