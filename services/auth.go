@@ -3,7 +3,6 @@ package services
 import (
 	"time"
 
-	"taizhang/auth"
 	"taizhang/events"
 	"taizhang/projections"
 )
@@ -18,19 +17,4 @@ func (s *Server) lookupUser(id string) (u events.User, disabled, ok bool) {
 		return nil
 	})
 	return v.User, v.Disabled, ok
-}
-
-// authorize is auth.Decide with the unit tree of the archive projection.
-// It must not be called while holding the archive's read lock (use
-// auth.Decide with a.Within there).
-func (s *Server) authorize(p auth.Principal, act auth.Action, unit string) error {
-	if unit == "" || p.Role == events.RoleAdmin || p.Unit == "" || !p.Subtree {
-		return auth.Decide(p, act, unit, nil)
-	}
-	var err error
-	_ = s.archive.Lookup(func(a *projections.Archive) error { // on every request: never behind a long read
-		err = auth.Decide(p, act, unit, a.Within)
-		return nil
-	})
-	return err
 }
