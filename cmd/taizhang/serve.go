@@ -62,6 +62,8 @@ type serveConfig struct {
 	closureDistance             float64          // --closure-distance, metres
 	metricsAddr                 string           // --metrics-addr: "" the main listener, "off", or HOST:PORT
 	metrics                     *metrics.Metrics // serve's registry; nil for the other commands
+	natsAPI                     autoBool         // --nats-api (natsapi.go)
+	natsAPIPrefix               string           // --nats-api-prefix
 
 	cp checkpointFlags // checkpoints.go
 
@@ -141,6 +143,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
 	fs.TextVar(&c.logLevel, "log-level", levelOr("TAIZHANG_LOG_LEVEL", slog.LevelInfo), "least severe level logged: debug (also one line per request), info, warn or error")
 	serveCheckpointFlags(fs, &c.cp)
+	natsAPIFlags(fs, c)
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("TAIZHANG_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("TAIZHANG_TLS_KEY", ""), "the certificate's private key (PEM)")
 	fs.DurationVar(&c.sessionIdle, "session-idle", 30*time.Minute, "end a web session unused this long")
@@ -236,6 +239,11 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	defer stopMetrics()
 
+	natsAPI, err := startNATSAPI(ctx, c, st, api, log)
+	if err != nil {
+		return err
+	}
+	defer stopNATSAPI(natsAPI, log) // idempotent
 	hs, err := listen(c, api, log)
 	if err != nil {
 		return err
@@ -261,10 +269,12 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 
-	// Shut down: the HTTP server first, then the projection, the
-	// checkpointer and the lease (while NATS is still connected, so another
-	// replica takes over at once), the access log, the ledger, NATS.
+	// Shut down: the NATS service API and the HTTP server first, then the
+	// projection, the checkpointer and the lease (while NATS is still
+	// connected, so another replica takes over at once), the access log,
+	// the ledger, NATS.
 	log.Info("shutting down")
+	stopNATSAPI(natsAPI, log)
 	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer scancel()
 	if err := hs.srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"taizhang/natsapi"
+	"taizhang/services"
+)
+
+// autoBool is a boolean flag that also knows whether it was given: unset,
+// it means "the default for this setup".
+type autoBool struct {
+	set, on bool
+}
+
+func (b *autoBool) String() string {
+	if b == nil || !b.set {
+		return "auto"
+	}
+	return strconv.FormatBool(b.on)
+}
+
+func (b *autoBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false, got %q", s)
+	}
+	b.set, b.on = true, v
+	return nil
+}
+
+// IsBoolFlag lets --nats-api stand for --nats-api=true.
+func (b *autoBool) IsBoolFlag() bool { return true }
+
+// natsAPIFlags registers --nats-api and --nats-api-prefix.
+func natsAPIFlags(fs *flag.FlagSet, c *serveConfig) {
+	fs.Var(&c.natsAPI, "nats-api", "serve the NATS service API (micro service \"taizhang\", subjects PREFIX.submit|amend|retract|history|archive|compliance; see README); default on with the embedded NATS, off with --nats")
+	fs.StringVar(&c.natsAPIPrefix, "nats-api-prefix", natsapi.DefaultPrefix, "subject prefix of the NATS service API's endpoints")
+}
+
+// startNATSAPI starts the NATS service API on serve's connection, every
+// call going through api (the HTTP API's one gate), when --nats-api says
+// so (by default: on the embedded server); nil when it is off.
+func startNATSAPI(ctx context.Context, c serveConfig, st *stores, api *services.Server, log *slog.Logger) (*natsapi.Service, error) {
+	on := c.natsAPI.on
+	if !c.natsAPI.set {
+		on = c.natsURL == ""
+	}
+	if !on {
+		return nil, nil
+	}
+	svc, err := natsapi.Start(ctx, st.nc, natsapi.Config{Handler: api, Prefix: c.natsAPIPrefix, JetStream: st.ledger.JetStream(),
+		Replicas: st.replicas, Replica: c.name, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("--nats-api: %w", err)
+	}
+	return svc, nil
+}
+
+// stopNATSAPI stops svc (nil: nothing), giving its calls in progress up to
+// 15 seconds to be answered.
+func stopNATSAPI(svc *natsapi.Service, log *slog.Logger) {
+	if svc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := svc.Stop(ctx); err != nil {
+		log.Warn("nats api stop", "err", err)
+	}
+}
