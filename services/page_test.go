@@ -248,6 +248,7 @@ func TestPageAuthorization(t *testing.T) {
 		{"inspector", "GET", "/no/such/page", 404},
 		{"", "GET", "/login", 200},
 		{"", "GET", "/static/app.css", 200},
+		{"", "GET", "/sw.js", 200},
 	} {
 		st, h, body := e.doH(c.who, c.method, c.path, "", nil, nil)
 		if st != c.want {

@@ -38,6 +38,7 @@ func (s *Server) pageRoutes() {
 	s.pages = pg
 	s.gate.SetErrorPage(pg.fail)
 	s.handle("GET /static/", auth.ActPublic, false, web.Static().ServeHTTP)
+	s.handle("GET /sw.js", auth.ActPublic, false, web.ServiceWorker().ServeHTTP) // the offline worker: scope /
 	s.handle("GET /login", auth.ActPublic, false, pg.login)
 	s.handle("POST /login", auth.ActPublic, false, pg.loginPassword)
 	s.handle("POST /login/token", auth.ActPublic, false, pg.loginToken)
@@ -60,7 +61,7 @@ func (s *Server) pageRoutes() {
 // isPage reports whether a path belongs to the web app's pages (which
 // answer errors as HTML) rather than to the API.
 func isPage(path string) bool {
-	for _, p := range []string{"/api/", "/healthz", "/readyz", "/metrics", "/static/", "/thumbs/"} {
+	for _, p := range []string{"/api/", "/healthz", "/readyz", "/metrics", "/static/", "/thumbs/", "/sw.js"} {
 		if strings.HasPrefix(path, p) {
 			return false
 		}

@@ -96,11 +96,12 @@ func (r *Renderer) funcs(lang string) template.FuncMap {
 			}
 			return s
 		},
-		"isImage": func(mt string) bool { return strings.HasPrefix(mt, "image/") },
-		"join":    strings.Join,
-		"asset":   func(name string) string { return "/static/" + name + "?v=" + AssetVersion },
-		"add":     func(a, b int) int { return a + b },
-		"sub":     func(a, b int) int { return a - b },
+		"isImage":      func(mt string) bool { return strings.HasPrefix(mt, "image/") },
+		"join":         strings.Join,
+		"asset":        func(name string) string { return "/static/" + name + "?v=" + AssetVersion },
+		"assetVersion": func() string { return AssetVersion },
+		"add":          func(a, b int) int { return a + b },
+		"sub":          func(a, b int) int { return a - b },
 		"kib": func(n int64) string {
 			if n >= 1<<20 {
 				return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))

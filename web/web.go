@@ -164,6 +164,28 @@ func Static() http.Handler {
 	})
 }
 
+// ServiceWorker serves the web app's service worker (static/sw.js) at
+// /sw.js, so that its scope is the whole site: it keeps the static files
+// and the submit pages on the device and sends the offline queue
+// (static/queue.js). It is always revalidated (no-cache), as browsers
+// expect of a worker script; the layout registers it as /sw.js?v=
+// AssetVersion, so a new build installs a new worker.
+func ServiceWorker() http.Handler {
+	b, err := staticFS.ReadFile("static/sw.js")
+	if err != nil {
+		panic(err) // embedded: a missing file is a build defect
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Service-Worker-Allowed", "/")
+		h.Set("Content-Security-Policy", CSP)
+		h.Set("X-Content-Type-Options", "nosniff")
+		http.ServeContent(w, r, "sw.js", time.Time{}, bytes.NewReader(b))
+	})
+}
+
 // AssetVersion changes whenever a static file does: a hash of their bytes.
 var AssetVersion = assetVersion()
 

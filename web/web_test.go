@@ -3,6 +3,7 @@ package web
 import (
 	"io/fs"
 	"math"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -257,5 +258,38 @@ func TestReadableLabels(t *testing.T) {
 		if !cats[LangHant].Has("client." + string(c)) {
 			t.Errorf("no label for client %q", c)
 		}
+	}
+}
+
+// TestServiceWorker: the worker is served as JavaScript from /sw.js with a
+// scope allowed over the whole site, revalidated on every registration
+// check, and it precaches exactly the static files the layout names.
+func TestServiceWorker(t *testing.T) {
+	rec := httptest.NewRecorder()
+	ServiceWorker().ServeHTTP(rec, httptest.NewRequest("GET", "/sw.js?v="+AssetVersion, nil))
+	h := rec.Header()
+	if rec.Code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("GET /sw.js: %d %s", rec.Code, h.Get("Content-Type"))
+	}
+	if h.Get("Service-Worker-Allowed") != "/" || h.Get("Cache-Control") != "no-cache" || h.Get("Content-Security-Policy") != CSP {
+		t.Errorf("GET /sw.js headers: %v", h)
+	}
+	body := rec.Body.String()
+	if !strings.Contains(body, `importScripts("/static/queue.js?v=" + VERSION)`) {
+		t.Error("the worker does not load queue.js")
+	}
+	layout, _ := fs.ReadFile(templateFS, "templates/layout.html")
+	named := regexp.MustCompile(`asset "([^"]+)"`).FindAllStringSubmatch(string(layout), -1)
+	m := regexp.MustCompile(`var ASSETS = \[([^\]]*)\]`).FindStringSubmatch(body)
+	if m == nil || len(named) == 0 {
+		t.Fatalf("no ASSETS list in sw.js, or no assets in the layout (%d)", len(named))
+	}
+	for _, n := range named {
+		if !strings.Contains(m[1], `"`+n[1]+`"`) {
+			t.Errorf("the layout names %s, which the worker does not keep (ASSETS: %s)", n[1], m[1])
+		}
+	}
+	if _, err := fs.Stat(staticFS, "static/queue.js"); err != nil {
+		t.Error(err)
 	}
 }

@@ -1,12 +1,13 @@
 // taizhang web app: small progressive enhancements. Every page works without
-// this file; it adds upload progress, a photo viewer and a print button.
+// this file; it adds upload progress, offline submission (with queue.js and
+// the service worker sw.js), a photo viewer and a print button.
 (function () {
   "use strict";
 
   // Upload with per-file progress. The form carries its evidence id, so a
   // retry after a network failure sends the same id and the ledger answers
   // with the original receipt instead of recording the item twice.
-  function enhanceUpload(form) {
+  function enhanceUpload(form, offline) {
     var list = form.querySelector("[data-progress]");
     var errorBox = form.querySelector("[data-upload-error]");
     var labels = document.getElementById("progress-labels");
@@ -15,6 +16,10 @@
     form.addEventListener("submit", function (ev) {
       if (!window.FormData || !window.XMLHttpRequest) { return; }
       ev.preventDefault();
+      if (offline && navigator.onLine === false) {
+        offline.save();
+        return;
+      }
       var files = [];
       form.querySelectorAll("input[type=file]").forEach(function (input) {
         for (var i = 0; i < input.files.length; i++) { files.push(input.files[i]); }
@@ -65,10 +70,158 @@
       };
       xhr.onerror = xhr.ontimeout = xhr.onabort = function () {
         button.disabled = false;
+        list.hidden = true;
+        if (offline && navigator.onLine === false) {
+          offline.save();
+          return;
+        }
         errorBox.hidden = false;
+        if (offline) { offline.offerSave(); }
       };
       xhr.send(new FormData(form));
     });
+  }
+
+  // newID returns a random UUID (version 4) for a new item.
+  function newID() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  // Offline submission: without a network the form's item goes into the
+  // device's queue (queue.js) with its evidence id and files, shows as
+  // waiting, and is sent when the network is back (the online event, the
+  // next page load, Background Sync in the worker, and a retry every few
+  // minutes while the page is open). Returns null where the browser lacks
+  // what it needs (then the form works as before).
+  function enhanceQueue(form) {
+    var Q = window.TaizhangQueue;
+    var box = document.querySelector("[data-queue]");
+    var labels = document.getElementById("queue-labels");
+    if (!Q || !window.indexedDB || !window.Promise || !box || !labels) { return null; }
+    var unit = form.getAttribute("data-unit");
+    var user = form.getAttribute("data-user");
+    var idField = form.querySelector("input[name=id]");
+    var saved = document.querySelector("[data-queue-saved]");
+    var offer = form.querySelector("[data-queue-offer]");
+    var label = function (k) { return labels.getAttribute("data-" + k) || k; };
+    if (!idField.value) { idField.value = newID(); } // a page kept by the worker has none
+
+    function render() {
+      return Q.all().then(function (items) {
+        items = items.filter(function (it) { return it.unit === unit; });
+        var ul = box.querySelector("ul");
+        ul.textContent = "";
+        items.forEach(function (it) {
+          var li = document.createElement("li");
+          li.className = "q-" + it.state;
+          li.setAttribute("data-id", it.id);
+          var title = document.createElement("strong");
+          title.textContent = it.title;
+          var meta = document.createElement("span");
+          meta.className = "meta";
+          meta.textContent = " " + it.occurred + (it.files.length ? " · " + it.files.map(function (f) { return f.name; }).join(", ") : "") + " ";
+          var state = document.createElement("span");
+          state.className = "state";
+          state.textContent = label(it.state);
+          li.appendChild(title); li.appendChild(meta); li.appendChild(state);
+          if (it.state === "sent") {
+            var a = document.createElement("a");
+            a.href = "/units/" + encodeURIComponent(it.unit) + "/receipts/" + it.id;
+            a.textContent = label("receipt");
+            li.appendChild(document.createTextNode(" ")); li.appendChild(a);
+          } else if (it.state === "signin") {
+            state.textContent = "";
+            var login = document.createElement("a");
+            login.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+            login.textContent = label("signin");
+            state.appendChild(login);
+          } else if (it.state === "refused") {
+            var why = document.createElement("p");
+            why.className = "error";
+            why.textContent = it.message;
+            var rm = document.createElement("button");
+            rm.type = "button";
+            rm.textContent = label("remove");
+            rm.addEventListener("click", function () {
+              if (window.confirm(label("remove-confirm"))) { Q.remove(it.id).then(render); }
+            });
+            li.appendChild(why); li.appendChild(rm);
+          }
+          ul.appendChild(li);
+        });
+        box.hidden = items.length === 0;
+      });
+    }
+
+    var delay = 15000, timer = null;
+    function sync() {
+      clearTimeout(timer);
+      return Q.sync().then(function () { delay = 15000; }, function () {
+        timer = setTimeout(sync, delay); // no network yet: try again later
+        delay = Math.min(delay * 2, 300000);
+      }).then(render);
+    }
+
+    function save() {
+      var data = new FormData(form);
+      var files = [];
+      form.querySelectorAll("input[type=file]").forEach(function (input) {
+        for (var i = 0; i < input.files.length; i++) {
+          var f = input.files[i];
+          files.push({ name: f.name, type: f.type, size: f.size, blob: f });
+        }
+      });
+      var item = { id: idField.value, unit: unit, user: user, kind: data.get("kind"), title: data.get("title"),
+        occurred: data.get("occurred"), requirement: data.get("requirement") || "", body: data.get("body") || "",
+        finding: data.get("finding") || "", files: files, state: "waiting", queued: Date.now() };
+      return Q.add(item).then(function () {
+        form.reset();
+        idField.value = newID(); // the next item is another one
+        form.querySelector("[data-upload-error]").hidden = true;
+        if (offer) { offer.hidden = true; }
+        if (saved) { saved.hidden = false; }
+        if (navigator.serviceWorker && window.SyncManager) {
+          navigator.serviceWorker.ready.then(function (reg) { return reg.sync.register(Q.TAG); }).catch(function () {});
+        }
+        return render();
+      }).then(function () {
+        if (navigator.onLine !== false) { sync(); }
+      });
+    }
+
+    if (offer) {
+      offer.querySelector("button").addEventListener("click", function () { save(); });
+    }
+    if (window.BroadcastChannel) {
+      new BroadcastChannel(Q.TAG).onmessage = function () { render(); };
+    }
+    window.addEventListener("online", function () { sync(); });
+    render().then(sync);
+    return {
+      save: save,
+      offerSave: function () { if (offer) { offer.hidden = false; } }
+    };
+  }
+
+  // The service worker keeps the submit pages and static files on the
+  // device (sw.js). A page it did not load (the first visit) asks it to
+  // keep a copy.
+  function registerWorker() {
+    var sw = document.body.getAttribute("data-sw");
+    if (!sw || !navigator.serviceWorker) { return; }
+    var controlled = !!navigator.serviceWorker.controller;
+    navigator.serviceWorker.register(sw, { scope: "/" }).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function (reg) {
+      if (!controlled && document.querySelector("form[data-upload]") && reg.active) {
+        reg.active.postMessage({ page: location.href });
+      }
+    }).catch(function () {});
   }
 
   // Full-size photo viewer: a dialog over the page; without it the link
@@ -133,7 +286,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-js-only]").forEach(function (e) { e.hidden = false; });
     enhanceGroups();
-    document.querySelectorAll("form[data-upload]").forEach(enhanceUpload);
+    registerWorker();
+    document.querySelectorAll("form[data-upload]").forEach(function (form) {
+      enhanceUpload(form, form.hasAttribute("data-unit") ? enhanceQueue(form) : null);
+    });
     document.querySelectorAll("[data-print]").forEach(function (b) {
       b.addEventListener("click", function () { window.print(); });
     });

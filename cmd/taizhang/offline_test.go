@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"taizhang/internal/testenv"
+)
+
+// cutProxy is the network between the browser and the server: a reverse
+// proxy on its own port which, while cut, closes every connection without
+// an answer, so that the page's requests and the service worker's alike
+// fail as on a dead network, whatever the browser's emulation covers. It
+// counts the requests it dropped.
+type cutProxy struct {
+	URL     string
+	cut     atomic.Bool
+	dropped atomic.Int64
+}
+
+func startCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p := &cutProxy{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.URL = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.cut.Load() {
+			p.dropped.Add(1)
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close()
+				return
+			}
+			panic(http.ErrAbortHandler)
+		}
+		rp.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return p
+}
+
+// setOffline cuts (or restores) the network in b's tab: the proxy drops
+// every request, and the browser's emulation takes the page and its
+// service worker offline and sets navigator.onLine (firing offline and
+// online).
+func (b *chrome) setOffline(p *cutProxy, off bool) {
+	b.t.Helper()
+	if off {
+		p.cut.Store(true)
+	}
+	b.run(fmt.Sprintf("network offline=%v", off), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		sw := off
+		if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			EmulateOfflineServiceWorker: &sw,
+			MatchedNetworkConditions:    []*network.Conditions{{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}},
+		}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: off, DownloadThroughput: -1, UploadThroughput: -1})
+		return err
+	}))
+	if !off {
+		p.cut.Store(false)
+	}
+}
+
+// queueStates reads the device's queue (IndexedDB, through queue.js):
+// each item's id and state.
+func (b *chrome) queueStates() map[string]string {
+	b.t.Helper()
+	return eval[map[string]string](b, "the queue", `TaizhangQueue.all().then(a => Object.fromEntries(a.map(i => [i.id, i.state])))`)
+}
+
+// shownStates is what the page's queue list shows: each item's id and its
+// state's words.
+func (b *chrome) shownStates() map[string]string {
+	b.t.Helper()
+	return eval[map[string]string](b, "the queue list",
+		`Object.fromEntries([...document.querySelectorAll('[data-queue] li')].map(li => [li.dataset.id, li.querySelector('.state').textContent.trim()]))`)
+}
+
+func fileDigest(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestBrowserOffline: a submitter opens the submit page online (the service
+// worker installs and keeps the page), the network is cut, and two items
+// with a photo each are submitted: both show as waiting to send, kept in
+// IndexedDB with their evidence ids, and the ledger has neither. A reload
+// while offline opens the kept page with both still waiting and a new
+// evidence id in the form. The network comes back: both are sent, each
+// recorded exactly once (the ledger's history) with its photo's digest, and
+// shown as sent. An item the server refuses stays on the device with the
+// server's message; an item queued while the session ended waits with
+// "sign in to send" and is sent once the clerk has signed in again.
+func TestBrowserOffline(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, "", "--demo")
+	s.waitDemo(t)
+	link := startCutProxy(t, s.URL)
+	unit := "cun-2"
+	submitPath := "/units/" + unit + "/submit"
+	const (
+		waiting = "等待發送" // zh-Hant: the demo's plans are traditional
+		sent    = "已發送"
+		signin  = "請登錄後發送"
+	)
+
+	b := newChrome(t, link.URL, "offline", 360, 740)
+	// The browser reports the requests that fail while offline, and the
+	// refusals this test provokes.
+	b.expectErrors(`ERR_INTERNET_DISCONNECTED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_|Failed to fetch|status of 40[01]`)
+	token := s.token(t, "submitter", unit, "clerk-offline")
+	b.signIn(token)
+	b.open(submitPath)
+	if n := b.count("[data-queue] li"); n != 0 {
+		t.Fatalf("a new device's queue shows %d items", n)
+	}
+	// The worker installs, takes the page over and keeps a copy of it.
+	testenv.Eventually(t, 30*time.Second, func() error {
+		kept := eval[bool](b, "the worker", fmt.Sprintf(`(async () => {
+		  if (!navigator.serviceWorker.controller) return false;
+		  const keys = await (await caches.open('taizhang-pages')).keys();
+		  return keys.some(r => new URL(r.url).pathname === %q);
+		})()`, submitPath))
+		if !kept {
+			return errors.New("the service worker does not control the page or has not kept it yet")
+		}
+		return nil
+	})
+
+	// 1. Offline: two items, each with a photo.
+	b.setOffline(link, true)
+	if eval[bool](b, "navigator.onLine", `navigator.onLine`) {
+		t.Fatal("the emulation left navigator.onLine true")
+	}
+	photos := writePhotos(t, 2, 90)
+	var subs []submitted
+	for i, photo := range photos {
+		sub := b.fillSubmit(fmt.Sprintf("離線提交測試 %d：村民議事會", i+1), []string{photo})
+		for _, old := range subs {
+			if sub.ID == old.ID {
+				t.Fatalf("item %d has the id of an earlier item, %s", i+1, sub.ID)
+			}
+		}
+		b.run(fmt.Sprintf("submit item %d offline", i+1),
+			chromedp.Click(chromedp.CSS("form[data-upload] button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-queue] li[data-id=%q]`, sub.ID))))
+		subs = append(subs, sub)
+	}
+	b.shot("two-waiting")
+	b.a11y("queue")
+	shown := b.shownStates()
+	if len(shown) != 2 || shown[subs[0].ID] != waiting || shown[subs[1].ID] != waiting {
+		t.Errorf("offline, the page shows %q, want both items %q", shown, waiting)
+	}
+	if n := b.count("[data-queue-saved]:not([hidden])"); n != 1 {
+		t.Error("offline, the page does not say the item was saved on the device")
+	}
+	if q := b.queueStates(); len(q) != 2 || q[subs[0].ID] != "waiting" || q[subs[1].ID] != "waiting" {
+		t.Errorf("offline, the device's queue holds %v, want both items waiting", q)
+	}
+	for _, sub := range subs {
+		if n := evidenceEvents(t, s, unit, sub.ID); n != 0 {
+			t.Errorf("offline, the ledger has %d events of %s", n, sub.ID)
+		}
+	}
+
+	// 2. A reload while offline: the kept page, the queue, a fresh id.
+	b.open(submitPath)
+	b.shot("reloaded-offline")
+	if shown := b.shownStates(); len(shown) != 2 || shown[subs[0].ID] != waiting || shown[subs[1].ID] != waiting {
+		t.Errorf("reloaded offline, the page shows %q, want both items %q", shown, waiting)
+	}
+	id := eval[string](b, "the form's id", `document.querySelector('form[data-upload] input[name=id]').value`)
+	if len(id) != 36 || id == subs[0].ID || id == subs[1].ID {
+		t.Errorf("reloaded offline, the form's evidence id is %q, want a new UUID", id)
+	}
+
+	// 3. Back online: both are sent, once each. A second sync started at
+	// the same moment as the online event's must not send anything twice.
+	b.setOffline(link, false)
+	eval[bool](b, "a second sync", `TaizhangQueue.sync().then(() => true, () => true)`)
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if got := b.shownStates(); got[subs[0].ID] != sent || got[subs[1].ID] != sent {
+			return fmt.Errorf("the page shows %q", got)
+		}
+		return nil
+	})
+	b.shot("both-sent")
+	if q := b.queueStates(); q[subs[0].ID] != "sent" || q[subs[1].ID] != "sent" {
+		t.Errorf("online again, the device's queue holds %v, want both sent", q)
+	}
+	if n := b.count(fmt.Sprintf(`[data-queue] li[data-id=%q] a[href$=%q]`, subs[0].ID, "/receipts/"+subs[0].ID)); n != 1 {
+		t.Error("a sent item does not link to its receipt")
+	}
+	history := s.history(t, s.Admin, unit, "")
+	for i, sub := range subs {
+		if n := evidenceEvents(t, s, unit, sub.ID); n != 1 {
+			t.Errorf("item %d (%s): %d events in the ledger, want exactly 1", i+1, sub.ID, n)
+		}
+		for _, e := range history {
+			if e.ID.String() != sub.ID {
+				continue
+			}
+			var got []string
+			for _, a := range e.Attachments {
+				got = append(got, a.SHA256)
+			}
+			if want := fileDigest(t, photos[i]); !slices.Equal(got, []string{want}) {
+				t.Errorf("item %d: attachments %v, want the photo's digest %s", i+1, got, want)
+			}
+			if e.Client != "web" || e.Actor.ID != "clerk-offline" {
+				t.Errorf("item %d: recorded from %q by %q, want web and clerk-offline", i+1, e.Client, e.Actor.ID)
+			}
+		}
+	}
+	t.Logf("requests the cut network dropped (emulation let them through): %d", link.dropped.Load())
+
+	// 4. A refusal stays on the device with the server's message.
+	bad := "0190a0a0-0000-4000-8000-0000000000aa"
+	eval[bool](b, "queue a refused item", fmt.Sprintf(`TaizhangQueue.add({id: %q, unit: %q, user: "clerk-offline", kind: "no-such-kind",
+	  title: "拒收測試", occurred: document.querySelector('#occurred').max, requirement: "", body: "", finding: "", files: [],
+	  state: "waiting", queued: Date.now()}).then(() => TaizhangQueue.sync()).then(() => true)`, bad, unit))
+	b.open(submitPath)
+	if msg := b.texts(fmt.Sprintf(`[data-queue] li.q-refused[data-id=%q] p.error`, bad)); len(msg) != 1 || !strings.Contains(msg[0], "kind") {
+		t.Errorf("the refused item shows %q, want the server's message about its kind", msg)
+	}
+	if q := b.queueStates(); q[bad] != "refused" {
+		t.Errorf("the refused item is %q on the device, want refused", q[bad])
+	}
+	if n := evidenceEvents(t, s, unit, bad); n != 0 {
+		t.Errorf("the refused item has %d events", n)
+	}
+
+	// 5. The session ends while an item waits: "sign in to send", kept;
+	// sent once signed in again.
+	b.setOffline(link, true)
+	late := b.fillSubmit("離線提交測試 3：會話結束後", photos[:1])
+	b.run("submit item 3 offline",
+		chromedp.Click(chromedp.CSS("form[data-upload] button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-queue] li[data-id=%q]`, late.ID))))
+	b.run("end the session", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
+		return err
+	}))
+	b.setOffline(link, false)
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if got := b.shownStates()[late.ID]; got != signin {
+			return fmt.Errorf("the item shows %q", got)
+		}
+		return nil
+	})
+	b.shot("sign-in-to-send")
+	if q := b.queueStates(); q[late.ID] != "signin" {
+		t.Errorf("without a session the item is %q on the device, want signin (kept)", q[late.ID])
+	}
+	if n := evidenceEvents(t, s, unit, late.ID); n != 0 {
+		t.Errorf("without a session the ledger has %d events of the item", n)
+	}
+	b.signIn(token)
+	b.open(submitPath)
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if got := b.shownStates()[late.ID]; got != sent {
+			return fmt.Errorf("the item shows %q", got)
+		}
+		return nil
+	})
+	if n := evidenceEvents(t, s, unit, late.ID); n != 1 {
+		t.Errorf("signed in again: %d events of the item, want 1", n)
+	}
+	for _, sub := range subs {
+		if n := evidenceEvents(t, s, unit, sub.ID); n != 1 {
+			t.Errorf("at the end, %s has %d events, want 1", sub.ID, n)
+		}
+	}
+}
