@@ -101,6 +101,8 @@ type Bag struct {
 	proofs     []checkpoint.InclusionProof
 	compliance []byte
 	blobs      blobstore.Store
+	users      []events.Record       // the users chain, if the bag has signed submissions
+	usersProof *checkpoint.UnitProof // its head in the checkpoint
 }
 
 // Result describes a written bag.
@@ -173,6 +175,9 @@ func Prepare(ctx context.Context, l Ledger, blobs blobstore.Store, cps Checkpoin
 			return nil, fmt.Errorf("export: inclusion proof of seq %d: %w", r.Seq, err)
 		}
 		b.proofs = append(b.proofs, p)
+	}
+	if err := b.prepareDevices(ctx, l, cps); err != nil {
+		return nil, err
 	}
 	if opt.Compliance != nil {
 		if b.compliance, err = json.MarshalIndent(opt.Compliance, "", "  "); err != nil {
@@ -376,6 +381,18 @@ func (b *Bag) writeTags(bw *bagWriter) error {
 		{LaterEventsJSON, jsonl(b.later)},
 	} {
 		if err := bw.addTag(t.name, t.fill); err != nil {
+			return err
+		}
+	}
+	if b.usersProof != nil {
+		dp, err := json.MarshalIndent(b.usersProof, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := bw.addTag(DevicesJSONL, jsonl(b.users)); err != nil {
+			return err
+		}
+		if err := bw.addTag(DevicesProofJSON, bytesOf(append(dp, '\n'))); err != nil {
 			return err
 		}
 	}

@@ -53,6 +53,9 @@ type Report struct {
 	// (when witness keys were given).
 	Witnesses []string  `json:"witnesses,omitempty"`
 	Problems  []Problem `json:"problems"`
+	// Devices is the check of the device-signed submissions (nil if the
+	// bag has none).
+	Devices *DeviceReport `json:"devices,omitempty"`
 }
 
 // OK reports whether the bag verified.
@@ -207,6 +210,7 @@ func Verify(zr *zip.Reader, opt VerifyOptions) *Report {
 	cp, cpOK := v.checkCheckpoint(info, opt)
 	ch := v.checkChain(info, asOf)
 	v.checkAttachments(ch.evs, man)
+	v.checkDevices(ch.evs, cp, cpOK)
 	if cpOK {
 		v.checkInclusion(ch.evs, cp)
 		v.checkCompleteness(ch, cp, asOf)

@@ -11,6 +11,7 @@ import (
 
 	"taizhang/export"
 	"taizhang/services"
+	"taizhang/verify"
 )
 
 // exportCmd downloads a unit's bag (GET /api/v1/units/{unit}/export) into
@@ -116,6 +117,13 @@ func verifyBagCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if len(opt.WitnessKeys) > 0 {
 				fmt.Fprintf(stdout, "  cosigned by %d of %d trusted witnesses (quorum %d): %s\n", len(rep.Witnesses), len(opt.WitnessKeys), opt.WitnessQuorum, strings.Join(rep.Witnesses, ", "))
 			}
+		}
+		if d := rep.Devices; d != nil {
+			flags := make([]verify.DeviceFlag, len(d.Flagged))
+			for i, f := range d.Flagged {
+				flags[i] = verify.DeviceFlag{Unit: rep.Unit, Seq: f.Seq, Event: f.Event, DeviceCheck: f.DeviceCheck}
+			}
+			printDevices(stdout, &verify.DeviceReport{Signed: d.Signed, OK: d.OK, Keys: -1, Flagged: flags})
 		}
 	}
 	if !rep.OK() {

@@ -176,12 +176,20 @@ func printDevices(w io.Writer, d *verify.DeviceReport) {
 	if d == nil {
 		return
 	}
-	fmt.Fprintf(w, "device signatures: %d signed submissions, %d by a registered key, %d flagged; %d keys registered\n", d.Signed, d.OK, len(d.Flagged), d.Keys)
+	fmt.Fprintf(w, "device signatures: %d signed submissions, %d by a registered key, %d flagged", d.Signed, d.OK, len(d.Flagged))
+	if d.Keys >= 0 {
+		fmt.Fprintf(w, "; %d keys registered", d.Keys)
+	}
+	fmt.Fprintln(w)
 	for _, f := range d.Flagged {
 		why := string(f.Verdict)
 		if f.Late {
 			why += fmt.Sprintf(", captured %s after it was recorded", f.Ahead.Round(time.Second))
 		}
-		fmt.Fprintf(w, "  FLAGGED %-20s seq %-6d %s by %s, key %s: %s\n", f.Unit, f.Seq, f.Event, f.Actor, f.Key, why)
+		by := ""
+		if f.Actor != "" {
+			by = " by " + f.Actor
+		}
+		fmt.Fprintf(w, "  FLAGGED %-20s seq %-6d %s%s, key %s: %s\n", f.Unit, f.Seq, f.Event, by, f.Key, why)
 	}
 }
