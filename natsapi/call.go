@@ -50,6 +50,9 @@ func (s *Service) endpoints() []endpoint {
 			if err != nil {
 				return nil, err
 			}
+			if err := needID(f.rest); err != nil {
+				return nil, err
+			}
 			return &call{method: http.MethodPost, path: "/api/v1/units/" + url.PathEscape(f.unit) + "/evidence",
 				body: f.rest, part: "evidence", objects: f.objects}, nil
 		}},
@@ -102,6 +105,20 @@ func read(what string, plan bool) func([]byte) (*call, error) {
 		}
 		return &call{method: http.MethodGet, path: "/api/v1/units/" + url.PathEscape(in.Unit) + "/" + what, query: q}, nil
 	}
+}
+
+// needID refuses a submission without its evidence id. Over HTTP the id
+// is optional; over NATS a request often times out while the service
+// still records it, and only a retry with the same id is then safe.
+func needID(evidence []byte) error {
+	var in struct {
+		ID any `json:"id"`
+	}
+	_ = json.Unmarshal(evidence, &in)
+	if in.ID == nil || in.ID == "" {
+		return fmt.Errorf("%w: \"id\" is required: a client-made UUID (v7 preferred), so that a retry after a timeout appends nothing new", errPayload)
+	}
+	return nil
 }
 
 // strict decodes exactly one JSON object into v, unknown fields refused.

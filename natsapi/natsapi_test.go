@@ -361,7 +361,7 @@ func TestEvidenceLifecycle(t *testing.T) {
 
 	// By digest of the blob now stored.
 	var byRef receipt
-	e.ok("clerk", "submit", map[string]any{"unit": "cun-1", "kind": "photo", "title": "同一宣傳欄", "occurred_at": "2016-05-02",
+	e.ok("clerk", "submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000c2", "kind": "photo", "title": "同一宣傳欄", "occurred_at": "2016-05-02",
 		"requirements": []string{"festival"}, "blobs": []map[string]string{{"sha256": digest, "name": "again.png"}}}, "201", &byRef)
 	if len(byRef.Attachments) != 1 || byRef.Attachments[0].SHA256 != digest || byRef.Attachments[0].MediaType != "image/png" || byRef.Attachments[0].Size != int64(len(photo)) {
 		t.Fatalf("by ref: %+v", byRef)
@@ -434,7 +434,7 @@ func TestEvidenceLifecycle(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	e := newEnv(t)
 	before := e.events("cun-1")
-	sub := map[string]any{"unit": "cun-1", "kind": "activity", "title": "集中學習", "occurred_at": "2016-04-20"}
+	sub := map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e1", "kind": "activity", "title": "集中學習", "occurred_at": "2016-04-20"}
 	e.refused("", "submit", sub, "401", "unauthenticated")
 	e.refused("bad:Bearer not-a-token", "submit", sub, "401", "unauthenticated")
 	e.refused("bad:Basic YWRtaW46YWRtaW4=", "submit", sub, "401", "unauthenticated")
@@ -471,11 +471,13 @@ func TestRefusals(t *testing.T) {
 		{"submit", "null", "400", "bad_request", "null"},
 		{"submit", `{"kind":"activity"}`, "400", "bad_request", `"unit" is required`},
 		{"submit", `{"unit":7}`, "400", "bad_request", `"unit" is required`},
-		{"submit", map[string]any{"unit": "cun-1", "kind": "activity", "title": "t", "occurred_at": "2016-04-20", "colour": "red"}, "400", "bad_request", "unknown field"},
-		{"submit", map[string]any{"unit": "cun-1", "kind": "nonsense", "title": "t", "occurred_at": "2016-04-20"}, "400", "invalid", "kind"},
-		{"submit", map[string]any{"unit": "../tokens", "kind": "activity", "title": "t", "occurred_at": "2016-04-20"}, "400", "invalid", "unit"},
-		{"submit", map[string]any{"unit": "cun-1", "kind": "photo", "title": "t", "occurred_at": "2016-04-20", "objects": []map[string]string{{"object": "never-put"}}}, "404", "not_found", "never-put"},
-		{"submit", map[string]any{"unit": "cun-1", "kind": "photo", "title": "t", "occurred_at": "2016-04-20", "objects": "x"}, "400", "bad_request", "objects"},
+		{"submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e2", "kind": "activity", "title": "t", "occurred_at": "2016-04-20", "colour": "red"}, "400", "bad_request", "unknown field"},
+		{"submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e3", "kind": "nonsense", "title": "t", "occurred_at": "2016-04-20"}, "400", "invalid", "kind"},
+		{"submit", map[string]any{"unit": "cun-1", "kind": "activity", "title": "t", "occurred_at": "2016-04-20"}, "400", "bad_request", `"id" is required`},
+		{"submit", map[string]any{"unit": "cun-1", "id": "e7", "kind": "activity", "title": "t", "occurred_at": "2016-04-20"}, "400", "invalid", "UUID"},
+		{"submit", map[string]any{"unit": "../tokens", "id": "0190a0a0-0000-7000-8000-0000000000e8", "kind": "activity", "title": "t", "occurred_at": "2016-04-20"}, "400", "invalid", "unit"},
+		{"submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e4", "kind": "photo", "title": "t", "occurred_at": "2016-04-20", "objects": []map[string]string{{"object": "never-put"}}}, "404", "not_found", "never-put"},
+		{"submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e5", "kind": "photo", "title": "t", "occurred_at": "2016-04-20", "objects": "x"}, "400", "bad_request", "objects"},
 		{"amend", map[string]any{"unit": "cun-1", "reason": "r", "expected_version": 1}, "400", "bad_request", `"id" is required`},
 		{"amend", map[string]any{"unit": "cun-1", "id": "not-a-uuid", "reason": "r", "expected_version": 1}, "400", "invalid", "UUID"},
 		{"retract", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000ff", "reason": "r", "expected_version": 1}, "404", "not_found", ""},
