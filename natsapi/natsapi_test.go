@@ -54,7 +54,7 @@ requirements:
 // server, to compare), the access log, and the NATS service on it, called
 // through a second, separate client connection.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	api    *services.Server
 	http   *httptest.Server
 	svc    *natsapi.Service
@@ -63,7 +63,7 @@ type env struct {
 	tokens map[string]string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -535,5 +535,89 @@ func TestAnswerTooLarge(t *testing.T) {
 	if resp.Header.Get(micro.ErrorCodeHeader) != "413" || !strings.Contains(resp.Header.Get(micro.ErrorHeader), "GET /api/v1/units/cun-1/history") ||
 		!strings.Contains(string(resp.Data), `"too_large"`) {
 		t.Fatalf("answer %v %s", resp.Header, resp.Data)
+	}
+}
+
+// BenchmarkCall compares one call over NATS with the same call over HTTP
+// (loopback, the same server): a submission without attachments and a
+// history read of a small unit.
+func BenchmarkCall(b *testing.B) {
+	e := newEnv(b)
+	var n int
+	newID := func() string { n++; return fmt.Sprintf("0190a0a0-0000-7000-8000-%012x", n) }
+	sub := func(id string) map[string]any {
+		return map[string]any{"unit": "cun-1", "id": id, "kind": "activity", "title": "集中學習", "occurred_at": "2016-04-20"}
+	}
+	b.Run("submit/nats", func(b *testing.B) {
+		for b.Loop() {
+			e.ok("clerk", "submit", sub(newID()), "201", nil)
+		}
+	})
+	b.Run("submit/http", func(b *testing.B) {
+		for b.Loop() {
+			m := sub(newID())
+			delete(m, "unit")
+			body, _ := json.Marshal(m)
+			e.httpDo("clerk", "POST", "/api/v1/units/cun-1/evidence", "application/json", string(body), 201)
+		}
+	})
+	b.Run("history/nats", func(b *testing.B) {
+		for b.Loop() {
+			e.ok("admin", "history", map[string]any{"unit": "cun-2"}, "200", nil)
+		}
+	})
+	b.Run("history/http", func(b *testing.B) {
+		for b.Loop() {
+			e.httpDo("admin", "GET", "/api/v1/units/cun-2/history", "", "", 200)
+		}
+	})
+}
+
+// TestConcurrentRetries: the same submission sent ten times at once, to
+// two service instances sharing the queue group (as two replicas would),
+// appends one event; every answer is its receipt.
+func TestConcurrentRetries(t *testing.T) {
+	e := newEnv(t)
+	second, err := natsapi.Start(context.Background(), e.client, natsapi.Config{Handler: e.api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Stop(context.Background())
+	before := e.events("cun-1")
+	data, _ := json.Marshal(map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000f1", "kind": "activity",
+		"title": "集中學習", "occurred_at": "2016-04-20"})
+	type got struct {
+		status string
+		id     string
+		err    error
+	}
+	out := make(chan got, 10)
+	for range 10 {
+		go func() {
+			msg := nats.NewMsg(natsapi.DefaultPrefix + ".submit")
+			msg.Header.Set("Authorization", "Bearer "+e.tokens["clerk"])
+			msg.Data = data
+			resp, err := e.client.RequestMsg(msg, 30*time.Second)
+			if err != nil {
+				out <- got{err: err}
+				return
+			}
+			var r receipt
+			_ = json.Unmarshal(resp.Data, &r)
+			out <- got{status: resp.Header.Get(natsapi.HeaderStatus), id: r.ID}
+		}()
+	}
+	created := 0
+	for range 10 {
+		g := <-out
+		if g.err != nil || g.id != "0190a0a0-0000-7000-8000-0000000000f1" || (g.status != "201" && g.status != "200") {
+			t.Fatalf("answer %+v", g)
+		}
+		if g.status == "201" {
+			created++
+		}
+	}
+	if n := e.events("cun-1"); n != before+1 || created != 1 {
+		t.Fatalf("%d events appended, %d answers 201; want 1 and 1", n-before, created)
 	}
 }
