@@ -110,6 +110,7 @@ type Config struct {
 
 // Service is the running NATS service.
 type Service struct {
+	nc      *nats.Conn
 	svc     micro.Service
 	cfg     Config
 	uploads jetstream.ObjectStore // nil without Config.JetStream
@@ -155,7 +156,7 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, log: cfg.Log}
+	s := &Service{nc: nc, cfg: cfg, log: cfg.Log}
 	if cfg.JetStream != nil {
 		os, err := openUploads(ctx, cfg)
 		if err != nil {
@@ -223,7 +224,8 @@ func openUploads(ctx context.Context, cfg Config) (jetstream.ObjectStore, error)
 func (s *Service) Info() micro.Info { return s.svc.Info() }
 
 // Stop stops taking calls (the endpoint and discovery subscriptions are
-// drained: a call already delivered is answered 503, "retry"), waits for
+// drained: a call already delivered is answered 503, "retry"; once Stop
+// returns, the server routes no more calls here), waits for
 // the calls in progress to be answered until ctx ends, then cancels those
 // still running. Calling it twice is harmless.
 func (s *Service) Stop(ctx context.Context) error {
@@ -235,6 +237,12 @@ func (s *Service) Stop(ctx context.Context) error {
 		return nil
 	}
 	err := s.svc.Stop()
+	// The unsubscriptions are sent: once the server has them, a call made
+	// after Stop returns finds no responder (one delivered before is
+	// answered 503).
+	if ferr := s.nc.FlushTimeout(5 * time.Second); ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+		s.log.Warn("nats api: flush unsubscriptions", "err", ferr)
+	}
 	done := make(chan struct{})
 	go func() { s.calls.Wait(); close(done) }()
 	select {
