@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,9 +31,11 @@ import (
 // fail as on a dead network, whatever the browser's emulation covers. It
 // counts the requests it dropped.
 type cutProxy struct {
-	URL     string
-	cut     atomic.Bool
-	dropped atomic.Int64
+	URL string
+	cut atomic.Bool
+
+	mu      sync.Mutex
+	dropped []string // method and path of each request dropped
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
@@ -50,7 +53,9 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 	p.URL = "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.cut.Load() {
-			p.dropped.Add(1)
+			p.mu.Lock()
+			p.dropped = append(p.dropped, r.Method+" "+r.URL.Path)
+			p.mu.Unlock()
 			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
 				c.Close()
 				return
@@ -126,7 +131,10 @@ func fileDigest(t *testing.T, path string) string {
 // recorded exactly once (the ledger's history) with its photo's digest, and
 // shown as sent. An item the server refuses stays on the device with the
 // server's message; an item queued while the session ended waits with
-// "sign in to send" and is sent once the clerk has signed in again.
+// "sign in to send" and is sent once the clerk has signed in again; on a
+// bad connection (the server unreachable, the browser online) the page
+// offers to keep the item and sends it when the server answers; signing
+// out forgets the kept pages.
 func TestBrowserOffline(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "--demo")
@@ -249,7 +257,9 @@ func TestBrowserOffline(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("requests the cut network dropped (emulation let them through): %d", link.dropped.Load())
+	link.mu.Lock()
+	t.Logf("requests the browser's emulation let through and the cut network dropped: %d %q", len(link.dropped), link.dropped)
+	link.mu.Unlock()
 
 	// 4. A refusal stays on the device with the server's message.
 	bad := "0190a0a0-0000-4000-8000-0000000000aa"
@@ -303,9 +313,48 @@ func TestBrowserOffline(t *testing.T) {
 	if n := evidenceEvents(t, s, unit, late.ID); n != 1 {
 		t.Errorf("signed in again: %d events of the item, want 1", n)
 	}
-	for _, sub := range subs {
+
+	// 6. A bad connection rather than none: the server cannot be reached
+	// but the browser still says it is online. The page says the network
+	// failed and offers to keep the item; kept, it is sent by the page's
+	// own retry once the server answers again (no online event comes).
+	link.cut.Store(true)
+	flaky := b.fillSubmit("離線提交測試 4：訊號不穩", photos[1:])
+	b.run("submit on a bad connection",
+		chromedp.Click(chromedp.CSS("form[data-upload] button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("form[data-upload] [data-queue-offer] button")))
+	if n := b.count("form[data-upload] [data-upload-error]:not([hidden])"); n != 1 {
+		t.Error("on a bad connection the page does not say the network failed")
+	}
+	b.run("keep it on the device",
+		chromedp.Click(chromedp.CSS("form[data-upload] [data-queue-offer] button")),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-queue] li[data-id=%q]`, flaky.ID))))
+	if got := b.shownStates()[flaky.ID]; got != waiting {
+		t.Errorf("kept on a bad connection, the item shows %q, want %q", got, waiting)
+	}
+	link.cut.Store(false)
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if got := b.shownStates()[flaky.ID]; got != sent {
+			return fmt.Errorf("the item shows %q", got)
+		}
+		return nil
+	})
+	if n := evidenceEvents(t, s, unit, flaky.ID); n != 1 {
+		t.Errorf("the item kept on a bad connection has %d events, want 1", n)
+	}
+
+	for _, sub := range append(subs, late, flaky) {
 		if n := evidenceEvents(t, s, unit, sub.ID); n != 1 {
 			t.Errorf("at the end, %s has %d events, want 1", sub.ID, n)
 		}
+	}
+
+	// 7. Signing out forgets the kept pages, not the queue.
+	b.navigate("sign out", chromedp.Click(chromedp.CSS("form[action='/logout'] button")))
+	if n := eval[int](b, "kept pages", `caches.open('taizhang-pages').then(c => c.keys()).then(k => k.length)`); n != 0 {
+		t.Errorf("after signing out the worker still keeps %d pages", n)
+	}
+	if q := b.queueStates(); q[bad] != "refused" {
+		t.Errorf("after signing out the refused item is %q, want it kept", q[bad])
 	}
 }

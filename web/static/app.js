@@ -109,7 +109,12 @@
     var saved = document.querySelector("[data-queue-saved]");
     var offer = form.querySelector("[data-queue-offer]");
     var label = function (k) { return labels.getAttribute("data-" + k) || k; };
-    if (!idField.value) { idField.value = newID(); } // a page kept by the worker has none
+    if (!idField.value) { // a page kept by the worker has none, and maybe an old CSRF token
+      idField.value = newID();
+      Q.whoami().then(function (who) {
+        if (who && who.user === user) { form.querySelector("input[name=csrf]").value = who.csrf; }
+      }).catch(function () {});
+    }
 
     function render() {
       return Q.all().then(function (items) {
@@ -155,6 +160,9 @@
           ul.appendChild(li);
         });
         box.hidden = items.length === 0;
+        if (saved && !items.some(function (it) { return it.state !== "sent" && it.state !== "refused"; })) {
+          saved.hidden = true;
+        }
       });
     }
 
@@ -179,6 +187,7 @@
       var item = { id: idField.value, unit: unit, user: user, kind: data.get("kind"), title: data.get("title"),
         occurred: data.get("occurred"), requirement: data.get("requirement") || "", body: data.get("body") || "",
         finding: data.get("finding") || "", files: files, state: "waiting", queued: Date.now() };
+      if (navigator.storage && navigator.storage.persist) { navigator.storage.persist().catch(function () {}); }
       return Q.add(item).then(function () {
         form.reset();
         idField.value = newID(); // the next item is another one
@@ -222,6 +231,19 @@
         reg.active.postMessage({ page: location.href });
       }
     }).catch(function () {});
+  }
+
+  // Signing out forgets the submit pages the worker kept (they show the
+  // user's name; the next user's are their own); the queue stays, each
+  // item waiting for the user who made it.
+  function forgetPagesOnLogout() {
+    if (!window.caches) { return; }
+    document.querySelectorAll("form[action='/logout']").forEach(function (form) {
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        caches.delete("taizhang-pages").catch(function () {}).then(function () { form.submit(); });
+      });
+    });
   }
 
   // Full-size photo viewer: a dialog over the page; without it the link
@@ -287,6 +309,7 @@
     document.querySelectorAll("[data-js-only]").forEach(function (e) { e.hidden = false; });
     enhanceGroups();
     registerWorker();
+    forgetPagesOnLogout();
     document.querySelectorAll("form[data-upload]").forEach(function (form) {
       enhanceUpload(form, form.hasAttribute("data-unit") ? enhanceQueue(form) : null);
     });

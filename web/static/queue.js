@@ -155,5 +155,5 @@
     return locks ? locks.request(TAG, go) : go();
   }
 
-  root.TaizhangQueue = { TAG: TAG, all: all, add: put, remove: remove, sync: sync };
+  root.TaizhangQueue = { TAG: TAG, all: all, add: put, remove: remove, sync: sync, whoami: whoami };
 })(self);

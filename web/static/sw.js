@@ -41,8 +41,11 @@ function savePage(url, resp) {
   if (!resp.ok || resp.redirected || resp.type !== "basic") { return Promise.resolve(); }
   return resp.text().then(function (html) {
     html = html.replace(/(<input type="hidden" name="id" value=")[^"]*"/, "$1\"");
+    var headers = new Headers(resp.headers);
+    headers.delete("Content-Length"); // the body is now shorter, and decoded
+    headers.delete("Content-Encoding");
     return caches.open(PAGES).then(function (c) {
-      return c.put(url, new Response(html, { status: 200, headers: resp.headers }));
+      return c.put(url, new Response(html, { status: 200, headers: headers }));
     });
   });
 }
