@@ -15,7 +15,7 @@ type Principal struct {
 	Unit    string      `json:"unit,omitempty"`    // the scope: a submitter's unit, an inspector's or supervisor's subtree root
 	Subtree bool        `json:"subtree,omitempty"` // the scope includes the unit's sub-units
 	TokenID string      `json:"token_id,omitempty"`
-	Via     string      `json:"via,omitempty"` // "token" or "session"
+	Via     string      `json:"via,omitempty"` // "token", "session", or how an asserted user was authenticated ("nats")
 	Created time.Time   `json:"created,omitzero"`
 	Expires time.Time   `json:"expires,omitzero"`
 

@@ -63,13 +63,23 @@ type Authenticator struct {
 	Record func(r *http.Request, p Principal, status int, err error)
 }
 
-// Authenticate resolves the request's bearer token or, without one, its
-// session cookie, to the token's or session's user as the users chain says
-// now: a disabled user, an unknown, revoked or expired token, or an expired
-// session is refused at once (ErrUnauthenticated).
+// Authenticate resolves the request's bearer token or, without one, the
+// user asserted in its context (WithAssertedUser) or, without that, its
+// session cookie, to the token's, asserted or session's user as the users
+// chain says now: a disabled or unknown user, an unknown, revoked or
+// expired token, or an expired session is refused at once
+// (ErrUnauthenticated).
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if as, ok := r.Context().Value(assertedKey{}).(asserted); ok {
+			p, err := a.userPrincipal(as.user)
+			if err != nil {
+				return Principal{}, fmt.Errorf("%s user: %w", as.via, err)
+			}
+			p.Via = as.via
+			return p, nil
+		}
 		if c, err := r.Cookie(SessionCookie); err == nil {
 			return a.sessionPrincipal(r, c.Value)
 		}
@@ -103,6 +113,21 @@ func (a *Authenticator) tokenPrincipal(ctx context.Context, token string) (Princ
 	}
 	p.TokenID, p.Via, p.Created, p.Expires = rec.ID, "token", rec.Created, rec.Expires
 	return p, nil
+}
+
+type assertedKey struct{}
+
+type asserted struct{ user, via string }
+
+// WithAssertedUser returns ctx carrying a user that an in-process caller
+// has authenticated by other means, and how (via, e.g. "nats": the NATS
+// server's word on who sent a message, see package natsapi). A request with
+// this context and no Authorization header is then authenticated as that
+// user, exactly as a token of that user would be (its role and scope as the
+// users chain says now). It is a context value, never read from a request,
+// so no HTTP client can set it.
+func WithAssertedUser(ctx context.Context, user, via string) context.Context {
+	return context.WithValue(ctx, assertedKey{}, asserted{user: user, via: via})
 }
 
 // userPrincipal returns the principal for a user as the users chain says

@@ -11,11 +11,14 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+
+	"taizhang/auth"
 )
 
 // ObjectRef names an object in the uploads bucket to attach, and the file
@@ -269,6 +272,11 @@ func (s *Service) do(ctx context.Context, req micro.Request, c *call) result {
 			hreq.Header.Set(h, v)
 		}
 	}
+	if hreq.Header.Get(HeaderAuthorization) == "" {
+		if user, ok := s.natsUser(req); ok {
+			hreq = hreq.WithContext(auth.WithAssertedUser(hreq.Context(), user, "nats"))
+		}
+	}
 	rec := &recorder{header: http.Header{}, max: s.cfg.MaxAnswer}
 	if perr := s.serveHTTP(rec, hreq); perr != nil {
 		return result{err: perr}
@@ -287,6 +295,32 @@ func (s *Service) do(ctx context.Context, req micro.Request, c *call) result {
 			fmt.Sprintf("the answer is over %d bytes, more than a NATS message here carries; read it over the HTTP API (%s %s)", s.cfg.MaxAnswer, c.method, target)}
 	}
 	return res
+}
+
+// HeaderRequestInfo is the header nats-server sets on a request that
+// crosses a service import, naming the requester's account (and, when the
+// import shares it, user).
+const HeaderRequestInfo = "Nats-Request-Info"
+
+// natsUser returns the taizhang user a call is from by the NATS server's
+// word: the user named in Nats-Request-Info, when its account is one of
+// Config.Accounts.
+func (s *Service) natsUser(req micro.Request) (string, bool) {
+	if len(s.cfg.Accounts) == 0 {
+		return "", false
+	}
+	h := req.Headers().Get(HeaderRequestInfo)
+	if h == "" {
+		return "", false
+	}
+	var ci struct {
+		Account string `json:"acc"`
+		User    string `json:"user"`
+	}
+	if err := json.Unmarshal([]byte(h), &ci); err != nil || ci.User == "" || !slices.Contains(s.cfg.Accounts, ci.Account) {
+		return "", false
+	}
+	return ci.User, true
 }
 
 // serveHTTP calls the handler, turning a panic into a 500 (net/http would

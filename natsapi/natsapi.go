@@ -24,10 +24,13 @@ package natsapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,6 +99,15 @@ type Config struct {
 	Uploads   string
 	UploadTTL time.Duration
 	Replicas  int
+	// Accounts, if set, are NATS accounts whose users are taizhang users
+	// of the same id: a call that comes from such an account through a
+	// service import that shares its requester (share: true; nats-server
+	// then sets the Nats-Request-Info header, replacing any the sender
+	// wrote) and has no Authorization header acts as that user. Sound only
+	// if no user of the service's own account may publish on the
+	// endpoints' subjects (they could write the header themselves); see
+	// the README's NATS service API.
+	Accounts []string
 	// Replica names this process in the service's metadata.
 	Replica string
 	// Timeout bounds one call (default 2 minutes).
@@ -156,6 +168,9 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkAccounts(nc, cfg.Accounts); err != nil {
+		return nil, err
+	}
 	s := &Service{nc: nc, cfg: cfg, log: cfg.Log}
 	if cfg.JetStream != nil {
 		os, err := openUploads(ctx, cfg)
@@ -166,6 +181,9 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Service, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	meta := map[string]string{"prefix": cfg.Prefix, "auth": "Authorization: Bearer <taizhang token> header"}
+	if len(cfg.Accounts) > 0 {
+		meta["auth"] += "; or a user of NATS account " + strings.Join(cfg.Accounts, ", ") + " through a shared service import"
+	}
 	if s.uploads != nil {
 		meta["uploads"] = cfg.Uploads
 	}
@@ -201,6 +219,35 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Service, error) {
 	}
 	s.log.Info("nats api serving", "service", Name, "version", Version, "id", svc.Info().ID, "subjects", cfg.Prefix+".>", "uploads", meta["uploads"])
 	return s, nil
+}
+
+// checkAccounts refuses to trust the service's own account (asked of the
+// server: $SYS.REQ.USER.INFO): its users reach the endpoints without
+// crossing an import, so the Nats-Request-Info header on their messages is
+// their own word.
+func checkAccounts(nc *nats.Conn, accounts []string) error {
+	if len(accounts) == 0 {
+		return nil
+	}
+	resp, err := nc.Request("$SYS.REQ.USER.INFO", nil, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("natsapi: ask the NATS server which account this connection is in (to trust accounts %s): %w", strings.Join(accounts, ", "), err)
+	}
+	var info struct {
+		Data struct {
+			Account string `json:"account"`
+		} `json:"data"`
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &info); err != nil || info.Error != nil || info.Data.Account == "" {
+		return fmt.Errorf("natsapi: the NATS server did not say which account this connection is in: %s", resp.Data)
+	}
+	if slices.Contains(accounts, info.Data.Account) {
+		return fmt.Errorf("natsapi: account %s is the service's own: its users could write the Nats-Request-Info header themselves; trust only accounts that import the service", info.Data.Account)
+	}
+	return nil
 }
 
 // openUploads binds the uploads bucket, creating it if it is missing.

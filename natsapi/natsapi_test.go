@@ -65,10 +65,17 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	n := testenv.StartNATS(t)
+	return newEnvOn(t, n.Connect(t), n.Connect(t), natsapi.Config{})
+}
+
+// newEnvOn builds the stack on the service's connection nc, the service
+// configured as cfg (its Handler, JetStream and Log set here), called
+// through client.
+func newEnvOn(t testing.TB, nc, client *nats.Conn, cfg natsapi.Config) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	n := testenv.StartNATS(t)
-	nc := n.Connect(t)
 	l, err := tzjs.Open(ctx, nc, tzjs.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -96,12 +103,13 @@ func newEnv(t testing.TB) *env {
 	api.SetAccessLog(access)
 	hs := httptest.NewServer(api)
 	t.Cleanup(hs.Close)
-	svc, err := natsapi.Start(ctx, nc, natsapi.Config{Handler: api, JetStream: l.JetStream(), Replica: "test", Log: log})
+	cfg.Handler, cfg.JetStream, cfg.Replica, cfg.Log = api, l.JetStream(), "test", log
+	svc, err := natsapi.Start(ctx, nc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
-	e := &env{t: t, api: api, http: hs, svc: svc, client: n.Connect(t), access: access, tokens: map[string]string{}}
+	e := &env{t: t, api: api, http: hs, svc: svc, client: client, access: access, tokens: map[string]string{}}
 	admin, err := api.IssueToken(ctx, events.RoleAdmin, "", "admin")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"taizhang/natsapi"
@@ -41,6 +42,15 @@ func (b *autoBool) IsBoolFlag() bool { return true }
 func natsAPIFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.Var(&c.natsAPI, "nats-api", "serve the NATS service API (micro service \"taizhang\", subjects PREFIX.submit|amend|retract|history|archive|compliance; see README); default on with the embedded NATS, off with --nats")
 	fs.StringVar(&c.natsAPIPrefix, "nats-api-prefix", natsapi.DefaultPrefix, "subject prefix of the NATS service API's endpoints")
+	fs.Func("nats-api-accounts", "comma-separated NATS accounts whose users act as the taizhang users of the same id when they call the NATS service API through a service import with share: true (see README; sound only if no user of serve's own account may publish on the API's subjects)", func(v string) error {
+		c.natsAPIAccounts = nil
+		for a := range strings.SplitSeq(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.natsAPIAccounts = append(c.natsAPIAccounts, a)
+			}
+		}
+		return nil
+	})
 }
 
 // startNATSAPI starts the NATS service API on serve's connection, every
@@ -55,7 +65,7 @@ func startNATSAPI(ctx context.Context, c serveConfig, st *stores, api *services.
 		return nil, nil
 	}
 	svc, err := natsapi.Start(ctx, st.nc, natsapi.Config{Handler: api, Prefix: c.natsAPIPrefix, JetStream: st.ledger.JetStream(),
-		Replicas: st.replicas, Replica: c.name, Log: log})
+		Replicas: st.replicas, Replica: c.name, Accounts: c.natsAPIAccounts, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats-api: %w", err)
 	}

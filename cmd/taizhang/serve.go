@@ -64,6 +64,7 @@ type serveConfig struct {
 	metrics                     *metrics.Metrics // serve's registry; nil for the other commands
 	natsAPI                     autoBool         // --nats-api (natsapi.go)
 	natsAPIPrefix               string           // --nats-api-prefix
+	natsAPIAccounts             []string         // --nats-api-accounts
 
 	cp checkpointFlags // checkpoints.go
 
