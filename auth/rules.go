@@ -33,6 +33,11 @@ const (
 	ActSession       Action = "session"        // any signed-in user: who am I, sign out
 	ActStatus        Action = "status"         // any role: this replica's state (GET /api/v1/status)
 
+	// ActDevice: register, list and revoke device keys. Anyone signed in
+	// may for themselves; for another user the handler asks Decide for
+	// ActUserWrite (register, revoke) or ActUserRead (list).
+	ActDevice Action = "device"
+
 	ActCheckpointRead   Action = "checkpoint.read"   // any role
 	ActCheckpointCreate Action = "checkpoint.create" // admin
 
@@ -91,6 +96,7 @@ var rules = map[Action]rule{
 	ActHome:             {Everywhere, Everywhere, Everywhere, Everywhere, ""},
 	ActSession:          {Everywhere, Everywhere, Everywhere, Everywhere, ""},
 	ActStatus:           {Everywhere, Everywhere, Everywhere, Everywhere, ""},
+	ActDevice:           {Everywhere, Everywhere, Everywhere, Everywhere, ""},
 	ActUnitList:         {Everywhere, InScope, InScope, InScope, ""},
 	ActPlanRead:         {Everywhere, Everywhere, Everywhere, Everywhere, ""},
 	ActCheckpointRead:   {Everywhere, Everywhere, Everywhere, Everywhere, ""},

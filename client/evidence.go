@@ -26,6 +26,8 @@ type Evidence struct {
 	Tags         []string           `json:"tags,omitempty"`
 	Figures      map[string]float64 `json:"figures,omitempty"`
 	Finding      string             `json:"finding,omitempty"`
+	// Device is the device signature (DeviceKey.Sign), if signed.
+	Device *Device `json:"device,omitempty"`
 }
 
 // Receipt is the server's answer to an append (a submission, an
@@ -42,7 +44,26 @@ type Receipt struct {
 		MediaType string `json:"media_type"`
 		Name      string `json:"name"`
 	} `json:"attachments"`
+	// Device is the server's verdict on a signed submission's device
+	// signature (absent if unsigned, or if the server could not say yet).
+	Device *DeviceVerdict `json:"device,omitempty"`
 }
+
+// DeviceVerdict is the server's verdict on a device signature: verdict
+// "ok", "unknown_key" or "revoked_key" (recorded, flagged for the
+// supervisor), and late when the capture time is after the recorded
+// time. A signature that does not verify is refused (422
+// bad_device_signature), never recorded.
+type DeviceVerdict struct {
+	Key        string    `json:"key"`
+	CapturedAt time.Time `json:"captured_at"`
+	Verdict    string    `json:"verdict"`
+	Reason     string    `json:"reason,omitempty"`
+	Late       bool      `json:"late,omitempty"`
+}
+
+// Flagged reports whether the verdict is one the supervisor will see.
+func (d *DeviceVerdict) Flagged() bool { return d != nil && (d.Verdict != "ok" || d.Late) }
 
 // Multipart streams meta as JSON in a form field named metaName, then each
 // of files as a part named "attachment" (the file's base name as its
@@ -100,7 +121,7 @@ func writeParts(mw *multipart.Writer, metaName string, meta []byte, files []stri
 // retryable failure (Retryable) is sent again up to retries times, after
 // 0.5 s, 1 s, 2 s, ...; onRetry, if not nil, is told of each. The status
 // is 201 for a new submission, 200 for one the ledger already had.
-func (c *Client) Submit(ctx context.Context, unit string, meta map[string]any, files []string, retries int, onRetry func(err error, wait time.Duration)) (Receipt, int, error) {
+func (c *Client) Submit(ctx context.Context, unit string, meta any, files []string, retries int, onRetry func(err error, wait time.Duration)) (Receipt, int, error) {
 	var out Receipt
 	path := "/api/v1/units/" + url.PathEscape(unit) + "/evidence"
 	for attempt := 0; ; attempt++ {

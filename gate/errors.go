@@ -57,6 +57,7 @@ var errorTable = []struct {
 	{media.ErrDecodeTimeout, http.StatusUnprocessableEntity, "decode_timeout"},
 	{events.ErrQuarantined, http.StatusLocked, "quarantined"},
 	{closure.ErrNotClosable, http.StatusUnprocessableEntity, "not_closable"},
+	{events.ErrBadSignature, http.StatusUnprocessableEntity, "bad_device_signature"},
 	{events.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{events.ErrNotFound, http.StatusNotFound, "not_found"},
 	{events.ErrExists, http.StatusConflict, "exists"},

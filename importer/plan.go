@@ -54,6 +54,9 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// DefaultZone is Options.Zone's default: China's UTC+8, the server's default.
+var DefaultZone = time.FixedZone("UTC+8", 8*3600)
+
 // Options tune Plan.
 type Options struct {
 	// Unit is the unit of folders whose manifest names none.
@@ -131,7 +134,7 @@ func ignored(name string) bool {
 // An error is returned only if dir itself cannot be read.
 func Plan(dir string, opts Options) (*Batch, error) {
 	if opts.Zone == nil {
-		opts.Zone = time.FixedZone("UTC+8", 8*3600)
+		opts.Zone = DefaultZone
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

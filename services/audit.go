@@ -22,6 +22,7 @@ var auditViews = map[string]func(*projections.Archive, audit.Options) any{
 	"reuse":       func(a *projections.Archive, o audit.Options) any { return audit.Reuse(a, o) },
 	"photo-times": func(a *projections.Archive, o audit.Options) any { return audit.PhotoTimes(a, o) },
 	"actors":      func(a *projections.Archive, o audit.Options) any { return audit.Actors(a, o) },
+	"devices":     func(a *projections.Archive, o audit.Options) any { return audit.Devices(a, o) },
 }
 
 // AuditFilter is the filter an audit answer was computed with, as given.

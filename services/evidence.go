@@ -45,6 +45,9 @@ type EvidenceInput struct {
 	// Blobs attaches blobs already in the store by digest (see
 	// Server.storedAttachments), besides or instead of uploaded files.
 	Blobs []BlobRef `json:"blobs"`
+	// Device is the capturing device's signature over the submission
+	// (events.SignedContent), if it was signed; see DeviceInput.
+	Device *DeviceInput `json:"device"`
 }
 
 // BlobRef names a stored blob to attach: its digest (64 lowercase hex
@@ -61,6 +64,8 @@ type ParsedEvidence struct {
 	OccurredAt time.Time
 	// Blobs are the stored blobs to attach, digests parsed, distinct.
 	Blobs []ParsedBlobRef
+	// Device is the device signature, well formed (not yet verified).
+	Device *events.DeviceSignature
 }
 
 // ParsedBlobRef is a BlobRef checked: a canonical digest and a checked name.
@@ -122,6 +127,9 @@ func DecodeEvidence(b []byte, now time.Time, skew time.Duration, zone *time.Loca
 	if p.Blobs, err = parseBlobRefs(in.Blobs); err != nil {
 		return p, err
 	}
+	if p.Device, err = in.Device.parse(p.ID); err != nil {
+		return p, err
+	}
 	return p, nil
 }
 
@@ -169,6 +177,9 @@ type Receipt struct {
 	Version     int                `json:"version,omitempty"`
 	RecordedAt  time.Time          `json:"recorded_at"`
 	Attachments []AttachmentAnswer `json:"attachments"`
+	// Device is the verdict on a signed submission's device signature
+	// (devices.go); absent for an unsigned one.
+	Device *events.DeviceCheck `json:"device,omitempty"`
 }
 
 // writeReceipt answers the receipt of rec, with its sequence in
@@ -492,7 +503,7 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 		if parseErr != nil {
 			s.fail(w, r, parseErr)
 		} else {
-			writeReceipt(w, r, http.StatusOK, existing)
+			s.writeSubmitReceipt(w, r, http.StatusOK, existing)
 		}
 		return
 	}
@@ -522,7 +533,7 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, created, err := s.ledger.SubmitEvidence(ctx, events.Submission{ID: parsed.ID, Unit: unit, Evidence: parsed.Evidence,
-		OccurredAt: parsed.OccurredAt, Attachments: attachments, Actor: p.Actor(), Client: clientOf(r)})
+		OccurredAt: parsed.OccurredAt, Attachments: attachments, Actor: p.Actor(), Client: clientOf(r), Device: parsed.Device})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -532,7 +543,7 @@ func (s *Server) submitEvidence(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/units/%s/archive#%s", unit, rec.Event.ID))
-	writeReceipt(w, r, status, rec)
+	s.writeSubmitReceipt(w, r, status, rec)
 }
 
 // readSubmission reads a submission: multipart (readUpload, the JSON in

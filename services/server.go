@@ -55,6 +55,8 @@ type Ledger interface {
 	ReopenFinding(ctx context.Context, d events.FindingDecision) (*events.Record, error)
 	// RecordUser appends a user event (users.go).
 	RecordUser(ctx context.Context, c events.UserCommand) (*events.Record, error)
+	// RecordDevice appends a device event (devices.go).
+	RecordDevice(ctx context.Context, c events.DeviceCommand) (*events.Record, error)
 }
 
 // Config tunes the API.
@@ -236,6 +238,8 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds auth.
 	s.handle("GET /api/v1/audit/reuse", auth.ActAudit, false, s.auditView("reuse"))
 	s.handle("GET /api/v1/audit/photo-times", auth.ActAudit, false, s.auditView("photo-times"))
 	s.handle("GET /api/v1/audit/actors", auth.ActAudit, false, s.auditView("actors"))
+	s.handle("GET /api/v1/audit/devices", auth.ActAudit, false, s.auditView("devices"))
+	s.deviceRoutes() // devices.go
 	// Checkpoints over the whole ledger and proofs against them (checkpoints.go).
 	s.handle("GET /api/v1/checkpoints/key", auth.ActCheckpointRead, false, s.checkpointKey)
 	s.handle("GET /api/v1/checkpoints/latest", auth.ActCheckpointRead, false, s.latestCheckpoint)

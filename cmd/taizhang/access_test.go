@@ -98,6 +98,7 @@ var matrix = map[auth.Action][4]reachOf{
 	auth.ActPlanRead:         {all, all, all, all},
 	auth.ActCheckpointRead:   {all, all, all, all},
 	auth.ActStatus:           {all, all, all, all},
+	auth.ActDevice:           {all, all, all, all},
 	auth.ActVerify:           {all, scope, scope, scope},
 	auth.ActBlobRead:         {all, scope, scope, scope},
 	auth.ActUnitRead:         {all, scope, scope, scope},

@@ -17,7 +17,7 @@ import (
 )
 
 // auditViews are the views `taizhang audit VIEW` prints, in usage order.
-var auditViews = []string{"corrections", "backfill", "bursts", "reuse", "photo-times", "actors"}
+var auditViews = []string{"corrections", "backfill", "bursts", "reuse", "photo-times", "devices", "actors"}
 
 // auditCmd runs `taizhang audit VIEW`: one of the supervisor's audit views
 // (GET /api/v1/audit/VIEW), as a table or as JSON.
@@ -176,6 +176,21 @@ func printAudit(w io.Writer, view string, raw []byte) error {
 		fmt.Fprintf(tw, "\n%d photos without an EXIF time (cannot be checked; not a finding)\n", len(r.NoEXIF))
 		for _, p := range r.NoEXIF {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Unit, p.Occurred, p.Name, auditShort(p.Title, 40))
+		}
+	case "devices":
+		var r audit.DevicesReport
+		if err := decode(&r); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%d device-signed submissions, %d by a registered key; %d flagged (key unknown or revoked when recorded, or captured after it was recorded)\n\n",
+			r.Signed, r.OK, len(r.Flagged))
+		fmt.Fprintln(tw, "UNIT\tRECORDED\tCAPTURED\tKEY\tVERDICT\tBY\tTITLE")
+		for _, d := range r.Flagged {
+			verdict := string(d.Verdict)
+			if d.Late {
+				verdict += fmt.Sprintf(", captured %s after recorded", (time.Duration(d.AheadSeconds) * time.Second).String())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Unit, when(d.RecordedAt), when(d.CapturedAt), d.Key, verdict, d.Actor, auditShort(d.Title, 40))
 		}
 	case "actors":
 		var r audit.ActorsReport

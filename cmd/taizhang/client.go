@@ -233,6 +233,7 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var reqs, tags, figs stringList
 	var asJSON bool
 	var retries int
+	var loadKey func() (*client.DeviceKey, error)
 	a, err := newAPI(fs, args, func() {
 		fs.StringVar(&unit, "unit", "", "unit id (required)")
 		fs.StringVar(&kind, "kind", "", "activity, photo, study_note, summary, rectification or document (required)")
@@ -246,6 +247,7 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.StringVar(&finding, "finding", "", "the finding a rectification answers")
 		fs.IntVar(&retries, "retries", 5, "times to retry on network failures and 503s, with the same evidence id")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		loadKey = deviceKeyFlag(fs)
 	})
 	if err != nil {
 		return err
@@ -267,8 +269,17 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		figures[name] = v
 	}
-	meta := map[string]any{"id": id, "kind": kind, "title": title, "body": body, "occurred_at": occurred,
-		"requirements": []string(reqs), "tags": []string(tags), "figures": figures, "finding": finding}
+	meta := client.Evidence{ID: id, Kind: kind, Title: title, Body: body, OccurredAt: occurred,
+		Requirements: reqs, Tags: tags, Figures: figures, Finding: finding}
+	key, err := loadKey()
+	if err != nil {
+		return err
+	}
+	if key != nil { // signed once, as captured now: every retry sends the same signature
+		if meta, err = key.SignFiles(unit, meta, fs.Args(), displayZone(), time.Now()); err != nil {
+			return err
+		}
+	}
 	out, status, err := a.Submit(ctx, unit, meta, fs.Args(), retries, func(err error, wait time.Duration) {
 		fmt.Fprintf(stderr, "submit %s: %v; retrying in %s with the same id\n", id, err, wait)
 	})
@@ -285,6 +296,7 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if status == http.StatusOK {
 		verb = "already recorded"
 	}
+	warnDevice(stderr, out.ID, out.Device)
 	fmt.Fprintf(stdout, "%s evidence %s at sequence %d, hash %s\n", verb, out.ID, out.Sequence, out.Hash)
 	for _, at := range out.Attachments {
 		fmt.Fprintf(stdout, "  %s  %8d  %-24s %s\n", at.SHA256, at.Size, at.MediaType, at.Name)

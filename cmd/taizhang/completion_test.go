@@ -88,7 +88,8 @@ func TestCompletion(t *testing.T) {
 	}{
 		{[]string{"taizhang", "im"}, "import"},
 		{[]string{"taizhang", "unit", ""}, "add list"},
-		{[]string{"taizhang", "import", "--d"}, "--dry-run"},
+		{[]string{"taizhang", "import", "--dr"}, "--dry-run"},
+		{[]string{"taizhang", "device", ""}, "init register list revoke"},
 		{[]string{"taizhang", "unit", "add", "--h"}, "--headcount"},
 		{[]string{"taizhang", "submit", "--kind", "rect"}, "rectification"},
 		{[]string{"taizhang", "audit", "photo"}, "photo-times"},

@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"taizhang/bench"
 	"taizhang/client"
+	"taizhang/events"
 	"taizhang/importer"
 )
 
@@ -21,12 +23,14 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var dryRun bool
 	var retries int
 	var maxMiB int64
+	var loadKey func() (*client.DeviceKey, error)
 	a, err := newAPI(fs, args, func() {
 		fs.StringVar(&opts.Unit, "unit", "", "unit of the folders whose evidence.yaml names none")
 		fs.StringVar(&opts.Kind, "kind", "", "kind of the folders without an evidence.yaml (default photo if all files are images, else document)")
 		fs.BoolVar(&dryRun, "dry-run", false, "check everything and print what would be submitted; send nothing (works without a token, then without checking requirement ids)")
 		fs.Int64Var(&maxMiB, "max-file-mib", 64, "the server's largest attachment in MiB (serve --max-file-mib)")
 		fs.IntVar(&retries, "retries", 5, "times to resend an item, with the same id, on network failures and 503s")
+		loadKey = deviceKeyFlag(fs)
 	})
 	if err != nil && !(dryRun && tokenMissing(err)) {
 		return err
@@ -63,7 +67,15 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if isTerminal(stderr) {
 		ro.Progress = bench.NewProgress(stderr, true) // a bar; off a terminal, the summary says it all
 	}
-	sum := importer.Run(ctx, b, apiSubmitter{a}, ro)
+	key, err := loadKey()
+	if err != nil {
+		return err
+	}
+	zone := opts.Zone
+	if zone == nil {
+		zone = importer.DefaultZone
+	}
+	sum := importer.Run(ctx, b, apiSubmitter{a: a, key: key, zone: zone, stderr: stderr}, ro)
 	if err := importer.WriteSummary(stdout, sum); err != nil {
 		return err
 	}
@@ -112,17 +124,33 @@ func publishedRequirements(ctx context.Context, a *client.Client) (map[string]bo
 	return out, nil
 }
 
-// apiSubmitter sends import items over the HTTP API, as `submit` does.
-type apiSubmitter struct{ a *client.Client }
+// apiSubmitter sends import items over the HTTP API, as `submit` does,
+// signed with key if it is set (dates read in zone; a flagged verdict is
+// told to stderr).
+type apiSubmitter struct {
+	a      *client.Client
+	key    *client.DeviceKey
+	zone   *time.Location
+	stderr io.Writer
+}
 
 // Submit posts the item with its files; a 4xx answer (but 408 and 429)
 // is a refusal.
 func (s apiSubmitter) Submit(ctx context.Context, it importer.Item) (importer.Receipt, bool, error) {
 	paths := make([]string, len(it.Files))
+	atts := make([]events.SignedAttachment, len(it.Files))
 	for i, f := range it.Files {
 		paths[i] = f.Path
+		atts[i] = events.SignedAttachment{SHA256: f.SHA256, Size: f.Size}
 	}
-	rc, ct, err := client.Multipart("evidence", it.Meta, paths)
+	meta := it.Meta
+	if s.key != nil {
+		var err error
+		if meta, err = s.key.Sign(it.Unit, meta, atts, s.zone, time.Now()); err != nil {
+			return importer.Receipt{}, false, &importer.Refusal{Msg: err.Error()}
+		}
+	}
+	rc, ct, err := client.Multipart("evidence", meta, paths)
 	if err != nil {
 		return importer.Receipt{}, false, &importer.Refusal{Msg: err.Error()}
 	}
@@ -135,6 +163,9 @@ func (s apiSubmitter) Submit(ctx context.Context, it importer.Item) (importer.Re
 			return importer.Receipt{}, false, &importer.Refusal{Status: ae.Status, Code: ae.Code, Msg: ae.Message}
 		}
 		return importer.Receipt{}, false, err
+	}
+	if s.stderr != nil {
+		warnDevice(s.stderr, out.ID, out.Device)
 	}
 	r := importer.Receipt{Sequence: out.Sequence, Hash: out.Hash, Attachments: []string{}}
 	for _, at := range out.Attachments {

@@ -242,12 +242,12 @@ func TestImportResume(t *testing.T) {
 	}
 
 	// 1. The second item is recorded but its answer lost: the run stops.
-	sum := run(&lossySubmitter{next: apiSubmitter{apiOf()}, lose: 2}, context.Background())
+	sum := run(&lossySubmitter{next: apiSubmitter{a: apiOf()}, lose: 2}, context.Background())
 	if sum.Err == nil || sum.Count(importer.Submitted) != 1 || sum.Count(importer.NotSent) != n-1 {
 		t.Fatalf("lost answer: %+v", sum)
 	}
 	// 2. The server stops after the fourth item was sent.
-	sum = run(&lossySubmitter{next: apiSubmitter{apiOf()}, after: func(k int) {
+	sum = run(&lossySubmitter{next: apiSubmitter{a: apiOf()}, after: func(k int) {
 		if k == 4 {
 			s.stop(t)
 		}
@@ -258,7 +258,7 @@ func TestImportResume(t *testing.T) {
 	s.start(t)
 	// 3. Cancelled after the fifth item.
 	ctx, cancel := context.WithCancel(context.Background())
-	sum = run(&lossySubmitter{next: apiSubmitter{apiOf()}, after: func(k int) {
+	sum = run(&lossySubmitter{next: apiSubmitter{a: apiOf()}, after: func(k int) {
 		if k == 5 {
 			cancel()
 		}

@@ -37,8 +37,12 @@ Usage:
   taizhang user password ID --password-file F|-
   taizhang user list|show ID|can ID [--as-of T]
   taizhang user who --unit U [--action A] [--as-of T]
-  taizhang submit --unit U --kind K --title T --occurred DATE [--body TEXT] [--requirement R]... [--id UUID] FILE...
-  taizhang import [--unit U] [--dry-run] [--kind K] DIR
+  taizhang submit --unit U --kind K --title T --occurred DATE [--body TEXT] [--requirement R]... [--id UUID] [--device-key F] FILE...
+  taizhang import [--unit U] [--dry-run] [--kind K] [--device-key F] DIR
+  taizhang device init [--out FILE]
+  taizhang device register [--user U] --key PUBLIC-KEY|--device-key FILE [--label L]
+  taizhang device list [--user U|*]
+  taizhang device revoke --key KEY-ID --reason TEXT
   taizhang amend --unit U --id UUID --version N --reason TEXT [--title T] [--body B] [--occurred DATE] [FILE...]
   taizhang retract --unit U --id UUID --version N --reason TEXT
   taizhang plan check FILE...
@@ -49,7 +53,7 @@ Usage:
   taizhang finding list --unit U [--as-of T]
   taizhang compliance --unit U [--as-of T] [--plan P]
   taizhang ranking --plan P --period YYYY-MM
-  taizhang audit corrections|backfill|bursts|reuse|photo-times|actors [--unit U] [--from D] [--to D] [--actor A] [--json]
+  taizhang audit corrections|backfill|bursts|reuse|photo-times|devices|actors [--unit U] [--from D] [--to D] [--actor A] [--json]
   taizhang audit access [--unit U] [--actor A] [--outcome denied] [--from D] [--to D] [--limit N]
   taizhang verify [--data DIR | --nats URL] [--s3-...] [--unit U] [--sample F] [--json]
   taizhang verify --url URL [--checkpoint-pubkey KEY|FILE] [--witness-key K]... [--unit U] [--json]
@@ -111,6 +115,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = benchCmd(ctx, rest, stdout, stderr)
 	case "import":
 		err = importCmd(ctx, rest, stdout, stderr)
+	case "device":
+		err = deviceCmd(ctx, rest, stdout, stderr)
 	case "completion":
 		err = completionCmd(rest, stdout)
 	case "help", "-h", "--help":

@@ -178,7 +178,7 @@ func printDevices(w io.Writer, d *verify.DeviceReport) {
 	}
 	fmt.Fprintf(w, "device signatures: %d signed submissions, %d by a registered key, %d flagged", d.Signed, d.OK, len(d.Flagged))
 	if d.Keys >= 0 {
-		fmt.Fprintf(w, "; %d keys registered", d.Keys)
+		fmt.Fprintf(w, "; %d key(s) registered", d.Keys)
 	}
 	fmt.Fprintln(w)
 	for _, f := range d.Flagged {

@@ -42,7 +42,11 @@ func (a apiServer) History(ctx context.Context, unit string) ([]events.Record, e
 			events.Event
 		} `json:"events"`
 	}
-	if _, err := a.c.Get(ctx, "/api/v1/units/"+url.PathEscape(unit)+"/history", &v); err != nil {
+	path := "/api/v1/units/" + url.PathEscape(unit) + "/history"
+	if unit == events.UsersChain { // the device registry's chain
+		path = "/api/v1/devices/registry"
+	}
+	if _, err := a.c.Get(ctx, path, &v); err != nil {
 		return nil, err
 	}
 	out := make([]events.Record, len(v.Events))

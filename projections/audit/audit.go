@@ -4,7 +4,9 @@
 // backfilled in a cluster just before an inspection phase or a deadline
 // (Bursts), the same or nearly the same photo under different items
 // (Reuse), photos whose EXIF capture time contradicts the claimed date
-// (PhotoTimes), and what each actor did (Actors). They are pure,
+// (PhotoTimes), device-signed submissions whose key was unknown or revoked
+// or whose device clock ran ahead of the ledger (Devices), and what each
+// actor did (Actors). They are pure,
 // deterministic functions of the archive projection and its plans: no I/O,
 // no clock, and every list in a fixed order. Attachments are judged by
 // what was derived from their bytes at ingest (digest, media type, EXIF
