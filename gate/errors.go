@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"taizhang/auth"
@@ -71,6 +72,31 @@ var errorTable = []struct {
 	{ErrTooBehind, http.StatusServiceUnavailable, "behind"},
 	{projections.ErrBehind, http.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
+}
+
+// ErrorCode is a code an error answer may carry, with its HTTP status.
+type ErrorCode struct {
+	Status int
+	Code   string
+}
+
+// ErrorCodes lists every status and code an error answer may carry, each
+// pair once: errorTable's rows, then StatusOf's fallbacks. The OpenAPI
+// document's error responses are checked against it (package openapi).
+func ErrorCodes() []ErrorCode {
+	var out []ErrorCode
+	add := func(status int, code string) {
+		if c := (ErrorCode{status, code}); !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	for _, e := range errorTable {
+		add(e.status, e.code)
+	}
+	add(http.StatusRequestEntityTooLarge, "too_large") // *http.MaxBytesError
+	add(http.StatusServiceUnavailable, "unavailable")  // an outage (outage.go)
+	add(http.StatusInternalServerError, "internal")
+	return out
 }
 
 // StatusOf returns the HTTP status and error code err answers with.

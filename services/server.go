@@ -26,6 +26,7 @@ import (
 	"taizhang/events"
 	"taizhang/gate"
 	"taizhang/internal/metrics"
+	"taizhang/openapi"
 	"taizhang/param"
 	"taizhang/projections"
 	"taizhang/thumb"
@@ -195,6 +196,7 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds auth.
 	s.gate = gate.New(s.authn, gcfg)
 	s.handle("GET /healthz", auth.ActHealth, false, s.health)
 	s.handle("GET /api/v1/status", auth.ActStatus, false, s.status)
+	s.handle("GET /api/v1/openapi.json", auth.ActPublic, false, serveOpenAPI)
 	s.handle("GET /readyz", auth.ActHealth, false, s.ready)
 	s.handle("GET /metrics", auth.ActHealth, false, s.metrics)
 	s.handle("POST /api/v1/units", auth.ActUnitCreate, false, s.createUnit)
@@ -256,6 +258,13 @@ func New(l Ledger, blobs blobstore.Store, archive *projections.Live, creds auth.
 	s.auditPageRoutes()
 	s.witnessPageRoutes() // page_witness.go
 	return s
+}
+
+// serveOpenAPI answers the API's OpenAPI 3.1 document (package openapi).
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openapi.Document())
 }
 
 // Routes lists the API's routes with their actions.
