@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 
 	"taizhang/internal/testenv"
@@ -97,6 +98,71 @@ func (b *chrome) setOffline(p *cutProxy, off bool) {
 	}
 }
 
+// workerWatch follows the service worker of b's site through CDP: its
+// registration, and every error the worker reports (a test problem, as a
+// page's console errors are).
+type workerWatch struct {
+	mu  sync.Mutex
+	reg serviceworker.RegistrationID
+}
+
+func (b *chrome) watchWorker() *workerWatch {
+	b.t.Helper()
+	w := &workerWatch{}
+	ctx, cancel := context.WithCancel(b.ctx)
+	b.t.Cleanup(cancel)
+	regs := chromedp.Events(ctx, serviceworker.WorkerRegistrationUpdated)
+	go func() {
+		for ev, err := range regs {
+			if err != nil {
+				return
+			}
+			for _, r := range ev.Registrations {
+				if r.ScopeURL == b.base+"/" && !r.IsDeleted {
+					w.mu.Lock()
+					w.reg = r.RegistrationID
+					w.mu.Unlock()
+				}
+			}
+		}
+	}()
+	errs := chromedp.Events(ctx, serviceworker.WorkerErrorReported)
+	go func() {
+		for ev, err := range errs {
+			if err != nil {
+				return
+			}
+			m := ev.ErrorMessage
+			b.problem(fmt.Sprintf("service worker: %s (%s:%d)", m.ErrorMessage, m.SourceURL, m.LineNumber))
+		}
+	}()
+	b.run("watch the service worker", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, serviceworker.Enable, cdp.Empty{})
+		return err
+	}))
+	return w
+}
+
+// dispatchSync fires the worker's Background Sync event for tag, as the
+// browser does when it decides the network is back.
+func (b *chrome) dispatchSync(w *workerWatch, tag string) {
+	b.t.Helper()
+	var reg serviceworker.RegistrationID
+	testenv.Eventually(b.t, 30*time.Second, func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if reg = w.reg; reg == "" {
+			return errors.New("no service worker registration for the site yet")
+		}
+		return nil
+	})
+	b.run("dispatch the sync event", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, serviceworker.DispatchSyncEvent, serviceworker.DispatchSyncEventParams{
+			Origin: b.base, RegistrationID: reg, Tag: tag})
+		return err
+	}))
+}
+
 // queueStates reads the device's queue (IndexedDB, through queue.js):
 // each item's id and state.
 func (b *chrome) queueStates() map[string]string {
@@ -131,10 +197,12 @@ func fileDigest(t *testing.T, path string) string {
 // recorded exactly once (the ledger's history) with its photo's digest, and
 // shown as sent. An item the server refuses stays on the device with the
 // server's message; an item queued while the session ended waits with
-// "sign in to send" and is sent once the clerk has signed in again; on a
+// "sign in to send" and is sent once the clerk has signed in again; an
+// item left when the page is closed is sent by the worker's Background
+// Sync; on a
 // bad connection (the server unreachable, the browser online) the page
 // offers to keep the item and sends it when the server answers; signing
-// out forgets the kept pages.
+// out forgets the kept pages. Any error the worker reports fails the test.
 func TestBrowserOffline(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "--demo")
@@ -152,6 +220,7 @@ func TestBrowserOffline(t *testing.T) {
 	// The browser reports the requests that fail while offline, and the
 	// refusals this test provokes.
 	b.expectErrors(`ERR_INTERNET_DISCONNECTED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_|Failed to fetch|status of 40[01]`)
+	worker := b.watchWorker()
 	token := s.token(t, "submitter", unit, "clerk-offline")
 	b.signIn(token)
 	b.open(submitPath)
@@ -314,7 +383,28 @@ func TestBrowserOffline(t *testing.T) {
 		t.Errorf("signed in again: %d events of the item, want 1", n)
 	}
 
-	// 6. A bad connection rather than none: the server cannot be reached
+	// 6. The page is closed before the network comes back: the worker's
+	// Background Sync sends the item, with no page open.
+	b.setOffline(link, true)
+	closed := b.fillSubmit("離線提交測試 5：頁面已關閉", photos[:1])
+	b.run("submit item 5 offline",
+		chromedp.Click(chromedp.CSS("form[data-upload] button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-queue] li[data-id=%q]`, closed.ID))))
+	b.run("close the page", chromedp.Navigate("about:blank"))
+	b.setOffline(link, false)
+	b.dispatchSync(worker, "taizhang-queue")
+	testenv.Eventually(t, 60*time.Second, func() error {
+		if n := evidenceEvents(t, s, unit, closed.ID); n != 1 {
+			return fmt.Errorf("%d events of the item sent by the worker", n)
+		}
+		return nil
+	})
+	b.open(submitPath)
+	if got := b.shownStates()[closed.ID]; got != sent {
+		t.Errorf("the item the worker sent shows %q, want %q", got, sent)
+	}
+
+	// 7. A bad connection rather than none: the server cannot be reached
 	// but the browser still says it is online. The page says the network
 	// failed and offers to keep the item; kept, it is sent by the page's
 	// own retry once the server answers again (no online event comes).
@@ -343,13 +433,13 @@ func TestBrowserOffline(t *testing.T) {
 		t.Errorf("the item kept on a bad connection has %d events, want 1", n)
 	}
 
-	for _, sub := range append(subs, late, flaky) {
+	for _, sub := range append(subs, late, closed, flaky) {
 		if n := evidenceEvents(t, s, unit, sub.ID); n != 1 {
 			t.Errorf("at the end, %s has %d events, want 1", sub.ID, n)
 		}
 	}
 
-	// 7. Signing out forgets the kept pages, not the queue.
+	// 8. Signing out forgets the kept pages, not the queue.
 	b.navigate("sign out", chromedp.Click(chromedp.CSS("form[action='/logout'] button")))
 	if n := eval[int](b, "kept pages", `caches.open('taizhang-pages').then(c => c.keys()).then(k => k.length)`); n != 0 {
 		t.Errorf("after signing out the worker still keeps %d pages", n)
