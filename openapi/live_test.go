@@ -2,6 +2,7 @@ package openapi_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -335,8 +336,20 @@ func TestAnswersMatchDocument(t *testing.T) {
 	e.json(200, "", "POST", "/api/v1/session", map[string]any{"user": "sup-li", "password": "another long password"})
 	e.json(401, "", "POST", "/api/v1/session", map[string]any{"user": "sup-li", "password": "wrong password!"})
 
+	// Devices.
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.json(201, "inspector", "POST", "/api/v1/devices", map[string]any{"public_key": events.FormatPublicKey(pub), "label": "相機"})
+	e.want(200, "inspector", "GET", "/api/v1/devices", "", nil)
+	e.want(200, "admin", "GET", "/api/v1/devices?user=*", "", nil)
+	e.want(200, "supervisor", "GET", "/api/v1/devices/registry", "", nil)
+	e.json(200, "inspector", "POST", "/api/v1/devices/"+events.KeyID(pub)+"/revoke", map[string]any{"reason": "丟失"})
+	e.json(404, "inspector", "POST", "/api/v1/devices/nokey/revoke", map[string]any{"reason": "x"})
+
 	// Audit views.
-	for _, v := range []string{"corrections", "backfill", "bursts", "reuse", "photo-times", "actors"} {
+	for _, v := range []string{"devices", "corrections", "backfill", "bursts", "reuse", "photo-times", "actors"} {
 		e.want(200, "supervisor", "GET", "/api/v1/audit/"+v+"?unit=cun-1", "", nil)
 		e.want(200, "supervisor", "GET", "/api/v1/audit/"+v, "", nil)
 	}
