@@ -3,6 +3,7 @@ package natsapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -29,7 +30,18 @@ jetstream { store_dir: %q }
 accounts {
   TZ: {
     jetstream: enabled
-    users: [{user: svc, password: svc-pass}]
+    # serve's user as deploy/nats/cluster.conf has it for the NATS API:
+    # subscribe (not publish) on its subjects, answers by allow_responses.
+    users: [
+      {user: svc, password: svc-pass, permissions: {
+        publish: {allow: [">"], deny: ["taizhang.v1.>"]}
+        subscribe: {allow: ["_INBOX.>", "$JS.API.>", "taizhang.v1.>", "$SRV.>"]}
+        allow_responses: true
+      }}
+      # An operator as deploy/nats/cluster.conf has it: no publishing on
+      # the API's subjects from inside the service's account.
+      {user: op, password: pw, permissions: {publish: {deny: ["taizhang.v1.>"]}}}
+    ]
     exports: [{service: "taizhang.v1.>"}]
   }
   COUNTY: {
@@ -153,6 +165,31 @@ func TestNATSUsers(t *testing.T) {
 	if n1, n2 := e.events("cun-1"), e.events("cun-2"); n1 != before1+1 || n2 != before2+1 {
 		t.Fatalf("appended %d to cun-1 and %d to cun-2, want 1 and 1", n1-before1, n2-before2)
 	}
+	// Inside the service's own account the API's subjects are closed to
+	// publishers (a header written there would be believed): the server
+	// refuses op's message.
+	violations := make(chan error, 4)
+	op, err := nats.Connect(ns.ClientURL(), nats.UserInfo("op", "pw"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		violations <- err
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	forged := nats.NewMsg(natsapi.DefaultPrefix + ".submit")
+	forged.Header.Set(natsapi.HeaderRequestInfo, `{"acc":"COUNTY","user":"clerk-wang"}`)
+	forged.Data, _ = json.Marshal(sub("cun-1", "10"))
+	if err := op.PublishMsg(forged); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-violations:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Fatalf("op's publish: %v, want a permissions violation", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("op's publish on the API's subject was not refused")
+	}
 	testenv.Eventually(t, 10*time.Second, func() error {
 		es, err := e.access.ListAccess(context.Background(), auth.AccessFilter{Actor: "clerk-wang", Limit: 100})
 		if err != nil {
@@ -165,6 +202,9 @@ func TestNATSUsers(t *testing.T) {
 		}
 		return fmt.Errorf("no denied evidence.write on cun-2 by clerk-wang via nats in %+v", es)
 	})
+	if n1 := e.events("cun-1"); n1 != before1+1 {
+		t.Fatalf("cun-1 has %d new events after op's forged call, want 1", n1-before1)
+	}
 }
 
 // TestNATSUsersOwnAccount: the service refuses to trust its own account,

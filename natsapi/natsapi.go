@@ -231,7 +231,7 @@ func checkAccounts(nc *nats.Conn, accounts []string) error {
 	}
 	resp, err := nc.Request("$SYS.REQ.USER.INFO", nil, 10*time.Second)
 	if err != nil {
-		return fmt.Errorf("natsapi: ask the NATS server which account this connection is in (to trust accounts %s): %w", strings.Join(accounts, ", "), err)
+		return fmt.Errorf("natsapi: ask the NATS server which account this connection is in, to trust accounts %s (may this user publish to $SYS.REQ.USER.INFO?): %w", strings.Join(accounts, ", "), err)
 	}
 	var info struct {
 		Data struct {
