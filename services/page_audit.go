@@ -24,7 +24,7 @@ import (
 
 // auditPageViews are the supervisor's audit pages, in the order of their
 // tabs; each is /audit/{view}, the same view as GET /api/v1/audit/{view}.
-var auditPageViews = []string{"corrections", "backfill", "bursts", "reuse", "photo-times", "actors"}
+var auditPageViews = []string{"corrections", "backfill", "bursts", "reuse", "photo-times", "devices", "actors"}
 
 // auditPageRoutes registers the supervisor's pages: the audit views, the
 // verification page and exports, and the monthly ranking.
@@ -60,6 +60,7 @@ type auditData struct {
 	Bursts      *audit.BurstsReport
 	Reuse       *audit.ReuseReport
 	PhotoTimes  *audit.PhotoTimesReport
+	Devices     *audit.DevicesReport
 	Actors      *audit.ActorsReport
 	// BackfillFlagged lists the flagged items of the backfill view.
 	BackfillFlagged []audit.BackfillItem
@@ -147,6 +148,9 @@ func (pg *pages) auditPage(view string) http.HandlerFunc {
 			case "photo-times":
 				rep := audit.PhotoTimes(a, o)
 				d.PhotoTimes = &rep
+			case "devices":
+				rep := audit.Devices(a, o)
+				d.Devices = &rep
 			case "actors":
 				rep := audit.Actors(a, o)
 				d.Actors = &rep

@@ -51,7 +51,7 @@ func TestCatalogues(t *testing.T) {
 			}
 		}
 		for _, m := range prefixed.FindAllStringSubmatch(string(b), -1) {
-			if !slices.Contains([]string{"status.", "short.", "kind.", "role.", "event.", "severity.", "audit.view.", "audit.hint.", "audit.kind.", "audit.photos.flag.", "client.", "unittype."}, m[1]) {
+			if !slices.Contains([]string{"status.", "short.", "kind.", "role.", "event.", "severity.", "audit.view.", "audit.hint.", "audit.kind.", "audit.photos.flag.", "audit.devices.verdict.", "client.", "unittype."}, m[1]) {
 				t.Errorf("%s uses prefix %q: add its values to this test", name, m[1])
 			}
 		}
@@ -69,14 +69,15 @@ func TestCatalogues(t *testing.T) {
 		"client.":   {"web", "cli", "api", "import", "nats"},
 		"unittype.": {"district", "town", "bureau", "federation", "village", "community", "school", "station", "unit"},
 		// the audit pages (page_audit.go)
-		"audit.view.":        {"corrections", "backfill", "bursts", "reuse", "photo-times", "actors"},
-		"audit.hint.":        {"corrections", "backfill", "bursts", "reuse", "photo-times", "actors", "verify"},
-		"audit.kind.":        {"amended", "retracted", "finding_reopened"},
-		"audit.photos.flag.": {"later", "earlier"},
+		"audit.view.":            {"corrections", "backfill", "bursts", "reuse", "photo-times", "devices", "actors"},
+		"audit.hint.":            {"corrections", "backfill", "bursts", "reuse", "photo-times", "devices", "actors", "verify"},
+		"audit.devices.verdict.": {"unknown_key", "revoked_key", "bad_signature"},
+		"audit.kind.":            {"amended", "retracted", "finding_reopened"},
+		"audit.photos.flag.":     {"later", "earlier"},
 		"event.": {"unit.registered", "evidence.submitted", "evidence.amended", "evidence.retracted", "plan.published",
 			"plan.revised", "unit.exported", "finding.recorded", "finding.resolved", "finding.reopened"},
 		"title.": {"login", "home", "home_submitter", "units", "unit", "timeline", "submit", "receipt", "dossier", "error",
-			"audit", "audit_corrections", "audit_backfill", "audit_bursts", "audit_reuse", "audit_photo-times", "audit_actors", "audit_verify", "ranking"},
+			"audit", "audit_corrections", "audit_backfill", "audit_bursts", "audit_reuse", "audit_photo-times", "audit_devices", "audit_actors", "audit_verify", "ranking"},
 		"error.": {"400", "401", "403", "404", "409", "413", "415", "500", "503", "login"},
 	} {
 		for _, v := range values {

@@ -127,6 +127,15 @@ func TestDevices(t *testing.T) {
 	if code, out, _ := cli(t, s, sup, "audit", "devices"); code != 0 || !strings.Contains(out, "3 flagged") || !strings.Contains(out, "revoked_key") {
 		t.Fatalf("taizhang audit devices: %d\n%s", code, out)
 	}
+	for lang, want := range map[string][]string{"en": {"key revoked", "key not registered to the submitter", "after it was recorded"},
+		"zh-Hant": {"密鑰已撤銷", "密鑰未登記給提交人", "採集時間晚於記錄時間"}, "zh-Hans": {"密钥已撤销", "设备签名"}} {
+		r := s.get(t, sup, "/audit/devices?lang="+lang)
+		for _, w := range want {
+			if r.Status != 200 || !strings.Contains(string(r.Body), w) {
+				t.Errorf("/audit/devices?lang=%s: %d, no %q", lang, r.Status, w)
+			}
+		}
+	}
 	if r := s.get(t, clerk, "/api/v1/audit/devices"); r.Status != 403 {
 		t.Fatalf("a clerk reads the audit view: %d", r.Status)
 	}
