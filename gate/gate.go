@@ -1,7 +1,7 @@
 // Package gate is the one authorization gate every HTTP route passes
 // through, with the router behind it and the error→status table. Handle
 // registers a route with the action it is authorised as (the route table
-// itself is in package server, in one place); every request to it is
+// itself is in package httpserver, in one place); every request to it is
 // authenticated with auth.Authenticator, authorised with auth.Decide against
 // the route's action (and the unit its path names), CSRF-checked when a
 // session changes something, made to wait for min_seq, and written to the

@@ -12,7 +12,7 @@ import (
 )
 
 // The gate's half of the read-your-writes protocol between replicas (the
-// status half is GET /api/v1/status, in package server): every answer to
+// status half is GET /api/v1/status, in package httpserver): every answer to
 // a write carries the ledger sequence of the event it recorded (NoteSeq)
 // in X-Taizhang-Seq; any request may carry a minimum sequence, as
 // ?min_seq=N or in X-Taizhang-Min-Seq, and the gate answers it once the

@@ -6,9 +6,9 @@
 //
 // There is no second API behind it and no second authorizer: every call is
 // turned into an in-process *http.Request to the HTTP API's handler
-// (services.Server), carrying the caller's taizhang token from the message
+// (server.Server), carrying the caller's taizhang token from the message
 // header Authorization ("Bearer <token>"), so that the one gate
-// (services.Server.handle: authentication, auth.Decide on the route's
+// (server.Server.handle: authentication, auth.Decide on the route's
 // action, the access log) decides and records it, and the HTTP handler does
 // the work (idempotent submissions by evidence id, strict JSON, limits,
 // sniffing). The answer is the HTTP answer's JSON body; an HTTP status of

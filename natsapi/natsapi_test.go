@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
+	"taizhang/api"
 	"taizhang/auth"
 	"taizhang/auth/natsaccess"
 	"taizhang/auth/natskv"
@@ -30,10 +31,10 @@ import (
 	"taizhang/client"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/httpserver"
 	"taizhang/internal/testenv"
 	"taizhang/natsapi"
 	"taizhang/projections"
-	"taizhang/services"
 )
 
 const testPlan = `id: test-plan
@@ -56,7 +57,7 @@ requirements:
 // through a second, separate client connection.
 type env struct {
 	t      testing.TB
-	api    *services.Server
+	api    *httpserver.Server
 	http   *httptest.Server
 	svc    *natsapi.Service
 	client *nats.Conn // the caller's connection
@@ -100,7 +101,7 @@ func newEnvOn(t testing.TB, nc, client *nats.Conn, cfg natsapi.Config) *env {
 	go func() { defer close(done); live.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := services.New(l, blobs, live, creds, services.Config{TempDir: t.TempDir()}, log)
+	api := httpserver.New(l, blobs, live, creds, httpserver.Config{API: api.Config{TempDir: t.TempDir()}}, log)
 	api.SetAccessLog(access)
 	hs := httptest.NewServer(api)
 	t.Cleanup(hs.Close)

@@ -22,16 +22,17 @@ import (
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 
+	"taizhang/api"
 	"taizhang/auth/natsaccess"
 	"taizhang/auth/natskv"
 	"taizhang/blobstore/dir"
 	"taizhang/events"
 	"taizhang/events/checkpoint"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/httpserver"
 	"taizhang/internal/testenv"
 	"taizhang/openapi"
 	"taizhang/projections"
-	"taizhang/services"
 )
 
 // live is a real server (embedded NATS, the JetStream ledger, a blob
@@ -72,7 +73,7 @@ func startLive(t *testing.T) *live {
 	go func() { defer close(done); proj.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := services.New(l, blobs, proj, creds, services.Config{TempDir: t.TempDir()}, log)
+	s := httpserver.New(l, blobs, proj, creds, httpserver.Config{API: api.Config{TempDir: t.TempDir()}}, log)
 	s.SetAccessLog(access)
 	skey, vkey, err := checkpoint.GenerateKey(checkpoint.Origin(tzjs.DefaultStream))
 	if err != nil {

@@ -15,8 +15,8 @@ import (
 
 	"taizhang/auth"
 	"taizhang/gate"
+	"taizhang/httpserver"
 	"taizhang/openapi"
-	"taizhang/services"
 )
 
 // doc is the document decoded as plain JSON, for the structural checks.
@@ -67,7 +67,7 @@ func isAPI(path string) bool {
 // apiRoutes returns the server's API routes by "METHOD path".
 func apiRoutes(t *testing.T) map[string]gate.Route {
 	t.Helper()
-	s := services.New(nil, nil, nil, nil, services.Config{}, nil)
+	s := httpserver.New(nil, nil, nil, nil, httpserver.Config{}, nil)
 	out := map[string]gate.Route{}
 	for _, r := range s.Routes() {
 		method, path, ok := strings.Cut(r.Pattern, " ")

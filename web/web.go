@@ -1,7 +1,7 @@
 // Package web holds the web app's presentation: the server-rendered page
 // templates, the static CSS and JavaScript, and the message catalogues
 // (zh-Hans, zh-Hant and en), all embedded in the binary. It knows
-// nothing of the ledger: the handlers in package services build the data a
+// nothing of the ledger: the handlers in package pages build the data a
 // page shows and call Render.
 //
 // Every user-visible string comes from a catalogue through the template

@@ -20,9 +20,9 @@ import (
 	"taizhang/blobstore/dir"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/httpserver"
 	"taizhang/internal/testenv"
 	"taizhang/projections"
-	"taizhang/services"
 )
 
 // TestRecordCloseList: every entry recorded before Close is stored (the
@@ -127,7 +127,7 @@ func BenchmarkArchiveReadAccessLog(b *testing.B) {
 		last = rec.Seq
 	}
 	newServer := func(log auth.AccessLog) (*httptest.Server, string) {
-		api := services.New(ledger, blobs, live, creds, services.Config{}, nil)
+		api := httpserver.New(ledger, blobs, live, creds, httpserver.Config{}, nil)
 		if log != nil {
 			api.SetAccessLog(log)
 		}

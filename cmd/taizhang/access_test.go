@@ -15,10 +15,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"taizhang/api"
 	"taizhang/auth"
 	"taizhang/gate"
+	"taizhang/httpserver"
 	"taizhang/internal/testenv"
-	"taizhang/services"
 )
 
 // towns is a county with two towns, each with villages, a photo in one
@@ -70,7 +71,7 @@ func newUserToken(t *testing.T, s *server, user map[string]any) string {
 	if r := s.postJSON(t, s.Admin, "/api/v1/users", user); r.Status != 201 {
 		t.Fatalf("user %v: %d %s", user, r.Status, r.Body)
 	}
-	var tok services.TokenAnswer
+	var tok api.TokenAnswer
 	r := s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"user": user["id"]})
 	if r.Status != 201 {
 		t.Fatalf("token for %v: %d %s", user["id"], r.Status, r.Body)
@@ -129,7 +130,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		name  string
 		token string
 	}{{"admin", s.Admin}, {"submitter", tw.clerk}, {"inspector", tw.insp}, {"supervisor", tw.sup}}
-	routes := services.New(nil, nil, nil, nil, services.Config{}, nil).Routes()
+	routes := httpserver.New(nil, nil, nil, nil, httpserver.Config{}, nil).Routes()
 	if len(routes) < 40 {
 		t.Fatalf("only %d routes", len(routes))
 	}
@@ -261,7 +262,7 @@ func TestScopes(t *testing.T) {
 	}
 
 	// An expired token is refused.
-	var exp services.TokenAnswer
+	var exp api.TokenAnswer
 	s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"user": "insp", "expires_in": "1ms"}).decode(t, &exp)
 	testenv.Eventually(t, 5*time.Second, func() error {
 		if r := s.get(t, exp.Token, "/api/v1/units"); r.Status != 401 || !strings.Contains(string(r.Body), "expired") {
@@ -270,7 +271,7 @@ func TestScopes(t *testing.T) {
 		return nil
 	})
 	// A revoked token is refused at once; the list shows it revoked.
-	var tok2 services.TokenAnswer
+	var tok2 api.TokenAnswer
 	s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"user": "insp", "label": "laptop"}).decode(t, &tok2)
 	if r := s.get(t, tok2.Token, "/api/v1/units"); r.Status != 200 {
 		t.Fatalf("new token: %d", r.Status)
@@ -322,7 +323,7 @@ func TestScopes(t *testing.T) {
 	// A role change: clerk becomes zhen-b's inspector. Its old token now
 	// acts as that; "who could do what" on the earlier date says submitter.
 	// "Before" is the moment of the last event about clerk (its enabling).
-	var cur services.UserAnswer
+	var cur api.UserAnswer
 	s.get(t, tw.sup, "/api/v1/users/clerk").decode(t, &cur)
 	before := cur.History[len(cur.History)-1].RecordedAt.Format(time.RFC3339Nano)
 	if r := s.postJSON(t, s.Admin, "/api/v1/users/clerk/change", map[string]any{"role": "inspector", "scope": "zhen-b", "reason": "調任西鎮檢查員"}); r.Status != 200 {
@@ -334,10 +335,10 @@ func TestScopes(t *testing.T) {
 	if r := s.get(t, tw.clerk, "/api/v1/units/cun-b1/archive"); r.Status != 200 {
 		t.Errorf("after the change the new inspector reads its town: %d", r.Status)
 	}
-	var thenCan, nowCan services.CanAnswer
+	var thenCan, nowCan api.CanAnswer
 	s.get(t, tw.sup, "/api/v1/users/clerk/can?as_of="+url.QueryEscape(before)).decode(t, &thenCan)
 	s.get(t, tw.sup, "/api/v1/users/clerk/can").decode(t, &nowCan)
-	can := func(c services.CanAnswer, act auth.Action) string {
+	can := func(c api.CanAnswer, act auth.Action) string {
 		for _, p := range c.Can {
 			if p.Action == act {
 				return strings.Join(p.Units, ",")

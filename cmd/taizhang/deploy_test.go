@@ -141,7 +141,7 @@ func flagProblem(args []string) string {
 
 func readSources(t *testing.T) string {
 	var b strings.Builder
-	for _, dir := range []string{".", "../../services", "../../internal/metrics"} {
+	for _, dir := range []string{".", "../../httpserver", "../../api", "../../pages", "../../gate", "../../internal/metrics"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		for _, f := range files {
 			if strings.HasSuffix(f, "_test.go") {

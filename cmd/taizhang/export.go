@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"taizhang/api"
 	"taizhang/export"
-	"taizhang/services"
 	"taizhang/verify"
 )
 
@@ -59,7 +59,7 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (%d bytes), sha256 %s, recorded as ledger event %s of unit %s\n",
-		filepath.Base(out), n, resp.Trailer.Get(services.TrailerBagSHA256), resp.Trailer.Get(services.TrailerExportSeq), unit)
+		filepath.Base(out), n, resp.Trailer.Get(api.TrailerBagSHA256), resp.Trailer.Get(api.TrailerExportSeq), unit)
 	return nil
 }
 

@@ -16,8 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"taizhang/gate"
+	"taizhang/httpserver"
 	"taizhang/internal/testenv"
-	"taizhang/services"
 )
 
 // rawPart is a file part with a Content-Disposition written as given.
@@ -67,7 +67,7 @@ func storedFiles(t *testing.T, data string) []string {
 
 // routeList is the API's route table, from the code.
 func routeList() []gate.Route {
-	return services.New(nil, nil, nil, nil, services.Config{}, nil).Routes()
+	return httpserver.New(nil, nil, nil, nil, httpserver.Config{}, nil).Routes()
 }
 
 // fill puts values for the placeholders into a route's path.
@@ -206,7 +206,7 @@ func TestHostileInput(t *testing.T) {
 			tc{"oversize JSON " + path, func() reply { return s.postJSON(t, s.Admin, path, big) }, 413, "too_large"})
 	}
 
-	// The user routes (services/users.go) are strict too.
+	// The user routes (api/users.go) are strict too.
 	for _, path := range []string{"/api/v1/users", "/api/v1/users/admin/change", "/api/v1/users/admin/password", "/api/v1/tokens/x/revoke"} {
 		cases = append(cases, tc{"unknown field " + path, func() reply { return s.postJSON(t, s.Admin, path, map[string]any{"is_admin": true}) }, 400, ""})
 	}
@@ -219,7 +219,7 @@ func TestHostileInput(t *testing.T) {
 		}
 		method, path, _ := strings.Cut(rt.Pattern, " ")
 		if !strings.HasPrefix(path, "/api/") {
-			continue // the web app's pages answer errors as HTML: services.TestPageBadUnitIDs
+			continue // the web app's pages answer errors as HTML: pages.TestPageBadUnitIDs
 		}
 		for _, bad := range []string{"*", "%3E", "a.b", "cun.%3E", "a%20b", "Dong", strings.Repeat("a", 65), "a%00"} {
 			cases = append(cases, tc{"unit " + bad + " " + rt.Pattern, func() reply {

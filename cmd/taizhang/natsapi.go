@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"taizhang/httpserver"
 	"taizhang/natsapi"
-	"taizhang/services"
 )
 
 // autoBool is a boolean flag that also knows whether it was given: unset,
@@ -56,7 +56,7 @@ func natsAPIFlags(fs *flag.FlagSet, c *serveConfig) {
 // startNATSAPI starts the NATS service API on serve's connection, every
 // call going through api (the HTTP API's one gate), when --nats-api says
 // so (by default: on the embedded server); nil when it is off.
-func startNATSAPI(ctx context.Context, c serveConfig, st *stores, api *services.Server, log *slog.Logger) (*natsapi.Service, error) {
+func startNATSAPI(ctx context.Context, c serveConfig, st *stores, api *httpserver.Server, log *slog.Logger) (*natsapi.Service, error) {
 	on := c.natsAPI.on
 	if !c.natsAPI.set {
 		on = c.natsURL == ""

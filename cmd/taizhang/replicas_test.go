@@ -21,23 +21,23 @@ import (
 	"taizhang/events/checkpoint"
 	tzjs "taizhang/events/jetstream"
 	"taizhang/gate"
+	"taizhang/httpserver"
 	"taizhang/internal/testenv"
-	"taizhang/services"
 )
 
 // replicaStatus reads a replica's GET /api/v1/status.
-func replicaStatus(t *testing.T, s *server) services.Status {
+func replicaStatus(t *testing.T, s *server) httpserver.Status {
 	t.Helper()
 	r := s.get(t, s.Admin, "/api/v1/status")
 	if r.Status != 200 {
 		t.Fatalf("status: %d %s", r.Status, r.Body)
 	}
-	var st services.Status
+	var st httpserver.Status
 	r.decode(t, &st)
 	return st
 }
 
-func applied(st services.Status, name string) uint64 {
+func applied(st httpserver.Status, name string) uint64 {
 	for _, p := range st.Projections {
 		if p.Name == name {
 			return p.Applied
@@ -239,7 +239,7 @@ func TestReplicasOnCluster(t *testing.T) {
 	os.Unsetenv("TAIZHANG_MIN_SEQ")
 
 	// Both replicas reach the same applied sequence and digest.
-	var stA, stB services.Status
+	var stA, stB httpserver.Status
 	testenv.Eventually(t, 30*time.Second, func() error {
 		stA, stB = replicaStatus(t, a), replicaStatus(t, b)
 		la, lb := applied(stA, "archive"), applied(stB, "archive")

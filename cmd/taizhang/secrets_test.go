@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"taizhang/api"
 	"taizhang/auth"
 	"taizhang/internal/testenv"
-	"taizhang/services"
 )
 
 // TestNoSecretsAnywhere exercises every path a credential takes (a user
@@ -54,7 +54,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	ct, body := multipartOf(t, "evidence", []byte(`{"kind":"activity","title":"x","occurred_at":"2016-07-05"}`))
 	keep(b.do(t, "POST", "/api/v1/units/cun-a2/evidence", ct, body, map[string]string{"X-CSRF-Token": csrf}))
 
-	var tok services.TokenAnswer
+	var tok api.TokenAnswer
 	s.postJSON(t, s.Admin, "/api/v1/tokens", map[string]any{"user": "clerk2", "label": "phone"}).decode(t, &tok) // shown once, by design
 	keep(s.get(t, tok.Token, "/api/v1/units/cun-a2/history"))
 	guess := tok.Token[:len(tok.Token)-4] + "AAAA"

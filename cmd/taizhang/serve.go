@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"taizhang/api"
 	"taizhang/auth"
 	"taizhang/auth/natsaccess"
 	"taizhang/auth/natskv"
@@ -28,10 +29,10 @@ import (
 	"taizhang/closure"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/httpserver"
 	"taizhang/internal/demo"
 	"taizhang/internal/metrics"
 	"taizhang/projections"
-	"taizhang/services"
 )
 
 type serveConfig struct {
@@ -307,13 +308,13 @@ func makeDataDirs(data string) (string, error) {
 
 // newServer builds the HTTP API on the stores with serve's limits, and its
 // access log; with --demo it holds /readyz until the demo is loaded.
-func newServer(c serveConfig, st *stores, archive *projections.Live, creds auth.Credentials, access auth.AccessLog, tmp string, now func() time.Time, log *slog.Logger) *services.Server {
-	api := services.New(st.ledger, st.blobs, archive, creds, services.Config{
-		MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
+func newServer(c serveConfig, st *stores, archive *projections.Live, creds auth.Credentials, access auth.AccessLog, tmp string, now func() time.Time, log *slog.Logger) *httpserver.Server {
+	api := httpserver.New(st.ledger, st.blobs, archive, creds, httpserver.Config{
+		API: api.Config{MaxFileSize: c.maxFileMiB << 20, MaxRequestSize: c.maxRequestMiB << 20, TempDir: tmp, Now: now,
+			MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
+			ThumbDir: filepath.Join(c.data, "thumbs"), ClosureDistance: c.closureDistance},
 		SessionIdle: c.sessionIdle, SessionMax: c.sessionMax, SecureCookies: c.secureCookies,
-		MaxFiles: c.maxFiles, MaxJSONSize: c.maxJSONKiB << 10, MaxPixels: c.maxMegapixels * 1_000_000, DecodeTimeout: c.decodeTimeout,
-		ThumbDir: filepath.Join(c.data, "thumbs"), Replica: c.name, MinSeqWait: c.minSeqWait,
-		Metrics: c.metrics, MetricsHandler: mainMetrics(c), ClosureDistance: c.closureDistance,
+		Replica: c.name, MinSeqWait: c.minSeqWait, Metrics: c.metrics, MetricsHandler: mainMetrics(c),
 	}, log)
 	api.SetAccessLog(access)
 	if c.demo {
@@ -327,7 +328,7 @@ func newServer(c serveConfig, st *stores, archive *projections.Live, creds auth.
 // firstAdmin records the first admin, once the projection has caught up
 // with the ledger: its user (an event on the users chain) and a token in
 // DATA/admin.token.
-func firstAdmin(ctx context.Context, c serveConfig, ledger *tzjs.Ledger, archive *projections.Live, api *services.Server, log *slog.Logger) error {
+func firstAdmin(ctx context.Context, c serveConfig, ledger *tzjs.Ledger, archive *projections.Live, api *httpserver.Server, log *slog.Logger) error {
 	last, err := ledger.LastSeq(ctx)
 	if err != nil {
 		return err
@@ -363,7 +364,7 @@ func (cp *checkpointing) close() {
 // several replicas may share the ledger: only the holder of the
 // checkpoint lease appends checkpoints, and it checkpoints at once when it
 // takes the lease.
-func startCheckpointing(ctx context.Context, c serveConfig, st *stores, api *services.Server, log *slog.Logger) (*checkpointing, error) {
+func startCheckpointing(ctx context.Context, c serveConfig, st *stores, api *httpserver.Server, log *slog.Logger) (*checkpointing, error) {
 	var holds func() bool
 	var cpRef atomic.Pointer[tzjs.Checkpointer]
 	var lease *tzjs.Lease
@@ -439,7 +440,7 @@ func listen(c serveConfig, api http.Handler, log *slog.Logger) (*httpServer, err
 
 // ensureAdminToken writes a new admin token to DATA/admin.token (mode 0600)
 // on first start and says where in the log; it never logs the token.
-func ensureAdminToken(ctx context.Context, api *services.Server, data string, log *slog.Logger) error {
+func ensureAdminToken(ctx context.Context, api *httpserver.Server, data string, log *slog.Logger) error {
 	path := filepath.Join(data, "admin.token")
 	if _, err := os.Stat(path); err == nil {
 		log.Info("admin token", "file", path)

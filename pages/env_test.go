@@ -1,0 +1,417 @@
+package pages_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"taizhang/api"
+	"taizhang/auth"
+	"taizhang/auth/natskv"
+	"taizhang/blobstore/dir"
+	"taizhang/events"
+	tzjs "taizhang/events/jetstream"
+	"taizhang/httpserver"
+	"taizhang/internal/testenv"
+	"taizhang/projections"
+	"taizhang/web"
+)
+
+var zone = time.FixedZone("UTC+8", 8*3600)
+
+// testClock is a settable clock for the ledger and the server.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond) // recorded times move on
+	return c.t
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// webEnv is a real server for page tests: embedded NATS, the JetStream
+// ledger, a blob directory, the live projection and the API with its pages.
+type webEnv struct {
+	t      testing.TB
+	URL    string
+	s      *httpserver.Server
+	ledger *tzjs.Ledger
+	clock  *testClock
+	tokens map[string]string // name → token
+}
+
+const testPlan = `id: test-plan
+title: 測試方案
+issuer: 測試鎮
+timezone: Asia/Shanghai
+period: {start: 2016-01-01, end: 2016-12-31}
+phases:
+  - {id: first, name: 上半年, start: 2016-01-01, end: 2016-06-30}
+  - {id: second, name: 下半年, start: 2016-07-01, end: 2016-12-31}
+applies_to: {types: [village]}
+requirements:
+  - id: festival
+    ref: 一1
+    title: 節日活動
+    accepts: {kinds: [activity]}
+    attachments: [photo]
+    rule: {kind: count, min: 2}
+  - id: midyear
+    ref: 一2
+    title: 年中總結
+    accepts: {kinds: [summary, document]}
+    rule: {kind: deadline, by: 2016-06-30, min: 1}
+  - id: autumn
+    ref: 二1
+    title: 秋季活動
+    accepts: {kinds: [activity]}
+    rule: {kind: count, min: 1, phase: second}
+`
+
+// newWebEnv starts the server at 2016-05-01 (UTC+8) with a town, two
+// villages, the test plan, and tokens: admin, clerk (cun-1), clerk2
+// (cun-2), inspector, supervisor.
+func newWebEnv(t testing.TB) *webEnv {
+	t.Helper()
+	clock := &testClock{t: time.Date(2016, 5, 1, 9, 0, 0, 0, zone)}
+	e := startWebServer(t, clock.Now)
+	e.clock = clock
+	for _, u := range []map[string]any{
+		{"id": "zhen", "name": "測試鎮", "type": "town"},
+		{"id": "cun-1", "name": "東村", "type": "village", "parent": "zhen", "headcount": 800},
+		{"id": "cun-2", "name": "西村", "type": "village", "parent": "zhen", "headcount": 600},
+	} {
+		e.mustJSON("admin", "POST", "/api/v1/units", u, 201)
+	}
+	if st, body := e.do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(testPlan)); st != 201 {
+		t.Fatalf("publish plan: %d %s", st, body)
+	}
+	for name, in := range map[string]auth.Principal{
+		"clerk": {Role: events.RoleSubmitter, Unit: "cun-1", User: "clerk-wang"}, "clerk2": {Role: events.RoleSubmitter, Unit: "cun-2", User: "clerk-li"},
+		"inspector": {Role: events.RoleInspector, User: "insp-zhao"}, "supervisor": {Role: events.RoleSupervisor, User: "sup-qian"},
+	} {
+		tok, err := e.s.IssueToken(context.Background(), in.Role, in.Unit, in.User)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[name] = tok
+	}
+	return e
+}
+
+// startWebServer starts the server on a clock with an admin token only.
+func startWebServer(t testing.TB, now func() time.Time) *webEnv {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	n := testenv.StartNATS(t)
+	nc := n.Connect(t)
+	l, err := tzjs.Open(ctx, nc, tzjs.Config{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	blobs, err := dir.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := natskv.Open(ctx, l.JetStream(), 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := projections.NewLive(l, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); live.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s := httpserver.New(l, blobs, live, toks, httpserver.Config{API: api.Config{TempDir: t.TempDir(), Now: now, Zone: zone}, MinSeqWait: 200 * time.Millisecond}, log)
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	e := &webEnv{t: t, URL: hs.URL, s: s, ledger: l, tokens: map[string]string{}}
+	admin, err := s.IssueToken(ctx, events.RoleAdmin, "", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tokens["admin"] = admin
+	return e
+}
+
+// do sends a request as the named token holder ("" for none).
+func (e *webEnv) do(who, method, path, contentType string, body io.Reader) (int, string) {
+	e.t.Helper()
+	st, _, b := e.doH(who, method, path, contentType, body, nil)
+	return st, b
+}
+
+func (e *webEnv) doH(who, method, path, contentType string, body io.Reader, hdr http.Header) (int, http.Header, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if who != "" {
+		req.Header.Set("Authorization", "Bearer "+e.tokens[who])
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func (e *webEnv) mustJSON(who, method, path string, in any, want int) {
+	e.t.Helper()
+	b, _ := json.Marshal(in)
+	if st, body := e.do(who, method, path, "application/json", bytes.NewReader(b)); st != want {
+		e.t.Fatalf("%s %s: %d %s", method, path, st, body)
+	}
+}
+
+// page GETs a page and checks it is well-formed, accessible HTML.
+func (e *webEnv) page(who, path string, want int) string {
+	e.t.Helper()
+	st, body := e.do(who, "GET", path, "", nil)
+	if st != want {
+		e.t.Fatalf("GET %s as %s: %d, want %d\n%s", path, who, st, want, body)
+	}
+	checkPage(e.t, path, body)
+	return body
+}
+
+type formFile struct {
+	field, name string
+	data        []byte
+}
+
+// post sends a form (multipart if files or multi) as who.
+func (e *webEnv) post(who, path string, vals url.Values, files []formFile, multi bool) (int, http.Header, string) {
+	e.t.Helper()
+	if files == nil && !multi {
+		return e.doH(who, "POST", path, "application/x-www-form-urlencoded", strings.NewReader(vals.Encode()), nil)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	// The csrf field first, then the id, as the form renders them.
+	_ = mw.WriteField("csrf", vals.Get("csrf"))
+	if id := vals.Get("id"); id != "" {
+		_ = mw.WriteField("id", id)
+	}
+	for k, vs := range vals {
+		if k == "id" || k == "csrf" {
+			continue
+		}
+		for _, v := range vs {
+			_ = mw.WriteField(k, v)
+		}
+	}
+	for _, f := range files {
+		w, _ := mw.CreateFormFile(f.field, f.name)
+		_, _ = w.Write(f.data)
+	}
+	_ = mw.Close()
+	return e.doH(who, "POST", path, mw.FormDataContentType(), &buf, nil)
+}
+
+// testPNG returns a small distinct PNG.
+func testPNG(seed int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 32, 24))
+	for y := range 24 {
+		for x := range 32 {
+			img.Set(x, y, color.RGBA{uint8(x*8 + seed*37), uint8(y*10 + seed*11), uint8(seed * 53), 255})
+		}
+	}
+	var b bytes.Buffer
+	_ = png.Encode(&b, img)
+	return b.Bytes()
+}
+
+// seedSimplified are the simplified-only characters the seed plans' own
+// text holds (it writes 并 for 並): data the pages quote, not chrome.
+const seedSimplified = "并"
+
+// checkPage checks what every page must be: <html lang>, a title, alt
+// text on every image, a label for every visible form field, a csrf field
+// in every form that posts, no inline script or style, no untranslated key,
+// and on a zh-Hant page no character written only in simplified Chinese
+// (outside an element marked as another language, as the language switch's
+// 简体中文 is, and the seed plans' seedSimplified).
+func checkPage(t testing.TB, path, body string) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	labels := map[string]bool{}
+	var fields []string
+	attr := func(n *html.Node, k string) (string, bool) {
+		for _, a := range n.Attr {
+			if a.Key == k {
+				return a.Val, true
+			}
+		}
+		return "", false
+	}
+	sawLang, sawTitle := false, false
+	var walk func(n *html.Node, form *html.Node, lang string)
+	simplified := func(lang, where, text string) {
+		if lang != web.LangHant {
+			return
+		}
+		for _, r := range text {
+			if web.SimplifiedOnly(r) && !strings.ContainsRune(seedSimplified, r) {
+				t.Errorf("%s: a zh-Hant page shows simplified %q in %s %q", path, r, where, strings.TrimSpace(text))
+				return
+			}
+		}
+	}
+	walk = func(n *html.Node, form *html.Node, lang string) {
+		if n.Type == html.TextNode {
+			simplified(lang, "text", n.Data)
+		}
+		if n.Type == html.ElementNode {
+			if l, ok := attr(n, "lang"); ok {
+				lang = l
+			}
+			for _, a := range n.Attr {
+				switch a.Key {
+				case "title", "alt", "aria-label", "placeholder", "value", "data-close":
+					simplified(lang, "<"+n.Data+" "+a.Key+">", a.Val)
+				}
+			}
+			switch n.Data {
+			case "html":
+				if l, _ := attr(n, "lang"); l == web.LangZH || l == web.LangHant || l == web.LangEN {
+					sawLang = true
+				}
+			case "title":
+				sawTitle = n.FirstChild != nil && strings.TrimSpace(n.FirstChild.Data) != ""
+			case "img":
+				if alt, ok := attr(n, "alt"); !ok || strings.TrimSpace(alt) == "" {
+					t.Errorf("%s: an image without alt text", path)
+				}
+			case "label":
+				if f, ok := attr(n, "for"); ok {
+					labels[f] = true
+				}
+			case "input", "select", "textarea":
+				typ, _ := attr(n, "type")
+				if typ != "hidden" && typ != "submit" {
+					id, _ := attr(n, "id")
+					fields = append(fields, id)
+				}
+			case "form":
+				form = n
+				if m, _ := attr(n, "method"); m == "post" && !hasCSRF(n) {
+					act, _ := attr(n, "action")
+					t.Errorf("%s: form %s has no csrf field", path, act)
+				}
+			case "script":
+				if _, ok := attr(n, "src"); !ok {
+					t.Errorf("%s: inline script", path)
+				}
+			case "style":
+				t.Errorf("%s: inline style element", path)
+			}
+			if _, ok := attr(n, "style"); ok {
+				t.Errorf("%s: style attribute on <%s>", path, n.Data)
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, form, lang)
+		}
+	}
+	walk(doc, nil, "")
+	if !sawLang || !sawTitle {
+		t.Errorf("%s: lang attribute %v, title %v", path, sawLang, sawTitle)
+	}
+	for _, f := range fields {
+		if f == "" || !labels[f] {
+			t.Errorf("%s: form field %q has no label", path, f)
+		}
+	}
+	if i := strings.Index(body, "[title."); i >= 0 || strings.Contains(body, "[error.") {
+		t.Errorf("%s: an untranslated key", path)
+	}
+}
+
+func hasCSRF(form *html.Node) bool {
+	found := false
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" {
+			var name, typ string
+			for _, a := range n.Attr {
+				switch a.Key {
+				case "name":
+					name = a.Val
+				case "type":
+					typ = a.Val
+				}
+			}
+			if name == "csrf" && typ == "hidden" {
+				found = true
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(form)
+	return found
+}
+
+// formID returns the value of the hidden id field of a rendered form.
+func formID(t testing.TB, body string) string {
+	t.Helper()
+	i := strings.Index(body, `name="id" value="`)
+	if i < 0 {
+		t.Fatalf("no id field in\n%s", body)
+	}
+	rest := body[i+len(`name="id" value="`):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+var _ = fmt.Sprint
+
+// testLog writes the server's log to the test's.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
