@@ -80,7 +80,8 @@ func (l *Ledger) RecordDevice(ctx context.Context, c events.DeviceCommand) (*eve
 // registry: the payload to record, or why not.
 func nextDevice(c events.DeviceCommand, user *events.User, reg *events.DeviceRegistry) (events.Device, error) {
 	if user == nil {
-		return events.Device{}, fmt.Errorf("user %s: %w", c.Device.User, events.ErrNotFound)
+		return events.Device{}, fmt.Errorf("user %s is not in the users chain (a token made with --role and --unit names no user; an admin adds one with 'taizhang user add'): %w",
+			c.Device.User, events.ErrNotFound)
 	}
 	cur, found := reg.Lookup(c.Device.Key)
 	switch c.Type {
