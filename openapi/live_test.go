@@ -158,6 +158,19 @@ func (e *live) do(who, method, path, contentType string, body []byte) (int, http
 		}
 		e.t.Logf("body: %.2000s", b)
 	}
+	if resp.StatusCode < 300 {
+		// What the server took, the document must accept.
+		rreq, _ := http.NewRequest(method, e.url+path, bytes.NewReader(body))
+		rreq.Header = req.Header.Clone()
+		if ok, errs := e.v.ValidateHttpRequest(rreq); !ok {
+			for _, ve := range errs {
+				e.t.Errorf("request %s %s (answered %d): %s: %s", method, path, resp.StatusCode, ve.Message, ve.Reason)
+				for _, se := range ve.SchemaValidationErrors {
+					e.t.Errorf("    %s at %s", se.Reason, se.FieldPath)
+				}
+			}
+		}
+	}
 	e.seen[fmt.Sprintf("%s %s %d", method, strings.SplitN(path, "?", 2)[0], resp.StatusCode)] = true
 	return resp.StatusCode, resp.Header, b
 }
