@@ -20,8 +20,8 @@ import (
 // CLI; a submission whose content differs from what was signed is
 // refused 422; one by a key never registered, one captured (by the
 // device's clock) after it was recorded and one by a revoked key are
-// recorded and flagged in the supervisor's audit view; verify --url and an
-// exported bag re-check every signature.
+// recorded and flagged in the supervisor's audit view; verify (--url and
+// over the stores) and an exported bag re-check every signature.
 func TestDevices(t *testing.T) {
 	s := startServer(t, "")
 	dir := t.TempDir()
@@ -145,6 +145,14 @@ func TestDevices(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "device signatures: 4 signed submissions, 2 by a registered key, 3 flagged; 1 key(s) registered") {
 		t.Fatalf("verify --url: %d\n%s\n%s", code, out, errs)
 	}
+	// verify over the stores (the server stopped) does the same.
+	s.stop(t)
+	code, out, errs = runVerify(t, "--data", s.Data)
+	if code != 0 || !strings.Contains(out, "device signatures: 4 signed submissions, 2 by a registered key, 3 flagged; 1 key(s) registered") ||
+		strings.Count(out, "FLAGGED") != 3 {
+		t.Fatalf("verify --data: %d\n%s\n%s", code, out, errs)
+	}
+	s.start(t)
 	// An exported bag checks them offline.
 	bag := filepath.Join(dir, "dongcun.zip")
 	if code, _, errs := cli(t, s, s.Admin, "export", "--unit", "dongcun", "-o", bag); code != 0 {
