@@ -383,6 +383,15 @@ func TestEvidenceLifecycle(t *testing.T) {
 		t.Fatalf("amended: %+v", amended)
 	}
 	e.refused("clerk", "amend", map[string]any{"unit": "cun-1", "id": id, "expected_version": 1, "reason": "again", "title": "x"}, "409", "conflict")
+	// An amendment that adds a photo through the object store.
+	second := testPNG(4)
+	e.putObject("clerk-wang/second.png", second)
+	var added receipt
+	e.ok("clerk", "amend", map[string]any{"unit": "cun-1", "id": id, "expected_version": 2, "reason": "補一張照片",
+		"objects": []map[string]string{{"object": "clerk-wang/second.png", "name": "第二張.png"}}}, "200", &added)
+	if added.Version != 3 || len(added.Attachments) != 1 || added.Attachments[0].Name != "第二張.png" || added.Attachments[0].Size != int64(len(second)) {
+		t.Fatalf("amend with an object: %+v", added)
+	}
 	var retracted receipt
 	e.ok("clerk", "retract", map[string]any{"unit": "cun-1", "id": byRef.ID, "expected_version": 1, "reason": "重複"}, "200", &retracted)
 
@@ -395,11 +404,11 @@ func TestEvidenceLifecycle(t *testing.T) {
 		} `json:"events"`
 	}
 	a = e.ok("inspector", "history", map[string]any{"unit": "cun-1"}, "200", &hist)
-	if len(hist.Events) != before+4 {
-		t.Fatalf("history has %d events, want %d: %s", len(hist.Events), before+4, a.body)
+	if len(hist.Events) != before+5 {
+		t.Fatalf("history has %d events, want %d: %s", len(hist.Events), before+5, a.body)
 	}
 	tail := hist.Events[before:]
-	for i, want := range []string{"evidence.submitted", "evidence.submitted", "evidence.amended", "evidence.retracted"} {
+	for i, want := range []string{"evidence.submitted", "evidence.submitted", "evidence.amended", "evidence.amended", "evidence.retracted"} {
 		if tail[i].Type != want || tail[i].Client != "nats" {
 			t.Errorf("event %d: %+v, want %s by client nats", i, tail[i], want)
 		}
@@ -424,7 +433,7 @@ func TestEvidenceLifecycle(t *testing.T) {
 	for _, it := range arch.Items {
 		got[it.ID] = fmt.Sprintf("%s v%d %s", it.Title, it.Version, it.Status)
 	}
-	if !strings.HasPrefix(got[id], "廉政宣傳欄 v2") || !strings.Contains(got[byRef.ID], "retracted") {
+	if !strings.HasPrefix(got[id], "廉政宣傳欄 v3") || !strings.Contains(got[byRef.ID], "retracted") {
 		t.Fatalf("archive %v (%s)", got, a.body)
 	}
 	// As of a time before the unit was registered: as the HTTP API says.
