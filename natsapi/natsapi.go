@@ -6,10 +6,12 @@
 //
 // There is no second API behind it and no second authorizer: every call is
 // turned into an in-process *http.Request to the HTTP API's handler
-// (server.Server), carrying the caller's taizhang token from the message
-// header Authorization ("Bearer <token>"), so that the one gate
-// (server.Server.handle: authentication, auth.Decide on the route's
-// action, the access log) decides and records it, and the HTTP handler does
+// (httpserver.Server), carrying the caller's taizhang token from the message
+// header Authorization ("Bearer <token>"), or the NATS user the server
+// names when Config.Accounts trusts its account (auth.WithAssertedUser), so
+// that the one gate (gate.Gate.Handle: authentication, auth.Decide on the
+// route's action, the access log) decides and records it, and the HTTP
+// handler does
 // the work (idempotent submissions by evidence id, strict JSON, limits,
 // sniffing). The answer is the HTTP answer's JSON body; an HTTP status of
 // 400 or more answers as a micro error, its code the status ("403") and its
