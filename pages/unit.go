@@ -46,6 +46,9 @@ type itemView struct {
 	ChangedLater           bool   // amended or retracted after the as-of time
 	Why                    string // why it does not count, under a requirement
 	Ref                    bool   // shown in full earlier on the page: a link only
+	// Device is the verdict on the submission's device signature, if it
+	// was signed.
+	Device *events.DeviceCheck
 	// The correction forms' context.
 	Unit, CSRF     string
 	CanWrite, Past bool
@@ -176,6 +179,9 @@ func (pg *Pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 			}
 			shown[it.ID] = true
 			v.Photos, v.Docs = splitAttachments(unit, it.Attachments, it.Title)
+			if si, ok := ua.Device(it.ID); ok {
+				v.Device = &si.DeviceCheck
+			}
 			return v
 		}
 		for _, rep := range ans.Plans {

@@ -261,6 +261,7 @@ type UnitArchive struct {
 	findex   map[uuid.UUID]int
 	exports  []Link // every export of the unit's archive, in order
 	signed   []SignedItem
+	sindex   map[uuid.UUID]int // item -> its index in signed
 }
 
 // SignedItem is a submission that carried a device signature, with the
@@ -279,12 +280,11 @@ func (u *UnitArchive) Signed() []SignedItem { return u.signed }
 // Device returns the device check of an item's submission, if it was
 // signed.
 func (u *UnitArchive) Device(item uuid.UUID) (SignedItem, bool) {
-	for _, s := range u.signed {
-		if s.Item == item {
-			return s, true
-		}
+	i, ok := u.sindex[item]
+	if !ok {
+		return SignedItem{}, false
 	}
-	return SignedItem{}, false
+	return u.signed[i], true
 }
 
 // Exports returns the unit's exports (unit.exported events), in order.
@@ -528,6 +528,10 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		}
 		if p.Device != nil {
 			if c, ok := a.devices.Check(rec); ok {
+				if u.sindex == nil {
+					u.sindex = map[uuid.UUID]int{}
+				}
+				u.sindex[ev.ID] = len(u.signed)
 				u.signed = append(u.signed, SignedItem{Item: ev.ID, Seq: rec.Seq, RecordedAt: ev.RecordedAt, Actor: ev.Actor, DeviceCheck: c})
 			}
 		}
