@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"taizhang/events"
+	"taizhang/httpserver/servertest"
 )
 
 // BenchmarkUnitPage500: a unit's archive page with 500 evidence items and
@@ -20,11 +21,11 @@ import (
 // same run (target: page ≤ 1.5× JSON). Thumbnails are separate requests
 // (/thumbs/), not part of the page's time.
 func BenchmarkUnitPage500(b *testing.B) {
-	e := newWebEnv(b)
+	e := servertest.New(b)
 	ctx := context.Background()
 	reqs := []string{"festival", "midyear", "autumn", ""}
 	for i := range 500 {
-		e.clock.Set(time.Date(2016, 5, 2, 9, 0, 0, 0, zone).Add(time.Duration(i) * 10 * time.Minute))
+		e.Clock.Set(time.Date(2016, 5, 2, 9, 0, 0, 0, servertest.Zone).Add(time.Duration(i) * 10 * time.Minute))
 		var atts []events.Attachment
 		for j := range 4 {
 			sum := sha256.Sum256([]byte(fmt.Sprint(i, "/", j)))
@@ -35,16 +36,16 @@ func BenchmarkUnitPage500(b *testing.B) {
 		if r := reqs[i%len(reqs)]; r != "" {
 			ev.Requirements = []string{r}
 		}
-		if _, _, err := e.ledger.SubmitEvidence(ctx, events.Submission{ID: uuid.New(), Unit: "cun-1", Evidence: ev,
-			OccurredAt: time.Date(2016, 5, 1, 10, 0, 0, 0, zone), Attachments: atts, Actor: events.Actor{ID: "clerk", Role: events.RoleSubmitter},
+		if _, _, err := e.Ledger.SubmitEvidence(ctx, events.Submission{ID: uuid.New(), Unit: "cun-1", Evidence: ev,
+			OccurredAt: time.Date(2016, 5, 1, 10, 0, 0, 0, servertest.Zone), Attachments: atts, Actor: events.Actor{ID: "clerk", Role: events.RoleSubmitter},
 			Client: events.ClientWeb}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	e.clock.Set(time.Date(2016, 6, 20, 9, 0, 0, 0, zone))
+	e.Clock.Set(time.Date(2016, 6, 20, 9, 0, 0, 0, servertest.Zone))
 	get := func(b *testing.B, path string) int {
 		req, _ := http.NewRequest("GET", e.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+e.tokens["inspector"])
+		req.Header.Set("Authorization", "Bearer "+e.Tokens["inspector"])
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatal(err)

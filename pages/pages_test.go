@@ -14,19 +14,20 @@ import (
 	"time"
 
 	"taizhang/auth/natsaccess"
+	"taizhang/httpserver/servertest"
 )
 
 // submitForm fills in the submit form of unit as who and posts it with
 // files; it returns the status, the redirect and the form's id.
-func (e *webEnv) submitForm(who, unit string, vals url.Values, files []formFile) (int, string, string) {
-	e.t.Helper()
-	form := e.page(who, "/units/"+unit+"/submit", 200)
-	id := formID(e.t, form)
+func submitForm(e *servertest.Env, who, unit string, vals url.Values, files []servertest.FormFile) (int, string, string) {
+	e.T.Helper()
+	form := e.Page(who, "/units/"+unit+"/submit", 200)
+	id := servertest.FormID(e.T, form)
 	vals.Set("id", id)
 	vals.Set("csrf", "")
-	st, h, body := e.post(who, "/units/"+unit+"/submit", vals, files, true)
+	st, h, body := e.Post(who, "/units/"+unit+"/submit", vals, files, true)
 	if st != 303 {
-		e.t.Logf("submit answered %d:\n%s", st, body)
+		e.T.Logf("submit answered %d:\n%s", st, body)
 	}
 	return st, h.Get("Location"), id
 }
@@ -39,16 +40,16 @@ var hashRE = regexp.MustCompile(`<code class="hash">([0-9a-f]{64})</code>`)
 // date before the submission it is absent, and after an amendment it is
 // marked as corrected later; the timeline and the dossier show it.
 func TestSubmitFlow(t *testing.T) {
-	e := newWebEnv(t)
-	e.clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, zone))
+	e := servertest.New(t)
+	e.Clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, servertest.Zone))
 	title := `端午<script>alert(1)</script>活動`
-	st, loc, id := e.submitForm("clerk", "cun-1", url.Values{"kind": {"activity"}, "title": {title}, "occurred": {"2016-06-09"},
+	st, loc, id := submitForm(e, "clerk", "cun-1", url.Values{"kind": {"activity"}, "title": {title}, "occurred": {"2016-06-09"},
 		"requirement": {"festival"}, "body": {"包粽子 & 賽龍舟"}},
-		[]formFile{{"photo", "dragon-boat.png", testPNG(1)}, {"photo", "zongzi.png", testPNG(2)}, {"document", "", nil}})
+		[]servertest.FormFile{{Field: "photo", Name: "dragon-boat.png", Data: servertest.PNG(1)}, {Field: "photo", Name: "zongzi.png", Data: servertest.PNG(2)}, {Field: "document", Name: "", Data: nil}})
 	if st != 303 || !strings.HasPrefix(loc, "/units/cun-1/receipts/"+id) || !strings.Contains(loc, "new=1") {
 		t.Fatalf("submit: %d %q", st, loc)
 	}
-	rc := e.page("clerk", loc, 200)
+	rc := e.Page("clerk", loc, 200)
 	h := hashRE.FindStringSubmatch(rc)
 	if h == nil || !strings.Contains(rc, id) || !strings.Contains(rc, "dragon-boat.png") || !strings.Contains(rc, "zongzi.png") {
 		t.Fatalf("receipt:\n%s", rc)
@@ -57,7 +58,7 @@ func TestSubmitFlow(t *testing.T) {
 	if strings.Count(rc, `<img src="/thumbs/`) != 2 || !strings.Contains(rc, "PNG 圖片") || strings.Index(rc, "<summary>技術詳情</summary>") > strings.Index(rc, h[1]) {
 		t.Errorf("receipt: thumbnails, media type in words, or the hash outside the technical details:\n%s", rc)
 	}
-	recs, err := e.ledger.History(context.Background(), "cun-1", time.Time{})
+	recs, err := e.Ledger.History(context.Background(), "cun-1", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +67,8 @@ func TestSubmitFlow(t *testing.T) {
 		t.Fatalf("receipt hash %s, ledger %s %s %d attachments, client %s", h[1], last.Hash, last.ID, len(last.Attachments), last.Client)
 	}
 
-	e.clock.Set(time.Date(2016, 6, 20, 10, 0, 0, 0, zone))
-	page := e.page("inspector", "/units/cun-1", 200)
+	e.Clock.Set(time.Date(2016, 6, 20, 10, 0, 0, 0, servertest.Zone))
+	page := e.Page("inspector", "/units/cun-1", 200)
 	if strings.Contains(page, "<script>alert") || !strings.Contains(page, "端午&lt;script&gt;alert(1)&lt;/script&gt;活動") {
 		t.Fatal("the title is not escaped")
 	}
@@ -91,64 +92,64 @@ func TestSubmitFlow(t *testing.T) {
 	if strings.Contains(page, "/evidence/"+id+"/amend") {
 		t.Error("an inspector is offered the amend form")
 	}
-	if !strings.Contains(e.page("clerk", "/units/cun-1", 200), "/evidence/"+id+"/amend") {
+	if !strings.Contains(e.Page("clerk", "/units/cun-1", 200), "/evidence/"+id+"/amend") {
 		t.Error("the submitter is not offered the amend form")
 	}
 
 	// As of the day before: absent. As of the day: present.
-	before := e.page("inspector", "/units/cun-1?as_of=2016-06-08", 200)
+	before := e.Page("inspector", "/units/cun-1?as_of=2016-06-08", 200)
 	if strings.Contains(before, id) || !strings.Contains(before, `value="2016-06-08"`) {
 		t.Fatal("as of the day before, the item is there")
 	}
 	if !strings.Contains(before, "此後") {
 		t.Errorf("no notice of later items")
 	}
-	if !strings.Contains(e.page("inspector", "/units/cun-1?as_of=2016-06-09", 200), id) {
+	if !strings.Contains(e.Page("inspector", "/units/cun-1?as_of=2016-06-09", 200), id) {
 		t.Fatal("as of the day, the item is missing")
 	}
 
 	// Amend on the 25th: as of the 20th the item is marked as corrected later.
-	e.clock.Set(time.Date(2016, 6, 25, 10, 0, 0, 0, zone))
-	st, hd, body := e.post("clerk", "/units/cun-1/evidence/"+id+"/amend", url.Values{"csrf": {""}, "expected_version": {"1"},
+	e.Clock.Set(time.Date(2016, 6, 25, 10, 0, 0, 0, servertest.Zone))
+	st, hd, body := e.Post("clerk", "/units/cun-1/evidence/"+id+"/amend", url.Values{"csrf": {""}, "expected_version": {"1"},
 		"title": {"端午節包粽子活動"}, "occurred": {"2016-06-09"}, "body": {"包粽子 & 賽龍舟"}, "reason": {"標題不準確"}}, nil, false)
 	if st != 303 || hd.Get("Location") != "/units/cun-1#ev-"+id {
 		t.Fatalf("amend: %d %s", st, body)
 	}
-	if st, _, _ := e.post("clerk", "/units/cun-1/evidence/"+id+"/amend", url.Values{"expected_version": {"2"}, "title": {"x"}}, nil, false); st != 400 {
+	if st, _, _ := e.Post("clerk", "/units/cun-1/evidence/"+id+"/amend", url.Values{"expected_version": {"2"}, "title": {"x"}}, nil, false); st != 400 {
 		t.Errorf("an amendment without a reason: %d", st)
 	}
-	past := e.page("inspector", "/units/cun-1?as_of=2016-06-20&lang=en", 200)
+	past := e.Page("inspector", "/units/cun-1?as_of=2016-06-20&lang=en", 200)
 	if !strings.Contains(past, "corrected after this date") || !strings.Contains(past, "端午&lt;script&gt;") {
 		t.Errorf("no later-correction marker as of the 20th")
 	}
 	if strings.Contains(past, "<form method=\"post\"") && strings.Contains(past, "/amend") {
 		t.Error("correction forms on a past view")
 	}
-	now := e.page("inspector", "/units/cun-1?lang=en", 200)
+	now := e.Page("inspector", "/units/cun-1?lang=en", 200)
 	if !strings.Contains(now, "端午節包粽子活動") || !strings.Contains(now, "version 2") {
 		t.Error("the amendment is not shown")
 	}
 
-	tl := e.page("inspector", "/units/cun-1/timeline", 200)
+	tl := e.Page("inspector", "/units/cun-1/timeline", 200)
 	if strings.Count(tl, `<img src="/thumbs/`) != 2 || !strings.Contains(tl, "<summary>技術詳情</summary>") || !strings.Contains(tl, "(填報人, 網頁)") {
 		t.Errorf("timeline: no thumbnails, technical details or client in words:\n%s", tl)
 	}
 	if !strings.Contains(tl, "標題不準確") || !strings.Contains(tl, last.Hash.String()) || strings.Index(tl, "提交材料") > strings.Index(tl, "更正材料") {
 		t.Errorf("timeline:\n%s", tl)
 	}
-	if tl := e.page("inspector", "/units/cun-1/timeline?as_of=2016-06-20", 200); strings.Contains(tl, "標題不準確") || !strings.Contains(tl, id) {
+	if tl := e.Page("inspector", "/units/cun-1/timeline?as_of=2016-06-20", 200); strings.Contains(tl, "標題不準確") || !strings.Contains(tl, id) {
 		t.Errorf("timeline as of the 20th shows the amendment or misses the item")
 	}
-	d := e.page("inspector", "/units/cun-1/dossier?as_of=2016-06-30", 200)
+	d := e.Page("inspector", "/units/cun-1/dossier?as_of=2016-06-30", 200)
 	if !strings.Contains(d, `class="dfoot"`) || !strings.Contains(d, `src="/thumbs/`) || !strings.Contains(d, "<figcaption>dragon-boat.png") {
 		t.Errorf("dossier:\n%s", d)
 	}
 
 	// Retract with a reason.
-	if st, _, body := e.post("clerk", "/units/cun-1/evidence/"+id+"/retract", url.Values{"expected_version": {"2"}, "reason": {"重複"}}, nil, false); st != 303 {
+	if st, _, body := e.Post("clerk", "/units/cun-1/evidence/"+id+"/retract", url.Values{"expected_version": {"2"}, "reason": {"重複"}}, nil, false); st != 303 {
 		t.Fatalf("retract: %d %s", st, body)
 	}
-	if !strings.Contains(e.page("clerk", "/units/cun-1", 200), "已撤回") {
+	if !strings.Contains(e.Page("clerk", "/units/cun-1", 200), "已撤回") {
 		t.Error("the retraction is not shown")
 	}
 }
@@ -172,21 +173,21 @@ func section(t *testing.T, page, marker string) string {
 // answered with the original receipt and records nothing more, even with
 // its files; a refused form keeps its id.
 func TestSubmitRetry(t *testing.T) {
-	e := newWebEnv(t)
-	e.clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, zone))
-	form := e.page("clerk", "/units/cun-1/submit", 200)
-	id := formID(t, form)
+	e := servertest.New(t)
+	e.Clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, servertest.Zone))
+	form := e.Page("clerk", "/units/cun-1/submit", 200)
+	id := servertest.FormID(t, form)
 	vals := url.Values{"id": {id}, "kind": {"activity"}, "title": {"端午"}, "occurred": {"2016-06-09"}, "requirement": {"festival"}}
-	files := []formFile{{"photo", "a.png", testPNG(3)}, {"photo", "b.png", testPNG(4)}}
-	st, h1, _ := e.post("clerk", "/units/cun-1/submit", vals, files, true)
-	st2, h2, _ := e.post("clerk", "/units/cun-1/submit", vals, files, true)
+	files := []servertest.FormFile{{Field: "photo", Name: "a.png", Data: servertest.PNG(3)}, {Field: "photo", Name: "b.png", Data: servertest.PNG(4)}}
+	st, h1, _ := e.Post("clerk", "/units/cun-1/submit", vals, files, true)
+	st2, h2, _ := e.Post("clerk", "/units/cun-1/submit", vals, files, true)
 	if st != 303 || st2 != 303 || !strings.HasSuffix(h1.Get("Location"), "?new=1") || h2.Get("Location") != "/units/cun-1/receipts/"+id {
 		t.Fatalf("%d %s, %d %s", st, h1.Get("Location"), st2, h2.Get("Location"))
 	}
-	if !strings.Contains(e.page("clerk", h2.Get("Location"), 200), "沒有重複登記") {
+	if !strings.Contains(e.Page("clerk", h2.Get("Location"), 200), "沒有重複登記") {
 		t.Error("the retry's receipt does not say it was already recorded")
 	}
-	recs, _ := e.ledger.History(context.Background(), "cun-1", time.Time{})
+	recs, _ := e.Ledger.History(context.Background(), "cun-1", time.Time{})
 	n := 0
 	for _, r := range recs {
 		if r.Event.ID.String() == id {
@@ -198,23 +199,23 @@ func TestSubmitRetry(t *testing.T) {
 	}
 
 	// Refused (no title, a future date, a bad file): 400/415 with the form again, same id.
-	form = e.page("clerk", "/units/cun-1/submit", 200)
-	id = formID(t, form)
+	form = e.Page("clerk", "/units/cun-1/submit", 200)
+	id = servertest.FormID(t, form)
 	for _, c := range []struct {
 		vals  url.Values
-		files []formFile
+		files []servertest.FormFile
 		want  int
 	}{
 		{url.Values{"id": {id}, "kind": {"activity"}, "title": {""}, "occurred": {"2016-06-09"}}, nil, 400},
 		{url.Values{"id": {id}, "kind": {"activity"}, "title": {"x"}, "occurred": {"2017-01-01"}}, nil, 400},
-		{url.Values{"id": {id}, "kind": {"activity"}, "title": {"x"}, "occurred": {"2016-06-09"}}, []formFile{{"photo", "x.exe", []byte("MZ\x90\x00binary")}}, 415},
+		{url.Values{"id": {id}, "kind": {"activity"}, "title": {"x"}, "occurred": {"2016-06-09"}}, []servertest.FormFile{{Field: "photo", Name: "x.exe", Data: []byte("MZ\x90\x00binary")}}, 415},
 		{url.Values{"id": {id}, "kind": {"rectification"}, "title": {"x"}, "occurred": {"2016-06-09"}}, nil, 400},
 	} {
-		st, _, body := e.post("clerk", "/units/cun-1/submit", c.vals, c.files, true)
-		if st != c.want || formID(t, body) != id || !strings.Contains(body, `role="alert"`) {
+		st, _, body := e.Post("clerk", "/units/cun-1/submit", c.vals, c.files, true)
+		if st != c.want || servertest.FormID(t, body) != id || !strings.Contains(body, `role="alert"`) {
 			t.Errorf("%v: %d, want %d with the same form", c.vals, st, c.want)
 		}
-		checkPage(t, "refused submit", body)
+		servertest.CheckPage(t, "refused submit", body)
 	}
 }
 
@@ -222,7 +223,7 @@ func TestSubmitRetry(t *testing.T) {
 // 401, another unit's submitter 403, an inspector may not submit nor a
 // submitter record findings; errors answer as HTML pages.
 func TestPageAuthorization(t *testing.T) {
-	e := newWebEnv(t)
+	e := servertest.New(t)
 	for _, c := range []struct {
 		who, method, path string
 		want              int
@@ -250,7 +251,7 @@ func TestPageAuthorization(t *testing.T) {
 		{"", "GET", "/static/app.css", 200},
 		{"", "GET", "/sw.js", 200},
 	} {
-		st, h, body := e.doH(c.who, c.method, c.path, "", nil, nil)
+		st, h, body := e.DoH(c.who, c.method, c.path, "", nil, nil)
 		if st != c.want {
 			t.Errorf("%s %s as %q: %d, want %d", c.method, c.path, c.who, st, c.want)
 			continue
@@ -259,32 +260,32 @@ func TestPageAuthorization(t *testing.T) {
 			if !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
 				t.Errorf("%s %s: error as %s", c.method, c.path, h.Get("Content-Type"))
 			}
-			checkPage(t, c.path, body)
+			servertest.CheckPage(t, c.path, body)
 		}
 	}
 	// The API still answers JSON errors.
-	if _, h, _ := e.doH("", "GET", "/api/v1/units", "", nil, nil); !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+	if _, h, _ := e.DoH("", "GET", "/api/v1/units", "", nil, nil); !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
 		t.Error("an API error is not JSON")
 	}
 	// The clerk's own unit is fine; the unit list shows it only.
-	e.page("clerk", "/units/cun-1", 200)
-	if l := e.page("clerk", "/units", 200); strings.Contains(l, `href="/units/cun-2"`) || !strings.Contains(l, `href="/units/cun-1"`) {
+	e.Page("clerk", "/units/cun-1", 200)
+	if l := e.Page("clerk", "/units", 200); strings.Contains(l, `href="/units/cun-2"`) || !strings.Contains(l, `href="/units/cun-1"`) {
 		t.Error("a submitter's unit list shows other units")
 	}
 	// Sign-in forms: both posted forms carry csrf; the stubs refuse for now.
-	lp := e.page("", "/login", 200)
+	lp := e.Page("", "/login", 200)
 	if !strings.Contains(lp, `action="/login/token"`) || !strings.Contains(lp, `action="/login"`) {
 		t.Error("login page lacks a form")
 	}
-	if st, _, body := e.post("", "/login/token", url.Values{"token": {"tz_nope"}, "next": {"//evil.example"}}, nil, false); st != 401 || !strings.Contains(body, "tz_") {
+	if st, _, body := e.Post("", "/login/token", url.Values{"token": {"tz_nope"}, "next": {"//evil.example"}}, nil, false); st != 401 || !strings.Contains(body, "tz_") {
 		t.Errorf("token sign-in with a bad token: %d", st)
 	}
 }
 
 // TestPageCSP: pages allow only the app's own scripts, styles and images.
 func TestPageCSP(t *testing.T) {
-	e := newWebEnv(t)
-	_, h, _ := e.doH("inspector", "GET", "/units", "", nil, nil)
+	e := servertest.New(t)
+	_, h, _ := e.DoH("inspector", "GET", "/units", "", nil, nil)
 	csp := h.Get("Content-Security-Policy")
 	for _, want := range []string{"script-src 'self'", "style-src 'self'", "img-src 'self'", "frame-ancestors 'none'"} {
 		if !strings.Contains(csp, want) {
@@ -300,9 +301,9 @@ func TestPageCSP(t *testing.T) {
 // deadline first; the inspector's the ways in; the heat map filters by
 // plan, phase and town, colours every cell with a text label.
 func TestHomeAndHeatMap(t *testing.T) {
-	e := newWebEnv(t)
-	e.clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, zone))
-	home := e.page("clerk", "/", 200)
+	e := servertest.New(t)
+	e.Clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, servertest.Zone))
+	home := e.Page("clerk", "/", 200)
 	i, j := strings.Index(home, "年中總結"), strings.Index(home, "節日活動")
 	if i < 0 || j < 0 || i > j {
 		t.Errorf("home: the 30 June deadline should come before the year-end count:\n%s", home)
@@ -310,11 +311,11 @@ func TestHomeAndHeatMap(t *testing.T) {
 	if !strings.Contains(home, `href="/units/cun-1/submit?requirement=midyear"`) {
 		t.Error("home: no link to submit for a gap")
 	}
-	ih := e.page("inspector", "/", 200)
+	ih := e.Page("inspector", "/", 200)
 	if !strings.Contains(ih, `href="/units"`) || strings.Contains(ih, `href="/audit/"`) {
 		t.Error("inspector home: wrong links")
 	}
-	if !strings.Contains(e.page("supervisor", "/", 200), `href="/audit/"`) {
+	if !strings.Contains(e.Page("supervisor", "/", 200), `href="/audit/"`) {
 		t.Error("supervisor home: no audit link")
 	}
 	// The inspector's home: the units behind, with what they owe.
@@ -326,21 +327,21 @@ func TestHomeAndHeatMap(t *testing.T) {
 		t.Error("inspector home: the ranking heading is not shown once")
 	}
 	// The supervisor's: findings, bursts, reuse, denied reads (this server keeps no access log).
-	sh := e.page("supervisor", "/", 200)
+	sh := e.Page("supervisor", "/", 200)
 	for _, want := range []string{`id="todo-findings"`, `id="todo-bursts"`, `id="todo-reuse"`, "沒有發現重複使用的照片", "本服務沒有保存訪問記錄"} {
 		if !strings.Contains(sh, want) {
 			t.Errorf("supervisor home: no %q", want)
 		}
 	}
-	hm := e.page("inspector", "/units?plan=test-plan", 200)
+	hm := e.Page("inspector", "/units?plan=test-plan", 200)
 	if !strings.Contains(hm, `<td class="cell st-missing">`) || !strings.Contains(hm, "○ 缺") || strings.Count(hm, `<tr><th scope="row">`) != 2 {
 		t.Errorf("heat map:\n%s", hm)
 	}
-	first := e.page("inspector", "/units?plan=test-plan&phase=first&town=zhen", 200)
+	first := e.Page("inspector", "/units?plan=test-plan&phase=first&town=zhen", 200)
 	if strings.Contains(first, "秋季活動") || !strings.Contains(first, "年中總結") {
 		t.Error("phase filter: the second half's requirement is shown, or the first's is not")
 	}
-	en := e.page("inspector", "/units?lang=en", 200)
+	en := e.Page("inspector", "/units?lang=en", 200)
 	if !strings.Contains(en, `<html lang="en">`) || !strings.Contains(en, "Compliance heat map") {
 		t.Error("?lang=en does not switch")
 	}
@@ -350,63 +351,63 @@ func TestHomeAndHeatMap(t *testing.T) {
 // submitter sees it and answers with a rectification, the inspector
 // resolves it and reopens it with a reason.
 func TestFindingsPages(t *testing.T) {
-	e := newWebEnv(t)
-	e.clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, zone))
-	up := e.page("inspector", "/units/cun-1", 200)
-	fid := formID(t, up[strings.Index(up, `action="/units/cun-1/findings"`):])
-	st, h, body := e.post("inspector", "/units/cun-1/findings", url.Values{"id": {fid}, "csrf": {""}, "description": {"善行義舉榜未更新"},
-		"severity": {"medium"}, "due": {"2016-06-30"}, "requirement": {"test-plan/festival"}}, []formFile{{"photo", "board.png", testPNG(9)}}, true)
+	e := servertest.New(t)
+	e.Clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, servertest.Zone))
+	up := e.Page("inspector", "/units/cun-1", 200)
+	fid := servertest.FormID(t, up[strings.Index(up, `action="/units/cun-1/findings"`):])
+	st, h, body := e.Post("inspector", "/units/cun-1/findings", url.Values{"id": {fid}, "csrf": {""}, "description": {"善行義舉榜未更新"},
+		"severity": {"medium"}, "due": {"2016-06-30"}, "requirement": {"test-plan/festival"}}, []servertest.FormFile{{Field: "photo", Name: "board.png", Data: servertest.PNG(9)}}, true)
 	if st != 303 || h.Get("Location") != "/units/cun-1#f-"+fid {
 		t.Fatalf("record finding: %d %s", st, body)
 	}
 	// Nothing filed yet: the closure rules refuse, in the clerk's words.
-	if st, _, body := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"1"}, "reason": {"已核實"}}, nil, false); st != 422 || !strings.Contains(body, "還沒有提交整改材料") {
+	if st, _, body := e.Post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"1"}, "reason": {"已核實"}}, nil, false); st != 422 || !strings.Contains(body, "還沒有提交整改材料") {
 		t.Fatalf("resolve with no rectification: %d %s", st, body)
 	}
-	if f := section(t, e.page("inspector", "/", 200), `id="todo-findings"`); !strings.Contains(f, "善行義舉榜未更新") || !strings.Contains(f, `href="/units/cun-1#f-`+fid+`"`) {
+	if f := section(t, e.Page("inspector", "/", 200), `id="todo-findings"`); !strings.Contains(f, "善行義舉榜未更新") || !strings.Contains(f, `href="/units/cun-1#f-`+fid+`"`) {
 		t.Errorf("the inspector's home does not list the open finding:\n%s", f)
 	}
-	home := e.page("clerk", "/", 200)
+	home := e.Page("clerk", "/", 200)
 	if !strings.Contains(home, "善行義舉榜未更新") || !strings.Contains(home, "/units/cun-1/submit?finding="+fid) {
 		t.Fatal("the submitter's home does not show the open finding")
 	}
-	form := e.page("clerk", "/units/cun-1/submit?finding="+fid, 200)
+	form := e.Page("clerk", "/units/cun-1/submit?finding="+fid, 200)
 	if !strings.Contains(form, `name="finding" value="`+fid+`"`) || !strings.Contains(form, `value="rectification" selected`) {
 		t.Fatal("the rectification form does not carry the finding")
 	}
-	st, _, body = e.post("clerk", "/units/cun-1/submit", url.Values{"id": {formID(t, form)}, "finding": {fid}, "kind": {"rectification"},
-		"title": {"已更新榜單"}, "occurred": {"2016-06-09"}}, []formFile{{"photo", "new-board.png", testPNG(10)}}, true)
+	st, _, body = e.Post("clerk", "/units/cun-1/submit", url.Values{"id": {servertest.FormID(t, form)}, "finding": {fid}, "kind": {"rectification"},
+		"title": {"已更新榜單"}, "occurred": {"2016-06-09"}}, []servertest.FormFile{{Field: "photo", Name: "new-board.png", Data: servertest.PNG(10)}}, true)
 	if st != 303 {
 		t.Fatalf("rectification: %d %s", st, body[strings.Index(body, `role="alert"`):])
 	}
-	up = e.page("inspector", "/units/cun-1", 200)
+	up = e.Page("inspector", "/units/cun-1", 200)
 	f := section(t, up, `id="f-`+fid+`"`)
 	if !strings.Contains(f, "已更新榜單") || !strings.Contains(f, `alt="board.png"`) || !strings.Contains(f, "/findings/"+fid+"/resolve") {
 		t.Fatalf("finding:\n%s", f)
 	}
-	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"1"}, "reason": {"已核實"}}, nil, false); st != 303 {
+	if st, _, _ := e.Post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"1"}, "reason": {"已核實"}}, nil, false); st != 303 {
 		t.Fatalf("resolve: %d", st)
 	}
-	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "銷號依據") || !strings.Contains(f, "· 測試方案 · 一1 節日活動</p>") || !strings.Contains(f, `href="#ev-`) || strings.Contains(f, "未按規則銷號") {
+	if f := section(t, e.Page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "銷號依據") || !strings.Contains(f, "· 測試方案 · 一1 節日活動</p>") || !strings.Contains(f, `href="#ev-`) || strings.Contains(f, "未按規則銷號") {
 		t.Errorf("the resolve does not show its basis:\n%s", f)
 	}
-	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/reopen", url.Values{"expected_version": {"2"}}, nil, false); st != 400 {
+	if st, _, _ := e.Post("inspector", "/units/cun-1/findings/"+fid+"/reopen", url.Values{"expected_version": {"2"}}, nil, false); st != 400 {
 		t.Errorf("reopen without a reason: %d", st)
 	}
-	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/reopen", url.Values{"expected_version": {"2"}, "reason": {"榜單仍是舊的"}}, nil, false); st != 303 {
+	if st, _, _ := e.Post("inspector", "/units/cun-1/findings/"+fid+"/reopen", url.Values{"expected_version": {"2"}, "reason": {"榜單仍是舊的"}}, nil, false); st != 303 {
 		t.Fatalf("reopen: %d", st)
 	}
-	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "榜單仍是舊的") || !strings.Contains(f, "/reopen") && !strings.Contains(f, "/resolve") {
+	if f := section(t, e.Page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "榜單仍是舊的") || !strings.Contains(f, "/reopen") && !strings.Contains(f, "/resolve") {
 		t.Errorf("after reopening:\n%s", f)
 	}
 	// An override needs a reason, and shows as one.
-	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"3"}, "override": {"1"}}, nil, false); st != 400 {
+	if st, _, _ := e.Post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"3"}, "override": {"1"}}, nil, false); st != 400 {
 		t.Errorf("override without a reason: %d", st)
 	}
-	if st, _, _ := e.post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"3"}, "override": {"1"}, "reason": {"現場核實，照片另行補交"}}, nil, false); st != 303 {
+	if st, _, _ := e.Post("inspector", "/units/cun-1/findings/"+fid+"/resolve", url.Values{"expected_version": {"3"}, "override": {"1"}, "reason": {"現場核實，照片另行補交"}}, nil, false); st != 303 {
 		t.Fatalf("override: %d", st)
 	}
-	if f := section(t, e.page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "未按規則銷號") || !strings.Contains(f, "現場核實，照片另行補交") {
+	if f := section(t, e.Page("inspector", "/units/cun-1", 200), `id="f-`+fid+`"`); !strings.Contains(f, "未按規則銷號") || !strings.Contains(f, "現場核實，照片另行補交") {
 		t.Errorf("the override does not show:\n%s", f)
 	}
 }
@@ -415,10 +416,10 @@ func TestFindingsPages(t *testing.T) {
 // reads pages with its session cookie, and submits the form with the
 // session's CSRF token as its first field; without it the form is refused.
 func TestSessionFlow(t *testing.T) {
-	e := newWebEnv(t)
-	e.clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, zone))
+	e := servertest.New(t)
+	e.Clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, servertest.Zone))
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: noRedirect.CheckRedirect}
+	c := &http.Client{Jar: jar, CheckRedirect: servertest.NoRedirect.CheckRedirect}
 	get := func(path string) (int, string) {
 		resp, err := c.Get(e.URL + path)
 		if err != nil {
@@ -428,7 +429,7 @@ func TestSessionFlow(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	resp, err := c.PostForm(e.URL+"/login/token", url.Values{"token": {e.tokens["clerk"]}, "next": {"/units/cun-1/submit"}})
+	resp, err := c.PostForm(e.URL+"/login/token", url.Values{"token": {e.Tokens["clerk"]}, "next": {"/units/cun-1/submit"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +441,7 @@ func TestSessionFlow(t *testing.T) {
 	if st != 200 {
 		t.Fatalf("submit form with the session: %d", st)
 	}
-	checkPage(t, "submit (session)", form)
+	servertest.CheckPage(t, "submit (session)", form)
 	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(form)
 	if m == nil {
 		t.Fatal("a session's form has no CSRF token")
@@ -451,11 +452,11 @@ func TestSessionFlow(t *testing.T) {
 		if csrf != "" {
 			_ = mw.WriteField("csrf", csrf)
 		}
-		for _, kv := range [][2]string{{"id", formID(t, form)}, {"kind", "activity"}, {"title", "會話提交"}, {"occurred", "2016-06-09"}, {"requirement", "festival"}} {
+		for _, kv := range [][2]string{{"id", servertest.FormID(t, form)}, {"kind", "activity"}, {"title", "會話提交"}, {"occurred", "2016-06-09"}, {"requirement", "festival"}} {
 			_ = mw.WriteField(kv[0], kv[1])
 		}
 		w, _ := mw.CreateFormFile("photo", "p.png")
-		_, _ = w.Write(testPNG(7))
+		_, _ = w.Write(servertest.PNG(7))
 		_ = mw.Close()
 		resp, err := c.Post(e.URL+"/units/cun-1/submit", mw.FormDataContentType(), &buf)
 		if err != nil {
@@ -499,21 +500,21 @@ func TestSessionFlow(t *testing.T) {
 // TestPageBadUnitIDs: every page route that names a unit answers a unit id
 // that is not a slug with 400, as an HTML page, before anything reads it.
 func TestPageBadUnitIDs(t *testing.T) {
-	e := newWebEnv(t)
+	e := servertest.New(t)
 	n := 0
-	for _, rt := range e.s.Routes() {
+	for _, rt := range e.Server.Routes() {
 		method, path, _ := strings.Cut(rt.Pattern, " ")
 		if !rt.Unit || strings.HasPrefix(path, "/api/") {
 			continue
 		}
 		for _, bad := range []string{"*", "%3E", "a.b", "cun.%3E", "a%20b", "Dong", strings.Repeat("a", 65), "a%00"} {
 			p := strings.NewReplacer("{unit}", bad, "{id}", "0190a0a0-0000-7000-8000-000000000001").Replace(path)
-			st, h, body := e.doH("admin", method, p, "application/x-www-form-urlencoded", strings.NewReader("x=1"), nil)
+			st, h, body := e.DoH("admin", method, p, "application/x-www-form-urlencoded", strings.NewReader("x=1"), nil)
 			if st != 400 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
 				t.Errorf("%s %s: %d %s", method, p, st, h.Get("Content-Type"))
 				continue
 			}
-			checkPage(t, p, body)
+			servertest.CheckPage(t, p, body)
 			n++
 		}
 	}
@@ -527,23 +528,23 @@ func TestPageBadUnitIDs(t *testing.T) {
 // with none); ?lang= switches to any of the three and the cookie remembers
 // the choice.
 func TestPageLang(t *testing.T) {
-	e := newWebEnv(t)
-	home := e.page("inspector", "/units", 200)
+	e := servertest.New(t)
+	home := e.Page("inspector", "/units", 200)
 	if !strings.Contains(home, `<html lang="zh-Hant">`) || !strings.Contains(home, "單位與達標情況") {
 		t.Fatalf("a deployment of traditional plans does not default to zh-Hant:\n%s", home)
 	}
 	for l, want := range map[string]string{"zh-Hans": "单位与达标情况", "en": "Compliance heat map", "zh-Hant": "單位與達標情況"} {
-		st, h, body := e.doH("inspector", "GET", "/units?lang="+l, "", nil, nil)
+		st, h, body := e.DoH("inspector", "GET", "/units?lang="+l, "", nil, nil)
 		if st != 200 || !strings.Contains(body, `<html lang="`+l+`">`) || !strings.Contains(body, want) {
 			t.Errorf("?lang=%s: %d, no %q", l, st, want)
 		}
-		checkPage(t, "/units?lang="+l, body)
+		servertest.CheckPage(t, "/units?lang="+l, body)
 		c := h.Get("Set-Cookie")
 		if !strings.HasPrefix(c, "lang="+l+";") {
 			t.Errorf("?lang=%s sets cookie %q", l, c)
 		}
 		// The cookie alone, on another page, keeps the choice.
-		_, _, again := e.doH("inspector", "GET", "/units/cun-1", "", nil, http.Header{"Cookie": {"lang=" + l}})
+		_, _, again := e.DoH("inspector", "GET", "/units/cun-1", "", nil, http.Header{"Cookie": {"lang=" + l}})
 		if !strings.Contains(again, `<html lang="`+l+`">`) {
 			t.Errorf("the cookie lang=%s is not remembered", l)
 		}
@@ -561,15 +562,15 @@ func TestPageLang(t *testing.T) {
 
 	// A deployment whose plans are simplified shows simplified pages; one
 	// with no plan too.
-	s := startWebServer(t, (&testClock{t: time.Date(2016, 5, 1, 9, 0, 0, 0, zone)}).Now)
-	if p := s.page("admin", "/", 200); !strings.Contains(p, `<html lang="zh-Hans">`) {
+	s := servertest.Start(t, servertest.NewClock(time.Date(2016, 5, 1, 9, 0, 0, 0, servertest.Zone)).Now)
+	if p := s.Page("admin", "/", 200); !strings.Contains(p, `<html lang="zh-Hans">`) {
 		t.Error("with no plan the default is not zh-Hans")
 	}
-	simplified := strings.NewReplacer("測試方案", "测试方案", "節日活動", "节日活动", "年中總結", "年中总结", "秋季活動", "秋季活动", "測試鎮", "测试镇").Replace(testPlan)
-	if st, body := s.do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(simplified)); st != 201 {
+	simplified := strings.NewReplacer("測試方案", "测试方案", "節日活動", "节日活动", "年中總結", "年中总结", "秋季活動", "秋季活动", "測試鎮", "测试镇").Replace(servertest.TestPlan)
+	if st, body := s.Do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(simplified)); st != 201 {
 		t.Fatalf("publish plan: %d %s", st, body)
 	}
-	if p := s.page("admin", "/units", 200); !strings.Contains(p, `<html lang="zh-Hans">`) || !strings.Contains(p, "单位与达标情况") {
+	if p := s.Page("admin", "/units", 200); !strings.Contains(p, `<html lang="zh-Hans">`) || !strings.Contains(p, "单位与达标情况") {
 		t.Error("a deployment of simplified plans does not default to zh-Hans")
 	}
 }
@@ -577,19 +578,19 @@ func TestPageLang(t *testing.T) {
 // TestHomeDeniedReads: a clerk's refused read of another village's archive
 // shows on the supervisor's home, with who and which unit.
 func TestHomeDeniedReads(t *testing.T) {
-	e := newWebEnv(t)
-	acc, err := natsaccess.Open(context.Background(), e.ledger.JetStream(), 1, nil)
+	e := servertest.New(t)
+	acc, err := natsaccess.Open(context.Background(), e.Ledger.JetStream(), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(acc.Close)
-	e.s.SetAccessLog(acc)
-	if st, _ := e.do("clerk2", "GET", "/units/cun-1", "", nil); st != 403 && st != 404 {
+	e.Server.SetAccessLog(acc)
+	if st, _ := e.Do("clerk2", "GET", "/units/cun-1", "", nil); st != 403 && st != 404 {
 		t.Fatalf("clerk of cun-2 reads cun-1: %d", st)
 	}
 	var denied string
 	for range 100 { // the log records asynchronously
-		denied = section(t, e.page("supervisor", "/", 200), `id="todo-denied"`)
+		denied = section(t, e.Page("supervisor", "/", 200), `id="todo-denied"`)
 		if strings.Contains(denied, "clerk-li") {
 			break
 		}

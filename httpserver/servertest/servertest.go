@@ -1,10 +1,15 @@
-package pages_test
+// Package servertest runs a whole taizhang server for tests: embedded
+// NATS, the JetStream ledger, a blob directory, the live projection and
+// httpserver.Server with its gate, API and pages, on a settable clock, with
+// a town, two villages, a plan and tokens for every role (New). Its
+// helpers send requests as a token holder and check what every web page
+// must be (CheckPage). The tests of api, pages and httpserver use it.
+package servertest
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -33,39 +38,47 @@ import (
 	"taizhang/web"
 )
 
-var zone = time.FixedZone("UTC+8", 8*3600)
+// Zone is the test deployment's zone (UTC+8, as the server defaults).
+var Zone = time.FixedZone("UTC+8", 8*3600)
 
-// testClock is a settable clock for the ledger and the server.
-type testClock struct {
+// NewClock returns a clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Clock is a settable clock for the ledger and the server.
+type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *testClock) Now() time.Time {
+// Now returns the clock's time, moved on by a millisecond (recorded
+// times move on).
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(time.Millisecond) // recorded times move on
 	return c.t
 }
 
-func (c *testClock) Set(t time.Time) {
+// Set sets the clock to t.
+func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = t
 }
 
-// webEnv is a real server for page tests: embedded NATS, the JetStream
+// Env is a real server for tests of the API and the pages: embedded NATS, the JetStream
 // ledger, a blob directory, the live projection and the API with its pages.
-type webEnv struct {
-	t      testing.TB
+type Env struct {
+	T      testing.TB
 	URL    string
-	s      *httpserver.Server
-	ledger *tzjs.Ledger
-	clock  *testClock
-	tokens map[string]string // name → token
+	Server *httpserver.Server
+	Ledger *tzjs.Ledger
+	Clock  *Clock
+	Tokens map[string]string // name → token
 }
 
-const testPlan = `id: test-plan
+// TestPlan is the plan New publishes (test-plan, for villages).
+const TestPlan = `id: test-plan
 title: 測試方案
 issuer: 測試鎮
 timezone: Asia/Shanghai
@@ -93,39 +106,39 @@ requirements:
     rule: {kind: count, min: 1, phase: second}
 `
 
-// newWebEnv starts the server at 2016-05-01 (UTC+8) with a town, two
+// New starts the server at 2016-05-01 (UTC+8) with a town, two
 // villages, the test plan, and tokens: admin, clerk (cun-1), clerk2
 // (cun-2), inspector, supervisor.
-func newWebEnv(t testing.TB) *webEnv {
+func New(t testing.TB) *Env {
 	t.Helper()
-	clock := &testClock{t: time.Date(2016, 5, 1, 9, 0, 0, 0, zone)}
-	e := startWebServer(t, clock.Now)
-	e.clock = clock
+	clock := NewClock(time.Date(2016, 5, 1, 9, 0, 0, 0, Zone))
+	e := Start(t, clock.Now)
+	e.Clock = clock
 	for _, u := range []map[string]any{
 		{"id": "zhen", "name": "測試鎮", "type": "town"},
 		{"id": "cun-1", "name": "東村", "type": "village", "parent": "zhen", "headcount": 800},
 		{"id": "cun-2", "name": "西村", "type": "village", "parent": "zhen", "headcount": 600},
 	} {
-		e.mustJSON("admin", "POST", "/api/v1/units", u, 201)
+		e.MustJSON("admin", "POST", "/api/v1/units", u, 201)
 	}
-	if st, body := e.do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(testPlan)); st != 201 {
+	if st, body := e.Do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(TestPlan)); st != 201 {
 		t.Fatalf("publish plan: %d %s", st, body)
 	}
 	for name, in := range map[string]auth.Principal{
 		"clerk": {Role: events.RoleSubmitter, Unit: "cun-1", User: "clerk-wang"}, "clerk2": {Role: events.RoleSubmitter, Unit: "cun-2", User: "clerk-li"},
 		"inspector": {Role: events.RoleInspector, User: "insp-zhao"}, "supervisor": {Role: events.RoleSupervisor, User: "sup-qian"},
 	} {
-		tok, err := e.s.IssueToken(context.Background(), in.Role, in.Unit, in.User)
+		tok, err := e.Server.IssueToken(context.Background(), in.Role, in.Unit, in.User)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.tokens[name] = tok
+		e.Tokens[name] = tok
 	}
 	return e
 }
 
-// startWebServer starts the server on a clock with an admin token only.
-func startWebServer(t testing.TB, now func() time.Time) *webEnv {
+// Start starts the server on a clock with an admin token only.
+func Start(t testing.TB, now func() time.Time) *Env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -149,33 +162,34 @@ func startWebServer(t testing.TB, now func() time.Time) *webEnv {
 	go func() { defer close(done); live.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := httpserver.New(l, blobs, live, toks, httpserver.Config{API: api.Config{TempDir: t.TempDir(), Now: now, Zone: zone}, MinSeqWait: 200 * time.Millisecond}, log)
+	s := httpserver.New(l, blobs, live, toks, httpserver.Config{API: api.Config{TempDir: t.TempDir(), Now: now, Zone: Zone}, MinSeqWait: 200 * time.Millisecond}, log)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	e := &webEnv{t: t, URL: hs.URL, s: s, ledger: l, tokens: map[string]string{}}
+	e := &Env{T: t, URL: hs.URL, Server: s, Ledger: l, Tokens: map[string]string{}}
 	admin, err := s.IssueToken(ctx, events.RoleAdmin, "", "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.tokens["admin"] = admin
+	e.Tokens["admin"] = admin
 	return e
 }
 
-// do sends a request as the named token holder ("" for none).
-func (e *webEnv) do(who, method, path, contentType string, body io.Reader) (int, string) {
-	e.t.Helper()
-	st, _, b := e.doH(who, method, path, contentType, body, nil)
+// Do sends a request as the named token holder ("" for none).
+func (e *Env) Do(who, method, path, contentType string, body io.Reader) (int, string) {
+	e.T.Helper()
+	st, _, b := e.DoH(who, method, path, contentType, body, nil)
 	return st, b
 }
 
-func (e *webEnv) doH(who, method, path, contentType string, body io.Reader, hdr http.Header) (int, http.Header, string) {
-	e.t.Helper()
+// DoH is Do with request headers hdr, answering the response headers too.
+func (e *Env) DoH(who, method, path, contentType string, body io.Reader, hdr http.Header) (int, http.Header, string) {
+	e.T.Helper()
 	req, err := http.NewRequest(method, e.URL+path, body)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	if who != "" {
-		req.Header.Set("Authorization", "Bearer "+e.tokens[who])
+		req.Header.Set("Authorization", "Bearer "+e.Tokens[who])
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -183,46 +197,50 @@ func (e *webEnv) doH(who, method, path, contentType string, body io.Reader, hdr 
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	resp, err := noRedirect.Do(req)
+	resp, err := NoRedirect.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// NoRedirect is a client that answers redirects instead of following them.
+var NoRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func (e *webEnv) mustJSON(who, method, path string, in any, want int) {
-	e.t.Helper()
+// MustJSON sends in as JSON as who and fails the test unless the answer
+// has status want.
+func (e *Env) MustJSON(who, method, path string, in any, want int) {
+	e.T.Helper()
 	b, _ := json.Marshal(in)
-	if st, body := e.do(who, method, path, "application/json", bytes.NewReader(b)); st != want {
-		e.t.Fatalf("%s %s: %d %s", method, path, st, body)
+	if st, body := e.Do(who, method, path, "application/json", bytes.NewReader(b)); st != want {
+		e.T.Fatalf("%s %s: %d %s", method, path, st, body)
 	}
 }
 
-// page GETs a page and checks it is well-formed, accessible HTML.
-func (e *webEnv) page(who, path string, want int) string {
-	e.t.Helper()
-	st, body := e.do(who, "GET", path, "", nil)
+// Page GETs a page and checks it is well-formed, accessible HTML.
+func (e *Env) Page(who, path string, want int) string {
+	e.T.Helper()
+	st, body := e.Do(who, "GET", path, "", nil)
 	if st != want {
-		e.t.Fatalf("GET %s as %s: %d, want %d\n%s", path, who, st, want, body)
+		e.T.Fatalf("GET %s as %s: %d, want %d\n%s", path, who, st, want, body)
 	}
-	checkPage(e.t, path, body)
+	CheckPage(e.T, path, body)
 	return body
 }
 
-type formFile struct {
-	field, name string
-	data        []byte
+// FormFile is a file of a posted form: its field, file name and bytes.
+type FormFile struct {
+	Field, Name string
+	Data        []byte
 }
 
-// post sends a form (multipart if files or multi) as who.
-func (e *webEnv) post(who, path string, vals url.Values, files []formFile, multi bool) (int, http.Header, string) {
-	e.t.Helper()
+// Post sends a form (multipart if files or multi) as who.
+func (e *Env) Post(who, path string, vals url.Values, files []FormFile, multi bool) (int, http.Header, string) {
+	e.T.Helper()
 	if files == nil && !multi {
-		return e.doH(who, "POST", path, "application/x-www-form-urlencoded", strings.NewReader(vals.Encode()), nil)
+		return e.DoH(who, "POST", path, "application/x-www-form-urlencoded", strings.NewReader(vals.Encode()), nil)
 	}
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -240,15 +258,15 @@ func (e *webEnv) post(who, path string, vals url.Values, files []formFile, multi
 		}
 	}
 	for _, f := range files {
-		w, _ := mw.CreateFormFile(f.field, f.name)
-		_, _ = w.Write(f.data)
+		w, _ := mw.CreateFormFile(f.Field, f.Name)
+		_, _ = w.Write(f.Data)
 	}
 	_ = mw.Close()
-	return e.doH(who, "POST", path, mw.FormDataContentType(), &buf, nil)
+	return e.DoH(who, "POST", path, mw.FormDataContentType(), &buf, nil)
 }
 
-// testPNG returns a small distinct PNG.
-func testPNG(seed int) []byte {
+// PNG returns a small distinct PNG.
+func PNG(seed int) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, 32, 24))
 	for y := range 24 {
 		for x := range 32 {
@@ -264,13 +282,13 @@ func testPNG(seed int) []byte {
 // text holds (it writes 并 for 並): data the pages quote, not chrome.
 const seedSimplified = "并"
 
-// checkPage checks what every page must be: <html lang>, a title, alt
+// CheckPage checks what every page must be: <html lang>, a title, alt
 // text on every image, a label for every visible form field, a csrf field
 // in every form that posts, no inline script or style, no untranslated key,
 // and on a zh-Hant page no character written only in simplified Chinese
 // (outside an element marked as another language, as the language switch's
 // 简体中文 is, and the seed plans' seedSimplified).
-func checkPage(t testing.TB, path, body string) {
+func CheckPage(t testing.TB, path, body string) {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(body))
 	if err != nil {
@@ -395,8 +413,8 @@ func hasCSRF(form *html.Node) bool {
 	return found
 }
 
-// formID returns the value of the hidden id field of a rendered form.
-func formID(t testing.TB, body string) string {
+// FormID returns the value of the hidden id field of a rendered form.
+func FormID(t testing.TB, body string) string {
 	t.Helper()
 	i := strings.Index(body, `name="id" value="`)
 	if i < 0 {
@@ -405,8 +423,6 @@ func formID(t testing.TB, body string) string {
 	rest := body[i+len(`name="id" value="`):]
 	return rest[:strings.IndexByte(rest, '"')]
 }
-
-var _ = fmt.Sprint
 
 // testLog writes the server's log to the test's.
 type testLog struct{ t testing.TB }

@@ -1,4 +1,4 @@
-package pages_test
+package httpserver_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"taizhang/gate"
 	"taizhang/httpserver"
+	"taizhang/httpserver/servertest"
 )
 
 // TestSeqHeaderMinSeqAndStatus: every write answers its ledger sequence in
@@ -19,10 +20,10 @@ import (
 // behind with Retry-After, malformed 400; the status is readable by every
 // role and its digest moves with the ledger.
 func TestSeqHeaderMinSeqAndStatus(t *testing.T) {
-	e := newWebEnv(t)
+	e := servertest.New(t)
 	status := func(who string) httpserver.Status {
 		t.Helper()
-		st, body := e.do(who, "GET", "/api/v1/status", "", nil)
+		st, body := e.Do(who, "GET", "/api/v1/status", "", nil)
 		if st != 200 {
 			t.Fatalf("status as %s: %d %s", who, st, body)
 		}
@@ -38,7 +39,7 @@ func TestSeqHeaderMinSeqAndStatus(t *testing.T) {
 			t.Fatalf("%s sees %+v, admin %+v", who, s, before)
 		}
 	}
-	if st, _ := e.do("", "GET", "/api/v1/status", "", nil); st != 401 {
+	if st, _ := e.Do("", "GET", "/api/v1/status", "", nil); st != 401 {
 		t.Fatalf("status without a token: %d", st)
 	}
 	if len(before.Projections) < 2 || before.Projections[0].Name != "archive" || before.Projections[0].Applied != before.LedgerLastSeq ||
@@ -56,7 +57,7 @@ func TestSeqHeaderMinSeqAndStatus(t *testing.T) {
 	}
 	post := func(path string, in any) (int, http.Header, string) {
 		b, _ := json.Marshal(in)
-		return e.doH("admin", "POST", path, "application/json", bytes.NewReader(b), nil)
+		return e.DoH("admin", "POST", path, "application/json", bytes.NewReader(b), nil)
 	}
 	st, h, body := post("/api/v1/units", map[string]any{"id": "cun-3", "name": "南村", "type": "village", "parent": "zhen"})
 	if st != 201 || seqOf(h) != before.LedgerLastSeq+1 {
@@ -89,7 +90,7 @@ func TestSeqHeaderMinSeqAndStatus(t *testing.T) {
 		if q.hdr != "" {
 			hdr.Set(gate.HeaderMinSeq, q.hdr)
 		}
-		st, h, body := e.doH("admin", "GET", q.path, "", nil, hdr)
+		st, h, body := e.DoH("admin", "GET", q.path, "", nil, hdr)
 		if st != q.want {
 			t.Fatalf("%s (%s %q): %d %s, want %d", q.path, gate.HeaderMinSeq, q.hdr, st, body, q.want)
 		}

@@ -1,4 +1,4 @@
-package pages_test
+package api_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"taizhang/api"
+	"taizhang/httpserver/servertest"
 )
 
 // TestSubmitByBlobRef: a submission may attach a stored blob by digest
@@ -17,8 +18,8 @@ import (
 // one, and nothing is appended on a refusal; a retry with the same id
 // appends nothing.
 func TestSubmitByBlobRef(t *testing.T) {
-	e := newWebEnv(t)
-	photo := testPNG(7)
+	e := servertest.New(t)
+	photo := servertest.PNG(7)
 	// First the bytes arrive with an ordinary upload.
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -29,7 +30,7 @@ func TestSubmitByBlobRef(t *testing.T) {
 	pw, _ := mw.CreatePart(h)
 	_, _ = pw.Write(photo)
 	_ = mw.Close()
-	st, body := e.do("clerk", "POST", "/api/v1/units/cun-1/evidence", mw.FormDataContentType(), &buf)
+	st, body := e.Do("clerk", "POST", "/api/v1/units/cun-1/evidence", mw.FormDataContentType(), &buf)
 	if st != 201 {
 		t.Fatalf("upload: %d %s", st, body)
 	}
@@ -41,7 +42,7 @@ func TestSubmitByBlobRef(t *testing.T) {
 
 	events := func(unit string) int {
 		t.Helper()
-		st, body := e.do("admin", "GET", "/api/v1/units/"+unit+"/history", "", nil)
+		st, body := e.Do("admin", "GET", "/api/v1/units/"+unit+"/history", "", nil)
 		if st != 200 {
 			t.Fatalf("history: %d %s", st, body)
 		}
@@ -55,7 +56,7 @@ func TestSubmitByBlobRef(t *testing.T) {
 
 	id := "0190a0a0-0000-7000-8000-0000000000b1"
 	meta := `{"id":"` + id + `","kind":"photo","title":"同一張照片","occurred_at":"2016-04-21","blobs":[{"sha256":"` + digest + `","name":"again.png"}]}`
-	st, body = e.do("clerk", "POST", "/api/v1/units/cun-1/evidence", "application/json", strings.NewReader(meta))
+	st, body = e.Do("clerk", "POST", "/api/v1/units/cun-1/evidence", "application/json", strings.NewReader(meta))
 	if st != 201 {
 		t.Fatalf("submit by ref: %d %s", st, body)
 	}
@@ -67,7 +68,7 @@ func TestSubmitByBlobRef(t *testing.T) {
 		t.Fatalf("attachment by ref: %+v", a)
 	}
 	// The same id again: the same answer, nothing appended.
-	st, again := e.do("clerk", "POST", "/api/v1/units/cun-1/evidence", "application/json", strings.NewReader(meta))
+	st, again := e.Do("clerk", "POST", "/api/v1/units/cun-1/evidence", "application/json", strings.NewReader(meta))
 	if st != 200 || again != body {
 		t.Fatalf("retry: %d %s, want 200 %s", st, again, body)
 	}
@@ -87,7 +88,7 @@ func TestSubmitByBlobRef(t *testing.T) {
 		{"clerk2", `{"kind":"photo","title":"壞","occurred_at":"2016-04-21","blobs":[{"sha256":"` + digest + `","name":"../x.png"}]}`, 400, "bad_request"},
 		{"clerk2", `{"kind":"photo","title":"重","occurred_at":"2016-04-21","blobs":[{"sha256":"` + digest + `"},{"sha256":"` + digest + `"}]}`, 400, "invalid"},
 	} {
-		st, body := e.do(c.who, "POST", "/api/v1/units/cun-2/evidence", "application/json", strings.NewReader(c.meta))
+		st, body := e.Do(c.who, "POST", "/api/v1/units/cun-2/evidence", "application/json", strings.NewReader(c.meta))
 		if st != c.status || !strings.Contains(body, `"code":"`+c.code+`"`) {
 			t.Errorf("%s: %d %s, want %d %s", c.meta, st, body, c.status, c.code)
 		}
@@ -96,7 +97,7 @@ func TestSubmitByBlobRef(t *testing.T) {
 		t.Fatalf("refusals appended: cun-2 has %d events, want %d", n, before2)
 	}
 	// The admin may attach any stored blob, here to cun-2.
-	st, body = e.do("admin", "POST", "/api/v1/units/cun-2/evidence", "application/json",
+	st, body = e.Do("admin", "POST", "/api/v1/units/cun-2/evidence", "application/json",
 		strings.NewReader(`{"kind":"photo","title":"調閱","occurred_at":"2016-04-21","blobs":[{"sha256":"`+digest+`"}]}`))
 	if st != 201 || !strings.Contains(body, digest) {
 		t.Fatalf("admin by ref: %d %s", st, body)
