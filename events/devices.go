@@ -81,8 +81,10 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: device public key %q must start with %q", ErrInvalid, clip(s), PublicKeyPrefix)
 	}
+	// The length first: the decoder skips '\r' and '\n', so that without
+	// it two texts would parse to one key.
 	b, err := base64.RawStdEncoding.Strict().DecodeString(rest)
-	if err != nil || len(b) != ed25519.PublicKeySize {
+	if len(rest) != base64.RawStdEncoding.EncodedLen(ed25519.PublicKeySize) || err != nil || len(b) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: device public key %q is not %q and 32 bytes of unpadded base64", ErrInvalid, clip(s), PublicKeyPrefix)
 	}
 	return ed25519.PublicKey(b), nil
@@ -130,7 +132,8 @@ func (s DeviceSignature) Check() error {
 	if s.CapturedAt.IsZero() || s.CapturedAt.Year() < 1970 || s.CapturedAt.Year() > 9999 {
 		return fmt.Errorf("%w: device signature needs a capture time", ErrInvalid)
 	}
-	if sig, err := base64.StdEncoding.Strict().DecodeString(s.Signature); err != nil || len(sig) != ed25519.SignatureSize {
+	if sig, err := base64.StdEncoding.Strict().DecodeString(s.Signature); err != nil || len(sig) != ed25519.SignatureSize ||
+		len(s.Signature) != base64.StdEncoding.EncodedLen(ed25519.SignatureSize) {
 		return fmt.Errorf("%w: device signature must be %d bytes of standard base64", ErrInvalid, ed25519.SignatureSize)
 	}
 	return nil
