@@ -100,8 +100,11 @@ func (r *Renderer) funcs(lang string) template.FuncMap {
 		"join":         strings.Join,
 		"asset":        func(name string) string { return "/static/" + name + "?v=" + AssetVersion },
 		"assetVersion": func() string { return AssetVersion },
-		"add":          func(a, b int) int { return a + b },
-		"sub":          func(a, b int) int { return a - b },
+		// zoneOffset is the zone's UTC offset now ("+08:00"): a date
+		// entered in the browser is midnight there.
+		"zoneOffset": func() string { return time.Now().In(zone).Format("-07:00") },
+		"add":        func(a, b int) int { return a + b },
+		"sub":        func(a, b int) int { return a - b },
 		"kib": func(n int64) string {
 			if n >= 1<<20 {
 				return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))

@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 
+	"taizhang/events"
 	"taizhang/internal/testenv"
 )
 
@@ -188,6 +189,37 @@ func fileDigest(t *testing.T, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
+// checkDeviceSigned checks that ev carries a device signature that holds
+// over its content (as the browser built it: events.SignedContent), by a
+// key registered to user before ev was recorded, whose capture time is
+// before the recording.
+func checkDeviceSigned(t *testing.T, s *server, ev *historyEntry, user string) {
+	t.Helper()
+	c, sig, err := events.ContentOf(&ev.Event)
+	if err != nil || sig == nil {
+		t.Errorf("%s: no device signature (%v)", ev.ID, err)
+		return
+	}
+	if err := sig.Verify(c); err != nil {
+		t.Errorf("%s: the browser's device signature does not hold: %v\nsigned content:\n%s", ev.ID, err, c.Encode())
+	}
+	if !sig.CapturedAt.Before(ev.RecordedAt) {
+		t.Errorf("%s: captured %s, not before it was recorded (%s)", ev.ID, sig.CapturedAt, ev.RecordedAt)
+	}
+	r := s.get(t, s.Admin, "/api/v1/devices?user="+user)
+	var list struct{ Devices []events.RegisteredDevice }
+	r.decode(t, &list)
+	for _, d := range list.Devices {
+		if d.Key == sig.Key {
+			if !d.ActiveAt(ev.Seq) {
+				t.Errorf("%s: device key %s registered at %d, revoked at %d: not active at %d", ev.ID, d.Key, d.RegisteredSeq, d.RevokedSeq, ev.Seq)
+			}
+			return
+		}
+	}
+	t.Errorf("%s: device key %s is not registered to %s (%d devices: %+v)", ev.ID, sig.Key, user, len(list.Devices), list.Devices)
+}
+
 // TestBrowserOffline: a submitter opens the submit page online (the service
 // worker installs and keeps the page), the network is cut, and two items
 // with a photo each are submitted: both show as waiting to send, kept in
@@ -202,7 +234,10 @@ func fileDigest(t *testing.T, path string) string {
 // Sync; on a
 // bad connection (the server unreachable, the browser online) the page
 // offers to keep the item and sends it when the server answers; signing
-// out forgets the kept pages. Any error the worker reports fails the test.
+// out forgets the kept pages. Each item queued is signed with the
+// browser's device key (WebCrypto Ed25519), registered to the clerk when
+// the first is sent, and the signature holds over the recorded event. Any
+// error the worker reports fails the test.
 func TestBrowserOffline(t *testing.T) {
 	needBrowser(t)
 	s := startServer(t, "", "--demo")
@@ -228,14 +263,17 @@ func TestBrowserOffline(t *testing.T) {
 		t.Fatalf("a new device's queue shows %d items", n)
 	}
 	// The worker installs, takes the page over and keeps a copy of it.
-	testenv.Eventually(t, 30*time.Second, func() error {
-		kept := eval[bool](b, "the worker", fmt.Sprintf(`(async () => {
-		  if (!navigator.serviceWorker.controller) return false;
+	testenv.Eventually(t, 60*time.Second, func() error {
+		state := eval[string](b, "the worker", fmt.Sprintf(`(async () => {
+		  const reg = await navigator.serviceWorker.getRegistration('/');
 		  const keys = await (await caches.open('taizhang-pages')).keys();
-		  return keys.some(r => new URL(r.url).pathname === %q);
+		  if (navigator.serviceWorker.controller && keys.some(r => new URL(r.url).pathname === %q)) return 'ok';
+		  return 'controller: ' + !!navigator.serviceWorker.controller + ', registration: ' +
+		    (reg ? (reg.active ? reg.active.state : 'none active') + (reg.installing ? ', installing' : '') + (reg.waiting ? ', waiting' : '') : 'none') +
+		    ', pages kept: ' + keys.map(r => r.url).join(' ');
 		})()`, submitPath))
-		if !kept {
-			return errors.New("the service worker does not control the page or has not kept it yet")
+		if state != "ok" {
+			return errors.New("the service worker does not control the page or has not kept it yet: " + state)
 		}
 		return nil
 	})
@@ -324,6 +362,7 @@ func TestBrowserOffline(t *testing.T) {
 			if e.Client != "web" || e.Actor.ID != "clerk-offline" {
 				t.Errorf("item %d: recorded from %q by %q, want web and clerk-offline", i+1, e.Client, e.Actor.ID)
 			}
+			checkDeviceSigned(t, s, &e, "clerk-offline")
 		}
 	}
 	link.mu.Lock()
@@ -433,10 +472,21 @@ func TestBrowserOffline(t *testing.T) {
 		t.Errorf("the item kept on a bad connection has %d events, want 1", n)
 	}
 
+	final := s.history(t, s.Admin, unit, "")
 	for _, sub := range append(subs, late, closed, flaky) {
 		if n := evidenceEvents(t, s, unit, sub.ID); n != 1 {
 			t.Errorf("at the end, %s has %d events, want 1", sub.ID, n)
 		}
+		for i := range final {
+			if final[i].ID.String() == sub.ID {
+				checkDeviceSigned(t, s, &final[i], "clerk-offline")
+			}
+		}
+	}
+	var devices struct{ Devices []events.RegisteredDevice }
+	s.get(t, s.Admin, "/api/v1/devices?user=clerk-offline").decode(t, &devices)
+	if len(devices.Devices) != 1 {
+		t.Errorf("the browser registered %d device keys for the clerk, want 1: %+v", len(devices.Devices), devices.Devices)
 	}
 
 	// 8. Signing out forgets the kept pages, not the queue.

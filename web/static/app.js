@@ -184,11 +184,11 @@
           files.push({ name: f.name, type: f.type, size: f.size, blob: f });
         }
       });
-      var item = { id: idField.value, unit: unit, user: user, kind: data.get("kind"), title: data.get("title"),
+      var item = { id: idField.value, unit: unit, user: user, kind: data.get("kind"), title: (data.get("title") || "").trim(),
         occurred: data.get("occurred"), requirement: data.get("requirement") || "", body: data.get("body") || "",
         finding: data.get("finding") || "", files: files, state: "waiting", queued: Date.now() };
       if (navigator.storage && navigator.storage.persist) { navigator.storage.persist().catch(function () {}); }
-      return Q.add(item).then(function () {
+      return Q.add(item, form.getAttribute("data-zone")).then(function () {
         form.reset();
         idField.value = newID(); // the next item is another one
         form.querySelector("[data-upload-error]").hidden = true;
@@ -218,18 +218,18 @@
   }
 
   // The service worker keeps the submit pages and static files on the
-  // device (sw.js). A page it did not load (the first visit) asks it to
-  // keep a copy.
+  // device (sw.js). A submit page it has not kept (the first visit, before
+  // it controlled the page, or a load it could not keep) asks it to.
   function registerWorker() {
     var sw = document.body.getAttribute("data-sw");
     if (!sw || !navigator.serviceWorker) { return; }
-    var controlled = !!navigator.serviceWorker.controller;
     navigator.serviceWorker.register(sw, { scope: "/" }).then(function () {
       return navigator.serviceWorker.ready;
     }).then(function (reg) {
-      if (!controlled && document.querySelector("form[data-upload]") && reg.active) {
-        reg.active.postMessage({ page: location.href });
-      }
+      if (!document.querySelector("form[data-upload]") || !window.caches) { return; }
+      return caches.match(location.href).then(function (hit) {
+        if (!hit && reg.active) { reg.active.postMessage({ page: location.href }); }
+      });
     }).catch(function () {});
   }
 

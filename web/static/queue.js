@@ -10,27 +10,40 @@
 //
 // Item states: waiting, sending, signin (the session ended, or another user
 // signed in), refused, sent (acknowledged; kept a day to show the receipt).
+//
+// Where the browser's WebCrypto has Ed25519, each item is signed when it is
+// queued with this browser's device key for the user (made on first use,
+// its private half never leaves the browser, registered through
+// POST /api/v1/devices before the first signed item is sent): the device
+// statement of issue 13.5 over the item's content and the time it was
+// captured, built as events.SignedContent.Encode builds it.
 (function (root) {
   "use strict";
 
-  var DB = "taizhang", STORE = "queue", TAG = "taizhang-queue", KEEP_SENT = 24 * 3600 * 1000;
+  var DB = "taizhang", STORE = "queue", KEYS = "keys", TAG = "taizhang-queue", KEEP_SENT = 24 * 3600 * 1000;
 
   function open() {
     return new Promise(function (resolve, reject) {
-      var r = indexedDB.open(DB, 1);
-      r.onupgradeneeded = function () { r.result.createObjectStore(STORE, { keyPath: "id" }); };
+      var r = indexedDB.open(DB, 2);
+      r.onupgradeneeded = function () {
+        var db = r.result;
+        if (!db.objectStoreNames.contains(STORE)) { db.createObjectStore(STORE, { keyPath: "id" }); }
+        if (!db.objectStoreNames.contains(KEYS)) { db.createObjectStore(KEYS, { keyPath: "user" }); }
+      };
       r.onsuccess = function () { resolve(r.result); };
       r.onerror = function () { reject(r.error); };
     });
   }
 
-  // run runs fn(store) in one transaction and resolves with the result of
-  // the request fn returns, once the transaction has committed.
-  function run(mode, fn) {
+  // run runs fn(store) in one transaction on store name (default: the
+  // queue) and resolves with the result of the request fn returns, once
+  // the transaction has committed.
+  function run(mode, fn, name) {
+    name = name || STORE;
     return open().then(function (db) {
       return new Promise(function (resolve, reject) {
-        var t = db.transaction(STORE, mode);
-        var req = fn(t.objectStore(STORE));
+        var t = db.transaction(name, mode);
+        var req = fn(t.objectStore(name));
         t.oncomplete = function () { db.close(); resolve(req ? req.result : undefined); };
         t.onerror = t.onabort = function () { db.close(); reject(t.error); };
       });
@@ -64,6 +77,105 @@
     return run("readwrite", function (s) { return s.delete(id); }).then(changed);
   }
 
+  function b64(bytes) {
+    var s = "";
+    for (var i = 0; i < bytes.length; i++) { s += String.fromCharCode(bytes[i]); }
+    return btoa(s);
+  }
+
+  function hex(bytes) {
+    return Array.prototype.map.call(bytes, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+  }
+
+  function sha256(buf) {
+    return crypto.subtle.digest("SHA-256", buf).then(function (d) { return new Uint8Array(d); });
+  }
+
+  // signedTime is a time as the signed content writes it: UTC, six
+  // fractional digits.
+  function signedTime(d) { return d.toISOString().replace(/Z$/, "000Z"); }
+
+  // deviceKey resolves with this browser's device key for user, made on
+  // first use, or null where WebCrypto has no Ed25519: {user, key (the key
+  // id: 16 hex digits of the public key's SHA-256), publicKey
+  // ("ed25519:" + unpadded base64), privateKey (a CryptoKey that cannot be
+  // exported), reg (the registration's id, for an idempotent retry),
+  // registered}.
+  function deviceKey(user) {
+    return run("readonly", function (s) { return s.get(user); }, KEYS).then(function (k) {
+      if (k) { return k; }
+      return crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]).then(function (pair) {
+        return crypto.subtle.exportKey("raw", pair.publicKey).then(function (raw) {
+          raw = new Uint8Array(raw);
+          return sha256(raw).then(function (d) {
+            k = { user: user, key: hex(d.slice(0, 8)), publicKey: "ed25519:" + b64(raw).replace(/=+$/, ""),
+              privateKey: pair.privateKey, reg: crypto.randomUUID(), registered: false };
+            // add, not put: another tab may have made one first; then use it.
+            return run("readwrite", function (s) { return s.add(k); }, KEYS).then(function () { return k; }, function () {
+              return run("readonly", function (s) { return s.get(user); }, KEYS);
+            });
+          });
+        });
+      });
+    }).catch(function () { return null; });
+  }
+
+  // sign adds the device statement to item (item.device) and its
+  // occurred_at as the time the server will record (midnight of the day in
+  // zone, an offset like "+08:00"); without a device key it leaves the
+  // item unsigned.
+  function sign(item, zone) {
+    var occurred = new Date(item.occurred + "T00:00:00" + (zone || "Z"));
+    if (isNaN(occurred.getTime())) { return Promise.resolve(item); }
+    item.occurredAt = occurred.toISOString();
+    return deviceKey(item.user).then(function (k) {
+      if (!k) { return item; }
+      var captured = new Date(item.queued);
+      return Promise.all(item.files.map(function (f) {
+        return f.blob.arrayBuffer().then(sha256).then(function (d) { return { sha: hex(d), size: f.blob.size }; });
+      })).then(function (atts) {
+        atts.sort(function (a, b) { return a.sha < b.sha ? -1 : a.sha > b.sha ? 1 : a.size - b.size; });
+        var enc = new TextEncoder();
+        var out = ["taizhang-device-signature/v1\n"];
+        var rec = function (name, v) { out.push(name + " " + enc.encode(v).length + ":" + v + "\n"); };
+        rec("unit", item.unit);
+        rec("evidence", item.id);
+        rec("kind", item.kind);
+        rec("title", item.title);
+        rec("body", item.body);
+        rec("occurred_at", signedTime(occurred));
+        if (item.requirement) { rec("requirement", item.requirement); }
+        rec("finding", item.finding);
+        atts.forEach(function (a) { rec("attachment", a.sha + " " + a.size); });
+        rec("key", k.key);
+        rec("captured_at", signedTime(captured));
+        return crypto.subtle.sign({ name: "Ed25519" }, k.privateKey, enc.encode(out.join(""))).then(function (sig) {
+          item.device = { key: k.key, public_key: k.publicKey, captured_at: captured.toISOString(), signature: b64(new Uint8Array(sig)) };
+          return item;
+        });
+      });
+    }).catch(function () { return item; });
+  }
+
+  // register registers user's device key with the server, once; it
+  // resolves with false when the network failed. A refusal is left to the
+  // ledger: the items it signed are recorded and flagged for the
+  // supervisor as signed by an unknown key.
+  function register(user, who) {
+    return run("readonly", function (s) { return s.get(user); }, KEYS).then(function (k) {
+      if (!k || k.registered) { return true; }
+      return fetch("/api/v1/devices", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": who.csrf, "X-Taizhang-Client": "web" },
+        body: JSON.stringify({ id: k.reg, public_key: k.publicKey, label: ("web: " + (root.navigator.userAgent || "")).slice(0, 100) })
+      }).then(function (resp) {
+        if (resp.status >= 500 || resp.status === 401) { return false; }
+        k.registered = true;
+        return run("readwrite", function (s) { return s.put(k); }, KEYS).then(function () { return true; });
+      }, function () { return false; });
+    });
+  }
+
   // whoami resolves with the session's user and a fresh CSRF token, or
   // null when no session is signed in (401).
   function whoami() {
@@ -87,13 +199,17 @@
       item.state = "signin";
       return put(item).then(function () { return true; });
     }
-    var meta = { id: item.id, kind: item.kind, title: item.title, body: item.body, occurred_at: item.occurred,
+    var meta = { id: item.id, kind: item.kind, title: item.title, body: item.body, occurred_at: item.occurredAt || item.occurred,
       requirements: item.requirement ? [item.requirement] : [], finding: item.finding || "" };
+    if (item.device) { meta.device = item.device; }
     var form = new FormData();
     form.append("evidence", JSON.stringify(meta)); // first: a known id is answered before any file is sent
     item.files.forEach(function (f) { form.append("attachment", f.blob, f.name); });
     item.state = "sending";
     return put(item).then(function () {
+      return item.device ? register(item.user, who) : true;
+    }).then(function (ok) {
+      if (!ok) { throw new Error("device registration: no answer"); }
       return fetch("/api/v1/units/" + encodeURIComponent(item.unit) + "/evidence", {
         method: "POST", body: form, credentials: "same-origin",
         headers: { Accept: "application/json", "X-CSRF-Token": who.csrf, "X-Taizhang-Client": "web" }
@@ -155,5 +271,11 @@
     return locks ? locks.request(TAG, go) : go();
   }
 
-  root.TaizhangQueue = { TAG: TAG, all: all, add: put, remove: remove, sync: sync, whoami: whoami };
+  // add signs item (see sign; zone is the deployment's UTC offset) and
+  // queues it.
+  function add(item, zone) {
+    return sign(item, zone).then(put);
+  }
+
+  root.TaizhangQueue = { TAG: TAG, all: all, add: add, remove: remove, sync: sync, whoami: whoami };
 })(self);
