@@ -179,6 +179,22 @@ func (b *chrome) shownStates() map[string]string {
 		`Object.fromEntries([...document.querySelectorAll('[data-queue] li')].map(li => [li.dataset.id, li.querySelector('.state').textContent.trim()]))`)
 }
 
+// waitShown waits until the page's queue list shows each id of want with
+// its words (the list is drawn after the page loads, and redrawn as the
+// queue changes).
+func (b *chrome) waitShown(want map[string]string) {
+	b.t.Helper()
+	testenv.Eventually(b.t, 60*time.Second, func() error {
+		got := b.shownStates()
+		for id, w := range want {
+			if got[id] != w {
+				return fmt.Errorf("the queue list shows %q, want %q", got, want)
+			}
+		}
+		return nil
+	})
+}
+
 func fileDigest(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -318,8 +334,9 @@ func TestBrowserOffline(t *testing.T) {
 	// 2. A reload while offline: the kept page, the queue, a fresh id.
 	b.open(submitPath)
 	b.shot("reloaded-offline")
-	if shown := b.shownStates(); len(shown) != 2 || shown[subs[0].ID] != waiting || shown[subs[1].ID] != waiting {
-		t.Errorf("reloaded offline, the page shows %q, want both items %q", shown, waiting)
+	b.waitShown(map[string]string{subs[0].ID: waiting, subs[1].ID: waiting})
+	if shown := b.shownStates(); len(shown) != 2 {
+		t.Errorf("reloaded offline, the page shows %q, want the two items", shown)
 	}
 	id := eval[string](b, "the form's id", `document.querySelector('form[data-upload] input[name=id]').value`)
 	if len(id) != 36 || id == subs[0].ID || id == subs[1].ID {
@@ -330,12 +347,7 @@ func TestBrowserOffline(t *testing.T) {
 	// the same moment as the online event's must not send anything twice.
 	b.setOffline(link, false)
 	eval[bool](b, "a second sync", `TaizhangQueue.sync().then(() => true, () => true)`)
-	testenv.Eventually(t, 60*time.Second, func() error {
-		if got := b.shownStates(); got[subs[0].ID] != sent || got[subs[1].ID] != sent {
-			return fmt.Errorf("the page shows %q", got)
-		}
-		return nil
-	})
+	b.waitShown(map[string]string{subs[0].ID: sent, subs[1].ID: sent})
 	b.shot("both-sent")
 	if q := b.queueStates(); q[subs[0].ID] != "sent" || q[subs[1].ID] != "sent" {
 		t.Errorf("online again, the device's queue holds %v, want both sent", q)
@@ -375,6 +387,7 @@ func TestBrowserOffline(t *testing.T) {
 	  title: "拒收測試", occurred: document.querySelector('#occurred').max, requirement: "", body: "", finding: "", files: [],
 	  state: "waiting", queued: Date.now()}).then(() => TaizhangQueue.sync()).then(() => true)`, bad, unit))
 	b.open(submitPath)
+	b.waitShown(map[string]string{bad: "服務器拒收"})
 	if msg := b.texts(fmt.Sprintf(`[data-queue] li.q-refused[data-id=%q] p.error`, bad)); len(msg) != 1 || !strings.Contains(msg[0], "kind") {
 		t.Errorf("the refused item shows %q, want the server's message about its kind", msg)
 	}
@@ -397,12 +410,7 @@ func TestBrowserOffline(t *testing.T) {
 		return err
 	}))
 	b.setOffline(link, false)
-	testenv.Eventually(t, 60*time.Second, func() error {
-		if got := b.shownStates()[late.ID]; got != signin {
-			return fmt.Errorf("the item shows %q", got)
-		}
-		return nil
-	})
+	b.waitShown(map[string]string{late.ID: signin})
 	b.shot("sign-in-to-send")
 	if q := b.queueStates(); q[late.ID] != "signin" {
 		t.Errorf("without a session the item is %q on the device, want signin (kept)", q[late.ID])
@@ -412,12 +420,7 @@ func TestBrowserOffline(t *testing.T) {
 	}
 	b.signIn(token)
 	b.open(submitPath)
-	testenv.Eventually(t, 60*time.Second, func() error {
-		if got := b.shownStates()[late.ID]; got != sent {
-			return fmt.Errorf("the item shows %q", got)
-		}
-		return nil
-	})
+	b.waitShown(map[string]string{late.ID: sent})
 	if n := evidenceEvents(t, s, unit, late.ID); n != 1 {
 		t.Errorf("signed in again: %d events of the item, want 1", n)
 	}
@@ -439,9 +442,7 @@ func TestBrowserOffline(t *testing.T) {
 		return nil
 	})
 	b.open(submitPath)
-	if got := b.shownStates()[closed.ID]; got != sent {
-		t.Errorf("the item the worker sent shows %q, want %q", got, sent)
-	}
+	b.waitShown(map[string]string{closed.ID: sent})
 
 	// 7. A bad connection rather than none: the server cannot be reached
 	// but the browser still says it is online. The page says the network
@@ -458,16 +459,9 @@ func TestBrowserOffline(t *testing.T) {
 	b.run("keep it on the device",
 		chromedp.Click(chromedp.CSS("form[data-upload] [data-queue-offer] button")),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-queue] li[data-id=%q]`, flaky.ID))))
-	if got := b.shownStates()[flaky.ID]; got != waiting {
-		t.Errorf("kept on a bad connection, the item shows %q, want %q", got, waiting)
-	}
+	b.waitShown(map[string]string{flaky.ID: waiting}) // not sending: its first try has failed
 	link.cut.Store(false)
-	testenv.Eventually(t, 60*time.Second, func() error {
-		if got := b.shownStates()[flaky.ID]; got != sent {
-			return fmt.Errorf("the item shows %q", got)
-		}
-		return nil
-	})
+	b.waitShown(map[string]string{flaky.ID: sent})
 	if n := evidenceEvents(t, s, unit, flaky.ID); n != 1 {
 		t.Errorf("the item kept on a bad connection has %d events, want 1", n)
 	}
