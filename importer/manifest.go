@@ -1,7 +1,8 @@
 // Package importer turns a folder of evidence folders into submissions to
 // the ledger: `taizhang import DIR`. Each sub-folder of DIR is one evidence
-// item, described by an evidence.yaml manifest (ParseManifest) or, without
-// one, by its files (the title from the folder name, the date from the
+// item, described by an evidence.yaml manifest (ParseManifest), by its row
+// of an evidence.csv sheet at the top of DIR (ParseSheet) or, without
+// either, by its files (the title from the folder name, the date from the
 // photos' EXIF or the files' modification times). Plan reads and checks
 // everything locally; Run submits what Plan accepted, idempotently: each
 // item's id derives from the unit and the folder's path (ItemID), so a

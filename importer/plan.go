@@ -130,8 +130,10 @@ func ignored(name string) bool {
 // keys and values (kind, title, date, requirements against
 // opts.Requirements, finding), the unit, and each file's type (sniffed from
 // its bytes, a text file under a photo's or document's name refused), size,
-// pixels and name against opts.Limits. It reads files but sends nothing.
-// An error is returned only if dir itself cannot be read.
+// pixels and name against opts.Limits. The manifest is the folder's
+// evidence.yaml or its row of dir's evidence.csv (readSheet); with a sheet,
+// a folder on neither is refused. It reads files but sends nothing. An
+// error is returned only if dir itself cannot be read.
 func Plan(dir string, opts Options) (*Batch, error) {
 	if opts.Zone == nil {
 		opts.Zone = DefaultZone
@@ -148,17 +150,27 @@ func Plan(dir string, opts Options) (*Batch, error) {
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	b := &Batch{Dir: dir}
+	sheet, sheetOK := readSheet(dir, ents, b)
 	ids := map[uuid.UUID]string{}
 	for _, e := range ents {
 		name := e.Name()
-		if ignored(name) {
+		if ignored(name) || (name == SheetName && !e.IsDir()) {
 			continue
 		}
 		if !e.IsDir() {
 			b.Problems = append(b.Problems, Problem{name, "not in an evidence folder: put each item's files in a folder of its own"})
 			continue
 		}
-		it, probs := planFolder(dir, name, opts)
+		var it *Item
+		var probs []Problem
+		switch row, listed := sheet[name]; {
+		case !sheetOK:
+			probs = []Problem{{name, "not checked: " + SheetName + " has a problem (see above)"}}
+		case sheet != nil && !listed && !hasManifest(filepath.Join(dir, name)):
+			probs = []Problem{{name, fmt.Sprintf("not in %s and no %s of its own: add a row for it (a misspelt folder name?)", SheetName, ManifestName)}}
+		default:
+			it, probs = planFolder(dir, name, row, opts)
+		}
 		if len(probs) == 0 {
 			if other, dup := ids[it.ID]; dup {
 				probs = append(probs, Problem{name, fmt.Sprintf("evidence id %s is also %s's: each folder needs its own id", it.ID, other)})
@@ -175,8 +187,45 @@ func Plan(dir string, opts Options) (*Batch, error) {
 	return b, nil
 }
 
-// planFolder checks the folder rel of dir.
-func planFolder(dir, rel string, opts Options) (*Item, []Problem) {
+// readSheet reads DIR's evidence.csv, if there is one, into rows by
+// folder; ok is false if it cannot be read or parsed (then every folder
+// is refused: the sheet was meant to describe them). A row naming a folder
+// that is not in dir is a problem of the sheet's.
+func readSheet(dir string, ents []os.DirEntry, b *Batch) (rows map[string]*SheetRow, ok bool) {
+	i := slices.IndexFunc(ents, func(e os.DirEntry) bool { return e.Name() == SheetName && !e.IsDir() })
+	if i < 0 {
+		return nil, true
+	}
+	raw, err := readBounded(filepath.Join(dir, SheetName), maxManifest)
+	var list []SheetRow
+	if err == nil {
+		list, err = ParseSheet(raw)
+	}
+	if err != nil {
+		b.Problems = append(b.Problems, Problem{SheetName, strings.TrimPrefix(err.Error(), SheetName+" ")})
+		return nil, false
+	}
+	rows = map[string]*SheetRow{}
+	for k := range list {
+		r := &list[k]
+		if !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.IsDir() && e.Name() == r.Folder }) {
+			b.Problems = append(b.Problems, Problem{SheetName, fmt.Sprintf("line %d: folder %q is not in %s", r.Line, r.Folder, dir)})
+			continue
+		}
+		rows[r.Folder] = r
+	}
+	return rows, true
+}
+
+// hasManifest reports whether folder holds an evidence.yaml.
+func hasManifest(folder string) bool {
+	fi, err := os.Stat(filepath.Join(folder, ManifestName))
+	return err == nil && !fi.IsDir()
+}
+
+// planFolder checks the folder rel of dir, described by its evidence.yaml,
+// or by row of DIR's evidence.csv (not both), or by its files alone.
+func planFolder(dir, rel string, row *SheetRow, opts Options) (*Item, []Problem) {
 	folder := filepath.Join(dir, filepath.FromSlash(rel))
 	var probs []Problem
 	bad := func(p, format string, args ...any) {
@@ -193,6 +242,8 @@ func planFolder(dir, rel string, opts Options) (*Item, []Problem) {
 		n := e.Name()
 		switch {
 		case ignored(n):
+		case n == ManifestName && row != nil:
+			bad(path.Join(rel, n), "this folder is also on line %d of %s: describe it in one place", row.Line, SheetName)
 		case n == ManifestName:
 			raw, err := readBounded(filepath.Join(folder, n), maxManifest)
 			if err == nil {
@@ -212,6 +263,10 @@ func planFolder(dir, rel string, opts Options) (*Item, []Problem) {
 	if len(probs) > 0 {
 		return nil, probs
 	}
+	mfile := path.Join(rel, ManifestName) // where the manifest's problems are reported
+	if row != nil {
+		m, mfile = row.Manifest, fmt.Sprintf("%s:%d", SheetName, row.Line)
+	}
 	it := &Item{Folder: rel, Manifest: m != nil}
 	if m == nil {
 		m = &Manifest{Title: rel}
@@ -220,17 +275,17 @@ func planFolder(dir, rel string, opts Options) (*Item, []Problem) {
 		for _, f := range m.Files {
 			switch {
 			case f != path.Base(f) || f == "." || f == ".." || strings.ContainsRune(f, '\\'):
-				bad(path.Join(rel, ManifestName), "files: %q is not a file name in this folder", f)
+				bad(mfile, "files: %q is not a file name in this folder", f)
 			case !slices.Contains(names, f):
-				bad(path.Join(rel, ManifestName), "files: %q is not in the folder", f)
+				bad(mfile, "files: %q is not in the folder", f)
 			case listed[f]:
-				bad(path.Join(rel, ManifestName), "files: %q is listed twice", f)
+				bad(mfile, "files: %q is listed twice", f)
 			}
 			listed[f] = true
 		}
 		for _, n := range names {
 			if !listed[n] {
-				bad(path.Join(rel, n), "not listed under files: in %s (list it, or move it out)", ManifestName)
+				bad(path.Join(rel, n), "not listed under files: in %s (list it, or move it out)", mfile)
 			}
 		}
 		if len(probs) > 0 {
@@ -261,7 +316,7 @@ func planFolder(dir, rel string, opts Options) (*Item, []Problem) {
 			firstMod = mod
 		}
 	}
-	mpath := path.Join(rel, ManifestName)
+	mpath := mfile
 	if !it.Manifest {
 		mpath = rel
 		if len(names) == 0 {

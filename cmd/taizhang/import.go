@@ -25,8 +25,8 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var maxMiB int64
 	var loadKey func() (*client.DeviceKey, error)
 	a, err := newAPI(fs, args, func() {
-		fs.StringVar(&opts.Unit, "unit", "", "unit of the folders whose evidence.yaml names none")
-		fs.StringVar(&opts.Kind, "kind", "", "kind of the folders without an evidence.yaml (default photo if all files are images, else document)")
+		fs.StringVar(&opts.Unit, "unit", "", "unit of the folders whose evidence.yaml or evidence.csv row names none")
+		fs.StringVar(&opts.Kind, "kind", "", "kind of the folders without a manifest (evidence.yaml or an evidence.csv row; default photo if all files are images, else document)")
 		fs.BoolVar(&dryRun, "dry-run", false, "check everything and print what would be submitted; send nothing (works without a token, then without checking requirement ids)")
 		fs.Int64Var(&maxMiB, "max-file-mib", 64, "the server's largest attachment in MiB (serve --max-file-mib)")
 		fs.IntVar(&retries, "retries", 5, "times to resend an item, with the same id, on network failures and 503s")
