@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 
@@ -73,7 +75,7 @@ func startLive(t *testing.T) *live {
 	go func() { defer close(done); proj.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := httpserver.New(l, blobs, proj, creds, httpserver.Config{API: api.Config{TempDir: t.TempDir()}}, log)
+	s := httpserver.New(l, blobs, proj, creds, httpserver.Config{API: api.Config{TempDir: t.TempDir(), MaxPixels: 10000}}, log)
 	s.SetAccessLog(access)
 	skey, vkey, err := checkpoint.GenerateKey(checkpoint.Origin(tzjs.DefaultStream))
 	if err != nil {
@@ -226,11 +228,14 @@ func upload(t *testing.T, part string, meta any, files map[string][]byte) (strin
 	return mw.FormDataContentType(), buf.Bytes()
 }
 
-func testPNG(t *testing.T, seed int) []byte {
+// testPNG returns a distinct 64×48 PNG.
+func testPNG(t *testing.T, seed int) []byte { return sizedPNG(t, seed, 64, 48) }
+
+func sizedPNG(t *testing.T, seed, w, h int) []byte {
 	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
-	for y := range 48 {
-		for x := range 64 {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
 			img.Set(x, y, color.RGBA{uint8(x * seed), uint8(y * 5), uint8(seed * 40), 255})
 		}
 	}
@@ -308,6 +313,30 @@ func TestAnswersMatchDocument(t *testing.T) {
 	ct, body = upload(t, "evidence", map[string]any{"kind": "photo", "title": "x", "occurred_at": "2016-09-16"}, map[string][]byte{"a.jpg": []byte("#!/bin/sh\necho hi\n")})
 	e.want(415, "clerk", "POST", "/api/v1/units/cun-1/evidence", ct, body)
 
+	ct, body = upload(t, "evidence", map[string]any{"kind": "photo", "title": "大圖", "occurred_at": "2016-09-16"}, map[string][]byte{"big.png": sizedPNG(t, 1, 200, 100)})
+	e.want(422, "clerk", "POST", "/api/v1/units/cun-1/evidence", ct, body) // over the test server's 10000 pixels
+	e.want(413, "admin", "POST", "/api/v1/units", "application/json", []byte(`{"id":"x","name":"`+strings.Repeat("長", 30000)+`","type":"village"}`))
+
+	// A device-signed submission: its receipt carries the verdict.
+	_, dpriv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.json(201, "clerk", "POST", "/api/v1/devices", map[string]any{"public_key": events.FormatPublicKey(dpriv.Public().(ed25519.PublicKey)), "label": "手機"})
+	id3 := uuid.MustParse("0190a0a0-0000-7000-8000-000000000003")
+	occurred := time.Date(2016, 9, 17, 10, 0, 0, 0, time.FixedZone("UTC+8", 8*3600))
+	sig := events.SignDevice(dpriv, events.Content("cun-1", id3, events.Evidence{Kind: events.KindActivity, Title: "重陽活動"}, occurred, nil), time.Now().Add(-time.Minute))
+	ct, body = upload(t, "evidence", map[string]any{"id": id3.String(), "kind": "activity", "title": "重陽活動", "occurred_at": occurred.Format(time.RFC3339),
+		"device": map[string]any{"key": sig.Key, "public_key": sig.PublicKey, "captured_at": sig.CapturedAt.Format(time.RFC3339Nano), "signature": sig.Signature}}, nil)
+	if b := e.want(201, "clerk", "POST", "/api/v1/units/cun-1/evidence", ct, body); !strings.Contains(string(b), `"verdict":"ok"`) {
+		t.Errorf("signed submission's receipt: %s", b)
+	}
+	bad := sig
+	bad.Signature = base64.StdEncoding.EncodeToString(make([]byte, ed25519.SignatureSize))
+	ct, body = upload(t, "evidence", map[string]any{"id": "0190a0a0-0000-7000-8000-000000000004", "kind": "activity", "title": "重陽活動", "occurred_at": occurred.Format(time.RFC3339),
+		"device": map[string]any{"key": bad.Key, "public_key": bad.PublicKey, "captured_at": bad.CapturedAt.Format(time.RFC3339Nano), "signature": bad.Signature}}, nil)
+	e.want(422, "clerk", "POST", "/api/v1/units/cun-1/evidence", ct, body)
+
 	// Reads of the unit.
 	for _, p := range []string{"", "/history", "/archive", "/findings", "/compliance", "/history?as_of=2030-01-01", "/archive?as_of=2030-01-01", "/compliance?plan=test-plan"} {
 		e.want(200, "clerk", "GET", "/api/v1/units/cun-1"+p, "", nil)
@@ -349,6 +378,13 @@ func TestAnswersMatchDocument(t *testing.T) {
 	e.want(401, "clerk", "GET", "/api/v1/me", "", nil) // revoked
 	e.json(200, "", "POST", "/api/v1/session", map[string]any{"user": "sup-li", "password": "another long password"})
 	e.json(401, "", "POST", "/api/v1/session", map[string]any{"user": "sup-li", "password": "wrong password!"})
+	st := 401
+	for i := 0; st == 401 && i < 10; i++ { // the sign-in limiter blocks the account after a few
+		st, _, _ = e.do("", "POST", "/api/v1/session", "application/json", []byte(`{"user":"sup-li","password":"wrong password!"}`))
+	}
+	if st != 429 {
+		t.Fatalf("failed sign-ins: %d, want 429 in the end", st)
+	}
 
 	// Devices.
 	pub, _, err := ed25519.GenerateKey(nil)
@@ -393,6 +429,31 @@ func TestAnswersMatchDocument(t *testing.T) {
 	e.want(400, "admin", "POST", "/api/v1/units", "application/json", []byte(`{"id":"x","bogus":1}`))
 	e.want(503, "admin", "GET", "/api/v1/units?min_seq=999999", "", nil)
 	e.want(200, "", "GET", "/readyz", "", nil)
+
+	// Every operation without a token and as an inspector and a
+	// supervisor with an empty JSON body, and as an admin with a malformed
+	// min_seq (400 before anything is done): whatever it answers must be
+	// an answer the document lists, as it describes it.
+	fill := strings.NewReplacer("{unit}", "cun-1", "{id}", "0190a0a0-0000-7000-8000-0000000000ff", "{user}", "nobody", "{plan}", "test-plan",
+		"{seq}", "1", "{sha256}", digest, "{key}", "nokey")
+	probes := 0
+	for path, item := range load(t).Paths {
+		for method := range item {
+			m, p := strings.ToUpper(method), fill.Replace(path)
+			for _, who := range []string{"", "inspector", "supervisor"} {
+				e.do(who, m, p, "application/json", []byte("{}"))
+				probes++
+			}
+			if item[method].Action != "public" && item[method].Action != "health" {
+				if st, _, b := e.do("admin", m, p+"?min_seq=x", "application/json", []byte("{}")); st != 400 {
+					t.Errorf("%s %s?min_seq=x: %d %s", m, p, st, b)
+				}
+			}
+		}
+	}
+	if probes < 150 {
+		t.Errorf("only %d probes", probes)
+	}
 	if len(e.seen) < 70 {
 		t.Errorf("only %d answers checked", len(e.seen))
 	}
