@@ -17,7 +17,7 @@ import (
 
 // thumbServer is the thumbnail handler of a Service with a directory blob
 // store and no ledger, behind a mux with its route (authentication and
-// authorisation are s.handle's, tested with the other routes).
+// authorisation are the gate's, tested with the other routes).
 func thumbServer(t testing.TB) (*Service, http.Handler, *dir.Store) {
 	t.Helper()
 	st, err := dir.New(t.TempDir())

@@ -1,3 +1,11 @@
+// Package pages is the web app's server side: the handlers of its
+// server-rendered pages (Pages: sign-in, home per role, units and the heat
+// map, a unit's archive, timeline and dossier, the evidence form and its
+// receipt, corrections and findings, the supervisor's audit, verification,
+// export, ranking and witnesses pages) and the HTML error page. Each page
+// is registered behind the one gate by package httpserver's route table,
+// reads and writes through the JSON API's api.Service, and renders with
+// package web's templates in the request's language.
 package pages
 
 import (
@@ -137,7 +145,8 @@ type errorData struct {
 }
 
 // Fail answers err on a page path as an HTML error page; it reports false
-// for API paths (answered as JSON by Server.fail).
+// for API paths (answered as JSON by gate.Gate.Fail, which calls it:
+// gate.Gate.SetErrorPage).
 func (pg *Pages) Fail(w http.ResponseWriter, r *http.Request, status int, err error) bool {
 	if !isPage(r.URL.Path) {
 		return false

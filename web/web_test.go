@@ -68,7 +68,7 @@ func TestCatalogues(t *testing.T) {
 		"severity.": {"low", "medium", "high"},
 		"client.":   {"web", "cli", "api", "import", "nats"},
 		"unittype.": {"district", "town", "bureau", "federation", "village", "community", "school", "station", "unit"},
-		// the audit pages (page_audit.go)
+		// the audit pages (pages/audit.go)
 		"audit.view.":            {"corrections", "backfill", "bursts", "reuse", "photo-times", "devices", "actors"},
 		"audit.hint.":            {"corrections", "backfill", "bursts", "reuse", "photo-times", "devices", "actors", "verify"},
 		"audit.devices.verdict.": {"unknown_key", "revoked_key", "bad_signature"},
