@@ -58,7 +58,8 @@ type ComplianceAnswer struct {
 }
 
 // Compliance evaluates the unit against the plans in force at as_of (or
-// now); ?plan= limits it to one plan.
+// now); ?plan= limits it to one plan; ?lang= (zh-Hant, the default;
+// zh-Hans; en) is the language of the words missing, why and name.
 func (s *Service) Compliance(w http.ResponseWriter, r *http.Request) {
 	unit := r.PathValue("unit")
 	asOf, err := s.AsOf(r)
@@ -69,6 +70,12 @@ func (s *Service) Compliance(w http.ResponseWriter, r *http.Request) {
 	only, err := param.Get(r, "plan")
 	if err == nil {
 		only, err = param.PlanID("plan", only)
+	}
+	var lang string
+	if err == nil {
+		if lang, err = param.Get(r, "lang"); err == nil {
+			lang, err = param.Enum("lang", lang, compliance.Langs...)
+		}
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -82,6 +89,11 @@ func (s *Service) Compliance(w http.ResponseWriter, r *http.Request) {
 	if only != "" && len(ans.Plans) == 0 {
 		s.fail(w, r, fmt.Errorf("plan %s does not apply to unit %s (or does not exist): %w", only, unit, events.ErrNotFound))
 		return
+	}
+	if lang != "" {
+		for i := range ans.Plans {
+			ans.Plans[i].Say(lang)
+		}
 	}
 	gate.WriteJSON(w, http.StatusOK, ans)
 }

@@ -14,12 +14,13 @@ var statusMark = map[string]string{"met": "✓ met", "partial": "… partial", "
 
 func complianceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("compliance", stderr)
-	var unit, asOf, planID string
+	var unit, asOf, planID, lang string
 	var asJSON bool
 	a, err := newAPI(fs, args, func() {
 		fs.StringVar(&unit, "unit", "", "unit id (required)")
 		fs.StringVar(&asOf, "as-of", "", "as the ledger stood at this time (RFC 3339 or YYYY-MM-DD)")
 		fs.StringVar(&planID, "plan", "", "only this plan")
+		fs.StringVar(&lang, "lang", "", "language of what is missing and why: zh-Hant (default), zh-Hans or en")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	})
 	if err != nil {
@@ -34,6 +35,9 @@ func complianceCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if planID != "" {
 		q.Set("plan", planID)
+	}
+	if lang != "" {
+		q.Set("lang", lang)
 	}
 	raw, printed, err := fetchView(ctx, a, "/api/v1/units/"+url.PathEscape(unit)+"/compliance?"+q.Encode(), asJSON, stdout)
 	if err != nil || printed {

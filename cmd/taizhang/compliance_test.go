@@ -66,6 +66,18 @@ func TestComplianceAndRanking(t *testing.T) {
 	if r := rep.Plans[0].Requirements[0]; r.Status == "met" || len(r.Counted) != 1 || len(r.Rejected) != 1 {
 		t.Fatalf("xicun: %+v", rep)
 	}
+	// The words in another language: the API's ?lang= and the CLI's --lang;
+	// an unknown language is refused, not ignored.
+	s.get(t, s.Admin, "/api/v1/units/xicun/compliance?lang=en").decode(t, &rep)
+	if r := rep.Plans[0].Requirements[0]; !strings.Contains(r.Rejected[0].Why, "no document") || strings.ContainsAny(r.Missing+r.Rejected[0].Why, "還需缺少") {
+		t.Errorf("xicun in English: missing %q, why %q", r.Missing, r.Rejected[0].Why)
+	}
+	if code, out, errs := cli(t, s, s.Admin, "compliance", "--unit", "xicun", "--lang", "zh-Hans"); code != 0 || !strings.Contains(out, "已逾期：须在") {
+		t.Errorf("compliance --lang zh-Hans: %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := cli(t, s, s.Admin, "compliance", "--unit", "xicun", "--lang", "fr"); code == 0 || !strings.Contains(errs, `lang "fr" must be one of zh-Hant, zh-Hans, en`) {
+		t.Errorf("compliance --lang fr: %d %s", code, errs)
+	}
 
 	type ranking struct {
 		Units []struct {

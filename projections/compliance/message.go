@@ -92,6 +92,22 @@ func Say(lang string, ms []Message, date func(plan.Date) string) string {
 	return b.String()
 }
 
+// Say writes the report's words (Missing, each rejected item's Why, each
+// period's Name) in lang, from their Messages, dates as YYYY-MM-DD. A lang
+// not in Langs is DefaultLang, in which Evaluate already wrote them.
+func (rep *Report) Say(lang string) {
+	for i := range rep.Requirements {
+		r := &rep.Requirements[i]
+		r.Missing = Say(lang, r.Owed, nil)
+		for j := range r.Rejected {
+			r.Rejected[j].Why = Say(lang, r.Rejected[j].Because, nil)
+		}
+		for j := range r.Periods {
+			r.Periods[j].Name = Say(lang, []Message{r.Periods[j].Label}, nil)
+		}
+	}
+}
+
 func say(b *strings.Builder, c map[string]string, m Message, date func(plan.Date) string) {
 	if strings.HasPrefix(m.Key, "list.") {
 		for i, a := range m.Args {
