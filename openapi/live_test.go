@@ -269,7 +269,9 @@ requirements:
 func TestAnswersMatchDocument(t *testing.T) {
 	e := startLive(t)
 	e.want(200, "", "GET", "/healthz", "", nil)
-	e.want(200, "", "GET", "/api/v1/openapi.json", "", nil)
+	if b := e.want(200, "", "GET", "/api/v1/openapi.json", "", nil); !bytes.Equal(b, openapi.Document()) {
+		t.Error("GET /api/v1/openapi.json does not answer the document")
+	}
 	e.want(404, "", "GET", "/metrics", "", nil) // metrics off on this server
 	e.json(201, "admin", "POST", "/api/v1/units", map[string]any{"id": "zhen", "name": "測試鎮", "type": "town"})
 	e.json(201, "admin", "POST", "/api/v1/units", map[string]any{"id": "cun-1", "name": "東村", "type": "village", "parent": "zhen", "headcount": 800})
