@@ -79,7 +79,15 @@ func TestBadInput(t *testing.T) {
 			ct, body := multipartOf(t, "evidence", nil, file{"a.txt", []byte("hello")})
 			return s.do(t, clerk, "POST", "/api/v1/units/dongcun/evidence", ct, body)
 		}, 400, "bad_request"},
-		{"not multipart", func() reply { return s.postJSON(t, clerk, "/api/v1/units/dongcun/evidence", good) }, 400, "bad_request"},
+		// JSON is accepted (the evidence itself, attachments by digest only); anything else not multipart is not.
+		{"not multipart", func() reply {
+			b, _ := json.Marshal(good)
+			return s.do(t, clerk, "POST", "/api/v1/units/dongcun/evidence", "text/plain", bytes.NewReader(b))
+		}, 400, "bad_request"},
+		{"JSON with an unknown field", func() reply {
+			b, _ := json.Marshal(with("colour", "red"))
+			return s.do(t, clerk, "POST", "/api/v1/units/dongcun/evidence", "application/json", bytes.NewReader(b))
+		}, 400, "bad_request"},
 		{"unknown unit", func() reply { return s.submit(t, s.Admin, "nocun", with("kind", "activity")) }, 404, "not_found"},
 		{"bad unit id", func() reply { return s.submit(t, s.Admin, "Dong.Cun", with("kind", "activity")) }, 400, "invalid"},
 		{"attachment over the limit", func() reply {
