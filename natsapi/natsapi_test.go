@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,6 +332,22 @@ func TestDiscovery(t *testing.T) {
 	var ping micro.Ping
 	if err := json.Unmarshal(resp.Data, &ping); err != nil || ping.Name != "taizhang" {
 		t.Fatalf("ping %s: %v", resp.Data, err)
+	}
+	// STATS counts calls and refusals per endpoint.
+	e.ok("clerk", "history", map[string]any{"unit": "cun-1"}, "200", nil)
+	e.refused("", "history", map[string]any{"unit": "cun-1"}, "401", "unauthenticated")
+	resp, err = e.client.Request("$SRV.STATS.taizhang", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats micro.Stats
+	if err := json.Unmarshal(resp.Data, &stats); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range stats.Endpoints {
+		if ep.Name == "history" && (ep.NumRequests != 2 || ep.NumErrors != 1 || !strings.Contains(ep.LastError, "401")) {
+			t.Fatalf("history stats %+v", ep)
+		}
 	}
 }
 
@@ -688,5 +705,57 @@ func TestDeviceSignedSubmission(t *testing.T) {
 	e.refused("clerk", "submit", forged, "422", "bad_device_signature")
 	if n := e.events("cun-1"); n != before {
 		t.Fatalf("a forged signature appended %d events", n-before)
+	}
+}
+
+// TestStopAnswersCallsInProgress: Stop waits for a call in progress and
+// it is answered; the service is then gone.
+func TestStopAnswersCallsInProgress(t *testing.T) {
+	n := testenv.StartNATS(t)
+	nc, caller := n.Connect(t), n.Connect(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"events":[]}`))
+		finished.Store(true)
+	})
+	svc, err := natsapi.Start(context.Background(), nc, natsapi.Config{Handler: slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan *nats.Msg, 1)
+	go func() {
+		resp, err := caller.Request(natsapi.DefaultPrefix+".history", []byte(`{"unit":"cun-1"}`), 30*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- resp
+	}()
+	<-entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- svc.Stop(context.Background()) }()
+	// Stop must not return while the call runs (a bounded look, not a
+	// measured time: a correct Stop cannot return here at all).
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) while a call was in progress", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Fatal("Stop returned before the call in progress finished")
+	}
+	resp := <-answered
+	if resp == nil || resp.Header.Get(natsapi.HeaderStatus) != "200" || string(resp.Data) != `{"events":[]}` {
+		t.Fatalf("the call in progress at Stop: %+v", resp)
+	}
+	if _, err := caller.Request("$SRV.PING.taizhang", nil, 5*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("after Stop: %v", err)
 	}
 }
