@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -112,6 +113,11 @@ type Config struct {
 	Accounts []string
 	// Replica names this process in the service's metadata.
 	Replica string
+	// Workers is how many calls this process serves at once (default 1):
+	// each is an instance of the service (its own id in $SRV discovery,
+	// metadata "worker"), all in the queue group, since a micro endpoint
+	// handles its calls one at a time.
+	Workers int
 	// Timeout bounds one call (default 2 minutes).
 	Timeout time.Duration
 	// MaxAnswer bounds an answer's body (default: the connection's
@@ -125,7 +131,7 @@ type Config struct {
 // Service is the running NATS service.
 type Service struct {
 	nc      *nats.Conn
-	svc     micro.Service
+	svcs    []micro.Service // Config.Workers instances
 	cfg     Config
 	uploads jetstream.ObjectStore // nil without Config.JetStream
 	log     *slog.Logger
@@ -161,6 +167,9 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Service, error) {
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
@@ -192,35 +201,62 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Service, error) {
 	if cfg.Replica != "" {
 		meta["replica"] = cfg.Replica
 	}
+	for w := range cfg.Workers {
+		m := maps.Clone(meta)
+		if cfg.Workers > 1 {
+			m["worker"] = fmt.Sprintf("%d/%d", w+1, cfg.Workers)
+		}
+		svc, err := s.addInstance(nc, m)
+		if err != nil {
+			s.stopInstances()
+			s.cancel()
+			return nil, err
+		}
+		s.svcs = append(s.svcs, svc)
+	}
+	// The subscriptions exist once the server has seen them: a client
+	// calling right after Start must find them.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		s.stopInstances()
+		s.cancel()
+		return nil, fmt.Errorf("natsapi: flush subscriptions: %w", err)
+	}
+	s.log.Info("nats api serving", "service", Name, "version", Version, "id", s.svcs[0].Info().ID, "workers", cfg.Workers,
+		"subjects", cfg.Prefix+".>", "uploads", meta["uploads"])
+	return s, nil
+}
+
+// addInstance registers one instance of the service with its endpoints.
+func (s *Service) addInstance(nc *nats.Conn, meta map[string]string) (micro.Service, error) {
 	svc, err := micro.AddService(nc, micro.Config{
-		Name: Name, Version: Version, QueueGroup: cfg.QueueGroup, Metadata: meta,
+		Name: Name, Version: Version, QueueGroup: s.cfg.QueueGroup, Metadata: meta,
 		Description: "taizhang evidence ledger: submit, amend, retract, history, archive, compliance",
 		ErrorHandler: func(_ micro.Service, e *micro.NATSError) {
 			s.log.Error("nats api: subscription error", "subject", e.Subject, "err", e.Description)
 		},
 	})
 	if err != nil {
-		s.cancel()
 		return nil, fmt.Errorf("natsapi: add service: %w", err)
 	}
-	s.svc = svc
-	g := svc.AddGroup(cfg.Prefix)
+	g := svc.AddGroup(s.cfg.Prefix)
 	for _, ep := range s.endpoints() {
 		if err := g.AddEndpoint(ep.name, micro.HandlerFunc(s.serve(ep)), micro.WithEndpointMetadata(map[string]string{"description": ep.doc})); err != nil {
 			_ = svc.Stop()
-			s.cancel()
 			return nil, fmt.Errorf("natsapi: endpoint %s: %w", ep.name, err)
 		}
 	}
-	// The subscriptions exist once the server has seen them: a client
-	// calling right after Start must find them.
-	if err := nc.FlushTimeout(10 * time.Second); err != nil {
-		_ = svc.Stop()
-		s.cancel()
-		return nil, fmt.Errorf("natsapi: flush subscriptions: %w", err)
+	return svc, nil
+}
+
+// stopInstances stops every instance, returning the first error.
+func (s *Service) stopInstances() error {
+	var first error
+	for _, svc := range s.svcs {
+		if err := svc.Stop(); err != nil && first == nil {
+			first = err
+		}
 	}
-	s.log.Info("nats api serving", "service", Name, "version", Version, "id", svc.Info().ID, "subjects", cfg.Prefix+".>", "uploads", meta["uploads"])
-	return s, nil
+	return first
 }
 
 // checkAccounts refuses to trust the service's own account (asked of the
@@ -269,8 +305,8 @@ func openUploads(ctx context.Context, cfg Config) (jetstream.ObjectStore, error)
 	return os, nil
 }
 
-// Info returns the service's $SRV.INFO answer.
-func (s *Service) Info() micro.Info { return s.svc.Info() }
+// Info returns the $SRV.INFO answer of the service's first instance.
+func (s *Service) Info() micro.Info { return s.svcs[0].Info() }
 
 // Stop stops taking calls (the endpoint and discovery subscriptions are
 // drained: a call already delivered is answered 503, "retry"; once Stop
@@ -285,7 +321,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	if already {
 		return nil
 	}
-	err := s.svc.Stop()
+	err := s.stopInstances()
 	// The unsubscriptions are sent: once the server has them, a call made
 	// after Stop returns finds no responder (one delivered before is
 	// answered 503).

@@ -759,3 +759,64 @@ func TestStopAnswersCallsInProgress(t *testing.T) {
 		t.Fatalf("after Stop: %v", err)
 	}
 }
+
+// TestWorkers: with Workers 2 two calls are served at once (the first
+// handler waits until a second is in; the queue group spreads 20 calls over
+// the two instances at random, so some reach the other one), and discovery
+// shows the two instances.
+func TestWorkers(t *testing.T) {
+	n := testenv.StartNATS(t)
+	nc, caller := n.Connect(t), n.Connect(t)
+	var in atomic.Int32
+	both := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if in.Add(1) == 2 {
+			close(both)
+		}
+		select {
+		case <-both:
+			_, _ = w.Write([]byte(`{}`))
+		case <-time.After(20 * time.Second):
+			http.Error(w, `{"error":{"code":"internal","message":"the other call never came in"}}`, 500)
+		}
+	})
+	svc, err := natsapi.Start(context.Background(), nc, natsapi.Config{Handler: h, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop(context.Background())
+	got := make(chan string, 20)
+	for range 20 {
+		go func() {
+			resp, err := caller.Request(natsapi.DefaultPrefix+".history", []byte(`{"unit":"cun-1"}`), 30*time.Second)
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- resp.Header.Get(natsapi.HeaderStatus)
+		}()
+	}
+	for range 20 {
+		if s := <-got; s != "200" {
+			t.Fatalf("a call: %s", s)
+		}
+	}
+	// Both instances answer discovery.
+	sub, err := caller.SubscribeSync(caller.NewRespInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caller.PublishRequest("$SRV.PING.taizhang", sub.Subject, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for len(ids) < 2 {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("pings answered by %d instances: %v", len(ids), err)
+		}
+		var p micro.Ping
+		_ = json.Unmarshal(m.Data, &p)
+		ids[p.ID] = true
+	}
+}

@@ -42,6 +42,7 @@ func (b *autoBool) IsBoolFlag() bool { return true }
 func natsAPIFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.Var(&c.natsAPI, "nats-api", "serve the NATS service API (micro service \"taizhang\", subjects PREFIX.submit|amend|retract|history|archive|compliance; see README); default on with the embedded NATS, off with --nats")
 	fs.StringVar(&c.natsAPIPrefix, "nats-api-prefix", natsapi.DefaultPrefix, "subject prefix of the NATS service API's endpoints")
+	fs.IntVar(&c.natsAPIWorkers, "nats-api-workers", 4, "NATS service API calls served at once by this process (each an instance of the service in $SRV discovery)")
 	fs.Func("nats-api-accounts", "comma-separated NATS accounts whose users act as the taizhang users of the same id when they call the NATS service API through a service import with share: true (see README; sound only if no user of serve's own account may publish on the API's subjects)", func(v string) error {
 		c.natsAPIAccounts = nil
 		for a := range strings.SplitSeq(v, ",") {
@@ -64,8 +65,11 @@ func startNATSAPI(ctx context.Context, c serveConfig, st *stores, api *httpserve
 	if !on {
 		return nil, nil
 	}
+	if c.natsAPIWorkers < 1 || c.natsAPIWorkers > 64 {
+		return nil, usagef("--nats-api-workers must be from 1 to 64")
+	}
 	svc, err := natsapi.Start(ctx, st.nc, natsapi.Config{Handler: api, Prefix: c.natsAPIPrefix, JetStream: st.ledger.JetStream(),
-		Replicas: st.replicas, Replica: c.name, Accounts: c.natsAPIAccounts, Log: log})
+		Replicas: st.replicas, Replica: c.name, Accounts: c.natsAPIAccounts, Workers: c.natsAPIWorkers, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("--nats-api: %w", err)
 	}

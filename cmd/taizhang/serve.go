@@ -66,6 +66,7 @@ type serveConfig struct {
 	natsAPI                     autoBool         // --nats-api (natsapi.go)
 	natsAPIPrefix               string           // --nats-api-prefix
 	natsAPIAccounts             []string         // --nats-api-accounts
+	natsAPIWorkers              int              // --nats-api-workers
 
 	cp checkpointFlags // checkpoints.go
 
