@@ -143,7 +143,7 @@
             state.textContent = "";
             var login = document.createElement("a");
             login.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
-            login.textContent = label("signin");
+            login.textContent = label("signin") + (it.user !== user ? " (" + it.user + ")" : "");
             state.appendChild(login);
           } else if (it.state === "refused") {
             var why = document.createElement("p");

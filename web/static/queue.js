@@ -258,7 +258,7 @@
                 if (!it || it.state === "sent" || it.state === "refused") { return true; }
                 return send(it, who);
               }).then(function (ok) {
-                if (!ok) { throw new Error("the queue stopped: the server is not answering"); }
+                if (!ok) { throw new Error("the queue stopped: no network, the server failing, or no session"); }
                 return next(i + 1);
               });
             };
