@@ -62,6 +62,9 @@ func TestBagDeviceSignatures(t *testing.T) {
 
 	files := entries(t, zipped)
 	d := bagDir(files)
+	if idx := string(files[d+export.IndexHTML]); strings.Count(idx, "device-signed: key") != 2 || !strings.Contains(idx, ": unknown_key") {
+		t.Errorf("index.html does not show the device verdicts:\n%s", idx)
+	}
 	// The last event (the registered key's submission) rewritten and resealed.
 	forge := func(b []byte) []byte {
 		var out bytes.Buffer

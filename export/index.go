@@ -2,10 +2,13 @@ package export
 
 import (
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io"
 	"strings"
 	"time"
+
+	"taizhang/events"
 )
 
 var indexTmpl = template.Must(template.New("index").Parse(`<!DOCTYPE html>
@@ -29,7 +32,7 @@ The events are in <a href="events.jsonl">events.jsonl</a>.</p>
 <tr><th>seq</th><th>recorded</th><th>occurred</th><th>type</th><th>actor</th><th>what</th><th>attachments</th></tr>
 {{range .Events}}<tr>
 <td>{{.Seq}}</td><td>{{.Recorded}}</td><td>{{.Occurred}}</td><td>{{.Type}}</td><td>{{.Actor}}</td>
-<td>{{if .Title}}<b>{{.Title}}</b><br>{{end}}{{.Body}}{{if .Reason}}<br><i>reason: {{.Reason}}</i>{{end}}<div class="h">{{.Hash}}</div></td>
+<td>{{if .Title}}<b>{{.Title}}</b><br>{{end}}{{.Body}}{{if .Reason}}<br><i>reason: {{.Reason}}</i>{{end}}{{if .Device}}<br><i>{{.Device}}</i>{{end}}<div class="h">{{.Hash}}</div></td>
 <td>{{range .Attachments}}{{if .Image}}<a href="{{.Path}}"><img src="{{.Path}}" alt="{{.Name}}"></a>{{end}}<a href="{{.Path}}">{{.Name}}</a> ({{.Size}} B)<br>{{end}}</td>
 </tr>
 {{end}}</table>
@@ -47,6 +50,7 @@ type indexEvent struct {
 	Seq                                                  uint64
 	Recorded, Occurred, Type, Actor, Title, Body, Reason string
 	Hash                                                 string
+	Device                                               string // the device signature's verdict, if signed
 	Attachments                                          []indexAttachment
 }
 
@@ -58,6 +62,10 @@ func writeIndex(w io.Writer, b *Bag) error {
 		Events                                 []indexEvent
 	}{Unit: b.opt.Unit, AsOf: b.opt.AsOf.Format(time.RFC3339), Root: b.cp.Root.String(), ExportTime: b.exportTime.Format(time.RFC3339),
 		Exporter: b.opt.Exporter, TreeSize: b.cp.Size, Compliance: b.compliance != nil}
+	reg := events.NewDeviceRegistry()
+	for _, r := range b.users {
+		_ = reg.Apply(r) // a registry event that does not decode: verify-bag reports it
+	}
 	for _, r := range b.recs {
 		e := r.Event
 		var d struct {
@@ -70,6 +78,12 @@ func writeIndex(w io.Writer, b *Bag) error {
 		ie := indexEvent{Seq: r.Seq, Recorded: e.RecordedAt.Format(time.RFC3339), Occurred: e.OccurredAt.Format(time.RFC3339),
 			Type: string(e.Type), Actor: e.Actor.ID + " (" + string(e.Actor.Role) + ")", Title: d.Title + d.Name,
 			Body: d.Body + d.Description, Reason: e.Reason, Hash: e.Hash.String()}
+		if c, ok := reg.Check(r); ok {
+			ie.Device = fmt.Sprintf("device-signed: key %s, captured %s: %s", c.Key, c.CapturedAt.Format(time.RFC3339), c.Verdict)
+			if c.Late {
+				ie.Device += ", captured after it was recorded"
+			}
+		}
 		for _, a := range e.Attachments {
 			p := strings.TrimPrefix(AttachmentPath(a), "data/")
 			ie.Attachments = append(ie.Attachments, indexAttachment{Path: template.URL(p), Name: a.Name, Size: a.Size,

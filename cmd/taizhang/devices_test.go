@@ -150,6 +150,11 @@ func TestDevices(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "device signatures: 4 signed submissions, 2 by a registered key, 3 flagged; 1 key(s) registered") {
 		t.Fatalf("verify --url: %d\n%s\n%s", code, out, errs)
 	}
+	// A clerk may not read the registry: the signatures are still checked, and it says what was not.
+	code, out, errs = cli(t, s, clerk, "verify", "--url", s.URL)
+	if code != 0 || !strings.Contains(out, "device keys: the device registry (the users chain) could not be read") {
+		t.Fatalf("verify --url as a clerk: %d\n%s\n%s", code, out, errs)
+	}
 	// verify over the stores (the server stopped) does the same.
 	s.stop(t)
 	code, out, errs = runVerify(t, "--data", s.Data)
