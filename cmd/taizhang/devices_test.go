@@ -138,8 +138,8 @@ func TestDevices(t *testing.T) {
 	}
 	// The unit page marks signed items, flagged ones apart.
 	if r := s.get(t, sup, "/units/dongcun?lang=en"); r.Status != 200 || strings.Count(string(r.Body), "device signature flagged") != 3 ||
-		strings.Count(string(r.Body), ">device-signed<") != 1 {
-		t.Errorf("unit page: %d, %d flagged, %d signed", r.Status, strings.Count(string(r.Body), "device signature flagged"), strings.Count(string(r.Body), ">device-signed<"))
+		strings.Count(string(r.Body), ">device-signed at submission<") != 1 {
+		t.Errorf("unit page: %d, %d flagged, %d signed", r.Status, strings.Count(string(r.Body), "device signature flagged"), strings.Count(string(r.Body), ">device-signed at submission<"))
 	}
 	if r := s.get(t, clerk, "/api/v1/audit/devices"); r.Status != 403 {
 		t.Fatalf("a clerk reads the audit view: %d", r.Status)
