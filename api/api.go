@@ -229,7 +229,9 @@ type unitInput struct {
 	Headcount int    `json:"headcount"`
 }
 
-// CreateUnit answers POST /api/v1/units: registers a unit ({"id","name","type","parent","headcount"}; the parent must be registered) and answers it, 201.
+// CreateUnit answers POST /api/v1/units: registers a unit
+// ({"id","name","type","parent","headcount"}; the parent must be
+// registered) and answers it, 201.
 func (s *Service) CreateUnit(w http.ResponseWriter, r *http.Request) {
 	var in unitInput
 	if err := s.decodeJSON(r, w, &in); err != nil {
@@ -305,7 +307,8 @@ func (s *Service) UnitSeq(ctx context.Context, unit string) (uint64, error) {
 	return seq, err
 }
 
-// ShowUnit answers GET /api/v1/units/{unit}: the unit as the archive has it once it has applied the unit's last event.
+// ShowUnit answers GET /api/v1/units/{unit}: the unit as the archive has it
+// once it has applied the unit's last event.
 func (s *Service) ShowUnit(w http.ResponseWriter, r *http.Request) {
 	unit := r.PathValue("unit")
 	seq, err := s.UnitSeq(r.Context(), unit)
@@ -338,7 +341,8 @@ type HistoryEntry struct {
 	*events.Event
 }
 
-// History answers GET /api/v1/units/{unit}/history: the unit's events up to ?as_of= (a quarantined chain's events end before the quarantine).
+// History answers GET /api/v1/units/{unit}/history: the unit's events up to
+// ?as_of= (a quarantined chain's events end before the quarantine).
 func (s *Service) History(w http.ResponseWriter, r *http.Request) {
 	unit := r.PathValue("unit")
 	asOf, err := s.AsOf(r)

@@ -87,7 +87,8 @@ func noteFormat(r *http.Request) error {
 	return err
 }
 
-// LatestCheckpoint answers GET /api/v1/checkpoints/latest: the newest checkpoint (?format=json or note).
+// LatestCheckpoint answers GET /api/v1/checkpoints/latest: the newest
+// checkpoint (?format=json or note).
 func (s *Service) LatestCheckpoint(w http.ResponseWriter, r *http.Request) {
 	if err := noteFormat(r); err != nil {
 		s.fail(w, r, err)

@@ -469,7 +469,10 @@ func label(name string) string {
 	return name
 }
 
-// SubmitEvidence answers POST /api/v1/units/{unit}/evidence: records one evidence item with its attachments (JSON, or multipart: an "evidence" part and "attachment" parts) and answers its Receipt: 201, or 200 for a repeat of the same submission.
+// SubmitEvidence answers POST /api/v1/units/{unit}/evidence: records one
+// evidence item with its attachments (JSON, or multipart: an "evidence"
+// part and "attachment" parts) and answers its Receipt: 201, or 200 for a
+// repeat of the same submission.
 func (s *Service) SubmitEvidence(w http.ResponseWriter, r *http.Request) {
 	unit := r.PathValue("unit")
 	ctx := r.Context()
@@ -583,10 +586,12 @@ type CorrectionInput struct {
 	RemoveAttachments []string            `json:"remove_attachments,omitempty"`
 }
 
-// AmendEvidence answers POST /api/v1/units/{unit}/evidence/{id}/amend: records a correction of an evidence item (CorrectionInput).
+// AmendEvidence answers POST /api/v1/units/{unit}/evidence/{id}/amend:
+// records a correction of an evidence item (CorrectionInput).
 func (s *Service) AmendEvidence(w http.ResponseWriter, r *http.Request) { s.correct(w, r, true) }
 
-// RetractEvidence answers POST /api/v1/units/{unit}/evidence/{id}/retract: records the retraction of an evidence item (CorrectionInput).
+// RetractEvidence answers POST /api/v1/units/{unit}/evidence/{id}/retract:
+// records the retraction of an evidence item (CorrectionInput).
 func (s *Service) RetractEvidence(w http.ResponseWriter, r *http.Request) { s.correct(w, r, false) }
 
 func (s *Service) correct(w http.ResponseWriter, r *http.Request, amend bool) {

@@ -37,7 +37,8 @@ type DecisionInput struct {
 	Override        bool   `json:"override"`
 }
 
-// RecordFinding answers POST /api/v1/units/{unit}/findings: records an inspector's finding (FindingInput) on the unit.
+// RecordFinding answers POST /api/v1/units/{unit}/findings: records an
+// inspector's finding (FindingInput) on the unit.
 func (s *Service) RecordFinding(w http.ResponseWriter, r *http.Request) {
 	unit := r.PathValue("unit")
 	if _, err := s.UnitSeq(r.Context(), unit); err != nil {
@@ -77,10 +78,12 @@ func (s *Service) RecordFinding(w http.ResponseWriter, r *http.Request) {
 	writeReceipt(w, r, status, rec)
 }
 
-// ResolveFinding answers POST /api/v1/units/{unit}/findings/{id}/resolve: resolves a finding (DecisionInput), checking its closure basis.
+// ResolveFinding answers POST /api/v1/units/{unit}/findings/{id}/resolve:
+// resolves a finding (DecisionInput), checking its closure basis.
 func (s *Service) ResolveFinding(w http.ResponseWriter, r *http.Request) { s.decideFinding(w, r, true) }
 
-// ReopenFinding answers POST /api/v1/units/{unit}/findings/{id}/reopen: reopens a resolved finding (DecisionInput).
+// ReopenFinding answers POST /api/v1/units/{unit}/findings/{id}/reopen:
+// reopens a resolved finding (DecisionInput).
 func (s *Service) ReopenFinding(w http.ResponseWriter, r *http.Request) { s.decideFinding(w, r, false) }
 
 func (s *Service) decideFinding(w http.ResponseWriter, r *http.Request, resolve bool) {
