@@ -169,7 +169,10 @@
     var delay = 15000, timer = null;
     function sync() {
       clearTimeout(timer);
-      return Q.sync().then(function () { delay = 15000; }, function () {
+      return Q.sync().then(function () {
+        delay = 15000;
+        if (saved) { saved.hidden = true; } // the server answered: "no network" is over
+      }, function () {
         timer = setTimeout(sync, delay); // no network yet: try again later
         delay = Math.min(delay * 2, 300000);
       }).then(render);
