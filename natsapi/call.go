@@ -56,12 +56,18 @@ func (s *Service) endpoints() []endpoint {
 			if err := needID(f.rest); err != nil {
 				return nil, err
 			}
+			if err := f.objectsOfUnit(); err != nil {
+				return nil, err
+			}
 			return &call{method: http.MethodPost, path: "/api/v1/units/" + url.PathEscape(f.unit) + "/evidence",
 				body: f.rest, part: "evidence", objects: f.objects}, nil
 		}},
 		{EpAmend, `correction JSON (as POST .../evidence/{id}/amend: reason, expected_version, changed fields) plus "unit", "id", optional "objects"`, func(p []byte) (*call, error) {
 			f, err := fields(p, "unit", "id", "objects")
 			if err != nil {
+				return nil, err
+			}
+			if err := f.objectsOfUnit(); err != nil {
 				return nil, err
 			}
 			return &call{method: http.MethodPost, path: "/api/v1/units/" + url.PathEscape(f.unit) + "/evidence/" + url.PathEscape(f.id) + "/amend",
@@ -143,6 +149,22 @@ type envelope struct {
 	unit, id string
 	objects  []ObjectRef
 	rest     []byte
+}
+
+// objectsOfUnit checks that every object the call attaches is named under
+// its unit ("cun-1/photo.jpg" for unit cun-1). The uploads bucket is shared
+// by every caller and its objects pass no gate on the way in, so this is
+// what keeps a caller, who may write only to the units of its scope (the
+// gate decides that), from attaching, and so reading, what was uploaded
+// for a unit outside it.
+func (f envelope) objectsOfUnit() error {
+	for i, o := range f.objects {
+		if !strings.HasPrefix(o.Object, f.unit+"/") || len(o.Object) == len(f.unit)+1 {
+			return fmt.Errorf("%w: objects[%d]: %q is not an object of unit %s: put the bytes under %s/ (e.g. %s/photo.jpg)",
+				errPayload, i, o.Object, f.unit, f.unit, f.unit)
+		}
+	}
+	return nil
 }
 
 // fields splits a write payload (a JSON object) into the named envelope

@@ -173,7 +173,9 @@ func (c *Client) Read(ctx context.Context, endpoint, unit, asOf, plan string, ou
 }
 
 // PutObject puts r into the uploads bucket (bucket; "" for DefaultUploads)
-// under name, for a submission's or amendment's "objects".
+// under name, for a submission's or amendment's "objects". name must be
+// UNIT/... for the unit the object will be attached to: the service
+// refuses (400) an object named under another unit or none.
 func (c *Client) PutObject(ctx context.Context, bucket, name string, r io.Reader) (ObjectRef, error) {
 	if bucket == "" {
 		bucket = DefaultUploads

@@ -19,7 +19,7 @@ func TestClient(t *testing.T) {
 	ctx := context.Background()
 	retried := make(chan error, 10)
 	c := &natsapi.Client{NC: e.client, Token: e.tokens["clerk"], OnRetry: func(_ int, err error) { retried <- err }}
-	obj, err := c.PutObject(ctx, "", "client/photo.png", bytes.NewReader(testPNG(11)))
+	obj, err := c.PutObject(ctx, "", "cun-1/client-photo.png", bytes.NewReader(testPNG(11)))
 	if err != nil {
 		t.Fatal(err)
 	}

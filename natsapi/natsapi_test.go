@@ -360,12 +360,12 @@ func TestEvidenceLifecycle(t *testing.T) {
 	photo := testPNG(3)
 	sum := sha256.Sum256(photo)
 	digest := hex.EncodeToString(sum[:])
-	e.putObject("clerk-wang/2016-04-20/宣傳欄.png", photo)
+	e.putObject("cun-1/2016-04-20/宣傳欄.png", photo)
 	before := e.events("cun-1")
 
 	id := "0190a0a0-0000-7000-8000-0000000000c1"
 	submit := map[string]any{"unit": "cun-1", "id": id, "kind": "photo", "title": "宣傳欄", "occurred_at": "2016-04-20",
-		"requirements": []string{"festival"}, "objects": []map[string]string{{"object": "clerk-wang/2016-04-20/宣傳欄.png"}}}
+		"requirements": []string{"festival"}, "objects": []map[string]string{{"object": "cun-1/2016-04-20/宣傳欄.png"}}}
 	var first receipt
 	a := e.ok("clerk", "submit", submit, "201", &first)
 	if first.ID != id || len(first.Attachments) != 1 || first.Attachments[0].SHA256 != digest ||
@@ -377,7 +377,7 @@ func TestEvidenceLifecycle(t *testing.T) {
 	}
 	// The same submission again (a retry), even after its object has gone
 	// from the bucket: 200, the same receipt, nothing new.
-	e.deleteObject("clerk-wang/2016-04-20/宣傳欄.png")
+	e.deleteObject("cun-1/2016-04-20/宣傳欄.png")
 	again := e.ok("clerk", "submit", submit, "200", nil)
 	if !bytes.Equal(again.body, a.body) {
 		t.Fatalf("retry answered %s, first %s", again.body, a.body)
@@ -402,10 +402,10 @@ func TestEvidenceLifecycle(t *testing.T) {
 	e.refused("clerk", "amend", map[string]any{"unit": "cun-1", "id": id, "expected_version": 1, "reason": "again", "title": "x"}, "409", "conflict")
 	// An amendment that adds a photo through the object store.
 	second := testPNG(4)
-	e.putObject("clerk-wang/second.png", second)
+	e.putObject("cun-1/second.png", second)
 	var added receipt
 	e.ok("clerk", "amend", map[string]any{"unit": "cun-1", "id": id, "expected_version": 2, "reason": "補一張照片",
-		"objects": []map[string]string{{"object": "clerk-wang/second.png", "name": "第二張.png"}}}, "200", &added)
+		"objects": []map[string]string{{"object": "cun-1/second.png", "name": "第二張.png"}}}, "200", &added)
 	if added.Version != 3 || len(added.Attachments) != 1 || added.Attachments[0].Name != "第二張.png" || added.Attachments[0].Size != int64(len(second)) {
 		t.Fatalf("amend with an object: %+v", added)
 	}
@@ -512,7 +512,9 @@ func TestRefusals(t *testing.T) {
 		{"submit", map[string]any{"unit": "cun-1", "kind": "activity", "title": "t", "occurred_at": "2016-04-20"}, "400", "bad_request", `"id" is required`},
 		{"submit", map[string]any{"unit": "cun-1", "id": "e7", "kind": "activity", "title": "t", "occurred_at": "2016-04-20"}, "400", "invalid", "UUID"},
 		{"submit", map[string]any{"unit": "../tokens", "id": "0190a0a0-0000-7000-8000-0000000000e8", "kind": "activity", "title": "t", "occurred_at": "2016-04-20"}, "400", "invalid", "unit"},
-		{"submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e4", "kind": "photo", "title": "t", "occurred_at": "2016-04-20", "objects": []map[string]string{{"object": "never-put"}}}, "404", "not_found", "never-put"},
+		{"submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e4", "kind": "photo", "title": "t", "occurred_at": "2016-04-20", "objects": []map[string]string{{"object": "cun-1/never-put"}}}, "404", "not_found", "never-put"},
+		{"submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e6", "kind": "photo", "title": "t", "occurred_at": "2016-04-20", "objects": []map[string]string{{"object": "cun-2/theirs.png"}}}, "400", "bad_request", "is not an object of unit cun-1"},
+		{"amend", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e6", "expected_version": 1, "reason": "r", "objects": []map[string]string{{"object": "photo.png"}}}, "400", "bad_request", "put the bytes under cun-1/"},
 		{"submit", map[string]any{"unit": "cun-1", "id": "0190a0a0-0000-7000-8000-0000000000e5", "kind": "photo", "title": "t", "occurred_at": "2016-04-20", "objects": "x"}, "400", "bad_request", "objects"},
 		{"amend", map[string]any{"unit": "cun-1", "reason": "r", "expected_version": 1}, "400", "bad_request", `"id" is required`},
 		{"amend", map[string]any{"unit": "cun-1", "id": "not-a-uuid", "reason": "r", "expected_version": 1}, "400", "invalid", "UUID"},
@@ -672,7 +674,7 @@ func TestDeviceSignedSubmission(t *testing.T) {
 	e.httpDo("clerk", "POST", "/api/v1/devices", "application/json", `{"public_key":"`+key.PublicKey()+`","label":"county gateway"}`, 201)
 	photo := testPNG(5)
 	sum := sha256.Sum256(photo)
-	e.putObject("signed.png", photo)
+	e.putObject("cun-1/signed.png", photo)
 	captured := time.Now().Add(-time.Minute)
 	signed := func(id, title string) map[string]any {
 		t.Helper()
@@ -684,7 +686,7 @@ func TestDeviceSignedSubmission(t *testing.T) {
 		b, _ := json.Marshal(ev)
 		var m map[string]any
 		_ = json.Unmarshal(b, &m)
-		m["unit"], m["objects"] = "cun-1", []map[string]string{{"object": "signed.png"}}
+		m["unit"], m["objects"] = "cun-1", []map[string]string{{"object": "cun-1/signed.png"}}
 		return m
 	}
 	var rc struct {

@@ -48,12 +48,12 @@ func TestServeNATSAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.PutBytes(ctx, "p1.png", pngPhoto(t, 9)); err != nil {
+	if _, err := os.PutBytes(ctx, "cun-1/p1.png", pngPhoto(t, 9)); err != nil {
 		t.Fatal(err)
 	}
 	msg := nats.NewMsg("taizhang.v1.submit")
 	msg.Header.Set("Authorization", "Bearer "+s.Admin)
-	msg.Data = []byte(`{"unit":"cun-1","id":"0190a0a0-0000-7000-8000-0000000000d1","kind":"photo","title":"照片","occurred_at":"2016-04-20","objects":[{"object":"p1.png"}]}`)
+	msg.Data = []byte(`{"unit":"cun-1","id":"0190a0a0-0000-7000-8000-0000000000d1","kind":"photo","title":"照片","occurred_at":"2016-04-20","objects":[{"object":"cun-1/p1.png"}]}`)
 	resp, err = nc.RequestMsg(msg, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
