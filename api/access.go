@@ -115,8 +115,12 @@ func (s *Service) ScopeAccess(p auth.Principal, f *auth.AccessFilter) {
 // principal without a unit scope may read any; a scoped one only a blob
 // attached to an event of a unit in its scope (unit, when given, says
 // where to look first). A blob out of scope answers 404, as if it did not
-// exist, so that digests cannot be probed.
-func (s *Service) blobVisible(p auth.Principal, digest, unit string) error {
+// exist, so that digests cannot be probed. The answer is the ledger's as
+// of this request: a blob the archive projection does not show yet (its
+// event appended a moment ago, on this replica or another) is looked for
+// again once the projection has applied the ledger's last event, so that
+// a client may use a blob at once after the submission that attached it.
+func (s *Service) blobVisible(ctx context.Context, p auth.Principal, digest, unit string) error {
 	if p.Role == events.RoleAdmin || p.Unit == "" {
 		return nil
 	}
@@ -125,6 +129,26 @@ func (s *Service) blobVisible(p auth.Principal, digest, unit string) error {
 			return err
 		}
 	}
+	if s.blobSeen(p, digest, unit) {
+		return nil
+	}
+	last, err := s.ledger.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if s.archive.Applied() < last {
+		if err := s.waitApplied(ctx, last); err != nil {
+			return err
+		}
+		if s.blobSeen(p, digest, unit) {
+			return nil
+		}
+	}
+	return fmt.Errorf("blob %s: %w", digest, events.ErrNotFound)
+}
+
+// blobSeen is blobVisible's look in the archive as the projection has it.
+func (s *Service) blobSeen(p auth.Principal, digest, unit string) bool {
 	found := false
 	_ = s.archive.Read(func(a *projections.Archive) error {
 		look := func(id string) bool {
@@ -146,10 +170,7 @@ func (s *Service) blobVisible(p auth.Principal, digest, unit string) error {
 		}
 		return nil
 	})
-	if !found {
-		return fmt.Errorf("blob %s: %w", digest, events.ErrNotFound)
-	}
-	return nil
+	return found
 }
 
 // visibleRef parses the blob digest the path names ({sha256}) and checks
@@ -160,5 +181,5 @@ func (s *Service) visibleRef(r *http.Request) (blobstore.Ref, error) {
 	if err != nil {
 		return ref, err
 	}
-	return ref, s.blobVisible(gate.Principal(r), ref.String(), r.URL.Query().Get("unit"))
+	return ref, s.blobVisible(r.Context(), gate.Principal(r), ref.String(), r.URL.Query().Get("unit"))
 }

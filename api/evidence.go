@@ -383,7 +383,7 @@ func (s *Service) receiveFile(ctx context.Context, st blobstore.Store, r io.Read
 func (s *Service) storedAttachments(ctx context.Context, p auth.Principal, refs []ParsedBlobRef) ([]events.Attachment, error) {
 	var out []events.Attachment
 	for _, b := range refs {
-		if err := s.blobVisible(p, b.Ref.String(), ""); err != nil {
+		if err := s.blobVisible(ctx, p, b.Ref.String(), ""); err != nil {
 			return nil, err
 		}
 		a, err := s.storedAttachment(ctx, b)
