@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	js "github.com/nats-io/nats.go/jetstream"
 )
@@ -27,4 +30,38 @@ func explainReplicas(err error, c serveConfig, replicas int) error {
 		"and refuses %d (%s). Run with --replicas 1 against this single server (one copy, on its disk), "+
 		"or point --nats at a JetStream cluster of at least %d servers (deploy/ has one)",
 		how, redactURL(c.natsURL), replicas, apiErr.Description, max(3, replicas))
+}
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement": the
+// cluster has not (yet, or for the moment) the peers online that the
+// replicas of a stream or bucket need.
+const errCodeNoPeers js.ErrorCode = 10005
+
+// placementWait bounds how long serve waits at its start for the cluster
+// to place what it creates.
+const placementWait = time.Minute
+
+// whilePlacing runs open until it succeeds or fails otherwise. A cluster
+// that is starting, or settling after a node came back, briefly reports a
+// peer offline, and JetStream then refuses to place a new replicated
+// stream or bucket: serve waits for it (retrying for up to placementWait,
+// saying so in the log) rather than exit on a passing state. It returns
+// open's last error, or ctx's.
+func whilePlacing[T any](ctx context.Context, log *slog.Logger, what string, open func() (T, error)) (T, error) {
+	deadline := time.Now().Add(placementWait)
+	pause := 250 * time.Millisecond
+	for {
+		v, err := open()
+		var apiErr *js.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeNoPeers || time.Now().After(deadline) {
+			return v, err
+		}
+		log.Warn("waiting for the NATS cluster to place "+what, "err", err)
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
 }

@@ -209,11 +209,15 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		return err
 	}
 	defer st.close()
-	creds, err := natskv.Open(ctx, st.ledger.JetStream(), st.replicas, c.sessionMax)
+	creds, err := whilePlacing(ctx, log, "the credential buckets", func() (*natskv.Store, error) {
+		return natskv.Open(ctx, st.ledger.JetStream(), st.replicas, c.sessionMax)
+	})
 	if err != nil {
 		return explainReplicas(err, c, st.replicas)
 	}
-	access, err := natsaccess.Open(ctx, st.ledger.JetStream(), st.replicas, log)
+	access, err := whilePlacing(ctx, log, "the access log", func() (*natsaccess.Log, error) {
+		return natsaccess.Open(ctx, st.ledger.JetStream(), st.replicas, log)
+	})
 	if err != nil {
 		return explainReplicas(err, c, st.replicas)
 	}
@@ -509,7 +513,9 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 			st.close() // what was opened before the failure
 		}
 	}()
-	ledger, err := tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend})
+	ledger, err := whilePlacing(ctx, log, "the ledger", func() (*tzjs.Ledger, error) {
+		return tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend})
+	})
 	if err != nil {
 		return nil, explainReplicas(err, c, st.replicas)
 	}
