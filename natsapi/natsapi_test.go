@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,18 +23,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
-	"taizhang/api"
 	"taizhang/auth"
 	"taizhang/auth/natsaccess"
-	"taizhang/auth/natskv"
-	"taizhang/blobstore/dir"
 	"taizhang/client"
 	"taizhang/events"
-	tzjs "taizhang/events/jetstream"
 	"taizhang/httpserver"
+	"taizhang/httpserver/servertest"
 	"taizhang/internal/testenv"
 	"taizhang/natsapi"
-	"taizhang/projections"
 )
 
 const testPlan = `id: test-plan
@@ -59,7 +54,7 @@ requirements:
 type env struct {
 	t      testing.TB
 	api    *httpserver.Server
-	http   *httptest.Server
+	url    string // the HTTP API's, to compare
 	svc    *natsapi.Service
 	client *nats.Conn // the caller's connection
 	access *natsaccess.Log
@@ -77,72 +72,22 @@ func newEnv(t testing.TB) *env {
 // through client.
 func newEnvOn(t testing.TB, nc, client *nats.Conn, cfg natsapi.Config) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	l, err := tzjs.Open(ctx, nc, tzjs.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	blobs, err := dir.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := natskv.Open(ctx, l.JetStream(), 1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	access, err := natsaccess.Open(ctx, l.JetStream(), 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(access.Close)
-	live := projections.NewLive(l, nil)
-	done := make(chan struct{})
-	go func() { defer close(done); live.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := httpserver.New(l, blobs, live, creds, httpserver.Config{API: api.Config{TempDir: t.TempDir()}}, log)
-	api.SetAccessLog(access)
-	hs := httptest.NewServer(api)
-	t.Cleanup(hs.Close)
-	cfg.Handler, cfg.JetStream, cfg.Replica, cfg.Log = api, l.JetStream(), "test", log
-	svc, err := natsapi.Start(ctx, nc, cfg)
+	st := servertest.StartWith(t, servertest.Options{Conn: nc, AccessLog: true, Log: log})
+	st.SeedWith(testPlan)
+	cfg.Handler, cfg.JetStream, cfg.Replica, cfg.Log = st.Server, st.Ledger.JetStream(), "test", log
+	svc, err := natsapi.Start(context.Background(), nc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
-	e := &env{t: t, api: api, http: hs, svc: svc, client: client, access: access, tokens: map[string]string{}}
-	admin, err := api.IssueToken(ctx, events.RoleAdmin, "", "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.tokens["admin"] = admin
-	for _, u := range []string{
-		`{"id":"zhen","name":"測試鎮","type":"town"}`,
-		`{"id":"cun-1","name":"東村","type":"village","parent":"zhen","headcount":800}`,
-		`{"id":"cun-2","name":"西村","type":"village","parent":"zhen","headcount":600}`,
-	} {
-		e.httpDo("admin", "POST", "/api/v1/units", "application/json", u, 201)
-	}
-	e.httpDo("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", testPlan, 201)
-	for name, p := range map[string]auth.Principal{
-		"clerk":  {Role: events.RoleSubmitter, Unit: "cun-1", User: "clerk-wang"},
-		"clerk2": {Role: events.RoleSubmitter, Unit: "cun-2", User: "clerk-li"}, "inspector": {Role: events.RoleInspector, User: "insp-zhao"},
-	} {
-		tok, err := api.IssueToken(ctx, p.Role, p.Unit, p.User)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.tokens[name] = tok
-	}
-	return e
+	return &env{t: t, api: st.Server, url: st.URL, svc: svc, client: client, access: st.Access, tokens: st.Tokens}
 }
 
 // httpDo calls the HTTP API over the network as who.
 func (e *env) httpDo(who, method, path, contentType, body string, want int) string {
 	e.t.Helper()
-	req, _ := http.NewRequest(method, e.http.URL+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.tokens[who])
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/textproto"
 	"strings"
 	"testing"
@@ -25,16 +24,11 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 
 	"taizhang/api"
-	"taizhang/auth/natsaccess"
-	"taizhang/auth/natskv"
-	"taizhang/blobstore/dir"
 	"taizhang/events"
 	"taizhang/events/checkpoint"
 	tzjs "taizhang/events/jetstream"
-	"taizhang/httpserver"
-	"taizhang/internal/testenv"
+	"taizhang/httpserver/servertest"
 	"taizhang/openapi"
-	"taizhang/projections"
 )
 
 // live is a real server (embedded NATS, the JetStream ledger, a blob
@@ -52,31 +46,9 @@ func startLive(t *testing.T) *live {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	nc := testenv.StartNATS(t).Connect(t)
-	l, err := tzjs.Open(ctx, nc, tzjs.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	blobs, err := dir.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := natskv.Open(ctx, l.JetStream(), 1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	access, err := natsaccess.Open(ctx, l.JetStream(), 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proj := projections.NewLive(l, nil)
-	done := make(chan struct{})
-	go func() { defer close(done); proj.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := httpserver.New(l, blobs, proj, creds, httpserver.Config{API: api.Config{TempDir: t.TempDir(), MaxPixels: 10000}}, log)
-	s.SetAccessLog(access)
+	st := servertest.StartWith(t, servertest.Options{AccessLog: true, API: api.Config{MaxPixels: 10000},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, l := st.Server, st.Ledger
 	skey, vkey, err := checkpoint.GenerateKey(checkpoint.Origin(tzjs.DefaultStream))
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +68,6 @@ func startLive(t *testing.T) *live {
 	}
 	s.SetCheckpoints(cps)
 	s.SetCosignatures(cosigs)
-	hs := httptest.NewServer(s)
-	t.Cleanup(hs.Close)
 
 	ld, err := libopenapi.NewDocument(openapi.Document())
 	if err != nil {
@@ -107,7 +77,7 @@ func startLive(t *testing.T) *live {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	e := &live{t: t, url: hs.URL, v: v, tokens: map[string]string{}, seen: map[string]bool{}}
+	e := &live{t: t, url: st.URL, v: v, tokens: map[string]string{}, seen: map[string]bool{}}
 	for name, who := range map[string]struct {
 		role       events.Role
 		unit, user string

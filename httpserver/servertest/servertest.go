@@ -8,6 +8,7 @@ package servertest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"image"
@@ -24,10 +25,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/net/html"
 
 	"taizhang/api"
 	"taizhang/auth"
+	"taizhang/auth/natsaccess"
 	"taizhang/auth/natskv"
 	"taizhang/blobstore/dir"
 	"taizhang/events"
@@ -73,6 +76,8 @@ type Env struct {
 	URL    string
 	Server *httpserver.Server
 	Ledger *tzjs.Ledger
+	Live   *projections.Live
+	Access *natsaccess.Log // with Options.AccessLog only
 	Clock  *Clock
 	Tokens map[string]string // name → token
 }
@@ -114,6 +119,21 @@ func New(t testing.TB) *Env {
 	clock := NewClock(time.Date(2016, 5, 1, 9, 0, 0, 0, Zone))
 	e := Start(t, clock.Now)
 	e.Clock = clock
+	e.Seed()
+	return e
+}
+
+// Seed registers a town (zhen), its two villages (cun-1, cun-2), publishes
+// TestPlan and issues tokens for clerk (clerk-wang, cun-1), clerk2
+// (clerk-li, cun-2), inspector (insp-zhao) and supervisor (sup-qian).
+func (e *Env) Seed() {
+	e.T.Helper()
+	e.SeedWith(TestPlan)
+}
+
+// SeedWith is Seed with plan (YAML) for TestPlan.
+func (e *Env) SeedWith(plan string) {
+	e.T.Helper()
 	for _, u := range []map[string]any{
 		{"id": "zhen", "name": "測試鎮", "type": "town"},
 		{"id": "cun-1", "name": "東村", "type": "village", "parent": "zhen", "headcount": 800},
@@ -121,8 +141,8 @@ func New(t testing.TB) *Env {
 	} {
 		e.MustJSON("admin", "POST", "/api/v1/units", u, 201)
 	}
-	if st, body := e.Do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(TestPlan)); st != 201 {
-		t.Fatalf("publish plan: %d %s", st, body)
+	if st, body := e.Do("admin", "POST", "/api/v1/plans?file=test.yaml", "application/yaml", strings.NewReader(plan)); st != 201 {
+		e.T.Fatalf("publish plan: %d %s", st, body)
 	}
 	for name, in := range map[string]auth.Principal{
 		"clerk": {Role: events.RoleSubmitter, Unit: "cun-1", User: "clerk-wang"}, "clerk2": {Role: events.RoleSubmitter, Unit: "cun-2", User: "clerk-li"},
@@ -130,21 +150,51 @@ func New(t testing.TB) *Env {
 	} {
 		tok, err := e.Server.IssueToken(context.Background(), in.Role, in.Unit, in.User)
 		if err != nil {
-			t.Fatal(err)
+			e.T.Fatal(err)
 		}
 		e.Tokens[name] = tok
 	}
-	return e
 }
 
 // Start starts the server on a clock with an admin token only.
 func Start(t testing.TB, now func() time.Time) *Env {
 	t.Helper()
+	return StartWith(t, Options{Now: now})
+}
+
+// Options say how StartWith builds the server: on which connection, with
+// which clock and configuration, and whether with an access log.
+type Options struct {
+	// Conn is the connection the ledger and the stores use; nil starts an
+	// embedded NATS server of the test's own.
+	Conn *nats.Conn
+	// Now is the ledger's and the API's clock (nil: time.Now).
+	Now func() time.Time
+	// API configures the API (TempDir, Now and Zone are set when empty).
+	API api.Config
+	// MinSeqWait is httpserver.Config's (default 200 ms).
+	MinSeqWait time.Duration
+	// AccessLog gives the server an access log on the ledger's JetStream
+	// (Env.Access).
+	AccessLog bool
+	// Log is the server's logger (default: warnings and errors into the
+	// test's log).
+	Log *slog.Logger
+}
+
+// StartWith starts a whole server as o says, with an admin token only:
+// the ledger, a blob directory, the credential buckets, the live
+// projection (running until the test ends) and httpserver.Server, served
+// on an httptest server.
+func StartWith(t testing.TB, o Options) *Env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	n := testenv.StartNATS(t)
-	nc := n.Connect(t)
-	l, err := tzjs.Open(ctx, nc, tzjs.Config{Now: now})
+	nc := o.Conn
+	if nc == nil {
+		nc = testenv.StartNATS(t).Connect(t)
+	}
+	l, err := tzjs.Open(ctx, nc, tzjs.Config{Now: o.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +211,32 @@ func Start(t testing.TB, now func() time.Time) *Env {
 	done := make(chan struct{})
 	go func() { defer close(done); live.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := httpserver.New(l, blobs, live, toks, httpserver.Config{API: api.Config{TempDir: t.TempDir(), Now: now, Zone: Zone}, MinSeqWait: 200 * time.Millisecond}, log)
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	cfg := o.API
+	if cfg.TempDir == "" {
+		cfg.TempDir = t.TempDir()
+	}
+	if cfg.Now == nil {
+		cfg.Now = o.Now
+	}
+	if cfg.Zone == nil {
+		cfg.Zone = Zone
+	}
+	s := httpserver.New(l, blobs, live, toks, httpserver.Config{API: cfg, MinSeqWait: cmp.Or(o.MinSeqWait, 200*time.Millisecond)}, log)
+	e := &Env{T: t, Server: s, Ledger: l, Live: live, Tokens: map[string]string{}}
+	if o.AccessLog {
+		if e.Access, err = natsaccess.Open(ctx, l.JetStream(), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Access.Close)
+		s.SetAccessLog(e.Access)
+	}
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	e := &Env{T: t, URL: hs.URL, Server: s, Ledger: l, Tokens: map[string]string{}}
+	e.URL = hs.URL
 	admin, err := s.IssueToken(ctx, events.RoleAdmin, "", "admin")
 	if err != nil {
 		t.Fatal(err)
