@@ -136,13 +136,11 @@ func (s *Service) blobVisible(ctx context.Context, p auth.Principal, digest, uni
 	if err != nil {
 		return err
 	}
-	if s.archive.Applied() < last {
-		if err := s.waitApplied(ctx, last); err != nil {
-			return err
-		}
-		if s.blobSeen(p, digest, unit) {
-			return nil
-		}
+	if err := s.waitApplied(ctx, last); err != nil { // at once if it has (it may have, since the first look)
+		return err
+	}
+	if s.blobSeen(p, digest, unit) {
+		return nil
 	}
 	return fmt.Errorf("blob %s: %w", digest, events.ErrNotFound)
 }
