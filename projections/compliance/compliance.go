@@ -871,16 +871,23 @@ func (e *evaluator) evaluate(ru *rule, idx []int) Result {
 			res.Status = StatusMet
 		case e.today < ru.lo:
 			res.Status = StatusNotDue
-			res.owe(msg("owed.starts", ru.lo.date()))
-			if ru.phase != "" {
-				res.owe(msg("owed.phase_starts", ru.phase, ru.lo.date()))
+			if !e.brief {
+				w := msg("owed.starts", ru.lo.date())
+				if ru.phase != "" {
+					w = msg("owed.phase_starts", ru.phase, ru.lo.date())
+				}
+				res.owe(w)
 			}
 		case e.today > ru.hi:
 			res.Status = StatusOverdue
-			res.owe(msg("owed.count_overdue", ru.hi.date(), ru.min, measure(r), noun(ru), n))
+			if !e.brief {
+				res.owe(msg("owed.count_overdue", ru.hi.date(), ru.min, measure(r), noun(ru), n))
+			}
 		default:
 			res.Status = partialOrMissing(n)
-			res.owe(msg("owed.count_short", ru.min-n, measure(r), noun(ru), ru.hi.date()))
+			if !e.brief {
+				res.owe(msg("owed.count_short", ru.min-n, measure(r), noun(ru), ru.hi.date()))
+			}
 		}
 	case plan.RuleEvery, plan.RuleWindows:
 		e.judgeSlots(ru, &res, counted)
@@ -895,17 +902,23 @@ func (e *evaluator) evaluate(ru *rule, idx []int) Result {
 			res.Status = StatusMet
 		case e.today > ru.hi:
 			res.Status = StatusOverdue
-			res.owe(msg("owed.presence_overdue", ru.hi.date(), noun(ru)))
+			if !e.brief {
+				res.owe(msg("owed.presence_overdue", ru.hi.date(), noun(ru)))
+			}
 		default:
 			res.Status = StatusMissing
-			res.owe(msg("owed.presence_short", noun(ru), ru.hi.date()))
+			if !e.brief {
+				res.owe(msg("owed.presence_short", noun(ru), ru.hi.date()))
+			}
 		}
 	case plan.RuleRatio:
 		e.judgeRatio(ru, &res, counted)
 	}
 	if e.today < e.pStart {
 		res.Status = StatusNotDue
-		res.owe(msg("owed.plan_starts", e.pStart.date()))
+		if !e.brief {
+			res.owe(msg("owed.plan_starts", e.pStart.date()))
+		}
 	}
 	return res
 }
@@ -981,21 +994,20 @@ func (e *evaluator) judgeSlots(ru *rule, res *Result, counted []int) {
 		return d
 	}
 	name := func(k int) Message { return ru.slots[k].label(ru.window) }
-	var words []Message
-	if e.brief { // scoring only: no words
-		late, short = late[:min(len(late), 1)], short[:min(len(short), 1)]
-	}
-	if len(late) > 0 {
-		ls := make([]any, len(late))
-		for j, k := range late {
-			ls[j] = msg("slot.count", name(k), counts[k], ru.min)
+	if !e.brief { // scoring says no words
+		var words []Message
+		if len(late) > 0 {
+			ls := make([]any, len(late))
+			for j, k := range late {
+				ls[j] = msg("slot.count", name(k), counts[k], ru.min)
+			}
+			words = append(words, msg("owed.slots_overdue", Message{Key: "list.and", Args: ls}, slotWord(ru), ru.min, measure(ru.r)))
 		}
-		words = append(words, msg("owed.slots_overdue", Message{Key: "list.and", Args: ls}, slotWord(ru), ru.min, measure(ru.r)))
+		for _, k := range short {
+			words = append(words, msg("owed.slot_short", name(k), ru.min-counts[k], measure(ru.r), noun(ru), ru.slots[k].hi.date()))
+		}
+		res.owe(words...)
 	}
-	for _, k := range short {
-		words = append(words, msg("owed.slot_short", name(k), ru.min-counts[k], measure(ru.r), noun(ru), ru.slots[k].hi.date()))
-	}
-	res.owe(words...)
 	switch {
 	case !started:
 		res.Status = StatusNotDue
@@ -1006,9 +1018,12 @@ func (e *evaluator) judgeSlots(ru *rule, res *Result, counted []int) {
 			}
 		}
 		res.Due = first.hi.date()
-		res.owe(msg("owed.starts", first.lo.date()))
-		if ru.window {
-			res.owe(msg("owed.window_starts", first.name, first.lo.date()))
+		if !e.brief {
+			w := msg("owed.starts", first.lo.date())
+			if ru.window {
+				w = msg("owed.window_starts", first.name, first.lo.date())
+			}
+			res.owe(w)
 		}
 	case len(late) > 0:
 		res.Status = StatusOverdue
@@ -1042,7 +1057,9 @@ func (e *evaluator) judgeRatio(ru *rule, res *Result, counted []int) {
 		if late {
 			res.Status, words = StatusOverdue, msg("owed.overdue", words)
 		}
-		res.owe(words)
+		if !e.brief {
+			res.owe(words)
+		}
 	}
 	if len(counted) == 0 {
 		unmet(StatusMissing, msg("owed.ratio_missing", rl.Figure, percent(rl.MinRatio)))
