@@ -133,6 +133,13 @@ func TestPlanSheet(t *testing.T) {
 	if a.Folder != "a" || a.Meta.Title != "甲" || a.Meta.Kind != "photo" || a.ID != ItemID("xicun", "a") || len(a.Files) != 2 || a.Files[0].Name != "2.png" || !a.Manifest {
 		t.Errorf("item a: %+v", a)
 	}
+	if a.Source != "evidence.csv:2" || own.Source != "evidence.yaml" {
+		t.Errorf("sources %q and %q, want evidence.csv:2 and evidence.yaml", a.Source, own.Source)
+	}
+	var dry strings.Builder
+	if err := WritePlan(&dry, b); err != nil || !strings.Contains(dry.String(), `"甲"  id `+a.ID.String()+`  (evidence.csv:2)`) {
+		t.Errorf("the dry run does not name the row: %v\n%s", err, dry.String())
+	}
 	if own.Folder != "own" || own.Meta.Title != "自己的" {
 		t.Errorf("item own: %+v", own)
 	}

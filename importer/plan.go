@@ -91,7 +91,10 @@ type Item struct {
 	Folder   string    // relative to DIR, '/'-separated
 	Unit     string    //
 	ID       uuid.UUID // derived (ItemID) or pinned by the manifest
-	Manifest bool      // described by an evidence.yaml, not by its files alone
+	Manifest bool      // described by a manifest (evidence.yaml or a sheet row), not by its files alone
+	// Source names the manifest: "evidence.yaml", "evidence.csv:LINE", or
+	// "" for a folder described by its files alone.
+	Source string
 	// Meta is the JSON metadata part of the submission (the API's
 	// EvidenceInput).
 	Meta  Meta
@@ -268,6 +271,12 @@ func planFolder(dir, rel string, row *SheetRow, opts Options) (*Item, []Problem)
 		m, mfile = row.Manifest, fmt.Sprintf("%s:%d", SheetName, row.Line)
 	}
 	it := &Item{Folder: rel, Manifest: m != nil}
+	switch {
+	case row != nil:
+		it.Source = mfile
+	case m != nil:
+		it.Source = ManifestName
+	}
 	if m == nil {
 		m = &Manifest{Title: rel}
 	} else if len(m.Files) > 0 {

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -203,10 +204,7 @@ func WritePlan(w io.Writer, b *Batch) error {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%d folder(s): %d to submit, %d with problems; nothing was sent\n", len(b.Items)+len(b.Refused), len(b.Items), len(b.Refused))
 	for _, it := range b.Items {
-		src := "files only"
-		if it.Manifest {
-			src = ManifestName
-		}
+		src := cmp.Or(it.Source, "files only")
 		fmt.Fprintf(&sb, "  %s  unit %s  %s  %s  %q  id %s  (%s)\n", it.Folder, it.Unit, it.Meta.OccurredAt, it.Meta.Kind, it.Meta.Title, it.ID, src)
 		if len(it.Meta.Requirements) > 0 {
 			fmt.Fprintf(&sb, "      requirements: %s\n", strings.Join(it.Meta.Requirements, ", "))
