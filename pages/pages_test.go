@@ -551,7 +551,7 @@ func TestPageLang(t *testing.T) {
 		// What the compliance engine says is in that language too, dates
 		// as the pages write them.
 		if owed := map[string]string{"zh-Hant": "還需 2 次活動（附照片），截止 2016年12月31日", "zh-Hans": "还需 2 次活动（附照片），截止 2016年12月31日",
-			"en": "2 more of activity (with a photo) needed by 31 Dec 2016"}[l]; !strings.Contains(again, owed) {
+			"en": "2 more needed by 31 Dec 2016: activity (with a photo)"}[l]; !strings.Contains(again, owed) {
 			t.Errorf("lang=%s: the unit page does not say %q", l, owed)
 		}
 	}

@@ -25,7 +25,7 @@ func TestSay(t *testing.T) {
 	}{
 		{"zh-Hant", nil, "還需 2 次集中學習或專題討論（附照片），截止 2016-09-30"},
 		{"zh-Hans", nil, "还需 2 次集中學習或專題討論（附照片），截止 2016-09-30"},
-		{"en", func(d plan.Date) string { return "30 Sep" }, "2 more of 集中學習 or 專題討論 (with a photo) needed by 30 Sep"},
+		{"en", func(d plan.Date) string { return "30 Sep" }, "2 more needed by 30 Sep: 集中學習 or 專題討論 (with a photo)"},
 		{"xx", nil, "還需 2 次集中學習或專題討論（附照片），截止 2016-09-30"}, // an unknown language is the default
 	} {
 		if got := compliance.Say(c.lang, []compliance.Message{m}, c.date); got != c.want {
