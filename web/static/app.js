@@ -4,6 +4,13 @@
 (function () {
   "use strict";
 
+  // goTrim trims as the server's strings.TrimSpace does (Unicode
+  // White_Space), so that the title a device signs is the title the server
+  // records: String.prototype.trim also drops U+FEFF, and keeps U+0085.
+  var goSpace = "[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+";
+  var goTrimRE = new RegExp("^" + goSpace + "|" + goSpace + "$", "g");
+  function goTrim(s) { return s.replace(goTrimRE, ""); }
+
   // Upload with per-file progress. The form carries its evidence id, so a
   // retry after a network failure sends the same id and the ledger answers
   // with the original receipt instead of recording the item twice.
@@ -187,7 +194,7 @@
           files.push({ name: f.name, type: f.type, size: f.size, blob: f });
         }
       });
-      var item = { id: idField.value, unit: unit, user: user, kind: data.get("kind"), title: (data.get("title") || "").trim(),
+      var item = { id: idField.value, unit: unit, user: user, kind: data.get("kind"), title: goTrim(data.get("title") || ""),
         occurred: data.get("occurred"), requirement: data.get("requirement") || "", body: data.get("body") || "",
         finding: data.get("finding") || "", files: files, state: "waiting", queued: Date.now() };
       if (navigator.storage && navigator.storage.persist) { navigator.storage.persist().catch(function () {}); }
