@@ -211,16 +211,8 @@ func TestErrorCodes(t *testing.T) {
 			Content map[string]struct {
 				Schema struct {
 					AllOf []struct {
-						Ref        string `json:"$ref"`
-						Properties struct {
-							Error struct {
-								Properties struct {
-									Code struct {
-										Enum []string `json:"enum"`
-									} `json:"code"`
-								} `json:"properties"`
-							} `json:"error"`
-						} `json:"properties"`
+						Ref string `json:"$ref"`
+						errorCodes
 					} `json:"allOf"`
 				} `json:"schema"`
 			} `json:"content"`
@@ -248,18 +240,10 @@ func TestErrorCodes(t *testing.T) {
 			t.Errorf("the document lists %s; the server never answers it", k)
 		}
 	}
-	var errSchema struct {
-		Properties struct {
-			Error struct {
-				Properties struct {
-					Code struct {
-						Enum []string `json:"enum"`
-					} `json:"code"`
-				} `json:"properties"`
-			} `json:"error"`
-		} `json:"properties"`
+	var errSchema errorCodes
+	if err := json.Unmarshal(d.Components.Schemas["Error"], &errSchema); err != nil {
+		t.Fatal(err)
 	}
-	_ = json.Unmarshal(d.Components.Schemas["Error"], &errSchema)
 	var codes []string
 	for _, c := range gate.ErrorCodes() {
 		if !slices.Contains(codes, c.Code) {
@@ -272,6 +256,20 @@ func TestErrorCodes(t *testing.T) {
 	if !slices.Equal(enum, codes) {
 		t.Errorf("Error.code enum %v, the server's codes %v", enum, codes)
 	}
+}
+
+// errorCodes is the part of an error schema that lists its codes:
+// properties.error.properties.code.enum.
+type errorCodes struct {
+	Properties struct {
+		Error struct {
+			Properties struct {
+				Code struct {
+					Enum []string `json:"enum"`
+				} `json:"code"`
+			} `json:"properties"`
+		} `json:"error"`
+	} `json:"properties"`
 }
 
 // statusOf returns the status a shared error response is used for, from
