@@ -7,3 +7,10 @@ var ScanStored = scanStored
 // DecodeJSON is Decode without the strict pass: the reference the tests
 // hold the fast path to.
 var DecodeJSON = decodeJSON
+
+// EvidenceSubmittedFast reports whether DecodeEvidenceSubmitted reads b in
+// its one pass, so that the tests can show stored payloads take it.
+func EvidenceSubmittedFast(b []byte) bool {
+	_, ok := scanEvidenceSubmitted(b)
+	return ok
+}

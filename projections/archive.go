@@ -508,8 +508,8 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		u.Unit.Name, u.Unit.Type, u.Unit.Parent, u.Unit.Headcount = p.Name, p.UnitType, p.Parent, p.Headcount
 		u.Unit.RegisteredAt = ev.RecordedAt
 	case events.TypeEvidenceSubmitted:
-		var p events.EvidenceSubmitted
-		if err := ev.DecodeData(&p); err != nil {
+		p, err := ev.DecodeEvidenceSubmitted() // DecodeData's result, without reflection for a stored payload
+		if err != nil {
 			return err
 		}
 		if _, dup := u.index[ev.ID]; dup {
