@@ -251,6 +251,14 @@ func CanonicalJSON(raw json.RawMessage) (json.RawMessage, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
+	if out, ok := canonicalFast(raw); ok {
+		return out, nil
+	}
+	return canonicalSlow(raw)
+}
+
+// canonicalSlow is CanonicalJSON through encoding/json, for any input.
+func canonicalSlow(raw json.RawMessage) (json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -280,20 +288,40 @@ func (e *Event) ComputeHash() (Hash, error) {
 
 // Seal normalises e's times and data, links it to prev and sets its Hash.
 func (e *Event) Seal(prev Hash) error {
+	_, err := e.seal(prev)
+	return err
+}
+
+// SealStored is Seal, and returns e's stored encoding: what Encode(e)
+// returns afterwards, made from the canonical encoding the hash was
+// computed over (the stored form is that encoding with the hash added
+// before its closing brace) rather than by encoding e a second time.
+func (e *Event) SealStored(prev Hash) ([]byte, error) {
+	canon, err := e.seal(prev)
+	if err != nil {
+		return nil, err
+	}
+	out := append(canon[:len(canon)-1:len(canon)-1], `,"hash":"`...)
+	out = hex.AppendEncode(out, e.Hash[:])
+	return append(out, '"', '}'), nil
+}
+
+// seal is Seal; it returns the canonical encoding it hashed.
+func (e *Event) seal(prev Hash) ([]byte, error) {
 	e.OccurredAt = normaliseTime(e.OccurredAt)
 	e.RecordedAt = normaliseTime(e.RecordedAt)
 	data, err := CanonicalJSON(e.Data)
 	if err != nil {
-		return fmt.Errorf("seal event %s: %w", e.ID, err)
+		return nil, fmt.Errorf("seal event %s: %w", e.ID, err)
 	}
 	e.Data = data
 	e.Prev = prev
-	h, err := e.ComputeHash()
+	canon, err := e.Canonical()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e.Hash = h
-	return nil
+	e.Hash = sha256.Sum256(canon)
+	return canon, nil
 }
 
 // VerifyHash returns an error wrapping ErrBadHash if e's Hash is not the hash

@@ -14,3 +14,12 @@ func EvidenceSubmittedFast(b []byte) bool {
 	_, ok := scanEvidenceSubmitted(b)
 	return ok
 }
+
+// CanonicalFast, CanonicalSlow and FastVersion expose the two paths of
+// CanonicalJSON and EntityVersion's fast path, so that the tests can hold
+// one to the other and show the fast one is taken.
+var (
+	CanonicalFast = canonicalFast
+	CanonicalSlow = canonicalSlow
+	FastVersion   = fastVersion
+)

@@ -285,6 +285,9 @@ func (e *Event) EntityVersion() int {
 	switch e.Type {
 	case TypeEvidenceSubmitted, TypeEvidenceAmended, TypeEvidenceRetracted,
 		TypeFindingRecorded, TypeFindingResolved, TypeFindingReopened:
+		if v, ok := fastVersion(e.Data); ok {
+			return v
+		}
 		var v struct {
 			Version int `json:"version"`
 		}

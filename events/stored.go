@@ -116,6 +116,9 @@ func scanStored(b []byte) (ev *Event, end int, ok bool) {
 type scanner struct {
 	b []byte
 	i int
+	// loose makes value and rawString accept any JSON string, not only
+	// Marshal's form (for skipping values whose bytes are not kept).
+	loose bool
 }
 
 // interned holds the strings of the envelope that come from small sets:
@@ -525,9 +528,11 @@ func (s *scanner) rawString() bool {
 		case c == '"':
 			s.i = i + 1
 			return true
-		case c < 0x20 || c == '<' || c == '>' || c == '&':
+		case c < 0x20:
 			return false
-		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8: // U+2028, U+2029
+		case !s.loose && (c == '<' || c == '>' || c == '&'):
+			return false
+		case !s.loose && c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8: // U+2028, U+2029
 			return false
 		case c == '\\':
 			if i+1 >= len(b) {

@@ -145,8 +145,10 @@ func (l *Ledger) follow(ctx context.Context) {
 		l.idx.mu.Lock()
 		from := l.idx.applied + 1
 		l.idx.mu.Unlock()
-		cfg := js.OrderedConsumerConfig{FilterSubjects: []string{l.cfg.Prefix + ".>"}, HeadersOnly: true,
-			DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
+		// No subject filter: the stream holds only the ledger's subjects
+		// (Open checks), and an unfiltered consumer costs the server less
+		// for every message it delivers.
+		cfg := js.OrderedConsumerConfig{HeadersOnly: true, DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
 		err := l.consume(ctx, cfg, func(m js.Msg) error {
 			md, err := m.Metadata()
 			if err != nil {

@@ -438,14 +438,11 @@ func (l *Ledger) append(ctx context.Context, o op) (*events.Record, bool, error)
 		typ = ev.Type
 		ev.Schema = events.SchemaVersion
 		ev.Unit = o.unit
-		if err := ev.Seal(h.Hash); err != nil {
+		data, err := ev.SealStored(h.Hash)
+		if err != nil {
 			return nil, false, err
 		}
 		if err := ev.Validate(); err != nil {
-			return nil, false, err
-		}
-		data, err := events.Encode(ev)
-		if err != nil {
 			return nil, false, err
 		}
 		if len(data) > events.MaxEventSize {

@@ -215,15 +215,19 @@ func (l *Ledger) consumeStream(ctx context.Context, st js.Stream, cfg js.Ordered
 	// only catches one whose delete was lost. The server allows a limited
 	// number of consumers per stream, so none may linger for minutes.
 	cfg.InactiveThreshold = 10 * time.Second
+	what := fmt.Sprint(cfg.FilterSubjects)
+	if info := st.CachedInfo(); len(cfg.FilterSubjects) == 0 && info != nil {
+		what = "stream " + info.Config.Name
+	}
 	cons, err := st.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
+		return fmt.Errorf("read %s: %w", what, unavailable(err))
 	}
 	// A short expiry means frequent heartbeats, so a consumer lost with a
 	// cluster node is noticed and recreated within seconds.
 	it, err := cons.Messages(js.PullMaxMessages(512), js.PullExpiry(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
+		return fmt.Errorf("read %s: %w", what, unavailable(err))
 	}
 	defer func() {
 		it.Stop()
@@ -239,7 +243,7 @@ func (l *Ledger) consumeStream(ctx context.Context, st js.Stream, cfg js.Ordered
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("read %v: %w", cfg.FilterSubjects, unavailable(err))
+			return fmt.Errorf("read %s: %w", what, unavailable(err))
 		}
 		if err := fn(m); err != nil {
 			return err
@@ -269,7 +273,8 @@ func (l *Ledger) reap(st js.Stream, name string) {
 // chain and go on with the others. Whether an event links to its chain's
 // previous one is for the fold to check: it knows the chain's head.
 func (l *Ledger) Follow(ctx context.Context, from uint64, fn func(events.Record) error) error {
-	cfg := js.OrderedConsumerConfig{FilterSubjects: []string{l.cfg.Prefix + ".>"}, DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
+	// Unfiltered, as the id index's follow (see there).
+	cfg := js.OrderedConsumerConfig{DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
 	if from <= 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverAllPolicy, 0
 	}
