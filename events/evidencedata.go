@@ -148,20 +148,12 @@ func (s *scanner) textBytes() ([]byte, bool) {
 		}
 		buf = append(buf, b[start:i]...)
 		var r byte
-		switch b[i+1] {
-		case '"', '\\', '/':
-			r = b[i+1]
-		case 'b':
-			r = '\b'
-		case 'f':
-			r = '\f'
-		case 'n':
-			r = '\n'
-		case 'r':
-			r = '\r'
-		case 't':
-			r = '\t'
-		case 'u':
+		switch e := b[i+1]; {
+		case e == '/':
+			r = e
+		case unescape[e] != 0:
+			r = unescape[e]
+		case e == 'u':
 			if i+6 > len(b) {
 				return nil, false
 			}

@@ -159,6 +159,11 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// unescape maps the character after a backslash of a one-character JSON
+// escape that Marshal writes (\" \\ \b \f \n \r \t) to the byte it
+// stands for; other characters map to 0.
+var unescape = [256]byte{'"': '"', '\\': '\\', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
 // str reads a string in Marshal's form: valid UTF-8, and exactly Marshal's
 // escapes (\" \\ \b \f \n \r \t, \u00xx for other control characters and
 // for < > &, \u2028 and \u2029), so that decoding and encoding it again
@@ -197,20 +202,10 @@ func (s *scanner) str(out *string) bool {
 			buf = append(buf, b[start:i]...)
 			var r byte
 			n := 2
-			switch b[i+1] {
-			case '"', '\\':
-				r = b[i+1]
-			case 'b':
-				r = '\b'
-			case 'f':
-				r = '\f'
-			case 'n':
-				r = '\n'
-			case 'r':
-				r = '\r'
-			case 't':
-				r = '\t'
-			case 'u':
+			switch e := b[i+1]; {
+			case unescape[e] != 0:
+				r = unescape[e]
+			case e == 'u':
 				n = 6
 				if i+6 > len(b) {
 					return false
