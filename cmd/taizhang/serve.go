@@ -514,7 +514,8 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 		}
 	}()
 	ledger, err := whilePlacing(ctx, log, "the ledger", func() (*tzjs.Ledger, error) {
-		return tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend})
+		return tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend,
+			IndexFeed: 3 * time.Second /* the archive follows the ledger at once */})
 	})
 	if err != nil {
 		return nil, explainReplicas(err, c, st.replicas)

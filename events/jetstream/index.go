@@ -48,6 +48,9 @@ type index struct {
 	// name: without it each entry would keep its message's subject and
 	// header block alive (about 180 bytes an event).
 	strs map[string]string
+	// caught, while awaitFeed waits, is closed once applied reaches target.
+	caught chan struct{}
+	target uint64
 }
 
 func newIndex() *index {
@@ -64,14 +67,40 @@ func (x *index) intern(s string) string {
 	return c
 }
 
-// apply adds one message's headers to the index.
+// apply adds one message's headers to the index, unless it has applied
+// seq already.
 func (x *index) apply(seq uint64, subject string, h nats.Header, prefix string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if seq <= x.applied {
 		return
 	}
+	x.applyLocked(seq, subject, h, prefix)
+}
+
+// feed is apply for a reader that delivers every message of the stream in
+// order but is not the index's own (a projection's Follow): it applies the
+// message at seq only if the last one the index applied is prev, the one
+// that reader delivered before it, so that the index still takes every
+// message once and in order whichever of its feeders is ahead. It reports
+// whether it applied.
+func (x *index) feed(prev, seq uint64, subject string, h nats.Header, prefix string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.applied != prev || seq <= prev {
+		return false
+	}
+	x.applyLocked(seq, subject, h, prefix)
+	return true
+}
+
+// applyLocked adds the message at seq; x.mu is held and seq > x.applied.
+func (x *index) applyLocked(seq uint64, subject string, h nats.Header, prefix string) {
 	x.applied = seq
+	if x.caught != nil && seq >= x.target {
+		close(x.caught)
+		x.caught = nil
+	}
 	defer func() {
 		close(x.changed)
 		x.changed = make(chan struct{})
@@ -138,9 +167,58 @@ func (x *index) lookup(id uuid.UUID) *entry {
 	return &c
 }
 
+// awaitFeed returns once the index has applied target, no feeder has
+// advanced it for a whole patience, or ctx is done.
+func (x *index) awaitFeed(ctx context.Context, target uint64, patience time.Duration) {
+	x.mu.Lock()
+	if x.applied >= target {
+		x.mu.Unlock()
+		return
+	}
+	caught := make(chan struct{})
+	x.caught, x.target = caught, target
+	last := x.applied
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		if x.caught == caught {
+			x.caught = nil
+		}
+		x.mu.Unlock()
+	}()
+	tick := time.NewTicker(patience)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-caught:
+			return
+		case <-tick.C:
+		}
+		x.mu.Lock()
+		applied := x.applied
+		x.mu.Unlock()
+		if applied == last { // no feeder for a whole patience
+			return
+		}
+		last = applied
+	}
+}
+
 // follow keeps the index up to date until ctx is done, restarting after
-// errors.
+// errors. With Config.IndexFeed set it first lets a projection's Follow
+// feed the index through the catch-up to the stream's last sequence at
+// Open (see index.feed), so that the server delivers each message of a
+// long ledger once at start, not twice, and starts its own consumer from
+// there; if the Follow stalls for IndexFeed, the own consumer takes over
+// at once from where the index stands.
 func (l *Ledger) follow(ctx context.Context) {
+	if l.cfg.IndexFeed > 0 {
+		if info := l.stream.CachedInfo(); info != nil {
+			l.idx.awaitFeed(ctx, info.State.LastSeq, l.cfg.IndexFeed)
+		}
+	}
 	for ctx.Err() == nil {
 		l.idx.mu.Lock()
 		from := l.idx.applied + 1

@@ -51,6 +51,13 @@ type Config struct {
 	// unavailable, or giving up on concurrent writers). Refusals decided
 	// before publishing (invalid, exists, already done) are not told.
 	Observe func(typ events.Type, took time.Duration, err error)
+	// IndexFeed, if set, says a projection will Follow the ledger from its
+	// start at once (serve's archive does): the id index then takes the
+	// catch-up to the stream's end at Open from that Follow's messages
+	// instead of reading the stream a second time, and starts its own
+	// consumer once caught up, or as soon as no Follow has fed it for
+	// IndexFeed. Appends are decided exactly as without it.
+	IndexFeed time.Duration
 }
 
 // Ledger appends events to and reads them from the ledger stream. It is safe

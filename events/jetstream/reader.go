@@ -272,18 +272,25 @@ func (l *Ledger) reap(st js.Stream, name string) {
 // set instead of stopping Follow, so that a projection can quarantine that
 // chain and go on with the others. Whether an event links to its chain's
 // previous one is for the fold to check: it knows the chain's head.
+//
+// Follow also feeds the ledger's id index with what it delivers, where the
+// index has not applied it yet (see Config.IndexFeed).
 func (l *Ledger) Follow(ctx context.Context, from uint64, fn func(events.Record) error) error {
 	// Unfiltered, as the id index's follow (see there).
 	cfg := js.OrderedConsumerConfig{DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
 	if from <= 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverAllPolicy, 0
 	}
+	prev := max(from, 1) - 1 // the sequence delivered before the next message
 	return l.consume(ctx, cfg, func(m js.Msg) error {
 		md, err := m.Metadata()
 		if err != nil {
 			return fmt.Errorf("follow the ledger: %w", err)
 		}
-		return fn(l.check(md.Sequence.Stream, m.Subject(), m.Data()))
+		seq := md.Sequence.Stream
+		l.idx.feed(prev, seq, m.Subject(), m.Headers(), l.cfg.Prefix) // the id index too, if it is here (see index.feed)
+		prev = seq
+		return fn(l.check(seq, m.Subject(), m.Data()))
 	})
 }
 
