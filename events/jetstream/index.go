@@ -23,13 +23,27 @@ const (
 	hdrVersion = "Tz-Version" // the entity's version after the event
 )
 
-// entry is what the index knows of one evidence item or finding.
+// entry is what the index knows of one evidence item or finding, as
+// lookup returns it.
 type entry struct {
 	unit    string
 	seqs    []uint64 // its events' sequences, in order
 	version int
 	first   events.Type // the type of its first event: what kind of entity it is
 	last    events.Type // the type of its last event: its state
+}
+
+// slot is how the index holds an entry: 48 bytes by value in its map, one
+// allocation only for an entity with more than one event, and its strings
+// (unit id, event types) as numbers into the index's table of names. A
+// province's ledger has millions of entities, a few thousand units and a
+// dozen event types.
+type slot struct {
+	seq0        uint64   // its first event's sequence
+	more        []uint64 // the later ones' (nil for most: evidence is seldom corrected)
+	version     int32
+	unit        uint32 // into names
+	first, last uint32 // into names
 }
 
 // index maps every evidence and finding id in the ledger to its unit and events. It is
@@ -42,28 +56,32 @@ type index struct {
 	mu      sync.Mutex
 	applied uint64
 	changed chan struct{}
-	ev      map[uuid.UUID]*entry
+	ev      map[uuid.UUID]slot
 	err     error
-	// strs holds one copy of every unit id and event type the entries
-	// name: without it each entry would keep its message's subject and
-	// header block alive (about 180 bytes an event).
-	strs map[string]string
+	// names holds one copy of every unit id and event type the entries
+	// name, codes their numbers: without them each entry would keep its
+	// message's subject and header block alive (about 180 bytes an event).
+	names []string
+	codes map[string]uint32
 	// caught, while awaitFeed waits, is closed once applied reaches target.
 	caught chan struct{}
 	target uint64
 }
 
 func newIndex() *index {
-	return &index{changed: make(chan struct{}), ev: map[uuid.UUID]*entry{}, strs: map[string]string{}}
+	return &index{changed: make(chan struct{}), ev: map[uuid.UUID]slot{}, codes: map[string]uint32{}}
 }
 
-// intern returns the index's own copy of s.
-func (x *index) intern(s string) string {
-	if c, ok := x.strs[s]; ok {
+// code returns the number of s in the index's names, adding a copy of s
+// if it is new.
+func (x *index) code(s string) uint32 {
+	if c, ok := x.codes[s]; ok {
 		return c
 	}
-	c := strings.Clone(s)
-	x.strs[c] = c
+	c := uint32(len(x.names))
+	s = strings.Clone(s)
+	x.names = append(x.names, s)
+	x.codes[s] = c
 	return c
 }
 
@@ -113,25 +131,26 @@ func (x *index) applyLocked(seq uint64, subject string, h nats.Header, prefix st
 	if err != nil {
 		return
 	}
-	unit := x.intern(strings.TrimPrefix(subject, prefix+"."))
-	typ := events.Type(x.intern(h.Get(hdrType)))
-	e := x.ev[id]
-	if e != nil && e.unit != unit {
+	unit := x.code(strings.TrimPrefix(subject, prefix+"."))
+	typ := x.code(h.Get(hdrType))
+	e, ok := x.ev[id]
+	if ok && e.unit != unit {
 		// A message on another unit's subject that names this entity: not
 		// the ledger's (its appends keep an entity in its unit), but a
 		// forged one, whose unit the archive quarantines. It must not
 		// become this entity's latest event.
 		return
 	}
-	if e == nil {
-		e = &entry{unit: unit, first: typ}
-		x.ev[id] = e
+	if !ok {
+		e = slot{seq0: seq, unit: unit, first: typ}
+	} else {
+		e.more = append(e.more, seq)
 	}
 	e.last = typ
-	e.seqs = append(e.seqs, seq)
-	if v, err := strconv.Atoi(h.Get(hdrVersion)); err == nil {
-		e.version = v
+	if v, err := strconv.ParseInt(h.Get(hdrVersion), 10, 32); err == nil {
+		e.version = int32(v)
 	}
+	x.ev[id] = e
 }
 
 // wait blocks until the index has applied seq.
@@ -158,13 +177,14 @@ func (x *index) wait(ctx context.Context, seq uint64) error {
 func (x *index) lookup(id uuid.UUID) *entry {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	e := x.ev[id]
-	if e == nil {
+	e, ok := x.ev[id]
+	if !ok {
 		return nil
 	}
-	c := *e
-	c.seqs = append([]uint64(nil), e.seqs...)
-	return &c
+	seqs := make([]uint64, 0, 1+len(e.more))
+	seqs = append(append(seqs, e.seq0), e.more...)
+	return &entry{unit: x.names[e.unit], seqs: seqs, version: int(e.version),
+		first: events.Type(x.names[e.first]), last: events.Type(x.names[e.last])}
 }
 
 // awaitFeed returns once the index has applied target, no feeder has
