@@ -35,14 +35,7 @@ func TestSealRoundTrip(t *testing.T) {
 	if err := ev.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := events.Encode(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := events.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, back := roundTrip(t, ev)
 	if err := back.VerifyHash(); err != nil {
 		t.Fatalf("hash does not survive a round trip: %v", err)
 	}
@@ -161,4 +154,19 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("hash changed across a round trip: %v %v %s %s", err1, err2, h1, h2)
 		}
 	})
+}
+
+// roundTrip returns ev encoded as the ledger stores it, and those bytes
+// decoded again.
+func roundTrip(t testing.TB, ev *events.Event) ([]byte, *events.Event) {
+	t.Helper()
+	b, err := events.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := events.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, back
 }

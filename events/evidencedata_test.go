@@ -55,14 +55,7 @@ func sealed(t testing.TB, p events.EvidenceSubmitted) (inMemory, stored *events.
 	if err := ev.Seal(events.Hash{}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := events.Encode(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := events.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, back := roundTrip(t, ev)
 	return ev, back
 }
 
