@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"taizhang/gate"
 )
 
 // TestComplianceAndRanking publishes a plan, submits evidence for two
@@ -21,6 +23,10 @@ func TestComplianceAndRanking(t *testing.T) {
 	for _, u := range []string{"dongcun", "xicun", "nancun"} {
 		s.postJSON(t, s.Admin, "/api/v1/units", map[string]any{"id": u, "name": u, "type": "village", "headcount": 1000})
 	}
+	// Reads after a write ask for its sequence (min_seq), as any client
+	// must to read its writes: an answer to a write does not wait for the
+	// projection.
+	var written string
 	study := func(unit, date string, withDoc bool) string {
 		id := uuid.NewString()
 		var files []file
@@ -32,6 +38,9 @@ func TestComplianceAndRanking(t *testing.T) {
 		r := s.submit(t, s.Admin, unit, map[string]any{"id": id, "kind": "study_note", "title": "集中學習", "occurred_at": date, "requirements": []string{"study"}}, files...)
 		if r.Status != 201 {
 			t.Fatalf("submit: %d %s", r.Status, r.Body)
+		}
+		if written = r.Header.Get(gate.HeaderSeq); written == "" {
+			t.Fatalf("submit: no %s in the answer", gate.HeaderSeq)
 		}
 		return id
 	}
@@ -54,7 +63,7 @@ func TestComplianceAndRanking(t *testing.T) {
 		}
 	}
 	var rep report
-	s.get(t, s.Admin, "/api/v1/units/dongcun/compliance").decode(t, &rep)
+	s.get(t, s.Admin, "/api/v1/units/dongcun/compliance?min_seq="+written).decode(t, &rep)
 	if len(rep.Plans) != 1 || rep.Plans[0].Requirements[0].Status != "met" || len(rep.Plans[0].Requirements[0].Counted) != 2 {
 		t.Fatalf("dongcun now: %+v", rep)
 	}
@@ -100,7 +109,7 @@ func TestComplianceAndRanking(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("retract: %d %s", r.Status, r.Body)
 	}
-	s.get(t, s.Admin, "/api/v1/plans/test-plan/ranking?period="+month).decode(t, &rk)
+	s.get(t, s.Admin, "/api/v1/plans/test-plan/ranking?period="+month+"&min_seq="+r.Header.Get(gate.HeaderSeq)).decode(t, &rk)
 	if len(rk.Units) != 3 || rk.Units[0].Unit != "dongcun" || rk.Units[0].Rank != 1 || rk.Units[2].Rank != 1 || rk.Units[0].Met != 0 {
 		t.Fatalf("ranking after the retraction: %+v", rk)
 	}
