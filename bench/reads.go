@@ -225,6 +225,7 @@ func (r *runner) rebuildRow(ctx context.Context) error {
 		r.p.Add(1)
 		d, err = timed(func() error {
 			live := projections.NewLive(r.t.Ledger, nil)
+			live.SpoolTexts("") // as serve does
 			lctx, cancel := context.WithCancel(ctx)
 			done := make(chan struct{})
 			go func() { defer close(done); live.Run(lctx) }()

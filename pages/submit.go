@@ -278,9 +278,14 @@ func (pg *Pages) Amend(w http.ResponseWriter, r *http.Request) {
 		if t, ok := r.Form["title"]; ok && strings.TrimSpace(t[0]) != it.Title {
 			in.Title = &t[0]
 		}
-		if b, ok := r.Form["body"]; ok && strings.ReplaceAll(b[0], "\r\n", "\n") != it.Body {
-			body := strings.ReplaceAll(b[0], "\r\n", "\n")
-			in.Body = &body
+		if b, ok := r.Form["body"]; ok {
+			was, err := it.Body()
+			if err != nil {
+				return err
+			}
+			if body := strings.ReplaceAll(b[0], "\r\n", "\n"); body != was {
+				in.Body = &body
+			}
 		}
 		if o, ok := r.Form["occurred"]; ok && o[0] != it.OccurredAt.In(s.Config().Zone).Format(time.DateOnly) {
 			in.OccurredAt = &o[0]

@@ -169,8 +169,13 @@ func (pg *Pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 			return err
 		}
 		shown := make(map[uuid.UUID]bool, len(ua.Items()))
+		var bodyErr error // the first body that could not be read
 		view := func(it *projections.Item, why string) itemView {
-			v := itemView{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: it.Body, OccurredAt: it.OccurredAt, RecordedAt: it.RecordedAt(),
+			body, err := it.Body()
+			if err != nil && bodyErr == nil {
+				bodyErr = err
+			}
+			v := itemView{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: body, OccurredAt: it.OccurredAt, RecordedAt: it.RecordedAt(),
 				Version: it.Version, Retracted: it.Retracted, ChangedLater: later[it.ID], Why: why,
 				Unit: unit, CSRF: d.CSRF, CanWrite: d.CanWrite, Past: d.Past}
 			if shown[it.ID] {
@@ -210,6 +215,9 @@ func (pg *Pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 			if !shown[it.ID] {
 				d.Other = append(d.Other, view(it, ""))
 			}
+		}
+		if bodyErr != nil {
+			return bodyErr
 		}
 		at := asOf
 		if at.IsZero() {

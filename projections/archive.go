@@ -7,6 +7,7 @@ package projections
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -146,7 +147,7 @@ type Item struct {
 	ID           uuid.UUID
 	Kind         events.Kind
 	Title        string
-	Body         string
+	body         text // Body
 	OccurredAt   time.Time
 	Requirements []string
 	Attachments  []events.Attachment
@@ -163,6 +164,14 @@ type itemExtra struct {
 	figures map[string]float64
 	finding string
 }
+
+// Body returns the item's body. A Live archive keeps bodies out of memory
+// (SpoolTexts); Body returns an error only if it cannot read them back.
+func (it *Item) Body() (string, error) { return it.body.get() }
+
+// SetBody sets the item's body in memory (for tests and tools that build
+// items; the archive sets its own).
+func (it *Item) SetBody(s string) { it.body = text{s: s} }
 
 // Tags returns the item's tags (e.g. the activity type from a plan's menu).
 func (it *Item) Tags() []string {
@@ -233,7 +242,11 @@ type itemJSON struct {
 
 // MarshalJSON encodes the item with its derived fields.
 func (it *Item) MarshalJSON() ([]byte, error) {
-	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: it.Body, OccurredAt: it.OccurredAt,
+	body, err := it.Body()
+	if err != nil {
+		return nil, fmt.Errorf("item %s: %w", it.ID, err)
+	}
+	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: body, OccurredAt: it.OccurredAt,
 		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements, Tags: it.Tags(), Figures: it.Figures(),
 		Finding: it.Finding(), Attachments: it.Attachments, Version: it.Version, Status: it.Status(), Chain: it.Chain}
 	if j.Attachments == nil {
@@ -300,6 +313,9 @@ type Archive struct {
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
 	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
 	heads   map[string]chainHead     // every chain's last applied event (digest.go)
+	texts   *textFile                // item bodies, if spooled (SpoolTexts); made at the first
+	spool   bool                     // whether to spool bodies into texts
+	textDir string                   // where texts is made
 
 	quarantine map[string]*events.Quarantine // chains stopped at a damaged record (quarantine.go)
 }
@@ -319,6 +335,30 @@ type PlanVersion struct {
 func NewArchive() *Archive {
 	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, users: map[string][]UserVersion{}, devices: events.NewDeviceRegistry(), strs: map[string]string{},
 		metas: map[linkMeta]*linkMeta{}}
+}
+
+// SpoolTexts makes the archive keep item bodies in an unlinked file in dir
+// ("" for the system's temporary directory) instead of in memory, from the
+// next record it applies on; the file is made at the first body. Bodies
+// are then read back from the file by Item.Body. Call it before the first
+// Apply.
+func (a *Archive) SpoolTexts(dir string) {
+	a.spool, a.textDir = true, dir
+}
+
+// text returns s as an item body: spooled if the archive spools.
+func (a *Archive) text(s string) (text, error) {
+	if !a.spool || s == "" {
+		return text{s: s}, nil
+	}
+	if a.texts == nil {
+		f, err := newTextFile(a.textDir)
+		if err != nil {
+			return text{}, err
+		}
+		a.texts = f
+	}
+	return a.texts.put(s)
 }
 
 // intern returns one shared copy of s.
@@ -358,8 +398,9 @@ func (a *Archive) Applied() uint64 { return a.applied }
 // its payload does not decode. The chain keeps what it held before and
 // every later record of it is ignored; the other chains go on. Quarantine
 // is a function of the records alone, so a replay finds it again.
-// Apply returns no error today; the result is kept so that a fold that
-// cannot go on can say so.
+// Apply returns an error, and changes nothing, only if the archive cannot
+// hold a sound record: it cannot write or read its spooled bodies
+// (SpoolTexts). The record is not quarantined then; apply it again.
 func (a *Archive) Apply(rec events.Record) error {
 	if rec.Seq <= a.applied {
 		return nil
@@ -380,6 +421,9 @@ func (a *Archive) Apply(rec events.Record) error {
 	}
 	before := a.applied
 	if err := a.apply(rec); err != nil {
+		if le, ok := errors.AsType[*localError](err); ok {
+			return fmt.Errorf("apply event %s at %d: %w", rec.Event.ID, rec.Seq, le.err)
+		}
 		a.quarantineChain(chain, rec.Seq, err.Error())
 		return nil
 	}
@@ -387,6 +431,12 @@ func (a *Archive) Apply(rec events.Record) error {
 	a.noteHead(rec, before) // digest.go
 	return nil
 }
+
+// localError is a failure of the archive itself (its text file), not of
+// the record being applied.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
 
 // apply folds a sound record into its chain's state. On error it has
 // changed nothing.
@@ -517,7 +567,11 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		}
 		// The item and its first link share the attachments: amendments
 		// build a new slice and never write into this one.
-		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, Body: p.Body, OccurredAt: ev.OccurredAt,
+		body, err := a.text(p.Body)
+		if err != nil {
+			return &localError{err}
+		}
+		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, body: body, OccurredAt: ev.OccurredAt,
 			Requirements: a.internAll(p.Requirements), Attachments: ev.Attachments, Version: 1,
 			Chain: []Link{a.link(rec, 1)}}
 		it.SetExtra(a.internAll(p.Tags), p.Figures, p.Finding)
@@ -558,11 +612,22 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 			if err := ev.DecodeData(&p); err != nil {
 				return err
 			}
-			l.Changes = &Amendment{Changes: p.Changes, Before: it.before(p.Changes)}
+			// Read and write the bodies first: on an error nothing has changed.
+			before, err := it.before(p.Changes)
+			if err != nil {
+				return &localError{err}
+			}
+			body := it.body
+			if p.Changes.Body != nil {
+				if body, err = a.text(*p.Changes.Body); err != nil {
+					return &localError{err}
+				}
+			}
+			l.Changes = &Amendment{Changes: p.Changes, Before: before}
 			var e events.Evidence
-			e, it.OccurredAt = p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Body: it.Body, Requirements: it.Requirements,
+			e, it.OccurredAt = p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Requirements: it.Requirements,
 				Tags: it.Tags(), Figures: it.Figures()}, it.OccurredAt)
-			it.Kind, it.Title, it.Body, it.Requirements = events.Kind(a.intern(string(e.Kind))), e.Title, e.Body, a.internAll(e.Requirements)
+			it.Kind, it.Title, it.body, it.Requirements = events.Kind(a.intern(string(e.Kind))), e.Title, body, a.internAll(e.Requirements)
 			it.SetExtra(a.internAll(e.Tags), e.Figures, it.Finding())
 			if len(p.Changes.RemoveAttachments) > 0 || len(ev.Attachments) > 0 {
 				// A new slice: the old one is shared with earlier links.
@@ -588,8 +653,9 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 	return nil
 }
 
-// before returns copies of the item's values of the fields c changes.
-func (it *Item) before(c events.Changes) *events.Changes {
+// before returns copies of the item's values of the fields c changes, or
+// an error if it cannot read the item's body.
+func (it *Item) before(c events.Changes) (*events.Changes, error) {
 	var b events.Changes
 	if c.Kind != nil {
 		k := it.Kind
@@ -600,7 +666,10 @@ func (it *Item) before(c events.Changes) *events.Changes {
 		b.Title = &t
 	}
 	if c.Body != nil {
-		t := it.Body
+		t, err := it.Body()
+		if err != nil {
+			return nil, err
+		}
 		b.Body = &t
 	}
 	if c.OccurredAt != nil {
@@ -623,9 +692,9 @@ func (it *Item) before(c events.Changes) *events.Changes {
 		b.Figures = &f
 	}
 	if b.Empty() {
-		return nil
+		return nil, nil
 	}
-	return &b
+	return &b, nil
 }
 
 // internAll interns every string of ss in place.

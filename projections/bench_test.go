@@ -168,11 +168,19 @@ var benchLedger = sync.OnceValues(func() ([][]byte, error) {
 // from its stored bytes just before Apply, as Live does with what Follow
 // delivers, so that whatever the archive keeps of a decoded event counts;
 // the encoded input is live before and after and does not.
+// "memory" holds item bodies in memory (NewArchive); "spooled" keeps them
+// in a file as serve does (SpoolTexts).
 func BenchmarkArchiveMemory100k(b *testing.B) {
 	ledger, err := benchLedger()
 	if err != nil {
 		b.Fatal(err)
 	}
+	for _, mode := range []string{"memory", "spooled"} {
+		b.Run(mode, func(b *testing.B) { benchArchiveMemory(b, ledger, mode == "spooled") })
+	}
+}
+
+func benchArchiveMemory(b *testing.B, ledger [][]byte, spool bool) {
 	var retained uint64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -183,6 +191,9 @@ func BenchmarkArchiveMemory100k(b *testing.B) {
 		b.StartTimer()
 
 		a := projections.NewArchive()
+		if spool {
+			a.SpoolTexts(b.TempDir())
+		}
 		for seq, data := range ledger {
 			ev, err := events.Decode(data)
 			if err != nil {
@@ -213,20 +224,24 @@ func BenchmarkArchiveMemory100k(b *testing.B) {
 // what Follow and Apply do since quarantine: events.CheckStored (decode
 // and one SHA-256 over the stored bytes) and Apply, which checks that each
 // event links to its chain's head. "decode" is Decode and Apply: the same
-// without the hash check.
+// without the hash check. "spooled" is "checked" with the bodies kept in a
+// file, as serve keeps them.
 func BenchmarkReplay100k(b *testing.B) {
 	ledger, err := benchLedger()
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, mode := range []string{"decode", "checked"} {
+	for _, mode := range []string{"decode", "checked", "spooled"} {
 		b.Run(mode, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				a := projections.NewArchive()
+				if mode == "spooled" {
+					a.SpoolTexts(b.TempDir())
+				}
 				for seq, data := range ledger {
 					var ev *events.Event
 					var err error
-					if mode == "checked" {
+					if mode != "decode" {
 						ev, err = events.CheckStored(data)
 					} else {
 						ev, err = events.Decode(data)

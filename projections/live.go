@@ -56,6 +56,11 @@ func NewLive(src Source, log *slog.Logger) *Live {
 	return &Live{src: src, log: log, arch: NewArchive(), changed: make(chan struct{})}
 }
 
+// SpoolTexts makes the archive keep item bodies in an unlinked file in dir
+// rather than in memory (Archive.SpoolTexts): at a million events they are
+// most of its bytes. Call it before Run.
+func (l *Live) SpoolTexts(dir string) { l.arch.SpoolTexts(dir) }
+
 // Run follows the source until ctx is done, restarting after errors with a
 // backoff. A payload that does not decode stops the projection with an
 // error rather than skip an event; Run then keeps retrying so that an

@@ -208,6 +208,7 @@ func StartWith(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	live := projections.NewLive(l, nil)
+	live.SpoolTexts(t.TempDir()) // as serve does
 	done := make(chan struct{})
 	go func() { defer close(done); live.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
