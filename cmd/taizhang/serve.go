@@ -226,7 +226,8 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	archive := projections.NewLive(st.ledger, log)
-	archive.SpoolTexts(tmp)                        // item bodies on disk: most of the archive's bytes
+	// Item bodies on disk: they are most of the archive's bytes.
+	archive.SpoolTexts(tmp)
 	st.ledger.SetWriteCheck(archive.CheckWritable) // a quarantined unit takes no writes
 	projDone := make(chan struct{})
 	go func() { defer close(projDone); archive.Run(ctx) }()
