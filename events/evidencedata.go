@@ -18,12 +18,27 @@ import (
 // goes to DecodeData, so the result never depends on the path taken. The
 // strings returned share no memory with Data.
 func (e *Event) DecodeEvidenceSubmitted() (EvidenceSubmitted, error) {
-	if p, ok := scanEvidenceSubmitted(e.Data); ok {
+	if p, ok := scanEvidenceSubmitted(e.Data, nil); ok {
 		return p, nil
 	}
 	var p EvidenceSubmitted
 	err := e.DecodeData(&p)
 	return p, err
+}
+
+// DecodeEvidenceSubmittedBody is DecodeEvidenceSubmitted with the body
+// returned apart, as bytes, and p.Body empty: for a reader that stores the
+// body elsewhere and would only copy a string of it again. body may share
+// memory with e.Data: it is valid until e.Data changes.
+func (e *Event) DecodeEvidenceSubmittedBody() (p EvidenceSubmitted, body []byte, err error) {
+	if p, ok := scanEvidenceSubmitted(e.Data, &body); ok {
+		return p, body, nil
+	}
+	if err := e.DecodeData(&p); err != nil {
+		return EvidenceSubmitted{}, nil, err
+	}
+	body, p.Body = []byte(p.Body), ""
+	return p, body, nil
 }
 
 // kindNames interns the evidence kinds, as interned does the envelope's
@@ -38,15 +53,22 @@ var kindNames = func() map[string]Kind {
 
 // scanEvidenceSubmitted reads b if it is an EvidenceSubmitted payload in
 // canonical form and returns what json.Unmarshal would; ok is false for any
-// input it is not sure of.
-func scanEvidenceSubmitted(b []byte) (p EvidenceSubmitted, ok bool) {
+// input it is not sure of. With body set, the body goes there instead of
+// into p.Body, possibly as a sub-slice of b.
+func scanEvidenceSubmitted(b []byte, body *[]byte) (p EvidenceSubmitted, ok bool) {
 	s := scanner{b: b}
 	if !s.lit(`{`) {
 		return p, false
 	}
 	more := false // a field has been read: the next one follows a comma
-	if s.field(`"body":`, &more) && !s.text(&p.Body) {
-		return p, false
+	if s.field(`"body":`, &more) {
+		if body == nil {
+			if !s.text(&p.Body) {
+				return p, false
+			}
+		} else if *body, ok = s.textBytes(); !ok {
+			return p, false
+		}
 	}
 	if s.field(`"device":`, &more) {
 		d := &DeviceSignature{}

@@ -61,7 +61,9 @@ func sealed(t testing.TB, p events.EvidenceSubmitted) (inMemory, stored *events.
 
 // checkEvidence holds DecodeEvidenceSubmitted to DecodeData over data: the
 // same value and no error where it succeeds, the same error where it
-// fails, and strings that do not share data's memory.
+// fails, and strings that do not share data's memory. It holds
+// DecodeEvidenceSubmittedBody to them too: the same error, the same value
+// but for the body, which it gives apart.
 func checkEvidence(t *testing.T, data []byte) (events.EvidenceSubmitted, error) {
 	t.Helper()
 	ev := &events.Event{ID: uuid.MustParse("0190a0a0-0000-7000-8000-000000000001"), Type: events.TypeEvidenceSubmitted,
@@ -69,6 +71,17 @@ func checkEvidence(t *testing.T, data []byte) (events.EvidenceSubmitted, error) 
 	var want events.EvidenceSubmitted
 	wantErr := ev.DecodeData(&want)
 	got, err := ev.DecodeEvidenceSubmitted()
+	apart, body, bodyErr := ev.DecodeEvidenceSubmittedBody()
+	if (bodyErr == nil) != (err == nil) || bodyErr != nil && bodyErr.Error() != err.Error() {
+		t.Fatalf("%q: DecodeEvidenceSubmittedBody's error %v, DecodeEvidenceSubmitted's %v", data, bodyErr, err)
+	}
+	if err == nil {
+		whole := apart
+		whole.Body = string(body) // before Data changes: body may share it
+		if apart.Body != "" || !reflect.DeepEqual(whole, got) {
+			t.Fatalf("%q: DecodeEvidenceSubmittedBody gives %#v and body %q, DecodeEvidenceSubmitted %#v", data, apart, body, got)
+		}
+	}
 	fast := events.EvidenceSubmittedFast(data)
 	for i := range ev.Data {
 		ev.Data[i] = 'X' // what aliases the buffer changes with it

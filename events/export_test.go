@@ -11,7 +11,7 @@ var DecodeJSON = decodeJSON
 // EvidenceSubmittedFast reports whether DecodeEvidenceSubmitted reads b in
 // its one pass, so that the tests can show stored payloads take it.
 func EvidenceSubmittedFast(b []byte) bool {
-	_, ok := scanEvidenceSubmitted(b)
+	_, ok := scanEvidenceSubmitted(b, nil)
 	return ok
 }
 

@@ -346,10 +346,11 @@ func (a *Archive) SpoolTexts(dir string) {
 	a.spool, a.textDir = true, dir
 }
 
-// text returns s as an item body: spooled if the archive spools.
-func (a *Archive) text(s string) (text, error) {
-	if !a.spool || s == "" {
-		return text{s: s}, nil
+// text returns s as an item body: spooled if the archive spools. It does
+// not keep s.
+func (a *Archive) text(s []byte) (text, error) {
+	if !a.spool || len(s) == 0 {
+		return text{s: string(s)}, nil
 	}
 	if a.texts == nil {
 		f, err := newTextFile(a.textDir)
@@ -558,7 +559,9 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		u.Unit.Name, u.Unit.Type, u.Unit.Parent, u.Unit.Headcount = p.Name, p.UnitType, p.Parent, p.Headcount
 		u.Unit.RegisteredAt = ev.RecordedAt
 	case events.TypeEvidenceSubmitted:
-		p, err := ev.DecodeEvidenceSubmitted() // DecodeData's result, without reflection for a stored payload
+		// DecodeData's result, without reflection for a stored payload, and
+		// the body apart: text copies it once, into memory or its file.
+		p, b, err := ev.DecodeEvidenceSubmittedBody()
 		if err != nil {
 			return err
 		}
@@ -567,7 +570,7 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		}
 		// The item and its first link share the attachments: amendments
 		// build a new slice and never write into this one.
-		body, err := a.text(p.Body)
+		body, err := a.text(b)
 		if err != nil {
 			return &localError{err}
 		}
@@ -619,7 +622,7 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 			}
 			body := it.body
 			if p.Changes.Body != nil {
-				if body, err = a.text(*p.Changes.Body); err != nil {
+				if body, err = a.text([]byte(*p.Changes.Body)); err != nil {
 					return &localError{err}
 				}
 			}

@@ -62,10 +62,10 @@ func newTextFile(dir string) (*textFile, error) {
 }
 
 // put stores s and returns its text. Empty and very long texts are held
-// in memory.
-func (t *textFile) put(s string) (text, error) {
-	if s == "" || len(s) >= 1<<textLenBits {
-		return text{s: s}, nil
+// in memory. put does not keep s.
+func (t *textFile) put(s []byte) (text, error) {
+	if len(s) == 0 || len(s) >= 1<<textLenBits {
+		return text{s: string(s)}, nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -188,7 +188,7 @@ func TestTextFileConcurrent(t *testing.T) {
 		defer close(done)
 		for i := range 3000 {
 			s := fmt.Sprintf("%d:", i) + strings.Repeat("字", i%400)
-			ref, err := f.put(s)
+			ref, err := f.put([]byte(s))
 			if err != nil {
 				t.Error(err)
 				return
