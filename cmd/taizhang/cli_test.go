@@ -6,18 +6,44 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"taizhang/client"
 )
 
 // cli runs a client command against s with token and returns its exit
 // status, stdout and stderr.
+//
+// Like a script that passes the sequence of one command's write to the
+// next (read-your-writes), the command starts from the largest sequence the
+// test's requests to s were answered with (TAIZHANG_MIN_SEQ, unless the
+// test sets that itself), and the sequences its own writes were answered
+// with are noted for the test's later requests to s.
 func cli(t *testing.T, s *server, token string, args ...string) (int, string, string) {
 	t.Helper()
 	t.Setenv("TAIZHANG_URL", s.URL)
 	t.Setenv("TAIZHANG_TOKEN", token)
+	given, own := os.LookupEnv("TAIZHANG_MIN_SEQ")
+	if !own {
+		if n := s.seq.Load(); n > 0 {
+			given = strconv.FormatUint(n, 10)
+			os.Setenv("TAIZHANG_MIN_SEQ", given) // t.Setenv above: no test runs in parallel
+			defer os.Unsetenv("TAIZHANG_MIN_SEQ")
+		}
+	}
+	from, _ := strconv.ParseUint(given, 10, 64)
+	var made []*client.Client
+	madeClient = func(c *client.Client) { made = append(made, c) }
+	defer func() { madeClient = nil }()
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), args, nil, &out, &errb)
+	for _, c := range made {
+		if n := c.Seq(); n > from { // above its start: a sequence s answered with
+			s.noteSeqN(n)
+		}
+	}
 	return code, out.String(), errb.String()
 }
 

@@ -12,15 +12,19 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"taizhang/events"
+	"taizhang/gate"
 	"taizhang/internal/testenv"
 )
 
@@ -34,6 +38,14 @@ type server struct {
 	cancel context.CancelFunc
 	done   chan int
 	log    *syncBuffer
+
+	// seq is the largest ledger sequence (X-Taizhang-Seq) this server has
+	// answered the test's requests with. An answer to a write does not wait
+	// for the projection, so do sends it on every later request as
+	// X-Taizhang-Min-Seq, as the CLI does and the README's read-your-writes
+	// protocol asks of any client, unless the request names its own
+	// minimum (?min_seq= or the header).
+	seq atomic.Uint64
 }
 
 type syncBuffer struct {
@@ -163,26 +175,111 @@ func (r reply) errCode(t *testing.T) string {
 
 func (s *server) do(t *testing.T, token, method, path, contentType string, body io.Reader) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
+	return s.doWith(t, token, method, path, contentType, body, nil)
+}
+
+// doWith is do with extra request headers hdr. Unless path or hdr names a
+// minimum sequence itself, or path is a probe (probeFree), the request
+// carries the largest X-Taizhang-Seq the server has answered with
+// (server.seq) as X-Taizhang-Min-Seq, so that a read after a write sees
+// it; a 503 behind to that minimum is asked again, as the CLI does, for up
+// to a minute (each time the server waits --min-seq-wait). The answer's
+// X-Taizhang-Seq is noted.
+func (s *server) doWith(t *testing.T, token, method, path, contentType string, body io.Reader, hdr http.Header) reply {
+	t.Helper()
+	want := uint64(0)
+	if !probeFree(path) && !namesMinSeq(path, hdr) {
+		want = s.seq.Load()
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	var payload []byte
+	if want > 0 && body != nil {
+		var err error
+		if payload, err = io.ReadAll(body); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if want > 0 && body != nil {
+			body = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequest(method, s.URL+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		for k, v := range hdr {
+			req.Header[http.CanonicalHeaderKey(k)] = v
+		}
+		if want > 0 {
+			req.Header.Set(gate.HeaderMinSeq, strconv.FormatUint(want, 10))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.noteSeq(resp.Header)
+		r := reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+		if want > 0 && r.behind() && time.Now().Before(deadline) {
+			continue
+		}
+		return r
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// namesMinSeq reports whether a request names its own minimum sequence, in
+// its query or its headers.
+func namesMinSeq(path string, hdr http.Header) bool {
+	if _, q, ok := strings.Cut(path, "?"); ok {
+		if v, err := url.ParseQuery(q); err != nil || v.Has("min_seq") {
+			return true // a malformed query is the test's own, sent as it is
+		}
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	return hdr.Get(gate.HeaderMinSeq) != ""
+}
+
+// probeFree reports whether path is a probe or a scrape (/healthz,
+// /readyz, /metrics), which no client sends a minimum sequence with: they
+// say how the server is, not what it holds.
+func probeFree(path string) bool {
+	p, _, _ := strings.Cut(path, "?")
+	return p == "/healthz" || p == "/readyz" || p == "/metrics"
+}
+
+// behind reports whether r is the 503 behind of a minimum sequence not
+// reached in time.
+func (r reply) behind() bool {
+	var e struct {
+		Error struct{ Code string } `json:"error"`
 	}
-	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return r.Status == http.StatusServiceUnavailable && json.Unmarshal(r.Body, &e) == nil && e.Error.Code == "behind"
+}
+
+// noteSeq raises server.seq to the X-Taizhang-Seq of an answer, if any.
+func (s *server) noteSeq(h http.Header) {
+	if n, err := strconv.ParseUint(h.Get(gate.HeaderSeq), 10, 64); err == nil {
+		s.noteSeqN(n)
+	}
+}
+
+// noteSeqN raises server.seq to n.
+func (s *server) noteSeqN(n uint64) {
+	for {
+		old := s.seq.Load()
+		if n <= old || s.seq.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 func (s *server) get(t *testing.T, token, path string) reply {

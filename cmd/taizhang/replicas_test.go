@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,22 +48,7 @@ func applied(st httpserver.Status, name string) uint64 {
 // getWith GETs path with one extra request header.
 func (s *server) getWith(t *testing.T, token, path, header, value string) reply {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set(header, value)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	return s.doWith(t, token, http.MethodGet, path, "", nil, http.Header{header: {value}})
 }
 
 // storedCheckpoint is one message of the checkpoint stream, read raw.
