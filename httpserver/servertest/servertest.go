@@ -20,8 +20,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +37,7 @@ import (
 	"taizhang/blobstore/dir"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
+	"taizhang/gate"
 	"taizhang/httpserver"
 	"taizhang/internal/testenv"
 	"taizhang/projections"
@@ -80,6 +83,13 @@ type Env struct {
 	Access *natsaccess.Log // with Options.AccessLog only
 	Clock  *Clock
 	Tokens map[string]string // name → token
+
+	// seq is the largest ledger sequence (X-Taizhang-Seq) the server has
+	// answered the test's requests with. An answer to a write does not
+	// wait for the projection, so DoH sends it on every later request as
+	// X-Taizhang-Min-Seq, as the CLI does and the read-your-writes protocol
+	// asks of any client, unless the request names its own minimum.
+	seq atomic.Uint64
 }
 
 // TestPlan is the plan New publishes (test-plan, for villages).
@@ -254,28 +264,101 @@ func (e *Env) Do(who, method, path, contentType string, body io.Reader) (int, st
 }
 
 // DoH is Do with request headers hdr, answering the response headers too.
+// Unless path or hdr names a minimum sequence itself, or path is a probe
+// (/healthz, /readyz, /metrics), the request carries the largest
+// X-Taizhang-Seq the server has answered with as X-Taizhang-Min-Seq, so
+// that a read after a write sees it; a 503 behind to that minimum is asked
+// again, as the CLI does, for up to a minute (each time the server waits
+// Options.MinSeqWait). The answer's X-Taizhang-Seq is noted.
 func (e *Env) DoH(who, method, path, contentType string, body io.Reader, hdr http.Header) (int, http.Header, string) {
 	e.T.Helper()
-	req, err := http.NewRequest(method, e.URL+path, body)
+	want := uint64(0)
+	if !probe(path) && !namesMinSeq(path, hdr) {
+		want = e.seq.Load()
+	}
+	var payload []byte
+	if want > 0 && body != nil {
+		var err error
+		if payload, err = io.ReadAll(body); err != nil {
+			e.T.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if want > 0 && body != nil {
+			body = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequest(method, e.URL+path, body)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		if who != "" {
+			req.Header.Set("Authorization", "Bearer "+e.Tokens[who])
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		if want > 0 {
+			req.Header.Set(gate.HeaderMinSeq, strconv.FormatUint(want, 10))
+		}
+		resp, err := NoRedirect.Do(req)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		e.NoteSeq(resp.Header)
+		if want > 0 && behind(resp.StatusCode, b) && time.Now().Before(deadline) {
+			continue
+		}
+		return resp.StatusCode, resp.Header, string(b)
+	}
+}
+
+// NoteSeq raises the sequence DoH sends as the minimum to the
+// X-Taizhang-Seq of h (an answer to a request the test sent itself).
+func (e *Env) NoteSeq(h http.Header) {
+	n, err := strconv.ParseUint(h.Get(gate.HeaderSeq), 10, 64)
 	if err != nil {
-		e.T.Fatal(err)
+		return
 	}
-	if who != "" {
-		req.Header.Set("Authorization", "Bearer "+e.Tokens[who])
+	for {
+		old := e.seq.Load()
+		if n <= old || e.seq.CompareAndSwap(old, n) {
+			return
+		}
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+}
+
+// namesMinSeq reports whether a request names its own minimum sequence, in
+// its query or its headers.
+func namesMinSeq(path string, hdr http.Header) bool {
+	if _, q, ok := strings.Cut(path, "?"); ok {
+		if v, err := url.ParseQuery(q); err != nil || v.Has("min_seq") {
+			return true // a malformed query is the test's own, sent as it is
+		}
 	}
-	for k, v := range hdr {
-		req.Header[k] = v
+	return hdr.Get(gate.HeaderMinSeq) != ""
+}
+
+// probe reports whether path is a probe or a scrape, which no client
+// sends a minimum sequence with: they say how the server is, not what it
+// holds.
+func probe(path string) bool {
+	p, _, _ := strings.Cut(path, "?")
+	return p == "/healthz" || p == "/readyz" || p == "/metrics"
+}
+
+// behind reports whether an answer is the 503 behind of a minimum
+// sequence not reached in time.
+func behind(status int, body []byte) bool {
+	var e struct {
+		Error struct{ Code string } `json:"error"`
 	}
-	resp, err := NoRedirect.Do(req)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return status == http.StatusServiceUnavailable && json.Unmarshal(body, &e) == nil && e.Error.Code == "behind"
 }
 
 // NoRedirect is a client that answers redirects instead of following them.
