@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"taizhang/events"
+	"taizhang/internal/spool"
 	"taizhang/projections/plan"
 )
 
@@ -313,7 +314,7 @@ type Archive struct {
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
 	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
 	heads   map[string]chainHead     // every chain's last applied event (digest.go)
-	texts   *textFile                // item bodies, if spooled (SpoolTexts); made at the first
+	texts   *spool.File              // item bodies, if spooled (SpoolTexts); made at the first
 	spool   bool                     // whether to spool bodies into texts
 	textDir string                   // where texts is made
 
@@ -353,13 +354,13 @@ func (a *Archive) text(s []byte) (text, error) {
 		return text{s: string(s)}, nil
 	}
 	if a.texts == nil {
-		f, err := newTextFile(a.textDir)
+		f, err := spool.New(a.textDir)
 		if err != nil {
-			return text{}, err
+			return text{}, fmt.Errorf("the archive's text file: %w", err)
 		}
 		a.texts = f
 	}
-	return a.texts.put(s)
+	return putText(a.texts, s)
 }
 
 // intern returns one shared copy of s.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,8 +112,8 @@ func TestSpooledTextsGiveTheSameArchive(t *testing.T) {
 	if inFile == 0 || empty == 0 {
 		t.Errorf("%d bodies in the file, %d empty: the script should have both", inFile, empty)
 	}
-	if spooled.texts.size == 0 || len(spooled.texts.buf) == 0 {
-		t.Errorf("text file holds %d bytes written and %d buffered: the script should reach both", spooled.texts.size, len(spooled.texts.buf))
+	if w, b := spooled.texts.Sizes(); w == 0 || b == 0 {
+		t.Errorf("text file holds %d bytes written and %d buffered: the script should reach both", w, b)
 	}
 	// An amendment's before value is what the body was.
 	l := u.Item(uuid.MustParse("0190a0a0-0000-7000-8000-000000000001")).Chain[1]
@@ -153,7 +152,7 @@ func TestSpoolFailureChangesNothing(t *testing.T) {
 	b.SpoolTexts(t.TempDir())
 	n := len(recs) - 6 // before the amendments
 	fold(t, b, recs[:n])
-	b.texts.err = fmt.Errorf("disk full")
+	b.texts.Fail(fmt.Errorf("disk full"))
 	if err := b.Apply(recs[n]); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("amendment with a failing text file: %v", err)
 	}
@@ -162,63 +161,11 @@ func TestSpoolFailureChangesNothing(t *testing.T) {
 		t.Fatalf("after a failed amendment: version %d, %d links, applied %d, body %.20q", it.Version, len(it.Chain), b.Applied(), body)
 	}
 
-	b.texts.f.Close() // the file is gone
+	b.texts.Close() // the file is gone
 	if _, err := it.Body(); err == nil {
 		t.Fatal("Body of an unreadable file: no error")
 	}
 	if _, err := it.MarshalJSON(); err == nil {
 		t.Fatal("MarshalJSON of an item whose body cannot be read: no error")
-	}
-}
-
-// TestTextFileConcurrent writes and reads texts at once (run it with
-// -race): every text reads back as written, whether in the buffer or the
-// file.
-func TestTextFileConcurrent(t *testing.T) {
-	f, err := newTextFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var refs []text
-	var want []string
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	wg.Go(func() {
-		defer close(done)
-		for i := range 3000 {
-			s := fmt.Sprintf("%d:", i) + strings.Repeat("字", i%400)
-			ref, err := f.put([]byte(s))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			refs, want = append(refs, ref), append(want, s)
-			mu.Unlock()
-		}
-	})
-	check := func() {
-		mu.Lock()
-		rs, ws := refs, want
-		mu.Unlock()
-		for i := range rs {
-			if got, err := rs[i].get(); err != nil || got != ws[i] {
-				t.Fatalf("text %d: %.20q, %v", i, got, err)
-			}
-		}
-	}
-	for reading := true; reading; {
-		select {
-		case <-done:
-			reading = false
-		default:
-		}
-		check()
-	}
-	wg.Wait()
-	check()
-	if f.size == 0 {
-		t.Fatal("nothing was flushed to the file: the test reads only the buffer")
 	}
 }

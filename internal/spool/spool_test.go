@@ -1,0 +1,99 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestConcurrent writes and reads texts at once (run it with
+// -race): every text reads back as written, whether in the buffer or the
+// file.
+func TestConcurrent(t *testing.T) {
+	f, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var refs []Ref
+	var want []string
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Go(func() {
+		defer close(done)
+		for i := range 3000 {
+			s := fmt.Sprintf("%d:", i) + strings.Repeat("字", i%400)
+			ref, err := f.Put([]byte(s))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			refs, want = append(refs, ref), append(want, s)
+			mu.Unlock()
+		}
+	})
+	check := func() {
+		mu.Lock()
+		rs, ws := refs, want
+		mu.Unlock()
+		for i := range rs {
+			if got, err := f.Get(rs[i]); err != nil || string(got) != ws[i] {
+				t.Fatalf("text %d: %.20q, %v", i, got, err)
+			}
+		}
+	}
+	for reading := true; reading; {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		check()
+	}
+	wg.Wait()
+	check()
+	if w, _ := f.Sizes(); w == 0 {
+		t.Fatal("nothing was flushed to the file: the test reads only the buffer")
+	}
+}
+
+// TestErrors: a string too long, a failed disk and a closed file are
+// errors, never a wrong string.
+func TestErrors(t *testing.T) {
+	f, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Put(make([]byte, MaxLen+1)); !errors.Is(err, ErrTooLong) {
+		t.Fatalf("Put of MaxLen+1 bytes: %v", err)
+	}
+	big := []byte(strings.Repeat("x", flushAt))
+	r1, err := f.Put(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := f.Put([]byte("tail")) // flushes big to the file
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, b := f.Sizes(); w != flushAt || b != 4 {
+		t.Fatalf("sizes %d, %d", w, b)
+	}
+	f.Fail(errors.New("disk full"))
+	if _, err := f.Put([]byte("more")); err == nil || err.Error() != "disk full" {
+		t.Fatalf("Put after Fail: %v", err)
+	}
+	if b, err := f.Get(r2); err != nil || string(b) != "tail" {
+		t.Fatalf("Get of the buffered string after Fail: %q, %v", b, err)
+	}
+	f.Close()
+	if b, err := f.Get(r1); err == nil {
+		t.Fatalf("Get from a closed file: %d bytes, no error", len(b))
+	}
+	if _, err := New(t.TempDir() + "/missing"); err == nil {
+		t.Fatal("New in a missing directory: no error")
+	}
+}
