@@ -517,7 +517,8 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 	}()
 	ledger, err := whilePlacing(ctx, log, "the ledger", func() (*tzjs.Ledger, error) {
 		return tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend,
-			IndexFeed: 3 * time.Second /* the archive follows the ledger at once */})
+			IndexFeed:  3 * time.Second, /* the archive follows the ledger at once */
+			HistoryDir: filepath.Join(c.data, "tmp") /* and feeds the history cache */})
 	})
 	if err != nil {
 		return nil, explainReplicas(err, c, st.replicas)

@@ -20,3 +20,12 @@ type getFunc func(ctx context.Context, seq uint64) (*js.RawStreamMsg, error)
 func (f getFunc) GetMsg(ctx context.Context, seq uint64, _ ...js.GetMsgOpt) (*js.RawStreamMsg, error) {
 	return f(ctx, seq)
 }
+
+// HistoryCacheHitsForTest returns how many reads l's history cache
+// served.
+func HistoryCacheHitsForTest(l *Ledger) int64 {
+	if l.hist == nil {
+		return 0
+	}
+	return l.hist.hits.Load()
+}

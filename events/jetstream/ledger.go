@@ -58,6 +58,15 @@ type Config struct {
 	// consumer once caught up, or as soon as no Follow has fed it for
 	// IndexFeed. Appends are decided exactly as without it.
 	IndexFeed time.Duration
+	// HistoryDir, if set, has the ledger keep a local copy of the chains'
+	// stored messages in an unlinked file there, fed by a projection's
+	// Follow of the stream from its start (as IndexFeed), and read a
+	// chain's history (History, StoredHistory and the reads of the plans
+	// and users chains) from it whenever it holds every message up to the
+	// chain's last; otherwise from the stream, as without it. It costs
+	// about the stream's size on disk and 24 bytes of memory an event;
+	// what it returns is what the stream holds.
+	HistoryDir string
 }
 
 // Ledger appends events to and reads them from the ledger stream. It is safe
@@ -73,6 +82,7 @@ type Ledger struct {
 	reaping sync.WaitGroup // consumer deletions in flight
 
 	idx          *index
+	hist         *histCache                               // nil unless Config.HistoryDir
 	loadPatience time.Duration                            // see loadSeq
 	msgs         msgGetter                                // stream, unless a test injects faults
 	writeCheck   atomic.Pointer[func(chain string) error] // see SetWriteCheck
@@ -169,6 +179,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("open ledger stream %s: %w", cfg.Stream, err)
 	}
 	l := &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}, idx: newIndex(), loadPatience: loadSeqPatience, msgs: st, followDone: make(chan struct{})}
+	if cfg.HistoryDir != "" {
+		l.hist = newHistCache(cfg.HistoryDir, cfg.Prefix)
+	}
 	fctx, stop := context.WithCancel(context.Background())
 	l.stopFollow = stop
 	go func() { defer close(l.followDone); l.follow(fctx) }()
@@ -214,6 +227,9 @@ func (l *Ledger) Close() {
 	l.stopFollow()
 	<-l.followDone
 	l.reaping.Wait()
+	if l.hist != nil {
+		l.hist.close()
+	}
 }
 
 // Stream returns the underlying JetStream stream (for tests and tools).

@@ -66,7 +66,7 @@ func (l *Ledger) StoredHistory(ctx context.Context, unit string, fn func(seq uin
 	if err != nil {
 		return fmt.Errorf("history of unit %s: %w", unit, unavailable(err))
 	}
-	err = l.scan(ctx, filter, 1, last.Sequence, func(seq uint64, data []byte) (bool, error) {
+	err = l.scanChain(ctx, filter, 1, last.Sequence, func(seq uint64, data []byte) (bool, error) {
 		return true, fn(seq, data)
 	})
 	if err != nil {
@@ -108,7 +108,7 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 		// Everything up to end: read the raw messages, then decode them on
 		// all cores (decoding costs more than reading).
 		var raws []raw
-		err = l.scan(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
+		err = l.scanChain(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
 			raws = append(raws, raw{seq, data})
 			return true, nil
 		})
@@ -117,7 +117,7 @@ func (l *Ledger) read(ctx context.Context, filter string, asOf time.Time) ([]eve
 		}
 		return decodeAll(raws)
 	}
-	err = l.scan(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
+	err = l.scanChain(ctx, filter, 1, end, func(seq uint64, data []byte) (bool, error) {
 		ev, err := events.Decode(data)
 		if err != nil {
 			return false, undecodable(seq, data, err)
@@ -199,6 +199,20 @@ func (l *Ledger) scan(ctx context.Context, filter string, from, end uint64, fn f
 		return nil
 	}
 	return err
+}
+
+// scanChain is scan for a chain's own subject (filter is
+// UnitSubjects(chain)): from the history cache if it holds the read, else
+// from the stream.
+func (l *Ledger) scanChain(ctx context.Context, filter string, from, end uint64, fn func(seq uint64, data []byte) (bool, error)) error {
+	if l.hist != nil {
+		if chain, ok := strings.CutPrefix(filter, l.cfg.Prefix+"."); ok {
+			if err := l.hist.scan(chain, from, end, fn); !errors.Is(err, errNotCached) {
+				return err
+			}
+		}
+	}
+	return l.scan(ctx, filter, from, end, fn)
 }
 
 // consume runs an ordered consumer with cfg and hands each message to fn
@@ -289,6 +303,9 @@ func (l *Ledger) Follow(ctx context.Context, from uint64, fn func(events.Record)
 		}
 		seq := md.Sequence.Stream
 		l.idx.feed(prev, seq, m.Subject(), m.Headers(), l.cfg.Prefix) // the id index too, if it is here (see index.feed)
+		if l.hist != nil {
+			l.hist.feed(prev, seq, m.Subject(), m.Data()) // and the history cache
+		}
 		prev = seq
 		return fn(l.check(seq, m.Subject(), m.Data()))
 	})

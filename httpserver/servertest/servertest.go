@@ -204,7 +204,7 @@ func StartWith(t testing.TB, o Options) *Env {
 	if nc == nil {
 		nc = testenv.StartNATS(t).Connect(t)
 	}
-	l, err := tzjs.Open(ctx, nc, tzjs.Config{Now: o.Now})
+	l, err := tzjs.Open(ctx, nc, tzjs.Config{Now: o.Now, HistoryDir: t.TempDir()}) // as serve does
 	if err != nil {
 		t.Fatal(err)
 	}
