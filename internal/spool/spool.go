@@ -26,18 +26,34 @@ const MaxLen = 1<<lenBits - 1
 // ErrTooLong is the error of Put for a string longer than MaxLen.
 var ErrTooLong = errors.New("longer than a spool holds")
 
-// flushAt is how much Put buffers before it writes.
-const flushAt = 256 << 10
+// flushAt is how much Put buffers before it writes; inFlight is how many
+// buffers may be being written at once, each by a goroutine of its own,
+// so that a Put that fills a buffer hands it over and goes on.
+const (
+	flushAt  = 256 << 10
+	inFlight = 4
+)
 
-// File is an append-only spool file. Writes are buffered; a string is
-// either wholly in the file (offset below size) or wholly in the buffer.
-// Put and Get may be called concurrently.
+// File is an append-only spool file. Writes are buffered and done in the
+// background; a string is wholly in the current buffer, in one being
+// written, or in the file. Put and Get may be called concurrently.
 type File struct {
-	mu   sync.Mutex
-	f    *os.File
-	size int64  // bytes written to f
-	buf  []byte // the bytes after size, not yet written
-	err  error  // the first write error; every later Put fails with it
+	mu      sync.Mutex
+	f       *os.File
+	end     int64   // offset of buf's first byte: every byte before it is written or being written
+	buf     []byte  // the bytes from end on
+	writing []chunk // buffers being written
+	free    [][]byte
+	slots   chan struct{} // one token a buffer being written
+	done    chan struct{} // closed by Close
+	closed  bool
+	err     error // the first write error; every later Put fails with it
+}
+
+// chunk is a buffer being written at off.
+type chunk struct {
+	off int64
+	b   []byte
 }
 
 // New makes an unlinked spool file in dir ("" for the system's temporary
@@ -51,7 +67,7 @@ func New(dir string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("unlink a spool file: %w", err)
 	}
-	return &File{f: f, buf: make([]byte, 0, flushAt)}, nil
+	return &File{f: f, buf: make([]byte, 0, flushAt), slots: make(chan struct{}, inFlight), done: make(chan struct{})}, nil
 }
 
 // Put appends b and returns its Ref. It does not keep b. It fails with
@@ -66,17 +82,59 @@ func (s *File) Put(b []byte) (Ref, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
-	if len(s.buf)+len(b) > flushAt {
-		if _, err := s.f.WriteAt(s.buf, s.size); err != nil {
-			s.err = fmt.Errorf("write a spool file: %w", err)
-			return 0, s.err
-		}
-		s.size += int64(len(s.buf))
-		s.buf = s.buf[:0]
+	if len(s.buf)+len(b) > flushAt && len(s.buf) > 0 && !s.flushLocked() {
+		return 0, s.err
 	}
-	off := s.size + int64(len(s.buf))
+	off := s.end + int64(len(s.buf))
 	s.buf = append(s.buf, b...)
 	return Ref(uint64(off)<<lenBits | uint64(len(b))), nil
+}
+
+// flushLocked hands the buffer to a writer goroutine, waiting for a slot
+// if inFlight are being written; s.mu is held. It reports false if the
+// file was closed meanwhile.
+func (s *File) flushLocked() bool {
+	s.mu.Unlock()
+	select {
+	case s.slots <- struct{}{}:
+	case <-s.done:
+		s.mu.Lock()
+		return false
+	}
+	s.mu.Lock()
+	c := chunk{s.end, s.buf}
+	s.writing = append(s.writing, c)
+	s.end += int64(len(s.buf))
+	if n := len(s.free); n > 0 {
+		s.buf, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		s.buf = make([]byte, 0, flushAt)
+	}
+	go s.write(c)
+	return true
+}
+
+// write writes c, then lets Get read it from the file.
+func (s *File) write(c chunk) {
+	_, err := s.f.WriteAt(c.b, c.off)
+	s.mu.Lock()
+	if err != nil {
+		if s.err == nil {
+			s.err = fmt.Errorf("write a spool file: %w", err)
+		}
+		// c stays in writing: what Put returned for it is still read from
+		// memory.
+	} else {
+		for i := range s.writing {
+			if s.writing[i].off == c.off {
+				s.writing = append(s.writing[:i], s.writing[i+1:]...)
+				break
+			}
+		}
+		s.free = append(s.free, c.b[:0])
+	}
+	s.mu.Unlock()
+	<-s.slots
 }
 
 // Len returns the length of the string at r.
@@ -84,27 +142,44 @@ func (r Ref) Len() int { return int(r & MaxLen) }
 
 // Get returns a new copy of the string at r, which Put returned.
 func (s *File) Get(r Ref) ([]byte, error) {
-	off, n := int64(r>>lenBits), r.Len()
+	off, n := int64(r>>lenBits), int64(r.Len())
 	s.mu.Lock()
-	if off >= s.size {
-		b := append([]byte(nil), s.buf[off-s.size:off-s.size+int64(n)]...)
+	if off >= s.end {
+		b := append([]byte(nil), s.buf[off-s.end:off-s.end+n]...)
 		s.mu.Unlock()
 		return b, nil
 	}
+	for _, c := range s.writing {
+		if off >= c.off && off < c.off+int64(len(c.b)) {
+			b := append([]byte(nil), c.b[off-c.off:off-c.off+n]...)
+			s.mu.Unlock()
+			return b, nil
+		}
+	}
 	s.mu.Unlock()
-	b := make([]byte, n) // below size the file never changes: read unlocked
+	b := make([]byte, n) // written: the file never changes there, read unlocked
 	if _, err := s.f.ReadAt(b, off); err != nil {
 		return nil, fmt.Errorf("read a spool file at %d: %w", off, err)
 	}
 	return b, nil
 }
 
-// Close closes the file; later Gets of what it wrote fail, and later Puts.
+// Close waits for the writes in progress and closes the file; later
+// Gets of what it wrote fail, and later Puts.
 func (s *File) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
 	if s.err == nil {
 		s.err = errors.New("spool file closed")
+	}
+	close(s.done)
+	s.mu.Unlock()
+	for range inFlight {
+		s.slots <- struct{}{}
 	}
 	return s.f.Close()
 }
@@ -117,9 +192,10 @@ func (s *File) Fail(err error) {
 	s.err = err
 }
 
-// Sizes returns the bytes written to the file and those still buffered.
+// Sizes returns the bytes handed to the file (written or being written)
+// and those still buffered.
 func (s *File) Sizes() (written, buffered int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.size, int64(len(s.buf))
+	return s.end, int64(len(s.buf))
 }

@@ -97,3 +97,35 @@ func TestErrors(t *testing.T) {
 		t.Fatal("New in a missing directory: no error")
 	}
 }
+
+// TestClose: Close waits for the writes in progress, can be called again,
+// and a Put after it fails; what was read before stays as it was.
+func TestClose(t *testing.T) {
+	f, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []Ref
+	chunk := []byte(strings.Repeat("字", 20000))
+	for range 4 * inFlight * flushAt / len(chunk) {
+		r, err := f.Put(chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, r)
+	}
+	for _, r := range refs {
+		if b, err := f.Get(r); err != nil || string(b) != string(chunk) {
+			t.Fatalf("Get before Close: %d bytes, %v", len(b), err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := f.Put([]byte("x")); err == nil {
+		t.Fatal("Put after Close: no error")
+	}
+}
