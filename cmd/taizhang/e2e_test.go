@@ -19,6 +19,13 @@ func TestEndToEndEmbedded(t *testing.T) {
 	ledgerFlow(t, s)
 }
 
+// TestEndToEndWithoutHistoryCache: the same flow with every history read
+// from the stream (--no-history-cache).
+func TestEndToEndWithoutHistoryCache(t *testing.T) {
+	s := startServer(t, "", "--no-history-cache")
+	ledgerFlow(t, s)
+}
+
 // submitAnswer is a submission's receipt, as the client package reads it.
 type submitAnswer = client.Receipt
 

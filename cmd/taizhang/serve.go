@@ -36,6 +36,7 @@ import (
 )
 
 type serveConfig struct {
+	noHistoryCache              bool
 	data, addr, addrFile        string
 	natsURL, natsUser, natsPass string
 	natsToken, natsCreds        string
@@ -144,6 +145,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.Int64Var(&c.maxMegapixels, "max-megapixels", 50, "largest accepted image, in megapixels (width × height from its header, checked before decoding)")
 	fs.DurationVar(&c.decodeTimeout, "decode-timeout", 10*time.Second, "longest an attached image's decoding (for its hash) may take before the upload is refused")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	fs.BoolVar(&c.noHistoryCache, "no-history-cache", false, "read units' histories from the stream, not from a local copy of it in DATA/tmp (which costs about the stream's size on disk)")
 	fs.TextVar(&c.logLevel, "log-level", levelOr("TAIZHANG_LOG_LEVEL", slog.LevelInfo), "least severe level logged: debug (also one line per request), info, warn or error")
 	serveCheckpointFlags(fs, &c.cp)
 	natsAPIFlags(fs, c)
@@ -515,10 +517,13 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 			st.close() // what was opened before the failure
 		}
 	}()
+	cfg := tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend,
+		IndexFeed: 3 * time.Second} // the archive follows the ledger at once
+	if !c.noHistoryCache {
+		cfg.HistoryDir = filepath.Join(c.data, "tmp") // and feeds the history cache
+	}
 	ledger, err := whilePlacing(ctx, log, "the ledger", func() (*tzjs.Ledger, error) {
-		return tzjs.Open(ctx, st.nc, tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend,
-			IndexFeed:  3 * time.Second, /* the archive follows the ledger at once */
-			HistoryDir: filepath.Join(c.data, "tmp") /* and feeds the history cache */})
+		return tzjs.Open(ctx, st.nc, cfg)
 	})
 	if err != nil {
 		return nil, explainReplicas(err, c, st.replicas)
