@@ -5,6 +5,7 @@ package main
 //
 //	TZ_SCALE=10000,100000,1000000 go test ./cmd/taizhang/ -run TestScaleServe -v -timeout 60m
 //
+// TZ_SCALE_SERVE_ARGS adds arguments to serve's (e.g. --no-history-cache).
 // With TZ_SCALE_HEAP_DIR set, serve writes a heap profile there once ready
 // (serve-heap-N.pprof, after a GC) and a CPU profile of its start up to
 // then (serve-cpu-N.pprof).
@@ -168,7 +169,8 @@ func scaleServe(t *testing.T, n int) scaleRow {
 
 	// serve, in a child process of its own so that its memory is its own.
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	args, _ := json.Marshal([]string{"--data", data, "--addr", "127.0.0.1:0", "--addr-file", addrFile})
+	args, _ := json.Marshal(append([]string{"--data", data, "--addr", "127.0.0.1:0", "--addr-file", addrFile},
+		strings.Fields(os.Getenv("TZ_SCALE_SERVE_ARGS"))...))
 	logf, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -117,6 +117,9 @@ func (s *File) flushLocked() bool {
 // write writes c, then lets Get read it from the file.
 func (s *File) write(c chunk) {
 	_, err := s.f.WriteAt(c.b, c.off)
+	if err == nil {
+		startWriteback(s.f, c.off, int64(len(c.b)))
+	}
 	s.mu.Lock()
 	if err != nil {
 		if s.err == nil {
