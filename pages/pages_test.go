@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -599,4 +600,39 @@ func TestHomeDeniedReads(t *testing.T) {
 	if !strings.Contains(denied, "clerk-li") || !strings.Contains(denied, `href="/units/cun-1"`) || !strings.Contains(denied, "填報人") {
 		t.Errorf("the denied read is not on the supervisor's home:\n%s", denied)
 	}
+}
+
+// TestFormWritesCarrySeq: every form that writes answers its 303 with the
+// sequence of the event it recorded in X-Taizhang-Seq, as the API answers
+// a write, so that a client can read its own write on any replica.
+func TestFormWritesCarrySeq(t *testing.T) {
+	e := servertest.New(t)
+	e.Clock.Set(time.Date(2016, 6, 9, 10, 0, 0, 0, servertest.Zone))
+	var last uint64
+	check := func(what string, st int, h http.Header, body string) {
+		t.Helper()
+		if st != 303 {
+			t.Fatalf("%s: %d %s", what, st, body)
+		}
+		n, err := strconv.ParseUint(h.Get("X-Taizhang-Seq"), 10, 64)
+		if err != nil || n <= last {
+			t.Fatalf("%s: X-Taizhang-Seq %q, want a sequence above %d", what, h.Get("X-Taizhang-Seq"), last)
+		}
+		last = n
+	}
+	form := e.Page("clerk", "/units/cun-1/submit", 200)
+	id := servertest.FormID(t, form)
+	st, h, body := e.Post("clerk", "/units/cun-1/submit", url.Values{"id": {id}, "csrf": {""}, "kind": {"activity"}, "title": {"端午活動"},
+		"occurred": {"2016-06-09"}, "requirement": {"festival"}}, nil, true)
+	check("submit", st, h, body)
+	st, h, body = e.Post("clerk", "/units/cun-1/evidence/"+id+"/amend", url.Values{"csrf": {""}, "expected_version": {"1"},
+		"title": {"端午節活動"}, "reason": {"標題不準確"}}, nil, false)
+	check("amend", st, h, body)
+	st, h, body = e.Post("clerk", "/units/cun-1/evidence/"+id+"/retract", url.Values{"expected_version": {"2"}, "reason": {"重複"}}, nil, false)
+	check("retract", st, h, body)
+	up := e.Page("inspector", "/units/cun-1", 200)
+	fid := servertest.FormID(t, up[strings.Index(up, `action="/units/cun-1/findings"`):])
+	st, h, body = e.Post("inspector", "/units/cun-1/findings", url.Values{"id": {fid}, "csrf": {""}, "description": {"善行義舉榜未更新"},
+		"severity": {"medium"}, "due": {"2016-06-30"}}, nil, true)
+	check("record a finding", st, h, body)
 }

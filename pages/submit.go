@@ -186,6 +186,7 @@ func (pg *Pages) Submit(w http.ResponseWriter, r *http.Request) {
 		refuse(err)
 		return
 	}
+	gate.NoteSeq(ctx, rec.Seq) // X-Taizhang-Seq, as the API answers a write
 	http.Redirect(w, r, receiptURL(rec.Event.ID, created), http.StatusSeeOther)
 }
 
@@ -300,13 +301,15 @@ func (pg *Pages) Amend(w http.ResponseWriter, r *http.Request) {
 		pg.failErr(w, r, fmt.Errorf("%w: the amendment changes nothing", events.ErrInvalid))
 		return
 	}
+	var rec *events.Record
 	if c.Changes, err = s.Changes(in); err == nil {
-		_, err = s.Ledger().AmendEvidence(r.Context(), c)
+		rec, err = s.Ledger().AmendEvidence(r.Context(), c)
 	}
 	if err != nil {
 		pg.failErr(w, r, err)
 		return
 	}
+	gate.NoteSeq(r.Context(), rec.Seq)
 	http.Redirect(w, r, "/units/"+c.Unit+"#ev-"+c.Evidence.String(), http.StatusSeeOther)
 }
 
@@ -314,13 +317,15 @@ func (pg *Pages) Amend(w http.ResponseWriter, r *http.Request) {
 // evidence item, then shows the unit.
 func (pg *Pages) Retract(w http.ResponseWriter, r *http.Request) {
 	c, err := pg.correction(w, r)
+	var rec *events.Record
 	if err == nil {
-		_, err = pg.api.Ledger().RetractEvidence(r.Context(), c)
+		rec, err = pg.api.Ledger().RetractEvidence(r.Context(), c)
 	}
 	if err != nil {
 		pg.failErr(w, r, err)
 		return
 	}
+	gate.NoteSeq(r.Context(), rec.Seq)
 	http.Redirect(w, r, "/units/"+c.Unit+"#ev-"+c.Evidence.String(), http.StatusSeeOther)
 }
 
@@ -364,6 +369,7 @@ func (pg *Pages) RecordFinding(w http.ResponseWriter, r *http.Request) {
 		pg.failErr(w, r, err)
 		return
 	}
+	gate.NoteSeq(r.Context(), rec.Seq)
 	http.Redirect(w, r, "/units/"+unit+"#f-"+rec.Event.ID.String(), http.StatusSeeOther)
 }
 
@@ -389,15 +395,17 @@ func (pg *Pages) Decide(resolve bool) http.HandlerFunc {
 		}
 		d := events.FindingDecision{Unit: unit, Finding: id, ExpectedVersion: v, Reason: strings.TrimSpace(r.FormValue("reason")),
 			Override: resolve && r.FormValue("override") != "", Actor: gate.Principal(r).Actor(), Client: events.ClientWeb}
+		var rec *events.Record
 		if resolve {
-			_, err = pg.api.Resolve(r.Context(), d)
+			rec, err = pg.api.Resolve(r.Context(), d)
 		} else {
-			_, err = pg.api.Ledger().ReopenFinding(r.Context(), d)
+			rec, err = pg.api.Ledger().ReopenFinding(r.Context(), d)
 		}
 		if err != nil {
 			pg.failErr(w, r, err)
 			return
 		}
+		gate.NoteSeq(r.Context(), rec.Seq)
 		http.Redirect(w, r, "/units/"+unit+"#f-"+id.String(), http.StatusSeeOther)
 	}
 }
