@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +160,90 @@ func TestHistoryCache(t *testing.T) {
 	}
 	if hits := tzjs.HistoryCacheHitsForTest(broken); hits != 0 {
 		t.Errorf("a cache that cannot write served %d reads", hits)
+	}
+}
+
+// TestHistoryCacheWhileFollowing reads a unit's history from the cache
+// over and over while appends go on and a Follow feeds the cache (run it
+// with -race): every read is a sound chain, never shorter than one before
+// it, and holds every event appended before the read began; the cache
+// serves reads, and the last read, once the Follow has caught up, is the
+// stream's history.
+func TestHistoryCacheWhileFollowing(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := context.Background()
+	writer := openLedger(t, n)
+	register(t, writer, "dongcun")
+	cached, err := tzjs.Open(ctx, n.Connect(t), tzjs.Config{HistoryDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cached.Close)
+	fctx, stop := context.WithCancel(ctx)
+	var followed atomic.Uint64
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		_ = cached.Follow(fctx, 1, func(r events.Record) error {
+			followed.Store(r.Seq)
+			return nil
+		})
+	}()
+	const appends = 60
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range appends {
+			submit(t, writer, "dongcun", uuid.New(), fmt.Sprintf("活動 %d", i))
+		}
+	}()
+	prev := 0
+	for reading := true; reading; {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		before, err := writer.LastSeq(ctx) // every event up to here must be in the read
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := cached.History(ctx, "dongcun", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := events.VerifyChain(recs); err != nil {
+			t.Fatalf("a read of %d events is not a sound chain: %v", len(recs), err)
+		}
+		if len(recs) < prev || recs[len(recs)-1].Seq < before {
+			t.Fatalf("read %d events ending at %d, after %d events and with the stream at %d", len(recs), recs[len(recs)-1].Seq, prev, before)
+		}
+		prev = len(recs)
+	}
+	last, err := writer.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); followed.Load() < last; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Follow reached %d, not %d", followed.Load(), last)
+		}
+	}
+	stop()
+	<-stopped
+	hits := tzjs.HistoryCacheHitsForTest(cached)
+	got, err := cached.History(ctx, "dongcun", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := openLedger(t, n).History(ctx, "dongcun", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) || len(got) != appends+1 {
+		t.Fatalf("after the appends: %d events from the cache, %d from the stream", len(got), len(want))
+	}
+	if tzjs.HistoryCacheHitsForTest(cached) != hits+1 {
+		t.Fatal("the last read, with the Follow caught up, did not come from the cache")
 	}
 }
