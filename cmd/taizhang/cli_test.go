@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-
-	"taizhang/client"
 )
 
 // cli runs a client command against s with token and returns its exit
@@ -19,8 +18,9 @@ import (
 // Like a script that passes the sequence of one command's write to the
 // next (read-your-writes), the command starts from the largest sequence the
 // test's requests to s were answered with (TAIZHANG_MIN_SEQ, unless the
-// test sets that itself), and the sequences its own writes were answered
-// with are noted for the test's later requests to s.
+// test sets that itself), and the ledger's last sequence after it (which
+// is at or past any write it made; GET /api/v1/status) is noted for the
+// test's later requests to s.
 func cli(t *testing.T, s *server, token string, args ...string) (int, string, string) {
 	t.Helper()
 	t.Setenv("TAIZHANG_URL", s.URL)
@@ -33,18 +33,35 @@ func cli(t *testing.T, s *server, token string, args ...string) (int, string, st
 			defer os.Unsetenv("TAIZHANG_MIN_SEQ")
 		}
 	}
-	from, _ := strconv.ParseUint(given, 10, 64)
-	var made []*client.Client
-	madeClient = func(c *client.Client) { made = append(made, c) }
-	defer func() { madeClient = nil }()
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), args, nil, &out, &errb)
-	for _, c := range made {
-		if n := c.Seq(); n > from { // above its start: a sequence s answered with
-			s.noteSeqN(n)
-		}
+	if n, ok := ledgerLastSeq(s); ok {
+		s.noteSeqN(n)
 	}
 	return code, out.String(), errb.String()
+}
+
+// ledgerLastSeq asks s for the ledger's last sequence (GET /api/v1/status,
+// as the admin); ok is false if s does not answer (a test may have stopped
+// it).
+func ledgerLastSeq(s *server) (uint64, bool) {
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/api/v1/status", nil)
+	if err != nil || s.Admin == "" {
+		return 0, false
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		LedgerLastSeq uint64 `json:"ledger_last_seq"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return 0, false
+	}
+	return st.LedgerLastSeq, true
 }
 
 // TestCLI drives the client commands as a user would: register, make a

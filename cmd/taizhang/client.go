@@ -65,18 +65,9 @@ func apiFlags(fs *flag.FlagSet, def string) (connect func() (*client.Client, err
 			}
 			a.SetMinSeq(n)
 		}
-		if madeClient != nil {
-			madeClient(a)
-		}
 		return a, nil
 	}
 }
-
-// madeClient, when set (by the tests, which run commands in-process), is
-// given every API client a command makes, so that a test can read the
-// sequences its writes were answered with (Client.Seq) and ask for them
-// on its own later reads, as a script passes TAIZHANG_MIN_SEQ on.
-var madeClient func(*client.Client)
 
 // fetchView GETs path; with asJSON it prints the answer as it came and says so
 // (printed), otherwise it returns it for a person-readable rendering.
