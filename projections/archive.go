@@ -170,10 +170,6 @@ type itemExtra struct {
 // (SpoolTexts); Body returns an error only if it cannot read them back.
 func (it *Item) Body() (string, error) { return it.body.get() }
 
-// SetBody sets the item's body in memory (for tests and tools that build
-// items; the archive sets its own).
-func (it *Item) SetBody(s string) { it.body = text{s: s} }
-
 // Tags returns the item's tags (e.g. the activity type from a plan's menu).
 func (it *Item) Tags() []string {
 	if it.extra == nil {
