@@ -25,11 +25,9 @@ func cli(t *testing.T, s *server, token string, args ...string) (int, string, st
 	t.Helper()
 	t.Setenv("TAIZHANG_URL", s.URL)
 	t.Setenv("TAIZHANG_TOKEN", token)
-	given, own := os.LookupEnv("TAIZHANG_MIN_SEQ")
-	if !own {
+	if _, own := os.LookupEnv("TAIZHANG_MIN_SEQ"); !own {
 		if n := s.seq.Load(); n > 0 {
-			given = strconv.FormatUint(n, 10)
-			os.Setenv("TAIZHANG_MIN_SEQ", given) // t.Setenv above: no test runs in parallel
+			os.Setenv("TAIZHANG_MIN_SEQ", strconv.FormatUint(n, 10)) // t.Setenv above: no test runs in parallel
 			defer os.Unsetenv("TAIZHANG_MIN_SEQ")
 		}
 	}
