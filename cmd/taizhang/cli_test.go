@@ -26,7 +26,7 @@ func cli(t *testing.T, s *server, token string, args ...string) (int, string, st
 	t.Setenv("TAIZHANG_URL", s.URL)
 	t.Setenv("TAIZHANG_TOKEN", token)
 	if _, own := os.LookupEnv("TAIZHANG_MIN_SEQ"); !own {
-		if n := s.seq.Load(); n > 0 {
+		if n := s.ryw.Seq(); n > 0 {
 			os.Setenv("TAIZHANG_MIN_SEQ", strconv.FormatUint(n, 10)) // t.Setenv above: no test runs in parallel
 			defer os.Unsetenv("TAIZHANG_MIN_SEQ")
 		}
@@ -34,7 +34,7 @@ func cli(t *testing.T, s *server, token string, args ...string) (int, string, st
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), args, nil, &out, &errb)
 	if n, ok := ledgerLastSeq(s); ok {
-		s.noteSeqN(n)
+		s.ryw.NoteN(n)
 	}
 	return code, out.String(), errb.String()
 }

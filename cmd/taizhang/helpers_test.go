@@ -12,19 +12,16 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"taizhang/events"
-	"taizhang/gate"
+	"taizhang/httpserver/servertest"
 	"taizhang/internal/testenv"
 )
 
@@ -39,13 +36,11 @@ type server struct {
 	done   chan int
 	log    *syncBuffer
 
-	// seq is the largest ledger sequence (X-Taizhang-Seq) this server has
-	// answered the test's requests with. An answer to a write does not wait
-	// for the projection, so do sends it on every later request as
-	// X-Taizhang-Min-Seq, as the CLI does and the README's read-your-writes
-	// protocol asks of any client, unless the request names its own
-	// minimum (?min_seq= or the header).
-	seq atomic.Uint64
+	// ryw sends every request with the largest X-Taizhang-Seq this server
+	// has answered the test's requests with as X-Taizhang-Min-Seq, as the
+	// CLI does: an answer to a write does not wait for the projection
+	// (see doWith).
+	ryw servertest.ReadYourWrites
 }
 
 type syncBuffer struct {
@@ -178,108 +173,26 @@ func (s *server) do(t *testing.T, token, method, path, contentType string, body 
 	return s.doWith(t, token, method, path, contentType, body, nil)
 }
 
-// doWith is do with extra request headers hdr. Unless path or hdr names a
-// minimum sequence itself, or path is a probe (probeFree), the request
-// carries the largest X-Taizhang-Seq the server has answered with
-// (server.seq) as X-Taizhang-Min-Seq, so that a read after a write sees
-// it; a 503 behind to that minimum is asked again, as the CLI does, for up
-// to a minute (each time the server waits --min-seq-wait). The answer's
-// X-Taizhang-Seq is noted.
+// doWith is do with extra request headers hdr. The request carries the
+// read-your-writes minimum (servertest.ReadYourWrites.Do): a read after a
+// write sees it.
 func (s *server) doWith(t *testing.T, token, method, path, contentType string, body io.Reader, hdr http.Header) reply {
 	t.Helper()
-	want := uint64(0)
-	if !probeFree(path) && !namesMinSeq(path, hdr) {
-		want = s.seq.Load()
+	req, err := http.NewRequest(method, s.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var payload []byte
-	if want > 0 && body != nil {
-		var err error
-		if payload, err = io.ReadAll(body); err != nil {
-			t.Fatal(err)
-		}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if want > 0 && body != nil {
-			body = bytes.NewReader(payload)
-		}
-		req, err := http.NewRequest(method, s.URL+path, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		for k, v := range hdr {
-			req.Header[http.CanonicalHeaderKey(k)] = v
-		}
-		if want > 0 {
-			req.Header.Set(gate.HeaderMinSeq, strconv.FormatUint(want, 10))
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.noteSeq(resp.Header)
-		r := reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
-		if want > 0 && r.behind() && time.Now().Before(deadline) {
-			continue
-		}
-		return r
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
-}
-
-// namesMinSeq reports whether a request names its own minimum sequence, in
-// its query or its headers.
-func namesMinSeq(path string, hdr http.Header) bool {
-	if _, q, ok := strings.Cut(path, "?"); ok {
-		if v, err := url.ParseQuery(q); err != nil || v.Has("min_seq") {
-			return true // a malformed query is the test's own, sent as it is
-		}
+	for k, v := range hdr {
+		req.Header[http.CanonicalHeaderKey(k)] = v
 	}
-	return hdr.Get(gate.HeaderMinSeq) != ""
-}
-
-// probeFree reports whether path is a probe or a scrape (/healthz,
-// /readyz, /metrics), which no client sends a minimum sequence with: they
-// say how the server is, not what it holds.
-func probeFree(path string) bool {
-	p, _, _ := strings.Cut(path, "?")
-	return p == "/healthz" || p == "/readyz" || p == "/metrics"
-}
-
-// behind reports whether r is the 503 behind of a minimum sequence not
-// reached in time.
-func (r reply) behind() bool {
-	var e struct {
-		Error struct{ Code string } `json:"error"`
-	}
-	return r.Status == http.StatusServiceUnavailable && json.Unmarshal(r.Body, &e) == nil && e.Error.Code == "behind"
-}
-
-// noteSeq raises server.seq to the X-Taizhang-Seq of an answer, if any.
-func (s *server) noteSeq(h http.Header) {
-	if n, err := strconv.ParseUint(h.Get(gate.HeaderSeq), 10, 64); err == nil {
-		s.noteSeqN(n)
-	}
-}
-
-// noteSeqN raises server.seq to n.
-func (s *server) noteSeqN(n uint64) {
-	for {
-		old := s.seq.Load()
-		if n <= old || s.seq.CompareAndSwap(old, n) {
-			return
-		}
-	}
+	resp, b := s.ryw.Do(t, http.DefaultClient, req)
+	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 func (s *server) get(t *testing.T, token, path string) reply {

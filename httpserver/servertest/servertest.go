@@ -20,10 +20,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,7 +35,6 @@ import (
 	"taizhang/blobstore/dir"
 	"taizhang/events"
 	tzjs "taizhang/events/jetstream"
-	"taizhang/gate"
 	"taizhang/httpserver"
 	"taizhang/internal/testenv"
 	"taizhang/projections"
@@ -84,12 +81,10 @@ type Env struct {
 	Clock  *Clock
 	Tokens map[string]string // name → token
 
-	// seq is the largest ledger sequence (X-Taizhang-Seq) the server has
-	// answered the test's requests with. An answer to a write does not
-	// wait for the projection, so DoH sends it on every later request as
-	// X-Taizhang-Min-Seq, as the CLI does and the read-your-writes protocol
-	// asks of any client, unless the request names its own minimum.
-	seq atomic.Uint64
+	// ryw sends every request with the largest X-Taizhang-Seq the server
+	// has answered the test's requests with as X-Taizhang-Min-Seq: an
+	// answer to a write does not wait for the projection (see DoH).
+	ryw ReadYourWrites
 }
 
 // TestPlan is the plan New publishes (test-plan, for villages).
@@ -272,94 +267,26 @@ func (e *Env) Do(who, method, path, contentType string, body io.Reader) (int, st
 // Options.MinSeqWait). The answer's X-Taizhang-Seq is noted.
 func (e *Env) DoH(who, method, path, contentType string, body io.Reader, hdr http.Header) (int, http.Header, string) {
 	e.T.Helper()
-	want := uint64(0)
-	if !probe(path) && !namesMinSeq(path, hdr) {
-		want = e.seq.Load()
+	req, err := http.NewRequest(method, e.URL+path, body)
+	if err != nil {
+		e.T.Fatal(err)
 	}
-	var payload []byte
-	if want > 0 && body != nil {
-		var err error
-		if payload, err = io.ReadAll(body); err != nil {
-			e.T.Fatal(err)
-		}
+	if who != "" {
+		req.Header.Set("Authorization", "Bearer "+e.Tokens[who])
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if want > 0 && body != nil {
-			body = bytes.NewReader(payload)
-		}
-		req, err := http.NewRequest(method, e.URL+path, body)
-		if err != nil {
-			e.T.Fatal(err)
-		}
-		if who != "" {
-			req.Header.Set("Authorization", "Bearer "+e.Tokens[who])
-		}
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		for k, v := range hdr {
-			req.Header[k] = v
-		}
-		if want > 0 {
-			req.Header.Set(gate.HeaderMinSeq, strconv.FormatUint(want, 10))
-		}
-		resp, err := NoRedirect.Do(req)
-		if err != nil {
-			e.T.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		e.NoteSeq(resp.Header)
-		if want > 0 && behind(resp.StatusCode, b) && time.Now().Before(deadline) {
-			continue
-		}
-		return resp.StatusCode, resp.Header, string(b)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, b := e.ryw.Do(e.T, NoRedirect, req)
+	return resp.StatusCode, resp.Header, string(b)
 }
 
 // NoteSeq raises the sequence DoH sends as the minimum to the
 // X-Taizhang-Seq of h (an answer to a request the test sent itself).
-func (e *Env) NoteSeq(h http.Header) {
-	n, err := strconv.ParseUint(h.Get(gate.HeaderSeq), 10, 64)
-	if err != nil {
-		return
-	}
-	for {
-		old := e.seq.Load()
-		if n <= old || e.seq.CompareAndSwap(old, n) {
-			return
-		}
-	}
-}
-
-// namesMinSeq reports whether a request names its own minimum sequence, in
-// its query or its headers.
-func namesMinSeq(path string, hdr http.Header) bool {
-	if _, q, ok := strings.Cut(path, "?"); ok {
-		if v, err := url.ParseQuery(q); err != nil || v.Has("min_seq") {
-			return true // a malformed query is the test's own, sent as it is
-		}
-	}
-	return hdr.Get(gate.HeaderMinSeq) != ""
-}
-
-// probe reports whether path is a probe or a scrape, which no client
-// sends a minimum sequence with: they say how the server is, not what it
-// holds.
-func probe(path string) bool {
-	p, _, _ := strings.Cut(path, "?")
-	return p == "/healthz" || p == "/readyz" || p == "/metrics"
-}
-
-// behind reports whether an answer is the 503 behind of a minimum
-// sequence not reached in time.
-func behind(status int, body []byte) bool {
-	var e struct {
-		Error struct{ Code string } `json:"error"`
-	}
-	return status == http.StatusServiceUnavailable && json.Unmarshal(body, &e) == nil && e.Error.Code == "behind"
-}
+func (e *Env) NoteSeq(h http.Header) { e.ryw.Note(h) }
 
 // NoRedirect is a client that answers redirects instead of following them.
 var NoRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
