@@ -56,6 +56,16 @@ func reads(t *testing.T, l *tzjs.Ledger, chain string, asOf time.Time) []any {
 	return []any{whole, str(err), cut, str(errCut), stored, str(errStored)}
 }
 
+// sameReads checks that l reads each chain's history as plain does.
+func sameReads(t *testing.T, what string, l, plain *tzjs.Ledger, chains []string, asOf time.Time) {
+	t.Helper()
+	for _, c := range chains {
+		if want, got := reads(t, plain, c, asOf), reads(t, l, c, asOf); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s, %s:\n%v\nfrom the stream:\n%v", c, what, got, want)
+		}
+	}
+}
+
 // TestHistoryCache: a ledger with Config.HistoryDir, once a Follow from
 // the stream's start has fed its cache, answers every chain's history
 // from it, and what it answers is what a ledger without the cache reads
@@ -97,12 +107,7 @@ func TestHistoryCache(t *testing.T) {
 	followTo(t, cached, 1, last)
 
 	chains := []string{"dongcun", "xicun", "nanshan"}
-	for _, c := range chains {
-		want, got := reads(t, plain, c, asOf), reads(t, cached, c, asOf)
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s from the cache:\n%v\nfrom the stream:\n%v", c, got, want)
-		}
-	}
+	sameReads(t, "from the cache", cached, plain, chains, asOf)
 	if recs, err := cached.History(ctx, "xicun", time.Time{}); len(recs) != 7 || !errors.Is(err, events.ErrQuarantined) {
 		t.Errorf("xicun: %d events, %v; want the registration and six submissions, then the damage", len(recs), err)
 	}
@@ -134,12 +139,7 @@ func TestHistoryCache(t *testing.T) {
 	}
 	t.Cleanup(middle.Close)
 	followTo(t, middle, last/2, rec.Seq)
-	for _, c := range chains {
-		want, got := reads(t, plain, c, asOf), reads(t, middle, c, asOf)
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s, cache fed from the middle:\n%v\nfrom the stream:\n%v", c, got, want)
-		}
-	}
+	sameReads(t, "cache fed from the middle", middle, plain, chains, asOf)
 	if hits := tzjs.HistoryCacheHitsForTest(middle); hits != 0 {
 		t.Errorf("a cache fed from the middle of the stream served %d reads", hits)
 	}
@@ -152,12 +152,7 @@ func TestHistoryCache(t *testing.T) {
 	}
 	t.Cleanup(broken.Close)
 	followTo(t, broken, 1, rec.Seq)
-	for _, c := range chains {
-		want, got := reads(t, plain, c, asOf), reads(t, broken, c, asOf)
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s, cache that cannot write:\n%v\nfrom the stream:\n%v", c, got, want)
-		}
-	}
+	sameReads(t, "cache that cannot write", broken, plain, chains, asOf)
 	if hits := tzjs.HistoryCacheHitsForTest(broken); hits != 0 {
 		t.Errorf("a cache that cannot write served %d reads", hits)
 	}
