@@ -55,6 +55,9 @@ type slot struct {
 type index struct {
 	mu      sync.Mutex
 	applied uint64
+	// changed, made by wait only while someone waits, is closed by the
+	// next apply: a channel made for every message of a long ledger was
+	// an allocation and a close an event.
 	changed chan struct{}
 	ev      map[uuid.UUID]slot
 	err     error
@@ -69,7 +72,7 @@ type index struct {
 }
 
 func newIndex() *index {
-	return &index{changed: make(chan struct{}), ev: map[uuid.UUID]slot{}, codes: map[string]uint32{}}
+	return &index{ev: map[uuid.UUID]slot{}, codes: map[string]uint32{}}
 }
 
 // code returns the number of s in the index's names, adding a copy of s
@@ -120,8 +123,10 @@ func (x *index) applyLocked(seq uint64, subject string, h nats.Header, prefix st
 		x.caught = nil
 	}
 	defer func() {
-		close(x.changed)
-		x.changed = make(chan struct{})
+		if x.changed != nil {
+			close(x.changed)
+			x.changed = nil
+		}
 	}()
 	idStr := h.Get(hdrEntity)
 	if idStr == "" {
@@ -157,11 +162,16 @@ func (x *index) applyLocked(seq uint64, subject string, h nats.Header, prefix st
 func (x *index) wait(ctx context.Context, seq uint64) error {
 	for {
 		x.mu.Lock()
-		applied, ch, err := x.applied, x.changed, x.err
-		x.mu.Unlock()
+		applied, err := x.applied, x.err
 		if applied >= seq {
+			x.mu.Unlock()
 			return nil
 		}
+		if x.changed == nil {
+			x.changed = make(chan struct{})
+		}
+		ch := x.changed
+		x.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
