@@ -71,8 +71,13 @@ type index struct {
 	target uint64
 }
 
-func newIndex() *index {
-	return &index{ev: map[uuid.UUID]slot{}, codes: map[string]uint32{}}
+// newIndex returns an empty index with room for about msgs entities
+// (the stream's messages at Open, most of which are evidence): growing a
+// map of a million entries one doubling at a time costs a second of CPU
+// at start, rehashing. The room is capped at 4M entities (about 250 MB);
+// past that the map grows as it needs.
+func newIndex(msgs uint64) *index {
+	return &index{ev: make(map[uuid.UUID]slot, min(msgs, 4<<20)), codes: map[string]uint32{}}
 }
 
 // code returns the number of s in the index's names, adding a copy of s

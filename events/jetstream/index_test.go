@@ -27,7 +27,7 @@ func indexHeaders(typ events.Type, id uuid.UUID, version int) nats.Header {
 // a message naming it on another unit's subject changes nothing, and a
 // message without an entity only advances applied.
 func TestIndexEntries(t *testing.T) {
-	x := newIndex()
+	x := newIndex(0)
 	a, b := uuid.New(), uuid.New()
 	x.apply(1, "tz.ev.dongcun", nats.Header{hdrType: {string(events.TypeUnitRegistered)}}, "tz.ev")
 	x.apply(2, "tz.ev.dongcun", indexHeaders(events.TypeEvidenceSubmitted, a, 1), "tz.ev")
@@ -73,7 +73,7 @@ func BenchmarkIndexApply(b *testing.B) {
 		var m0, m1 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&m0)
-		x := newIndex()
+		x := newIndex(0)
 		for i, h := range hs {
 			x.apply(uint64(i+1), subj[i%len(subj)], h, "tz.ev")
 		}

@@ -178,7 +178,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Ledger, error) {
 	if err := checkConfig(st.CachedInfo().Config, want); err != nil {
 		return nil, fmt.Errorf("open ledger stream %s: %w", cfg.Stream, err)
 	}
-	l := &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}, idx: newIndex(), loadPatience: loadSeqPatience, msgs: st, followDone: make(chan struct{})}
+	l := &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}, idx: newIndex(st.CachedInfo().State.Msgs), loadPatience: loadSeqPatience, msgs: st, followDone: make(chan struct{})}
 	if cfg.HistoryDir != "" {
 		l.hist = newHistCache(cfg.HistoryDir, cfg.Prefix)
 	}
