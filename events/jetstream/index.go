@@ -55,9 +55,9 @@ type slot struct {
 type index struct {
 	mu      sync.Mutex
 	applied uint64
-	// changed, made by wait only while someone waits, is closed by the
-	// next apply: a channel made for every message of a long ledger was
-	// an allocation and a close an event.
+	// changed is made by wait only while someone waits, and closed (and
+	// dropped) by the next apply: making a new one for every applied
+	// message cost an allocation and a close for every event of a start.
 	changed chan struct{}
 	ev      map[uuid.UUID]slot
 	err     error
@@ -74,7 +74,7 @@ type index struct {
 // newIndex returns an empty index with room for about msgs entities
 // (the stream's messages at Open, most of which are evidence): growing a
 // map of a million entries one doubling at a time costs a second of CPU
-// at start, rehashing. The room is capped at 4M entities (about 250 MB);
+// at start, rehashing. The room is capped at 4M entities (about 300 MB);
 // past that the map grows as it needs.
 func newIndex(msgs uint64) *index {
 	return &index{ev: make(map[uuid.UUID]slot, min(msgs, 4<<20)), codes: map[string]uint32{}}
