@@ -102,6 +102,14 @@ func (s *File) flushLocked() bool {
 		return false
 	}
 	s.mu.Lock()
+	if len(s.buf) == 0 {
+		// Another Put flushed the buffer while this one waited: nothing to
+		// write (an empty chunk would share its offset with the next one,
+		// and its write would take that one out of writing before it is
+		// on disk).
+		<-s.slots
+		return true
+	}
 	c := chunk{s.end, s.buf}
 	s.writing = append(s.writing, c)
 	s.end += int64(len(s.buf))
