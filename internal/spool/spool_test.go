@@ -129,3 +129,42 @@ func TestClose(t *testing.T) {
 		t.Fatal("Put after Close: no error")
 	}
 }
+
+// TestConcurrentPuts: several writers Put at once, so that Puts wait
+// together for a write slot with full buffers; every string reads back as
+// written, at once and once all is on disk.
+func TestConcurrentPuts(t *testing.T) {
+	f, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const writers, each = 8, 1500
+	refs := make([][]Ref, writers)
+	text := func(w, i int) string { return fmt.Sprintf("%d/%d:", w, i) + strings.Repeat("字", (w*31+i*7)%3000) }
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				ref, err := f.Put([]byte(text(w, i)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				refs[w] = append(refs[w], ref)
+				if b, err := f.Get(ref); err != nil || string(b) != text(w, i) {
+					t.Errorf("text %d/%d just put: %.20q, %v", w, i, b, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for w := range writers {
+		for i, ref := range refs[w] {
+			if b, err := f.Get(ref); err != nil || string(b) != text(w, i) {
+				t.Fatalf("text %d/%d: %.20q, %v", w, i, b, err)
+			}
+		}
+	}
+}
