@@ -54,11 +54,25 @@ func TestIndexEntries(t *testing.T) {
 	if x.lookup(uuid.New()) != nil {
 		t.Fatal("lookup of an unknown id found something")
 	}
+	// A second entity with more than one event keeps its own list.
+	x.apply(7, "tz.ev.xicun", indexHeaders(events.TypeFindingResolved, b, 2), "tz.ev")
+	if f := x.lookup(b); f == nil || !slices.Equal(f.seqs, []uint64{3, 7}) || f.version != 2 || f.last != events.TypeFindingResolved {
+		t.Fatalf("lookup(b) after its second event = %+v", f)
+	}
+	if got := x.lookup(a); !slices.Equal(got.seqs, []uint64{2, 4, 6}) {
+		t.Fatalf("lookup(a) after b's second event = %+v", got)
+	}
 }
 
 // BenchmarkIndexApply reports the index's heap per entity (one event
-// each, over 1,000 units), after a GC.
+// each, over 1,000 units), after a GC: grown from empty, and sized at the
+// start for the messages (as Open sizes it).
 func BenchmarkIndexApply(b *testing.B) {
+	b.Run("grown", func(b *testing.B) { benchIndexApply(b, false) })
+	b.Run("presized", func(b *testing.B) { benchIndexApply(b, true) })
+}
+
+func benchIndexApply(b *testing.B, presize bool) {
 	const n = 200_000
 	hs := make([]nats.Header, n)
 	for i := range hs {
@@ -74,6 +88,9 @@ func BenchmarkIndexApply(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&m0)
 		x := newIndex(0)
+		if presize {
+			x = newIndex(n)
+		}
 		for i, h := range hs {
 			x.apply(uint64(i+1), subj[i%len(subj)], h, "tz.ev")
 		}
