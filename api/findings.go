@@ -174,11 +174,11 @@ func (s *Service) rectificationOf(it *projections.Item) closure.Rectification {
 			rc.Filers = append(rc.Filers, a)
 		}
 	}
-	for _, at := range it.Attachments {
+	for _, at := range it.Attachments.All() {
 		recorded := it.Chain[0].RecordedAt.Time().In(s.cfg.Zone)
 	links:
 		for _, l := range it.Chain {
-			for _, la := range l.Attachments {
+			for _, la := range l.Attachments.All() {
 				if la.SHA256 == at.SHA256 {
 					recorded = l.RecordedAt.Time().In(s.cfg.Zone)
 					break links

@@ -183,7 +183,7 @@ func (pg *Pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 				return v
 			}
 			shown[it.ID] = true
-			v.Photos, v.Docs = splitAttachments(unit, it.Attachments, it.Title)
+			v.Photos, v.Docs = splitAttachments(unit, it.Attachments.All(), it.Title)
 			if si, ok := ua.Device(it.ID); ok {
 				v.Device = &si.DeviceCheck
 			}

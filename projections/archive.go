@@ -66,7 +66,7 @@ type Link struct {
 	RecordedAt  Stamp
 	Hash        events.Hash
 	Changes     *Amendment // amendments only
-	Attachments []events.Attachment
+	Attachments Attachments
 	Version     int
 	reason      *string // corrections and decisions only
 }
@@ -128,7 +128,7 @@ type linkJSON struct {
 func (l Link) MarshalJSON() ([]byte, error) {
 	m := l.m()
 	return json.Marshal(linkJSON{l.Seq, l.EventID, m.typ, m.actor, m.client, l.OccurredAt, l.RecordedAt, l.Reason(), l.Hash,
-		l.Changes, l.Attachments, l.Version})
+		l.Changes, l.Attachments.All(), l.Version})
 }
 
 // Amendment is what an amendment changed and, in Before, the values those
@@ -151,7 +151,7 @@ type Item struct {
 	body         text // Body
 	OccurredAt   time.Time
 	Requirements []string
-	Attachments  []events.Attachment
+	Attachments  Attachments
 	Chain        []Link
 	Version      int32
 	Retracted    bool
@@ -245,7 +245,7 @@ func (it *Item) MarshalJSON() ([]byte, error) {
 	}
 	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: body, OccurredAt: it.OccurredAt,
 		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements, Tags: it.Tags(), Figures: it.Figures(),
-		Finding: it.Finding(), Attachments: it.Attachments, Version: it.Version, Status: it.Status(), Chain: it.Chain}
+		Finding: it.Finding(), Attachments: it.Attachments.All(), Version: it.Version, Status: it.Status(), Chain: it.Chain}
 	if j.Attachments == nil {
 		j.Attachments = []events.Attachment{}
 	}
@@ -375,11 +375,8 @@ func (a *Archive) compact(ev *events.Event) {
 	ev.Client = events.Client(a.intern(string(ev.Client)))
 	ev.Actor.ID = a.intern(ev.Actor.ID)
 	ev.Actor.Role = events.Role(a.intern(string(ev.Actor.Role)))
-	if len(ev.Attachments) > 0 {
-		ev.Attachments = slices.Clone(ev.Attachments) // exact size: the decoder may have over-allocated
-		for i := range ev.Attachments {
-			ev.Attachments[i].MediaType = a.intern(ev.Attachments[i].MediaType)
-		}
+	for i := range ev.Attachments {
+		ev.Attachments[i].MediaType = a.intern(ev.Attachments[i].MediaType)
 	}
 }
 
@@ -535,7 +532,7 @@ func (a *Archive) link(rec events.Record, version int) Link {
 	}
 	l := Link{Seq: rec.Seq, EventID: ev.ID, meta: m,
 		OccurredAt: StampOf(ev.OccurredAt), RecordedAt: StampOf(ev.RecordedAt), Hash: ev.Hash,
-		Attachments: ev.Attachments, Version: version}
+		Attachments: packAttachments(ev.Attachments, a.intern), Version: version}
 	if ev.Reason != "" {
 		r := ev.Reason
 		l.reason = &r
@@ -571,9 +568,10 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		if err != nil {
 			return &localError{err}
 		}
+		l := a.link(rec, 1)
 		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, body: body, OccurredAt: ev.OccurredAt,
-			Requirements: a.internAll(p.Requirements), Attachments: ev.Attachments, Version: 1,
-			Chain: []Link{a.link(rec, 1)}}
+			Requirements: a.internAll(p.Requirements), Attachments: l.Attachments, Version: 1,
+			Chain: []Link{l}}
 		it.SetExtra(a.internAll(p.Tags), p.Figures, p.Finding)
 		u.index[ev.ID] = len(u.items)
 		u.items = append(u.items, it)
@@ -631,18 +629,18 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 			it.SetExtra(a.internAll(e.Tags), e.Figures, it.Finding())
 			if len(p.Changes.RemoveAttachments) > 0 || len(ev.Attachments) > 0 {
 				// A new slice: the old one is shared with earlier links.
-				atts := make([]events.Attachment, 0, len(it.Attachments)+len(ev.Attachments))
-				for _, at := range it.Attachments {
-					if !slices.Contains(p.Changes.RemoveAttachments, at.SHA256) {
-						atts = append(atts, at)
+				atts := make(Attachments, 0, len(it.Attachments)+len(l.Attachments))
+				for i := range it.Attachments {
+					if !slices.Contains(p.Changes.RemoveAttachments, it.Attachments.Digest(i)) {
+						atts = append(atts, it.Attachments[i])
 					}
 				}
-				for _, at := range ev.Attachments {
-					if !slices.ContainsFunc(atts, func(b events.Attachment) bool { return b.SHA256 == at.SHA256 }) {
-						atts = append(atts, at)
+				for i := range l.Attachments {
+					if !atts.Has(l.Attachments.Digest(i)) {
+						atts = append(atts, l.Attachments[i])
 					}
 				}
-				it.Attachments = atts
+				it.Attachments = slices.Clip(atts)
 			}
 		} else {
 			it.Retracted = true

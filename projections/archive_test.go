@@ -96,7 +96,7 @@ func TestArchiveGolden(t *testing.T) {
 	if it.Status() != projections.StatusRetracted || it.Version != 3 || it.Title != "集中學習（七月）" || len(it.Chain) != 3 || it.Chain[2].Reason() != "重複提交" {
 		t.Fatalf("amended+retracted item: %+v", it)
 	}
-	if len(it.Attachments) != 2 || it.Attachments[0].Name != "p2.jpg" || it.Attachments[1].Name != "p5.jpg" {
+	if len(it.Attachments) != 2 || it.Attachments.Name(0) != "p2.jpg" || it.Attachments.Name(1) != "p5.jpg" {
 		t.Fatalf("attachments after amendment: %+v", it.Attachments)
 	}
 }

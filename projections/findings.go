@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -114,7 +115,7 @@ func (u *UnitArchive) applyFinding(a *Archive, rec events.Record) error {
 			return nil
 		}
 		u.findex[ev.ID] = len(u.findings)
-		u.findings = append(u.findings, &FindingItem{ID: ev.ID, Finding: p.Finding, Photos: ev.Attachments, Version: 1, Chain: []Link{a.link(rec, 1)}})
+		u.findings = append(u.findings, &FindingItem{ID: ev.ID, Finding: p.Finding, Photos: slices.Clone(ev.Attachments), Version: 1, Chain: []Link{a.link(rec, 1)}})
 	case events.TypeFindingResolved, events.TypeFindingReopened:
 		if ev.Corrects == nil {
 			return nil

@@ -91,7 +91,8 @@ func (a *Archive) Within(root, unit string) bool {
 // References reports whether any event of the unit (evidence in any
 // version, finding photos) has an attachment with this digest.
 func (u *UnitArchive) References(digest string) bool {
-	has := func(as []events.Attachment) bool {
+	q := queryDigest(digest)
+	hasPhoto := func(as []events.Attachment) bool {
 		for _, a := range as {
 			if a.SHA256 == digest {
 				return true
@@ -99,6 +100,7 @@ func (u *UnitArchive) References(digest string) bool {
 		}
 		return false
 	}
+	has := func(as Attachments) bool { return as.index(q) >= 0 }
 	for _, it := range u.items {
 		for _, l := range it.Chain {
 			if has(l.Attachments) {
@@ -107,7 +109,7 @@ func (u *UnitArchive) References(digest string) bool {
 		}
 	}
 	for _, f := range u.findings {
-		if has(f.Photos) {
+		if hasPhoto(f.Photos) {
 			return true
 		}
 		for _, l := range f.Chain {

@@ -80,7 +80,7 @@ func Corrections(a *projections.Archive, o Options) CorrectionsReport {
 					if l.Changes != nil {
 						c.AttachmentsRemoved = l.Changes.RemoveAttachments
 					}
-					for _, at := range l.Attachments {
+					for _, at := range l.Attachments.All() {
 						c.AttachmentsAdded = append(c.AttachmentsAdded, at.SHA256)
 					}
 				case events.TypeEvidenceRetracted:

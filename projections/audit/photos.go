@@ -54,7 +54,7 @@ func PhotoTimes(a *projections.Archive, o Options) PhotoTimesReport {
 	rep := PhotoTimesReport{LateDays: o.PhotoLateDays, EarlyDays: o.PhotoEarlyDays, Flagged: []PhotoTime{}, NoEXIF: []PhotoTime{}}
 	for _, ua := range units(a, o.Filter) {
 		for _, it := range ua.Items() {
-			for _, at := range it.Attachments {
+			for _, at := range it.Attachments.All() {
 				if !isPhoto(at) {
 					continue
 				}
@@ -96,7 +96,7 @@ func PhotoTimes(a *projections.Archive, o Options) PhotoTimesReport {
 // attaching returns the link that first attached digest to it.
 func attaching(it *projections.Item, digest string) projections.Link {
 	for _, l := range it.Chain {
-		for _, at := range l.Attachments {
+		for _, at := range l.Attachments.All() {
 			if at.SHA256 == digest {
 				return l
 			}

@@ -92,7 +92,7 @@ func Reuse(a *projections.Archive, o Options) ReuseReport {
 			ref := refOf(unit, it)
 			seen := map[string]bool{}
 			for _, l := range it.Chain {
-				for _, at := range l.Attachments {
+				for _, at := range l.Attachments.All() {
 					if seen[at.SHA256] {
 						continue
 					}

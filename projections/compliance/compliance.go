@@ -302,10 +302,10 @@ func attachBit(kind string) (uint8, error) {
 }
 
 // attachMask returns the attachment kinds atts carry.
-func attachMask(atts []events.Attachment) uint8 {
+func attachMask(atts projections.Attachments) uint8 {
 	var m uint8
-	for _, a := range atts {
-		mt := a.MediaType
+	for i := range atts {
+		mt := atts.MediaType(i)
 		if i := strings.IndexByte(mt, ';'); i >= 0 {
 			mt = mt[:i]
 		}
@@ -313,7 +313,7 @@ func attachMask(atts []events.Attachment) uint8 {
 		switch {
 		case strings.HasPrefix(mt, "image/"):
 			m |= hasPhoto
-		case isDocument(mt, a.Name):
+		case isDocument(mt, atts.Name(i)):
 			m |= hasDocument
 		}
 	}
