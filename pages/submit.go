@@ -288,7 +288,7 @@ func (pg *Pages) Amend(w http.ResponseWriter, r *http.Request) {
 				in.Body = &body
 			}
 		}
-		if o, ok := r.Form["occurred"]; ok && o[0] != it.OccurredAt.In(s.Config().Zone).Format(time.DateOnly) {
+		if o, ok := r.Form["occurred"]; ok && o[0] != it.OccurredAt().In(s.Config().Zone).Format(time.DateOnly) {
 			in.OccurredAt = &o[0]
 		}
 		return nil

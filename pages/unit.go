@@ -175,7 +175,7 @@ func (pg *Pages) unitData(ctx context.Context, r *http.Request, unit string, asO
 			if err != nil && bodyErr == nil {
 				bodyErr = err
 			}
-			v := itemView{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: body, OccurredAt: it.OccurredAt, RecordedAt: it.RecordedAt(),
+			v := itemView{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: body, OccurredAt: it.OccurredAt(), RecordedAt: it.RecordedAt(),
 				Version: it.Version, Retracted: it.Retracted, ChangedLater: later[it.ID], Why: why,
 				Unit: unit, CSRF: d.CSRF, CanWrite: d.CanWrite, Past: d.Past}
 			if shown[it.ID] {

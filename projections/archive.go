@@ -148,8 +148,8 @@ type Item struct {
 	ID           uuid.UUID
 	Kind         events.Kind
 	Title        string
-	body         text // Body
-	OccurredAt   time.Time
+	body         text  // Body
+	occurred     Stamp // OccurredAt
 	Requirements []string
 	Attachments  Attachments
 	Chain        []Link
@@ -203,6 +203,13 @@ func (it *Item) SetExtra(tags []string, figures map[string]float64, finding stri
 	it.extra = &itemExtra{tags: tags, figures: figures, finding: finding}
 }
 
+// OccurredAt is when what the item records happened (UTC, to the
+// microsecond, as the ledger keeps it).
+func (it *Item) OccurredAt() time.Time { return it.occurred.Time() }
+
+// SetOccurredAt sets OccurredAt (for tests and tools that build items).
+func (it *Item) SetOccurredAt(t time.Time) { it.occurred = StampOf(t) }
+
 // RecordedAt is when the item was first recorded.
 func (it *Item) RecordedAt() time.Time { return it.Chain[0].RecordedAt.Time() }
 
@@ -243,7 +250,7 @@ func (it *Item) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("item %s: %w", it.ID, err)
 	}
-	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: body, OccurredAt: it.OccurredAt,
+	j := itemJSON{ID: it.ID, Kind: it.Kind, Title: it.Title, Body: body, OccurredAt: it.OccurredAt(),
 		RecordedAt: it.RecordedAt(), UpdatedAt: it.UpdatedAt(), Requirements: it.Requirements, Tags: it.Tags(), Figures: it.Figures(),
 		Finding: it.Finding(), Attachments: it.Attachments.All(), Version: it.Version, Status: it.Status(), Chain: it.Chain}
 	if j.Attachments == nil {
@@ -347,7 +354,7 @@ func (a *Archive) SpoolTexts(dir string) {
 // not keep s.
 func (a *Archive) text(s []byte) (text, error) {
 	if !a.spool || len(s) == 0 {
-		return text{s: string(s)}, nil
+		return memText(string(s)), nil
 	}
 	if a.texts == nil {
 		f, err := spool.New(a.textDir)
@@ -569,7 +576,7 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 			return &localError{err}
 		}
 		l := a.link(rec, 1)
-		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, body: body, OccurredAt: ev.OccurredAt,
+		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, body: body, occurred: StampOf(ev.OccurredAt),
 			Requirements: a.internAll(p.Requirements), Attachments: l.Attachments, Version: 1,
 			Chain: []Link{l}}
 		it.SetExtra(a.internAll(p.Tags), p.Figures, p.Finding)
@@ -623,8 +630,9 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 			}
 			l.Changes = &Amendment{Changes: p.Changes, Before: before}
 			var e events.Evidence
-			e, it.OccurredAt = p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Requirements: it.Requirements,
-				Tags: it.Tags(), Figures: it.Figures()}, it.OccurredAt)
+			e, occurred := p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Requirements: it.Requirements,
+				Tags: it.Tags(), Figures: it.Figures()}, it.OccurredAt())
+			it.occurred = StampOf(occurred)
 			it.Kind, it.Title, it.body, it.Requirements = events.Kind(a.intern(string(e.Kind))), e.Title, body, a.internAll(e.Requirements)
 			it.SetExtra(a.internAll(e.Tags), e.Figures, it.Finding())
 			if len(p.Changes.RemoveAttachments) > 0 || len(ev.Attachments) > 0 {
@@ -671,7 +679,7 @@ func (it *Item) before(c events.Changes) (*events.Changes, error) {
 		b.Body = &t
 	}
 	if c.OccurredAt != nil {
-		t := it.OccurredAt
+		t := it.OccurredAt()
 		b.OccurredAt = &t
 	}
 	if c.Requirements != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"taizhang/events"
+	"taizhang/internal/spool"
 )
 
 // textsScript is a unit's history with bodies: submissions with bodies
@@ -101,9 +102,9 @@ func TestSpooledTextsGiveTheSameArchive(t *testing.T) {
 	var inFile, empty int
 	for _, it := range u.Items() {
 		switch {
-		case it.body.f != nil && it.body.s == "":
+		case it.body.n&inMemory == 0 && it.body.p != nil:
 			inFile++
-		case it.body.f == nil && it.body.s == "":
+		case it.body.n == inMemory: // an empty text
 			empty++
 		default:
 			t.Errorf("item %s holds its body in memory", it.Title)
@@ -167,5 +168,33 @@ func TestSpoolFailureChangesNothing(t *testing.T) {
 	}
 	if _, err := it.MarshalJSON(); err == nil {
 		t.Fatal("MarshalJSON of an item whose body cannot be read: no error")
+	}
+}
+
+// TestTextForms: a text in memory, in a spool file and empty gives back
+// what went in; one in memory keeps no file.
+func TestTextForms(t *testing.T) {
+	f, err := spool.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, s := range []string{"", "x", "第118次集中學習", strings.Repeat("長", 10_000)} {
+		m := memText(strings.Clone(s))
+		spooled, err := putText(f, []byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, tx := range map[string]text{"memory": m, "spooled": spooled} {
+			if got, err := tx.get(); err != nil || got != s {
+				t.Fatalf("%s text of %d bytes gave %d bytes (%v)", name, len(s), len(got), err)
+			}
+		}
+		if (spooled.n&inMemory == 0) != (s != "") {
+			t.Fatalf("text %q: spooled %v", s, spooled.n&inMemory == 0)
+		}
+	}
+	if got, err := (text{}).get(); err != nil || got != "" {
+		t.Fatalf("zero text: %q %v", got, err)
 	}
 }

@@ -132,13 +132,13 @@ type ItemRef struct {
 }
 
 func refOf(unit string, it *projections.Item) ItemRef {
-	return ItemRef{Unit: unit, ID: it.ID, Kind: string(it.Kind), Title: it.Title, OccurredAt: it.OccurredAt.UTC(),
+	return ItemRef{Unit: unit, ID: it.ID, Kind: string(it.Kind), Title: it.Title, OccurredAt: it.OccurredAt().UTC(),
 		RecordedAt: it.RecordedAt(), Actor: it.Chain[0].Actor().ID, Retracted: it.Retracted}
 }
 
 // lagDays is recorded − occurred in days, to the hundredth.
 func lagDays(it *projections.Item) float64 {
-	return math.Round(it.RecordedAt().Sub(it.OccurredAt).Hours()/24*100) / 100
+	return math.Round(it.RecordedAt().Sub(it.OccurredAt()).Hours()/24*100) / 100
 }
 
 func compareRefs(a, b ItemRef) int {

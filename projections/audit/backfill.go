@@ -52,7 +52,7 @@ func Backfill(a *projections.Archive, o Options) BackfillReport {
 			if !o.match(ua.Unit.ID, it.RecordedAt(), it.Chain[0].Actor().ID) {
 				continue
 			}
-			bi := BackfillItem{ItemRef: refOf(ua.Unit.ID, it), LagDays: lagDays(it), Flagged: it.RecordedAt().Sub(it.OccurredAt) > limit}
+			bi := BackfillItem{ItemRef: refOf(ua.Unit.ID, it), LagDays: lagDays(it), Flagged: it.RecordedAt().Sub(it.OccurredAt()) > limit}
 			lags = append(lags, bi.LagDays)
 			sum.Items++
 			if bi.Flagged {
@@ -143,7 +143,7 @@ func Bursts(a *projections.Archive, o Options) BurstsReport {
 		groups := map[int][]BackfillItem{} // by index of the first anchor at an instant
 		for _, it := range ua.Items() {
 			rec := it.RecordedAt()
-			if !o.match(ua.Unit.ID, rec, it.Chain[0].Actor().ID) || rec.Sub(it.OccurredAt) <= limit {
+			if !o.match(ua.Unit.ID, rec, it.Chain[0].Actor().ID) || rec.Sub(it.OccurredAt()) <= limit {
 				continue
 			}
 			// The first anchor after rec.

@@ -62,7 +62,7 @@ func PhotoTimes(a *projections.Archive, o Options) PhotoTimesReport {
 				if !o.match(ua.Unit.ID, l.RecordedAt.Time(), l.Actor().ID) {
 					continue
 				}
-				occ := plan.DateOf(it.OccurredAt, o.Zone)
+				occ := plan.DateOf(it.OccurredAt(), o.Zone)
 				pt := PhotoTime{ItemRef: refOf(ua.Unit.ID, it), Occurred: occ, SHA256: at.SHA256, Name: at.Name, TakenAt: at.TakenAt}
 				taken, err := time.Parse("2006-01-02T15:04:05", at.TakenAt)
 				if err != nil {

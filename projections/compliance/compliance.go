@@ -377,8 +377,8 @@ type fact struct {
 
 func (e *evaluator) derive(i int) {
 	it, f := e.items[i], &e.facts[i]
-	f.sec, f.nsec = it.OccurredAt.Unix(), int32(it.OccurredAt.Nanosecond())
-	y, m, d := it.OccurredAt.In(e.loc).Date()
+	f.sec, f.nsec = it.OccurredAt().Unix(), int32(it.OccurredAt().Nanosecond())
+	y, m, d := it.OccurredAt().In(e.loc).Date()
 	f.date = plan.Date{Year: y, Month: m, Day: d}
 	f.day = dayOfDate(f.date)
 	f.atts = attachMask(it.Attachments)
@@ -828,7 +828,7 @@ func (e *evaluator) words(ru *rule, i int, f *fact, reasons []string) []Message 
 
 func (e *evaluator) ref(i int, f *fact) Counted {
 	it := e.items[i]
-	return Counted{ID: it.ID, Title: it.Title, OccurredAt: it.OccurredAt, Occurred: f.date, Version: int(it.Version)}
+	return Counted{ID: it.ID, Title: it.Title, OccurredAt: it.OccurredAt(), Occurred: f.date, Version: int(it.Version)}
 }
 
 // evaluate judges one requirement over the items naming it, sorted.
@@ -1068,7 +1068,7 @@ func (e *evaluator) judgeRatio(ru *rule, res *Result, counted []int) {
 	best := counted[0]
 	for _, i := range counted[1:] {
 		a, b := e.items[i], e.items[best]
-		c := a.OccurredAt.Compare(b.OccurredAt)
+		c := a.OccurredAt().Compare(b.OccurredAt())
 		if c == 0 {
 			c = cmp.Compare(e.facts[i].recAt, e.facts[best].recAt)
 		}

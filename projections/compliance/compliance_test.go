@@ -1118,10 +1118,11 @@ func BenchmarkEvaluate5000Items50Requirements(b *testing.B) {
 	for i := range items {
 		occ := t0.Add(time.Duration(rng.IntN(190*24*60)) * time.Minute).UTC()
 		rec := occ.Add(time.Duration(rng.IntN(72*60)) * time.Minute)
-		it := &projections.Item{ID: itemID(i + 1), Kind: kinds[rng.IntN(len(kinds))], Title: benchTitle, OccurredAt: occ, Version: 1,
+		it := &projections.Item{ID: itemID(i + 1), Kind: kinds[rng.IntN(len(kinds))], Title: benchTitle, Version: 1,
 			Requirements: []string{names[rng.IntN(50)], names[rng.IntN(50)]},
 			Attachments:  projections.NewAttachments([]events.Attachment{photo(i), pdf(i)}[:1+rng.IntN(2)]),
 			Chain:        []projections.Link{projections.NewLink(0, itemID(i+1), events.TypeEvidenceSubmitted, events.Actor{}, "", occ, rec, 1)}}
+		it.SetOccurredAt(occ)
 		it.SetExtra([]string{"集中學習"}, map[string]float64{"volunteers": float64(rng.IntN(300))}, "")
 		if rng.IntN(30) == 0 {
 			it.Retracted = true
