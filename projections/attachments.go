@@ -78,14 +78,28 @@ func decodeLowerHex(out []byte, s string) bool {
 	if len(s) != 2*len(out) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
+	var bad byte
+	for i := range out {
+		hi, lo := lowerHex[s[2*i]], lowerHex[s[2*i+1]]
+		bad |= hi | lo
+		out[i] = hi<<4 | lo&0xf
 	}
-	_, err := hex.Decode(out, []byte(s))
-	return err == nil
+	return bad&0x80 == 0
 }
+
+// lowerHex maps a lowercase hex digit to its value, any other byte to 0xff.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c] = c - 'a' + 10
+	}
+	return t
+}()
 
 // At returns the i-th attachment as the event carried it.
 func (as Attachments) At(i int) events.Attachment {
