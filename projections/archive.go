@@ -273,7 +273,7 @@ const (
 type UnitArchive struct {
 	Unit     Unit
 	items    []*Item
-	index    map[uuid.UUID]int
+	byID     itemIndex
 	findings []*FindingItem
 	findex   map[uuid.UUID]int
 	exports  []Link // every export of the unit's archive, in order
@@ -452,7 +452,7 @@ func (a *Archive) apply(rec events.Record) error {
 	}
 	u := a.units[ev.Unit]
 	if u == nil {
-		u = &UnitArchive{Unit: Unit{ID: ev.Unit}, index: map[uuid.UUID]int{}}
+		u = &UnitArchive{Unit: Unit{ID: ev.Unit}}
 		a.units[ev.Unit] = u
 	}
 	a.compact(ev)
@@ -566,7 +566,7 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		if err != nil {
 			return err
 		}
-		if _, dup := u.index[ev.ID]; dup {
+		if _, dup := u.byID.find(u.items, ev.ID); dup {
 			return nil // cannot happen through the ledger; never double an item
 		}
 		// The item and its first link share the attachments: amendments
@@ -580,7 +580,7 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 			Requirements: a.internAll(p.Requirements), Attachments: l.Attachments, Version: 1,
 			Chain: []Link{l}}
 		it.SetExtra(a.internAll(p.Tags), p.Figures, p.Finding)
-		u.index[ev.ID] = len(u.items)
+		u.byID.add(u.items, ev.ID)
 		u.items = append(u.items, it)
 		if p.Finding != "" {
 			u.rectified(p.Finding, ev.ID)
@@ -602,7 +602,7 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		if ev.Corrects == nil {
 			return fmt.Errorf("%w: %s %s names no evidence", events.ErrInvalid, ev.Type, ev.ID)
 		}
-		i, ok := u.index[*ev.Corrects]
+		i, ok := u.byID.find(u.items, *ev.Corrects)
 		if !ok {
 			return nil // a correction of an unknown item cannot come through the ledger
 		}
@@ -716,7 +716,7 @@ func (u *UnitArchive) Items() []*Item { return u.items }
 
 // Item returns one item, or nil.
 func (u *UnitArchive) Item(id uuid.UUID) *Item {
-	if i, ok := u.index[id]; ok {
+	if i, ok := u.byID.find(u.items, id); ok {
 		return u.items[i]
 	}
 	return nil

@@ -59,10 +59,15 @@ var benchLedger = sync.OnceValues(func() ([][]byte, error) {
 		return events.Attachment{SHA256: hex.EncodeToString(sum[:]), Size: 1_500_000 + int64(n%900_000), MediaType: "image/jpeg",
 			Name: fmt.Sprintf("IMG_201607%02d_%06d.jpg", 1+n%30, n%1_000_000), Width: 4032, Height: 3024}
 	}
+	var idTime uint64 // the ms of a UUIDv7, growing like the ledger's
 	newID := func() uuid.UUID {
 		var u uuid.UUID
 		for i := range u {
 			u[i] = byte(rng.Uint32())
+		}
+		idTime += 1 + uint64(rng.IntN(1000))
+		for i := range 6 {
+			u[i] = byte(idTime >> (40 - 8*i))
 		}
 		u[6] = u[6]&0x0f | 0x70 // version 7
 		u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
