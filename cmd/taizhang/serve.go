@@ -37,6 +37,7 @@ import (
 
 type serveConfig struct {
 	noHistoryCache              bool
+	memoryLimit                 string // --memory-limit, parsed by parseMemoryLimit
 	data, addr, addrFile        string
 	natsURL, natsUser, natsPass string
 	natsToken, natsCreds        string
@@ -120,6 +121,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
+	memLimit, err := parseMemoryLimit(c.memoryLimit)
+	if err != nil {
+		return usagef("%v", err)
+	}
 	if c.tlsCert != "" && c.demo {
 		return usagef("run --demo without TLS (the demo talks plain HTTP to this server)")
 	}
@@ -128,7 +133,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.logJSON {
 		h = slog.NewJSONHandler(stderr, hopts)
 	}
-	return runServer(ctx, c, slog.New(h))
+	log := slog.New(h)
+	applyMemoryLimit(memLimit, log)
+	return runServer(ctx, c, log)
 }
 
 // serveFlags registers serve's flags (storeFlags among them) on fs, into
@@ -145,6 +152,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.Int64Var(&c.maxMegapixels, "max-megapixels", 50, "largest accepted image, in megapixels (width × height from its header, checked before decoding)")
 	fs.DurationVar(&c.decodeTimeout, "decode-timeout", 10*time.Second, "longest an attached image's decoding (for its hash) may take before the upload is refused")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	fs.StringVar(&c.memoryLimit, "memory-limit", envOr("TAIZHANG_MEMORY_LIMIT", ""), "soft limit on the process's memory, e.g. 1000MiB or 1GiB (the Go collector works harder near it instead of letting the heap double); \"off\" for none; default GOMEMLIMIT if set, else 90% of the container's memory limit if any")
 	fs.BoolVar(&c.noHistoryCache, "no-history-cache", false, "read units' histories from the stream, not from a local copy of it in DATA/tmp (which costs about the stream's size on disk)")
 	fs.TextVar(&c.logLevel, "log-level", levelOr("TAIZHANG_LOG_LEVEL", slog.LevelInfo), "least severe level logged: debug (also one line per request), info, warn or error")
 	serveCheckpointFlags(fs, &c.cp)
