@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -315,6 +316,7 @@ type Archive struct {
 	users   map[string][]UserVersion // by user id, oldest state first
 	devices *events.DeviceRegistry   // device keys of the users chain
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
+	lists   map[string][]string      // interned lists of them: items' requirements and tags (internList)
 	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
 	heads   map[string]chainHead     // every chain's last applied event (digest.go)
 	texts   *spool.File              // item bodies, if spooled (SpoolTexts); made at the first
@@ -338,7 +340,7 @@ type PlanVersion struct {
 // NewArchive returns an empty archive projection.
 func NewArchive() *Archive {
 	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, users: map[string][]UserVersion{}, devices: events.NewDeviceRegistry(), strs: map[string]string{},
-		metas: map[linkMeta]*linkMeta{}}
+		metas: map[linkMeta]*linkMeta{}, lists: map[string][]string{}}
 }
 
 // SpoolTexts makes the archive keep item bodies in an unlinked file in dir
@@ -577,9 +579,9 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 		}
 		l := a.link(rec, 1)
 		it := &Item{ID: ev.ID, Kind: events.Kind(a.intern(string(p.Kind))), Title: p.Title, body: body, occurred: StampOf(ev.OccurredAt),
-			Requirements: a.internAll(p.Requirements), Attachments: l.Attachments, Version: 1,
+			Requirements: a.internList(p.Requirements), Attachments: l.Attachments, Version: 1,
 			Chain: []Link{l}}
-		it.SetExtra(a.internAll(p.Tags), p.Figures, p.Finding)
+		it.SetExtra(a.internList(p.Tags), p.Figures, p.Finding)
 		u.byID.add(u.items, ev.ID)
 		u.items = append(u.items, it)
 		if p.Finding != "" {
@@ -633,8 +635,8 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 			e, occurred := p.Changes.Apply(events.Evidence{Kind: it.Kind, Title: it.Title, Requirements: it.Requirements,
 				Tags: it.Tags(), Figures: it.Figures()}, it.OccurredAt())
 			it.occurred = StampOf(occurred)
-			it.Kind, it.Title, it.body, it.Requirements = events.Kind(a.intern(string(e.Kind))), e.Title, body, a.internAll(e.Requirements)
-			it.SetExtra(a.internAll(e.Tags), e.Figures, it.Finding())
+			it.Kind, it.Title, it.body, it.Requirements = events.Kind(a.intern(string(e.Kind))), e.Title, body, a.internList(e.Requirements)
+			it.SetExtra(a.internList(e.Tags), e.Figures, it.Finding())
 			if len(p.Changes.RemoveAttachments) > 0 || len(ev.Attachments) > 0 {
 				// A new slice: the old one is shared with earlier links.
 				atts := make(Attachments, 0, len(it.Attachments)+len(l.Attachments))
@@ -701,6 +703,33 @@ func (it *Item) before(c events.Changes) (*events.Changes, error) {
 		return nil, nil
 	}
 	return &b, nil
+}
+
+// maxLists bounds the lists internList shares: past it, new lists are
+// held by their items only (a ledger whose every item has its own list
+// would otherwise double them in the map).
+const maxLists = 1 << 16
+
+// internList returns one shared copy of the list ss, its strings interned:
+// items' requirement and tag lists repeat (a plan has a few dozen
+// requirements), and a million items each holding its own slice of them
+// cost 16 MB. The list is shared: nothing may write into it.
+func (a *Archive) internList(ss []string) []string {
+	if len(ss) == 0 {
+		return a.internAll(ss)
+	}
+	key := ss[0]
+	if len(ss) > 1 {
+		key = strings.Join(ss, "\x00")
+	}
+	if l, ok := a.lists[key]; ok && slices.Equal(l, ss) {
+		return l
+	}
+	l := a.internAll(ss)
+	if len(a.lists) < maxLists {
+		a.lists[key] = l
+	}
+	return l
 }
 
 // internAll interns every string of ss in place.

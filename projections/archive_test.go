@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -198,5 +199,44 @@ func TestLiveFollowsLedgerAndRebuilds(t *testing.T) {
 	fromHist, _ := jsonMarshal(u.View(time.Time{}))
 	if !bytes.Equal(fromLive, fromHist) {
 		t.Fatal("history fold and live projection disagree")
+	}
+}
+
+// TestRequirementListsShared: items with the same requirements share one
+// list, items with another list keep theirs.
+func TestRequirementListsShared(t *testing.T) {
+	a := projections.NewArchive()
+	var prev events.Hash
+	add := func(seq uint64, typ events.Type, id uuid.UUID, data any) {
+		ev := &events.Event{ID: id, Type: typ, Schema: 1, Unit: "dongcun", Actor: clerk, Client: events.ClientWeb,
+			OccurredAt: t0, RecordedAt: t0.Add(time.Duration(seq) * time.Minute)}
+		if err := ev.SetData(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := ev.Seal(prev); err != nil {
+			t.Fatal(err)
+		}
+		prev = ev.Hash
+		if err := a.Apply(events.Record{Seq: seq, Event: ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(1, events.TypeUnitRegistered, uuid.New(), events.UnitRegistered{Name: "東村", UnitType: "village"})
+	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	reqs := [][]string{{"photos", "study"}, {"photos", "study"}, {"photos"}}
+	for i, id := range ids {
+		add(uint64(2+i), events.TypeEvidenceSubmitted, id,
+			events.EvidenceSubmitted{Evidence: events.Evidence{Kind: events.KindActivity, Title: "t", Requirements: reqs[i]}, Version: 1})
+	}
+	u := a.Unit("dongcun")
+	r0, r1, r2 := u.Item(ids[0]).Requirements, u.Item(ids[1]).Requirements, u.Item(ids[2]).Requirements
+	if !slices.Equal(r0, reqs[0]) || !slices.Equal(r1, reqs[1]) || !slices.Equal(r2, reqs[2]) {
+		t.Fatalf("requirements %v %v %v", r0, r1, r2)
+	}
+	if &r0[0] != &r1[0] {
+		t.Fatal("two items with the same requirements hold two lists")
+	}
+	if &r0[0] == &r2[0] {
+		t.Fatal("items with different requirements share a list")
 	}
 }
