@@ -394,6 +394,18 @@ func TestBrowserOffline(t *testing.T) {
 	eval[bool](b, "queue a refused item", fmt.Sprintf(`TaizhangQueue.add({id: %q, unit: %q, user: "clerk-offline", kind: "no-such-kind",
 	  title: "拒收測試", occurred: document.querySelector('#occurred').max, requirement: "", body: "", finding: "", files: [],
 	  state: "waiting", queued: Date.now()}).then(() => TaizhangQueue.sync()).then(() => true)`, bad, unit))
+	// Queued without a zone, as here, the item's day is the deployment's
+	// (the page's data-zone), not UTC's: else, between midnight and 08:00
+	// in China, today's date would be refused as in the future.
+	day := eval[string](b, "the form's last day", `document.querySelector('#occurred').max`)
+	zone := eval[string](b, "the page's zone", `document.querySelector("[data-zone]").getAttribute("data-zone")`)
+	midnight, err := time.Parse("2006-01-02T15:04:05Z07:00", day+"T00:00:00"+zone)
+	if err != nil {
+		t.Fatalf("day %q zone %q: %v", day, zone, err)
+	}
+	if got := eval[string](b, "the queued item's occurred_at", fmt.Sprintf(`TaizhangQueue.all().then(q => (q.find(i => i.id === %q) || {}).occurredAt || "")`, bad)); got != midnight.UTC().Format("2006-01-02T15:04:05.000Z") {
+		t.Errorf("the item queued for %s has occurred_at %q, want midnight in %s (%s)", day, got, zone, midnight.UTC().Format(time.RFC3339))
+	}
 	b.open(submitPath)
 	b.waitShown(map[string]string{bad: "服務器拒收"})
 	if msg := b.texts(fmt.Sprintf(`[data-queue] li.q-refused[data-id=%q] p.error`, bad)); len(msg) != 1 || !strings.Contains(msg[0], "kind") {

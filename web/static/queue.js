@@ -272,8 +272,15 @@
   }
 
   // add signs item (see sign; zone is the deployment's UTC offset) and
-  // queues it.
+  // queues it. Without zone it takes the page's (the data-zone of the
+  // submit form): a day is the deployment's day, never UTC's, or an item
+  // dated today would be refused as in the future between midnight and
+  // 08:00 in China.
   function add(item, zone) {
+    if (!zone && root.document) {
+      var el = root.document.querySelector("[data-zone]");
+      zone = el ? el.getAttribute("data-zone") : "";
+    }
     return sign(item, zone).then(put);
   }
 
