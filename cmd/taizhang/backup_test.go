@@ -30,8 +30,8 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 // volatile are the parts of these pages that differ between two
 // renderings by the same process: the fresh evidence id of a submit form
 // (so that a form sent twice makes one item), and the dossier's "as of now"
-// and "printed at" minutes, from the clock.
-var volatile = regexp.MustCompile(`(name="id" value=")[0-9a-f-]{36}|((?:截至|生成于) )\d{4}-\d\d-\d\d \d\d:\d\d`)
+// and "printed at" minutes, from the clock (in either date format).
+var volatile = regexp.MustCompile(`(name="id" value=")[0-9a-f-]{36}|((?:截至|生成于) )(?:\d{4}-\d\d-\d\d|\d{4}年\d{1,2}月\d{1,2}日) \d\d:\d\d`)
 
 // unitPages fetches every page of the units that shows their archive, in
 // HTML and JSON, with token, with the volatile parts masked.
