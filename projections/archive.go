@@ -317,6 +317,7 @@ type Archive struct {
 	devices *events.DeviceRegistry   // device keys of the users chain
 	strs    map[string]string        // interned small strings: actors, media types, requirement ids
 	lists   map[string][]string      // interned lists of them: items' requirements and tags (internList)
+	ptrs    map[string]*string       // interned pointers to them: attachments' media types (internPtr)
 	metas   map[linkMeta]*linkMeta   // interned link type, actor and client
 	heads   map[string]chainHead     // every chain's last applied event (digest.go)
 	texts   *spool.File              // item bodies, if spooled (SpoolTexts); made at the first
@@ -340,7 +341,7 @@ type PlanVersion struct {
 // NewArchive returns an empty archive projection.
 func NewArchive() *Archive {
 	return &Archive{units: map[string]*UnitArchive{}, plans: map[string][]PlanVersion{}, users: map[string][]UserVersion{}, devices: events.NewDeviceRegistry(), strs: map[string]string{},
-		metas: map[linkMeta]*linkMeta{}, lists: map[string][]string{}}
+		metas: map[linkMeta]*linkMeta{}, lists: map[string][]string{}, ptrs: map[string]*string{}}
 }
 
 // SpoolTexts makes the archive keep item bodies in an unlinked file in dir
@@ -375,6 +376,18 @@ func (a *Archive) intern(s string) string {
 	}
 	a.strs[s] = s
 	return s
+}
+
+// internPtr returns one shared pointer to a copy of s (media types, held
+// by every attachment reference).
+func (a *Archive) internPtr(s string) *string {
+	if p, ok := a.ptrs[s]; ok {
+		return p
+	}
+	s = a.intern(s)
+	p := &s
+	a.ptrs[s] = p
+	return p
 }
 
 // compact makes ev's strings share memory with earlier events': the
@@ -541,7 +554,7 @@ func (a *Archive) link(rec events.Record, version int) Link {
 	}
 	l := Link{Seq: rec.Seq, EventID: ev.ID, meta: m,
 		OccurredAt: StampOf(ev.OccurredAt), RecordedAt: StampOf(ev.RecordedAt), Hash: ev.Hash,
-		Attachments: packAttachments(ev.Attachments, a.intern), Version: version}
+		Attachments: packAttachments(ev.Attachments, a.internPtr), Version: version}
 	if ev.Reason != "" {
 		r := ev.Reason
 		l.reason = &r

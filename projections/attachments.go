@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"math"
@@ -10,27 +11,35 @@ import (
 
 // Attachments is the attachment references of an item or a link, as the
 // archive holds them: the digest as its 32 bytes rather than 64 hex
-// digits, the sizes in 32 bits, and what only some photos have (EXIF time
-// and position, perceptual hash) out of line. An archive of a million
-// items holds a million of these; as events.Attachment they took 190
-// bytes each (the struct, the digest's and the name's strings), here
-// about 110. At and All give them back exactly as the events carried
-// them.
+// digits, a photo's perceptual hash as its 64 bits, the media type as a
+// pointer to one shared copy, the sizes in 32 bits, and what only some
+// photos have (EXIF time and position) out of line. An archive of a
+// million items holds a million of these; as events.Attachment they took
+// 190 bytes each without a perceptual hash and 206 with one (the struct,
+// the digest's, the hash's and the name's strings), here 96 plus the name.
+// At and All give them back exactly as the events carried them.
 type Attachments []attachment
 
 // attachment is one compact attachment reference (see Attachments).
 type attachment struct {
 	sha   [32]byte
 	size  int64
-	media string // interned
+	media *string // interned; nil for ""
 	name  string
+	phash uint64 // when hasPHash
 	w, h  int32
+	flags uint8
 	more  *attachmentMore // nil for most
 }
 
+// hasPHash marks an attachment whose perceptual hash is phash (16
+// lowercase hex digits in the event).
+const hasPHash = 1
+
 // attachmentMore is what few attachments have, and what does not fit the
 // compact fields: a digest that is not 64 lowercase hex digits (a forged
-// or damaged event's, kept as it came), sizes beyond 32 bits.
+// or damaged event's, kept as it came), a perceptual hash that is not 16,
+// sizes beyond 32 bits.
 type attachmentMore struct {
 	takenAt string
 	gps     *events.GPS
@@ -41,9 +50,9 @@ type attachmentMore struct {
 	w, h    int
 }
 
-// packAttachments returns atts in their compact form, media types
-// interned through intern; nil for none.
-func packAttachments(atts []events.Attachment, intern func(string) string) Attachments {
+// packAttachments returns atts in their compact form, media types shared
+// through intern (which returns one pointer for each string); nil for none.
+func packAttachments(atts []events.Attachment, intern func(string) *string) Attachments {
 	if len(atts) == 0 {
 		return nil
 	}
@@ -54,9 +63,18 @@ func packAttachments(atts []events.Attachment, intern func(string) string) Attac
 	return out
 }
 
-func packAttachment(a events.Attachment, intern func(string) string) attachment {
-	p := attachment{size: a.Size, media: intern(a.MediaType), name: a.Name}
+func packAttachment(a events.Attachment, intern func(string) *string) attachment {
+	p := attachment{size: a.Size, name: a.Name}
+	if a.MediaType != "" {
+		p.media = intern(a.MediaType)
+	}
 	var m attachmentMore
+	var ph [8]byte
+	if a.PHash != "" && decodeLowerHex(ph[:], a.PHash) {
+		p.phash, p.flags = binary.BigEndian.Uint64(ph[:]), hasPHash
+	} else {
+		m.phash = a.PHash
+	}
 	if !decodeLowerHex(p.sha[:], a.SHA256) {
 		m.odd, m.sha = true, a.SHA256
 	}
@@ -65,7 +83,7 @@ func packAttachment(a events.Attachment, intern func(string) string) attachment 
 	} else {
 		m.wide, m.w, m.h = true, a.Width, a.Height
 	}
-	m.takenAt, m.gps, m.phash = a.TakenAt, a.GPS, a.PHash
+	m.takenAt, m.gps = a.TakenAt, a.GPS
 	if m != (attachmentMore{}) {
 		p.more = &m
 	}
@@ -104,9 +122,17 @@ var lowerHex = func() (t [256]byte) {
 // At returns the i-th attachment as the event carried it.
 func (as Attachments) At(i int) events.Attachment {
 	p := &as[i]
-	a := events.Attachment{Size: p.size, MediaType: p.media, Name: p.name, Width: int(p.w), Height: int(p.h)}
+	a := events.Attachment{Size: p.size, MediaType: as.MediaType(i), Name: p.name, Width: int(p.w), Height: int(p.h)}
+	if p.flags&hasPHash != 0 {
+		var ph [8]byte
+		binary.BigEndian.PutUint64(ph[:], p.phash)
+		a.PHash = hex.EncodeToString(ph[:])
+	}
 	if m := p.more; m != nil {
-		a.TakenAt, a.GPS, a.PHash = m.takenAt, m.gps, m.phash
+		a.TakenAt, a.GPS = m.takenAt, m.gps
+		if p.flags&hasPHash == 0 {
+			a.PHash = m.phash
+		}
 		if m.wide {
 			a.Width, a.Height = m.w, m.h
 		}
@@ -141,7 +167,12 @@ func (as Attachments) Digest(i int) string {
 }
 
 // MediaType returns the i-th attachment's media type.
-func (as Attachments) MediaType(i int) string { return as[i].media }
+func (as Attachments) MediaType(i int) string {
+	if as[i].media == nil {
+		return ""
+	}
+	return *as[i].media
+}
 
 // Name returns the i-th attachment's file name.
 func (as Attachments) Name(i int) string { return as[i].name }
@@ -193,5 +224,5 @@ func (as Attachments) MarshalJSON() ([]byte, error) {
 // NewAttachments returns atts in the archive's form (for tests and tools
 // that build items; the archive makes its own).
 func NewAttachments(atts []events.Attachment) Attachments {
-	return packAttachments(atts, func(s string) string { return s })
+	return packAttachments(atts, func(s string) *string { return &s })
 }

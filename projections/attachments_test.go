@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"taizhang/events"
 )
@@ -21,6 +22,10 @@ var attachmentCases = []events.Attachment{
 	{SHA256: "zc26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7a", Name: "not hex"},
 	{SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", Width: math.MaxInt32 + 1, Height: -5},
 	{SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", Width: math.MaxInt32, Height: 0},
+	{SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", MediaType: "image/jpeg", Name: "p.jpg", Width: 4032, Height: 3024, PHash: "0000000000000000"},
+	{SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", MediaType: "image/jpeg", Name: "p.jpg", PHash: "ffffffffffffffff", TakenAt: "2016-07-12T09:30:15"},
+	{SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", MediaType: "image/jpeg", PHash: "8F373714ACFCF4D0"}, // not canonical: kept as it came
+	{SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", MediaType: "image/jpeg", PHash: "8f37"},
 }
 
 // TestAttachmentsRoundTrip: the compact form gives back exactly what the
@@ -56,6 +61,9 @@ func TestAttachmentsRoundTrip(t *testing.T) {
 	}
 	if b, _ := json.Marshal(Attachments(nil)); string(b) != "[]" {
 		t.Fatalf("no attachments encode as %s", b)
+	}
+	if got := unsafe.Sizeof(attachment{}); got > 96 {
+		t.Errorf("an attachment reference takes %d bytes, more than 96", got)
 	}
 	if NewAttachments(nil) != nil || Attachments(nil).All() != nil {
 		t.Fatal("no attachments are not nil")
