@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"strconv"
 
+	"taizhang/blobstore"
 	"taizhang/events"
 )
 
@@ -22,7 +24,7 @@ type Attachments []attachment
 
 // attachment is one compact attachment reference (see Attachments).
 type attachment struct {
-	sha   [32]byte
+	sha   blobstore.Ref
 	size  int64
 	media *string // interned; nil for ""
 	name  string
@@ -69,13 +71,14 @@ func packAttachment(a events.Attachment, intern func(string) *string) attachment
 		p.media = intern(a.MediaType)
 	}
 	var m attachmentMore
-	var ph [8]byte
-	if a.PHash != "" && decodeLowerHex(ph[:], a.PHash) {
-		p.phash, p.flags = binary.BigEndian.Uint64(ph[:]), hasPHash
+	if v, ok := parsePHash(a.PHash); ok {
+		p.phash, p.flags = v, hasPHash
 	} else {
 		m.phash = a.PHash
 	}
-	if !decodeLowerHex(p.sha[:], a.SHA256) {
+	if r, err := blobstore.ParseRef(a.SHA256); err == nil {
+		p.sha = r
+	} else {
 		m.odd, m.sha = true, a.SHA256
 	}
 	if a.Width >= 0 && a.Width <= math.MaxInt32 && a.Height >= 0 && a.Height <= math.MaxInt32 {
@@ -90,34 +93,20 @@ func packAttachment(a events.Attachment, intern func(string) *string) attachment
 	return p
 }
 
-// decodeLowerHex decodes s into out if s is exactly len(out)*2 lowercase
-// hex digits (the only form whose encoding gives s back).
-func decodeLowerHex(out []byte, s string) bool {
-	if len(s) != 2*len(out) {
-		return false
+// parsePHash reads a perceptual hash in its only spelling, 16 lowercase
+// hex digits.
+func parsePHash(s string) (uint64, bool) {
+	if len(s) != 16 {
+		return 0, false
 	}
-	var bad byte
-	for i := range out {
-		hi, lo := lowerHex[s[2*i]], lowerHex[s[2*i+1]]
-		bad |= hi | lo
-		out[i] = hi<<4 | lo&0xf
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return 0, false
+		}
 	}
-	return bad&0x80 == 0
+	v, err := strconv.ParseUint(s, 16, 64)
+	return v, err == nil
 }
-
-// lowerHex maps a lowercase hex digit to its value, any other byte to 0xff.
-var lowerHex = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	for c := byte('0'); c <= '9'; c++ {
-		t[c] = c - '0'
-	}
-	for c := byte('a'); c <= 'f'; c++ {
-		t[c] = c - 'a' + 10
-	}
-	return t
-}()
 
 // At returns the i-th attachment as the event carried it.
 func (as Attachments) At(i int) events.Attachment {
@@ -141,7 +130,7 @@ func (as Attachments) At(i int) events.Attachment {
 			return a
 		}
 	}
-	a.SHA256 = hex.EncodeToString(p.sha[:])
+	a.SHA256 = p.sha.String()
 	return a
 }
 
@@ -163,7 +152,7 @@ func (as Attachments) Digest(i int) string {
 	if m := as[i].more; m != nil && m.odd {
 		return m.sha
 	}
-	return hex.EncodeToString(as[i].sha[:])
+	return as[i].sha.String()
 }
 
 // MediaType returns the i-th attachment's media type.
@@ -186,13 +175,15 @@ func (as Attachments) Has(digest string) bool { return as.index(queryDigest(dige
 // digestQuery is a digest to look for, decoded once.
 type digestQuery struct {
 	s   string
-	sum [32]byte
-	hex bool // s is lowercase hex, decoded in sum
+	ref blobstore.Ref
+	ok  bool // s is a canonical digest, parsed in ref
 }
 
 func queryDigest(digest string) digestQuery {
 	q := digestQuery{s: digest}
-	q.hex = decodeLowerHex(q.sum[:], digest)
+	if r, err := blobstore.ParseRef(digest); err == nil {
+		q.ref, q.ok = r, true
+	}
 	return q
 }
 
@@ -205,7 +196,7 @@ func (as Attachments) index(q digestQuery) int {
 			}
 			continue
 		}
-		if q.hex && p.sha == q.sum {
+		if q.ok && p.sha == q.ref {
 			return i
 		}
 	}
