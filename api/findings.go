@@ -176,13 +176,10 @@ func (s *Service) rectificationOf(it *projections.Item) closure.Rectification {
 	}
 	for _, at := range it.Attachments.All() {
 		recorded := it.Chain[0].RecordedAt.Time().In(s.cfg.Zone)
-	links:
 		for _, l := range it.Chain {
-			for _, la := range l.Attachments.All() {
-				if la.SHA256 == at.SHA256 {
-					recorded = l.RecordedAt.Time().In(s.cfg.Zone)
-					break links
-				}
+			if l.Attachments.Has(at.SHA256) {
+				recorded = l.RecordedAt.Time().In(s.cfg.Zone)
+				break
 			}
 		}
 		if p, ok := s.closurePhoto(at, recorded); ok {

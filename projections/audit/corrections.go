@@ -80,8 +80,8 @@ func Corrections(a *projections.Archive, o Options) CorrectionsReport {
 					if l.Changes != nil {
 						c.AttachmentsRemoved = l.Changes.RemoveAttachments
 					}
-					for _, at := range l.Attachments.All() {
-						c.AttachmentsAdded = append(c.AttachmentsAdded, at.SHA256)
+					for i := range l.Attachments {
+						c.AttachmentsAdded = append(c.AttachmentsAdded, l.Attachments.Digest(i))
 					}
 				case events.TypeEvidenceRetracted:
 					c.Kind = CorrectionRetracted

@@ -96,10 +96,8 @@ func PhotoTimes(a *projections.Archive, o Options) PhotoTimesReport {
 // attaching returns the link that first attached digest to it.
 func attaching(it *projections.Item, digest string) projections.Link {
 	for _, l := range it.Chain {
-		for _, at := range l.Attachments.All() {
-			if at.SHA256 == digest {
-				return l
-			}
+		if l.Attachments.Has(digest) {
+			return l
 		}
 	}
 	return it.Chain[0]

@@ -377,8 +377,9 @@ type fact struct {
 
 func (e *evaluator) derive(i int) {
 	it, f := e.items[i], &e.facts[i]
-	f.sec, f.nsec = it.OccurredAt().Unix(), int32(it.OccurredAt().Nanosecond())
-	y, m, d := it.OccurredAt().In(e.loc).Date()
+	occ := it.OccurredAt()
+	f.sec, f.nsec = occ.Unix(), int32(occ.Nanosecond())
+	y, m, d := occ.In(e.loc).Date()
 	f.date = plan.Date{Year: y, Month: m, Day: d}
 	f.day = dayOfDate(f.date)
 	f.atts = attachMask(it.Attachments)
