@@ -93,3 +93,17 @@ func TestApplyMemoryLimit(t *testing.T) {
 		t.Fatalf("off: limit %d, log %s", got, logs.String())
 	}
 }
+
+// TestServeMemoryLimit: serve --memory-limit puts the limit in force for
+// the process and says so in its log.
+func TestServeMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	s := startServer(t, "", "--memory-limit", "900MiB")
+	if got := debug.SetMemoryLimit(-1); got != 900<<20 {
+		t.Errorf("serve --memory-limit 900MiB: the runtime's limit is %d", got)
+	}
+	if log := s.log.String(); !strings.Contains(log, `msg="memory limit"`) || !strings.Contains(log, `size="900 MiB"`) {
+		t.Errorf("serve's log does not give the limit:\n%s", log)
+	}
+}
