@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,8 +57,13 @@ func applyMemoryLimit(limit int64, log *slog.Logger) {
 		source = "GOMEMLIMIT"
 	default:
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		if _, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup), memlimit.WithLogger(quiet)); err != nil {
-			log.Debug("no container memory limit found", "err", err)
+		_, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup), memlimit.WithLogger(quiet))
+		switch {
+		case err == nil: // a limit, or none (Set reports no limit as success)
+		case errors.Is(err, memlimit.ErrNoCgroup), errors.Is(err, memlimit.ErrCgroupsNotSupported):
+			log.Debug("no cgroup to take a memory limit from", "err", err)
+		default:
+			log.Warn("cannot read the container's memory limit; running without one", "err", err)
 		}
 		source = "90% of the container's memory limit"
 	}
