@@ -136,13 +136,15 @@ func TestScaleServe(t *testing.T) {
 		t.Run(strconv.Itoa(n), func(t *testing.T) { rows = append(rows, scaleServe(t, n)) })
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n| events | raw replay | serve ready | ready/replay | RSS at ready | peak RSS | appends/s | appends/s with readers | history p99 | as-of history p99 | ranking of %d units |\n", scaleUnits)
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| events | raw replay | serve ready | ready/replay | restart ready | restart/replay | RSS at ready | RSS at restart | peak RSS | appends/s | appends/s with readers | history p99 | as-of history p99 | history p99 after restart | ranking of %d units |\n", scaleUnits)
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %d MiB | %d MiB | %.0f | %.0f | %s | %s | %s |\n", r.events,
+		fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %s | %.2f | %d MiB | %d MiB | %d MiB | %.0f | %.0f | %s | %s | %s | %s |\n", r.events,
 			r.replay.Round(time.Millisecond), r.ready.Round(time.Millisecond), r.ready.Seconds()/r.replay.Seconds(),
-			r.rssReady>>20, r.rssPeak>>20, r.appendRate, r.appendRateLoaded,
-			r.historyP99.Round(100*time.Microsecond), r.asOfP99.Round(100*time.Microsecond), r.rankingP50.Round(time.Millisecond))
+			r.restart.Round(time.Millisecond), r.restart.Seconds()/r.replay.Seconds(),
+			r.rssReady>>20, r.rssRestart>>20, r.rssPeak>>20, r.appendRate, r.appendRateLoaded,
+			r.historyP99.Round(100*time.Microsecond), r.asOfP99.Round(100*time.Microsecond),
+			r.restartHistoryP99.Round(100*time.Microsecond), r.rankingP50.Round(time.Millisecond))
 	}
 	t.Log(b.String())
 }
@@ -155,6 +157,8 @@ type scaleRow struct {
 	appendRateLoaded            float64
 	historyP99, asOfP99         time.Duration
 	rankingP50                  time.Duration
+	restart, restartHistoryP99  time.Duration
+	rssRestart                  int64
 }
 
 func scaleServe(t *testing.T, n int) scaleRow {
@@ -168,79 +172,14 @@ func scaleServe(t *testing.T, n int) scaleRow {
 	t.Logf("raw: server start %s, ordered replay of %d messages %s", row.natsStart.Round(time.Millisecond), n, row.replay.Round(time.Millisecond))
 
 	// serve, in a child process of its own so that its memory is its own.
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	args, _ := json.Marshal(append([]string{"--data", data, "--addr", "127.0.0.1:0", "--addr-file", addrFile},
-		strings.Fields(os.Getenv("TZ_SCALE_SERVE_ARGS"))...))
-	logf, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestScaleChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "TZ_SCALE_CHILD="+string(args), "TZ_SCALE=")
-	if dir := os.Getenv("TZ_SCALE_HEAP_DIR"); dir != "" {
-		cmd.Env = append(cmd.Env, "TZ_SCALE_HEAP="+filepath.Join(dir, fmt.Sprintf("serve-heap-%d.pprof", n)))
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("serve child: %v", err)
-			}
-		case <-time.After(2 * time.Minute):
-			_ = cmd.Process.Kill()
-			t.Errorf("serve child did not stop")
-		}
-	}()
-	var url string
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("serve exited (%v):\n%s", err, log)
-		case <-time.After(5 * time.Millisecond):
-		}
-		if url == "" {
-			if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-				url = "http://" + string(b)
-			}
-			continue
-		}
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			break
-		}
-	}
-	row.ready = time.Since(t0)
+	child := startScaleChild(t, data, fmt.Sprintf("serve-heap-%d.pprof", n))
+	defer child.stop(t)
+	cmd, url := child.cmd, child.url
+	row.ready = child.ready
 	row.rssReady, row.rssPeak = procMem(t, cmd.Process.Pid)
 	t.Logf("serve ready in %s (%.2f× the raw replay), RSS %d MiB, peak %d MiB", row.ready.Round(time.Millisecond),
 		row.ready.Seconds()/row.replay.Seconds(), row.rssReady>>20, row.rssPeak>>20)
-	if dir := os.Getenv("TZ_SCALE_HEAP_DIR"); dir != "" {
-		// A heap profile of serve at ready, after a GC.
-		path := filepath.Join(dir, fmt.Sprintf("serve-heap-%d.pprof", n))
-		_ = cmd.Process.Signal(syscall.SIGUSR1)
-		for {
-			if _, err := os.Stat(path); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond) // polling for the file; not a timing
-		}
-		rss, _ := procMem(t, cmd.Process.Pid)
-		t.Logf("heap profile at ready: %s (RSS after its GC %d MiB)", path, rss>>20)
-	}
+	profileAtReady(t, child, fmt.Sprintf("serve-heap-%d.pprof", n))
 	tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +259,125 @@ func scaleServe(t *testing.T, n int) scaleRow {
 	})
 	row.rssAfter, row.rssPeak = procMem(t, cmd.Process.Pid)
 	t.Logf("RSS after the reads and appends %d MiB, peak %d MiB", row.rssAfter>>20, row.rssPeak>>20)
+
+	// A restart, as after an upgrade: serve stops cleanly and starts
+	// again on the same data, with the history copy the first run kept.
+	child.stop(t)
+	again := startScaleChild(t, data, fmt.Sprintf("serve-heap-%d-restart.pprof", n))
+	defer again.stop(t)
+	row.restart = again.ready
+	row.rssRestart, _ = procMem(t, again.cmd.Process.Pid)
+	profileAtReady(t, again, fmt.Sprintf("serve-heap-%d-restart.pprof", n))
+	t.Logf("serve ready again after a restart in %s (%.2f× the raw replay), RSS %d MiB", row.restart.Round(time.Millisecond),
+		row.restart.Seconds()/row.replay.Seconds(), row.rssRestart>>20)
+	s.URL = again.url
+	var hist []time.Duration
+	for i := 0; i < 100; i++ {
+		hist = append(hist, timedGet(t, s, reads["history"](scaleUnit(rand.IntN(scaleUnits)))))
+	}
+	row.restartHistoryP99 = pct(hist, 99)
+	t.Logf("history of one unit after the restart: p50 %s p99 %s", pct(hist, 50), pct(hist, 99))
 	return row
+}
+
+// scaleChild is a serve started by startScaleChild.
+type scaleChild struct {
+	cmd     *exec.Cmd
+	url     string
+	ready   time.Duration // from its start to its first 200 on /readyz
+	exited  chan error
+	stopped bool
+}
+
+// startScaleChild starts serve on data in a child process (so that its
+// memory is its own) and waits until it is ready; heap names its heap
+// profile (TZ_SCALE_HEAP_DIR).
+func startScaleChild(t *testing.T, data, heap string) *scaleChild {
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	args, _ := json.Marshal(append([]string{"--data", data, "--addr", "127.0.0.1:0", "--addr-file", addrFile},
+		strings.Fields(os.Getenv("TZ_SCALE_SERVE_ARGS"))...))
+	logf, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestScaleChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "TZ_SCALE_CHILD="+string(args), "TZ_SCALE=")
+	if dir := os.Getenv("TZ_SCALE_HEAP_DIR"); dir != "" {
+		cmd.Env = append(cmd.Env, "TZ_SCALE_HEAP="+filepath.Join(dir, heap))
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var url string
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			log, _ := os.ReadFile(logf.Name())
+			t.Fatalf("serve exited (%v):\n%s", err, log)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if url == "" {
+			if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+				url = "http://" + string(b)
+			}
+			continue
+		}
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			break
+		}
+	}
+	return &scaleChild{cmd: cmd, url: url, ready: time.Since(t0), exited: exited}
+}
+
+// stop stops the child with SIGTERM, as an operator would, and waits for
+// it to exit.
+func (c *scaleChild) stop(t *testing.T) {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.exited:
+		if err != nil {
+			t.Errorf("serve child: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		_ = c.cmd.Process.Kill()
+		t.Errorf("serve child did not stop")
+	}
+}
+
+// profileAtReady has c write its heap profile, after a GC, and its CPU
+// profile up to now, as heap in TZ_SCALE_HEAP_DIR, if that is set.
+func profileAtReady(t *testing.T, c *scaleChild, heap string) {
+	dir := os.Getenv("TZ_SCALE_HEAP_DIR")
+	if dir == "" {
+		return
+	}
+	cmd := c.cmd
+	// A heap profile of serve at ready, after a GC.
+	path := filepath.Join(dir, heap)
+	_ = cmd.Process.Signal(syscall.SIGUSR1)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the file; not a timing
+	}
+	rss, _ := procMem(t, cmd.Process.Pid)
+	t.Logf("heap profile at ready: %s (RSS after its GC %d MiB)", path, rss>>20)
 }
 
 // scaleStep is the recorded time between two fixture events: N of them

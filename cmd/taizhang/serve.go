@@ -526,9 +526,11 @@ func openStores(ctx context.Context, c serveConfig, now func() time.Time, log *s
 		}
 	}()
 	cfg := tzjs.Config{Replicas: st.replicas, Now: now, Observe: c.metrics.ObserveAppend,
-		IndexFeed: 3 * time.Second} // the archive follows the ledger at once
+		IndexFeed: 3 * time.Second, Log: log} // the archive follows the ledger at once
 	if !c.noHistoryCache {
-		cfg.HistoryDir = filepath.Join(c.data, "tmp") // and feeds the history cache
+		// and feeds the history cache, whose copy of the stream a restart
+		// replays from disk
+		cfg.HistoryDir = filepath.Join(c.data, "history")
 	}
 	ledger, err := whilePlacing(ctx, log, "the ledger", func() (*tzjs.Ledger, error) {
 		return tzjs.Open(ctx, st.nc, cfg)

@@ -29,3 +29,12 @@ func HistoryCacheHitsForTest(l *Ledger) int64 {
 	}
 	return l.hist.hits.Load()
 }
+
+// HistoryCopyReplayedForTest returns how many messages l's Follows read
+// from the history copy kept by the last run.
+func HistoryCopyReplayedForTest(l *Ledger) int64 {
+	if l.hist == nil {
+		return 0
+	}
+	return l.hist.replayed.Load()
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sync/atomic"
@@ -146,7 +147,11 @@ func TestHistoryCache(t *testing.T) {
 
 	// A cache that cannot write its file serves nothing; the reads go to
 	// the stream.
-	broken, err := tzjs.Open(ctx, n.Connect(t), tzjs.Config{HistoryDir: filepath.Join(t.TempDir(), "missing")})
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broken, err := tzjs.Open(ctx, n.Connect(t), tzjs.Config{HistoryDir: notDir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,14 @@ func (x *index) apply(seq uint64, subject string, h nats.Header, prefix string) 
 	if seq <= x.applied {
 		return
 	}
-	x.applyLocked(seq, subject, h, prefix)
+	x.applyLocked(seq, subject, headersOf(h), prefix)
+}
+
+// idHeaders are the headers of a message the index reads.
+type idHeaders struct{ typ, entity, version string }
+
+func headersOf(h nats.Header) idHeaders {
+	return idHeaders{h.Get(hdrType), h.Get(hdrEntity), h.Get(hdrVersion)}
 }
 
 // feed is apply for a reader that delivers every message of the stream in
@@ -116,7 +123,7 @@ func (x *index) apply(seq uint64, subject string, h nats.Header, prefix string) 
 // that reader delivered before it, so that the index still takes every
 // message once and in order whichever of its feeders is ahead. It reports
 // whether it applied.
-func (x *index) feed(prev, seq uint64, subject string, h nats.Header, prefix string) bool {
+func (x *index) feed(prev, seq uint64, subject string, h idHeaders, prefix string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.applied != prev || seq <= prev {
@@ -127,7 +134,7 @@ func (x *index) feed(prev, seq uint64, subject string, h nats.Header, prefix str
 }
 
 // applyLocked adds the message at seq; x.mu is held and seq > x.applied.
-func (x *index) applyLocked(seq uint64, subject string, h nats.Header, prefix string) {
+func (x *index) applyLocked(seq uint64, subject string, h idHeaders, prefix string) {
 	x.applied = seq
 	if x.caught != nil && seq >= x.target {
 		close(x.caught)
@@ -139,7 +146,7 @@ func (x *index) applyLocked(seq uint64, subject string, h nats.Header, prefix st
 			x.changed = nil
 		}
 	}()
-	idStr := h.Get(hdrEntity)
+	idStr := h.entity
 	if idStr == "" {
 		return
 	}
@@ -148,7 +155,7 @@ func (x *index) applyLocked(seq uint64, subject string, h nats.Header, prefix st
 		return
 	}
 	unit := x.code(strings.TrimPrefix(subject, prefix+"."))
-	typ := x.code(h.Get(hdrType))
+	typ := x.code(h.typ)
 	i, ok := x.ev[id]
 	if ok && x.slots[i].unit != unit {
 		// A message on another unit's subject that names this entity: not
@@ -169,7 +176,7 @@ func (x *index) applyLocked(seq uint64, subject string, h nats.Header, prefix st
 	}
 	e := &x.slots[i]
 	e.last = typ
-	if v, err := strconv.ParseInt(h.Get(hdrVersion), 10, 32); err == nil {
+	if v, err := strconv.ParseInt(h.version, 10, 32); err == nil {
 		e.version = int32(v)
 	}
 }

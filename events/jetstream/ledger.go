@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,15 +59,23 @@ type Config struct {
 	// consumer once caught up, or as soon as no Follow has fed it for
 	// IndexFeed. Appends are decided exactly as without it.
 	IndexFeed time.Duration
-	// HistoryDir, if set, has the ledger keep a local copy of the chains'
-	// stored messages in an unlinked file there, fed by a projection's
-	// Follow of the stream from its start (as IndexFeed), and read a
-	// chain's history (History, StoredHistory and the reads of the plans
-	// and users chains) from it whenever it holds every message up to the
-	// chain's last; otherwise from the stream, as without it. It costs
-	// about the stream's size on disk and 24 bytes of memory an event;
-	// what it returns is what the stream holds.
+	// HistoryDir, if set, has the ledger keep a local copy of the
+	// stream's messages in a file there, fed by a projection's Follow of
+	// the stream from its start (as IndexFeed), and read a chain's history
+	// (History, StoredHistory and the reads of the plans and users chains)
+	// from it whenever it holds every message up to the chain's last;
+	// otherwise from the stream, as without it. It costs about the
+	// stream's size on disk and 16 bytes of memory an event; what it
+	// returns is what the stream holds.
+	//
+	// The copy is kept for the next Open (saved every 30 s and at Close),
+	// which checks it against the stream and, if it holds, has a Follow
+	// from the start read the messages it holds from the file rather than
+	// from the server: a restart at a million events replays the ledger
+	// from local disk. A copy that does not hold is rebuilt.
 	HistoryDir string
+	// Log is told what became of the history copy; nil for none.
+	Log *slog.Logger
 }
 
 // Ledger appends events to and reads them from the ledger stream. It is safe
@@ -83,6 +92,7 @@ type Ledger struct {
 
 	idx          *index
 	hist         *histCache                               // nil unless Config.HistoryDir
+	saving       sync.WaitGroup                           // the history copy's saver
 	loadPatience time.Duration                            // see loadSeq
 	msgs         msgGetter                                // stream, unless a test injects faults
 	writeCheck   atomic.Pointer[func(chain string) error] // see SetWriteCheck
@@ -122,6 +132,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Ledger, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 64
@@ -179,11 +192,12 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("open ledger stream %s: %w", cfg.Stream, err)
 	}
 	l := &Ledger{nc: nc, js: j, stream: st, cfg: cfg, units: map[string]*unitState{}, idx: newIndex(st.CachedInfo().State.Msgs), loadPatience: loadSeqPatience, msgs: st, followDone: make(chan struct{})}
-	if cfg.HistoryDir != "" {
-		l.hist = newHistCache(cfg.HistoryDir, cfg.Prefix)
-	}
 	fctx, stop := context.WithCancel(context.Background())
 	l.stopFollow = stop
+	if cfg.HistoryDir != "" {
+		l.hist = openHistCache(ctx, cfg.HistoryDir, cfg.Prefix, st, l.msgs, cfg.Log)
+		l.saving.Go(func() { l.hist.keepSaving(fctx, cfg.Log) })
+	}
 	go func() { defer close(l.followDone); l.follow(fctx) }()
 	return l, nil
 }
@@ -221,13 +235,18 @@ func checkConfig(got, want js.StreamConfig) error {
 	return nil
 }
 
-// Close stops the id index and waits for background consumer deletions to
-// finish. The connection stays the caller's to close.
+// Close stops the id index, waits for background consumer deletions to
+// finish and saves the history copy (Config.HistoryDir) for the next
+// Open. The connection stays the caller's to close.
 func (l *Ledger) Close() {
 	l.stopFollow()
 	<-l.followDone
 	l.reaping.Wait()
 	if l.hist != nil {
+		l.saving.Wait()
+		if err := l.hist.save(); err != nil {
+			l.cfg.Log.Warn("history copy not saved: the next start reads the stream from the server", "err", err)
+		}
 		l.hist.close()
 	}
 }

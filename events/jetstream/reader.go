@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -290,25 +291,68 @@ func (l *Ledger) reap(st js.Stream, name string) {
 // Follow also feeds the ledger's id index with what it delivers, where the
 // index has not applied it yet (see Config.IndexFeed).
 func (l *Ledger) Follow(ctx context.Context, from uint64, fn func(events.Record) error) error {
+	prev := max(from, 1) - 1 // the sequence delivered before the next message
+	if l.hist != nil {
+		// What the history copy kept from the last run, from local disk.
+		last, err := l.hist.replay(ctx, from, prev, func(batch []copied) {
+			parallel.Chunks(len(batch), 64, func(lo, hi int) {
+				for i := range batch[lo:hi] {
+					m := &batch[lo+i]
+					m.rec = l.check(m.seq, m.subject, m.data)
+				}
+			})
+		}, func(m *copied) error {
+			if m.rec.Damage != nil {
+				// The stream's own damage, or the copy's? Only the
+				// stream's is the ledger's to report.
+				if err := l.sameAsStream(ctx, m); err != nil {
+					return err
+				}
+			}
+			l.idx.feed(prev, m.seq, m.subject, m.h, l.cfg.Prefix)
+			prev = m.seq
+			return fn(m.rec)
+		})
+		if err != nil {
+			return err
+		}
+		from, prev = last+1, last
+	}
 	// Unfiltered, as the id index's follow (see there).
 	cfg := js.OrderedConsumerConfig{DeliverPolicy: js.DeliverByStartSequencePolicy, OptStartSeq: from}
 	if from <= 1 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverAllPolicy, 0
 	}
-	prev := max(from, 1) - 1 // the sequence delivered before the next message
 	return l.consume(ctx, cfg, func(m js.Msg) error {
 		md, err := m.Metadata()
 		if err != nil {
 			return fmt.Errorf("follow the ledger: %w", err)
 		}
 		seq := md.Sequence.Stream
-		l.idx.feed(prev, seq, m.Subject(), m.Headers(), l.cfg.Prefix) // the id index too, if it is here (see index.feed)
+		h := headersOf(m.Headers())
+		l.idx.feed(prev, seq, m.Subject(), h, l.cfg.Prefix) // the id index too, if it is here (see index.feed)
 		if l.hist != nil {
-			l.hist.feed(prev, seq, m.Subject(), m.Data()) // and the history cache
+			l.hist.feed(prev, seq, m.Subject(), h, m.Data()) // and the history cache
 		}
 		prev = seq
 		return fn(l.check(seq, m.Subject(), m.Data()))
 	})
+}
+
+// sameAsStream reports whether a message the history copy holds is the
+// one the stream holds at its sequence: nil if so, an error wrapping
+// errCopyUnsound if not, or the error of the read.
+func (l *Ledger) sameAsStream(ctx context.Context, m *copied) error {
+	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sm, err := l.msgs.GetMsg(gctx, m.seq)
+	if err != nil {
+		return fmt.Errorf("follow the ledger: read message %d: %w", m.seq, unavailable(err))
+	}
+	if sm.Subject != m.subject || !bytes.Equal(sm.Data, m.data) || headersOf(sm.Header) != m.h {
+		return fmt.Errorf("message %d: %w", m.seq, errCopyUnsound)
+	}
+	return nil
 }
 
 // check returns the record of the message stored at seq on subject: its

@@ -1,15 +1,18 @@
-// Package spool is an append-only file of byte strings that a process
-// keeps for itself: a cache, out of the Go heap, of what the ledger holds
-// (the archive's item bodies, the chains' stored messages). The file is
-// unlinked as soon as it is made, so it lives as long as the File that
-// writes it (the os.File's finalizer, or Close, closes it), takes no name
-// in its directory and is never read by another process. Its contents are
-// rebuilt from the ledger at every start.
+// Package spool is an append-only file of byte strings: a cache, out of
+// the Go heap, of what the ledger holds (the archive's item bodies, the
+// chains' stored messages). A File made by New is unlinked as soon as it
+// is made, so it lives as long as the File that writes it (the os.File's
+// finalizer, or Close, closes it), takes no name in its directory and is
+// never read by another process; its contents are rebuilt from the ledger
+// at every start. A File made by Create or reopened by Open has a name
+// and outlives the process: what it holds up to a length its owner
+// recorded after Sync is there at the next start.
 package spool
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 )
@@ -67,8 +70,51 @@ func New(dir string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("unlink a spool file: %w", err)
 	}
-	return &File{f: f, buf: make([]byte, 0, flushAt), slots: make(chan struct{}, inFlight), done: make(chan struct{})}, nil
+	return newFile(f, 0), nil
 }
+
+func newFile(f *os.File, end int64) *File {
+	return &File{f: f, end: end, buf: make([]byte, 0, flushAt), slots: make(chan struct{}, inFlight), done: make(chan struct{})}
+}
+
+// Create makes the spool file path, empty (truncating one already there),
+// mode 0600.
+func Create(path string) (*File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("make a spool file: %w", err)
+	}
+	return newFile(f, 0), nil
+}
+
+// Open reopens the spool file path for appending after its first length
+// bytes, which a Sync had made durable; anything after them (writes a
+// crash left half done) is cut off. It fails if the file is shorter than
+// length.
+func Open(path string, length int64) (*File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open a spool file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Size() < length {
+		err = fmt.Errorf("%s holds %d bytes, fewer than the %d recorded", path, fi.Size(), length)
+	}
+	if err == nil && fi.Size() > length {
+		err = f.Truncate(length)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open a spool file: %w", err)
+	}
+	return newFile(f, length), nil
+}
+
+// MakeRef returns the Ref of the n bytes at off (n at most MaxLen).
+func MakeRef(off int64, n int) Ref { return Ref(uint64(off)<<lenBits | uint64(n)) }
+
+// Off returns the offset of the string at r.
+func (r Ref) Off() int64 { return int64(r >> lenBits) }
 
 // Put appends b and returns its Ref. It does not keep b. It fails with
 // ErrTooLong for a b longer than MaxLen, and with the first write error
@@ -87,7 +133,7 @@ func (s *File) Put(b []byte) (Ref, error) {
 	}
 	off := s.end + int64(len(s.buf))
 	s.buf = append(s.buf, b...)
-	return Ref(uint64(off)<<lenBits | uint64(len(b))), nil
+	return MakeRef(off, len(b)), nil
 }
 
 // flushLocked hands the buffer to a writer goroutine, waiting for a slot
@@ -153,7 +199,7 @@ func (r Ref) Len() int { return int(r & MaxLen) }
 
 // Get returns a new copy of the string at r, which Put returned.
 func (s *File) Get(r Ref) ([]byte, error) {
-	off, n := int64(r>>lenBits), int64(r.Len())
+	off, n := r.Off(), int64(r.Len())
 	s.mu.Lock()
 	if off >= s.end {
 		b := append([]byte(nil), s.buf[off-s.end:off-s.end+n]...)
@@ -194,6 +240,48 @@ func (s *File) Close() error {
 	}
 	return s.f.Close()
 }
+
+// Sync writes out everything Put so far and makes it durable (fsync):
+// after it returns nil, every string Put before the call is on disk, to be
+// found by Open at the next start. It fails with the file's first write
+// error. Sync must not be called concurrently with Close.
+func (s *File) Sync() error {
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return err
+	}
+	if len(s.buf) > 0 && !s.flushLocked() {
+		err := s.err
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	// Holding every slot means no buffer is being written: every write
+	// handed over before is done.
+	for range inFlight {
+		s.slots <- struct{}{}
+	}
+	for range inFlight {
+		<-s.slots
+	}
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync a spool file: %w", err)
+	}
+	return nil
+}
+
+// Section returns a reader of the file's bytes from off to off+n, which
+// must all have been written (below the length the File was opened at,
+// or made durable by Sync).
+func (s *File) Section(off, n int64) *io.SectionReader { return io.NewSectionReader(s.f, off, n) }
 
 // Fail makes every later Put fail with err (for tests of what a full disk
 // does).

@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -166,5 +167,74 @@ func TestConcurrentPuts(t *testing.T) {
 				t.Fatalf("text %d/%d: %.20q, %v", w, i, b, err)
 			}
 		}
+	}
+}
+
+// TestReopen: a named file keeps what was Put before a Sync across a
+// Close and an Open at the length then, reads it back by its Refs and
+// through Section, cuts off what came after (as a crash would leave it
+// half written), and appends after it; Open refuses a file shorter than
+// the length it is given.
+func TestReopen(t *testing.T) {
+	path := t.TempDir() + "/copy"
+	f, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []Ref
+	var want []string
+	for i := range 2000 { // several buffers' worth
+		s := fmt.Sprintf("%d:%s", i, strings.Repeat("账", i%300))
+		ref, err := f.Put([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs, want = append(refs, ref), append(want, s)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	written, buffered := f.Sizes()
+	length := written + buffered
+	if buffered != 0 {
+		t.Errorf("Sync left %d bytes buffered", buffered)
+	}
+	if _, err := f.Put([]byte("after the sync")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	g, err := Open(path, length)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for i, r := range refs {
+		b, err := g.Get(r)
+		if err != nil || string(b) != want[i] {
+			t.Fatalf("string %d after reopening: %q, %v", i, b, err)
+		}
+	}
+	all, err := io.ReadAll(g.Section(0, length))
+	if err != nil || string(all) != strings.Join(want, "") {
+		t.Errorf("Section: %d bytes, %v; want the %d bytes put", len(all), err, length)
+	}
+	r, err := g.Put([]byte("next"))
+	if err != nil || r.Off() != length {
+		t.Errorf("Put after Open at %d: offset %d, %v", length, r.Off(), err)
+	}
+	if b, err := g.Get(r); err != nil || string(b) != "next" {
+		t.Errorf("Get after Open: %q, %v", b, err)
+	}
+	if MakeRef(r.Off(), r.Len()) != r {
+		t.Errorf("MakeRef(Off, Len) is not the Ref")
+	}
+	if _, err := Open(path, length+1<<20); err == nil {
+		t.Errorf("Open past the file's end succeeded")
+	}
+	if _, err := Open(t.TempDir()+"/none", 0); err == nil {
+		t.Errorf("Open of a missing file succeeded")
 	}
 }
