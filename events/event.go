@@ -470,6 +470,37 @@ type Record struct {
 	Seq    uint64
 	Event  *Event
 	Damage *Damage
+
+	pre *evidenceDecoded // see Predecode
+}
+
+// evidenceDecoded is what DecodeEvidenceSubmittedBody returned for a
+// record's event.
+type evidenceDecoded struct {
+	p    EvidenceSubmitted
+	body []byte
+	err  error
+}
+
+// Predecode decodes the payload of a sound evidence.submitted record now,
+// for a reader that decodes records on several cores before one goroutine
+// folds them in order; the record's DecodeEvidenceSubmittedBody then
+// returns what it decoded. It does nothing for any other record.
+func (r *Record) Predecode() {
+	if r.Damage != nil || r.Event == nil || r.Event.Type != TypeEvidenceSubmitted || r.pre != nil {
+		return
+	}
+	p, body, err := r.Event.DecodeEvidenceSubmittedBody()
+	r.pre = &evidenceDecoded{p, body, err}
+}
+
+// DecodeEvidenceSubmittedBody is the event's DecodeEvidenceSubmittedBody,
+// or what Predecode got from it.
+func (r Record) DecodeEvidenceSubmittedBody() (EvidenceSubmitted, []byte, error) {
+	if r.pre != nil {
+		return r.pre.p, r.pre.body, r.pre.err
+	}
+	return r.Event.DecodeEvidenceSubmittedBody()
 }
 
 // VerifyChain checks that recs, one unit's events in ledger order from its

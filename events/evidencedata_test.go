@@ -233,3 +233,50 @@ func BenchmarkDecodeEvidenceSubmitted(b *testing.B) {
 		b.Fatal(fmt.Errorf("the fast path refuses %s", ev.Data))
 	}
 }
+
+// TestRecordPredecode: a record's DecodeEvidenceSubmittedBody gives the
+// same payload, body and error after Predecode as without it, for every
+// submission and for a payload that does not decode; Predecode leaves a
+// damaged record and another event type alone.
+func TestRecordPredecode(t *testing.T) {
+	type decoded struct {
+		P    events.EvidenceSubmitted
+		Body string
+		Err  string
+	}
+	get := func(r events.Record) decoded {
+		p, body, err := r.DecodeEvidenceSubmittedBody()
+		return decoded{p, string(body), fmt.Sprint(err)}
+	}
+	check := func(name string, ev *events.Event) {
+		plain := events.Record{Seq: 1, Event: ev}
+		pre := plain
+		pre.Predecode()
+		want, got := get(plain), get(pre)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: after Predecode %+v, without %+v", name, got, want)
+		}
+		wantEv, _, err := ev.DecodeEvidenceSubmittedBody()
+		if err == nil && !reflect.DeepEqual(got.P, wantEv) {
+			t.Errorf("%s: the record decodes %+v, its event %+v", name, got.P, wantEv)
+		}
+	}
+	for name, p := range submissions() {
+		_, stored := sealed(t, p)
+		check(name, stored)
+	}
+	check("not json", &events.Event{Type: events.TypeEvidenceSubmitted, Data: []byte("{not json")})
+	// Left alone: no payload is decoded, so the event's own (changed)
+	// data is what the record decodes.
+	for name, r := range map[string]events.Record{
+		"damaged":    {Seq: 1, Event: &events.Event{Type: events.TypeEvidenceSubmitted, Data: []byte(`{"kind":"photo"}`)}, Damage: &events.Damage{Reason: "x"}},
+		"registered": {Seq: 1, Event: &events.Event{Type: events.TypeUnitRegistered, Data: []byte(`{"name":"x"}`)}},
+	} {
+		r.Predecode()
+		r.Event.Data = []byte(`{"kind":"study","title":"later"}`)
+		r.Event.Type = events.TypeEvidenceSubmitted
+		if p, _, err := r.DecodeEvidenceSubmittedBody(); err != nil || p.Title != "later" {
+			t.Errorf("%s: Predecode decoded it (%+v, %v)", name, p, err)
+		}
+	}
+}

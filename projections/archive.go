@@ -577,7 +577,7 @@ func (u *UnitArchive) apply(a *Archive, rec events.Record) error {
 	case events.TypeEvidenceSubmitted:
 		// DecodeData's result, without reflection for a stored payload, and
 		// the body apart: text copies it once, into memory or its file.
-		p, b, err := ev.DecodeEvidenceSubmittedBody()
+		p, b, err := rec.DecodeEvidenceSubmittedBody() // perhaps decoded already (Record.Predecode)
 		if err != nil {
 			return err
 		}

@@ -299,6 +299,7 @@ func (l *Ledger) Follow(ctx context.Context, from uint64, fn func(events.Record)
 				for i := range batch[lo:hi] {
 					m := &batch[lo+i]
 					m.rec = l.check(m.seq, m.subject, m.data)
+					m.rec.Predecode() // off the fold's goroutine
 				}
 			})
 		}, func(m *copied) error {
