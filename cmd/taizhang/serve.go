@@ -153,7 +153,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.decodeTimeout, "decode-timeout", 10*time.Second, "longest an attached image's decoding (for its hash) may take before the upload is refused")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
 	fs.StringVar(&c.memoryLimit, "memory-limit", envOr("TAIZHANG_MEMORY_LIMIT", ""), "soft limit on the process's memory, e.g. 1000MiB or 1GiB (the Go collector works harder near it instead of letting the heap double); \"off\" for none; default GOMEMLIMIT if set, else 90% of the container's memory limit if any")
-	fs.BoolVar(&c.noHistoryCache, "no-history-cache", false, "read units' histories from the stream, not from a local copy of it in DATA/tmp (which costs about the stream's size on disk)")
+	fs.BoolVar(&c.noHistoryCache, "no-history-cache", false, "read units' histories from the stream, not from a local copy of it in DATA/history (about the stream's size on disk, kept so that a restart replays the ledger from it)")
 	fs.TextVar(&c.logLevel, "log-level", levelOr("TAIZHANG_LOG_LEVEL", slog.LevelInfo), "least severe level logged: debug (also one line per request), info, warn or error")
 	serveCheckpointFlags(fs, &c.cp)
 	natsAPIFlags(fs, c)
