@@ -128,7 +128,7 @@ func parseHead(head []byte, strs map[string]string) (uint64, string, idHeaders, 
 
 // openHistCache opens the history cache in dir for the ledger's stream
 // st: the copy kept there by the last run if it is a sound copy of st
-// (see checkCopy), else a new, empty one. It says which in the log. A
+// (see openCopy), else a new, empty one. It says which in the log. A
 // cache that cannot be made serves nothing (its error is logged), and the
 // ledger reads histories from the stream.
 func openHistCache(ctx context.Context, dir, prefix string, st js.Stream, get msgGetter, log *slog.Logger) *histCache {
@@ -166,7 +166,7 @@ func openHistCache(ctx context.Context, dir, prefix string, st js.Stream, get ms
 	return c
 }
 
-// openedCopy is a copy that checkCopy found sound.
+// openedCopy is a copy that openCopy found sound.
 type openedCopy struct {
 	copyInfo
 	f *spool.File
@@ -180,8 +180,11 @@ type openedCopy struct {
 // is, byte for byte, the message st holds at that sequence on that
 // chain's subject. As every event names its predecessor's hash, equal
 // heads vouch for whole chains; every message is still checked as the
-// replay delivers it (see Ledger.replay). It returns an error wrapping
-// fs.ErrNotExist if there is no copy.
+// replay delivers it (see replay and Ledger.Follow), and one that fails
+// is compared with the stream's. A file altered on purpose so that every
+// message in it still checks would show as a broken chain in the fold
+// (the unit quarantined, loudly), not be believed. It returns an error
+// wrapping fs.ErrNotExist if there is no copy.
 func (c *histCache) openCopy(ctx context.Context, st js.Stream, get msgGetter) (*openedCopy, error) {
 	b, err := os.ReadFile(filepath.Join(c.dir, copyInfoFile))
 	if err != nil {
@@ -207,6 +210,11 @@ func (c *histCache) openCopy(ctx context.Context, st js.Stream, get msgGetter) (
 		return nil, fmt.Errorf("the stream has lost messages (its first is %d, %d deleted)", info.State.FirstSeq, info.State.NumDeleted)
 	case in.Applied == 0:
 		return nil, errors.New("it holds nothing")
+	}
+	for _, h := range in.Heads {
+		if h.Seq == 0 || h.Seq > in.Applied || h.Ref.Off() < 0 || h.Ref.Off()+int64(h.Ref.Len()) > in.Length {
+			return nil, fmt.Errorf("its record names chain %s's last message at %d, bytes %d+%d, outside what it holds", h.Chain, h.Seq, h.Ref.Off(), h.Ref.Len())
+		}
 	}
 	f, err := spool.Open(filepath.Join(c.dir, copyFile), in.Length)
 	if err != nil {

@@ -185,6 +185,24 @@ func TestHistoryCopy(t *testing.T) {
 			}
 			flip(t, path, int64(i))
 		}, func(uint64) int64 { return 6 }}, // the two registrations and 活動 0-3 come before
+		{"a head points past the file", func(t *testing.T, dir string) {
+			path := filepath.Join(dir, "ledger.copy.json")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in map[string]any
+			if err := json.Unmarshal(b, &in); err != nil {
+				t.Fatal(err)
+			}
+			in["heads"].([]any)[0].(map[string]any)["ref"] = uint64(1) << 60
+			if b, err = json.Marshal(in); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, func(uint64) int64 { return 0 }},
 		{"the record does not parse", func(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, "ledger.copy.json"), []byte("{"), 0o600); err != nil {
 				t.Fatal(err)
