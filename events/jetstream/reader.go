@@ -290,6 +290,13 @@ func (l *Ledger) reap(st js.Stream, name string) {
 //
 // Follow also feeds the ledger's id index with what it delivers, where the
 // index has not applied it yet (see Config.IndexFeed).
+//
+// With Config.HistoryDir and a copy of the stream kept by the last run
+// that Open found sound, the messages the copy holds come from local disk
+// instead of the server (histCache.replay), checked on all cores the same
+// way; a message the check finds damaged is read from the stream too, and
+// if the two differ the copy is dropped and Follow goes on from the
+// server at that message. What Follow delivers is the same either way.
 func (l *Ledger) Follow(ctx context.Context, from uint64, fn func(events.Record) error) error {
 	prev := max(from, 1) - 1 // the sequence delivered before the next message
 	if l.hist != nil {
