@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"taizhang/events/checkpoint"
+	"taizhang/internal/atomicfile"
 )
 
 // Files of the state directory.
@@ -105,7 +106,7 @@ func Init(dir, name, logKey string) (vkey string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("write witness key: %w", err)
 	}
-	if err := writeAtomic(dir, PubFile, []byte(vkey+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(dir, PubFile, []byte(vkey+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	st := State{Version: stateVersion, LogKey: strings.TrimSpace(logKey)}
@@ -154,47 +155,7 @@ func saveState(dir string, st *State) error {
 	if err != nil {
 		return fmt.Errorf("witness state: %w", err)
 	}
-	return writeAtomic(dir, StateFile, append(b, '\n'), 0o600)
-}
-
-// writeAtomic replaces dir/name with data: a temporary file in dir,
-// fsynced, renamed over the name, and the directory fsynced.
-func writeAtomic(dir, name string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(dir, "."+name+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing to remove
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.Write(dir, StateFile, append(b, '\n'), 0o600)
 }
 
 // appendHistory appends c's sequence, size, root, time and note to

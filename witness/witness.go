@@ -19,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"taizhang/events/checkpoint"
+	"taizhang/internal/atomicfile"
 )
 
 // Config configures a witness.
@@ -242,15 +243,15 @@ func (w *Witness) keepEvidence(st *State, seq uint64, offered []byte, proof *che
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return dir, fmt.Errorf("evidence: %w", err)
 	}
-	if err := writeAtomic(dir, "cosigned.note", []byte(st.Last.Note), 0o600); err != nil {
+	if err := atomicfile.Write(dir, "cosigned.note", []byte(st.Last.Note), 0o600); err != nil {
 		return dir, err
 	}
-	if err := writeAtomic(dir, "offered.note", offered, 0o600); err != nil {
+	if err := atomicfile.Write(dir, "offered.note", offered, 0o600); err != nil {
 		return dir, err
 	}
 	if proof != nil {
 		b, _ := json.MarshalIndent(proof, "", "  ")
-		if err := writeAtomic(dir, "proof.json", append(b, '\n'), 0o600); err != nil {
+		if err := atomicfile.Write(dir, "proof.json", append(b, '\n'), 0o600); err != nil {
 			return dir, err
 		}
 	}
@@ -258,7 +259,7 @@ func (w *Witness) keepEvidence(st *State, seq uint64, offered []byte, proof *che
 		Checkable: "both notes carry the log's signature (log_key): cosigned.note, also signed by this witness, and offered.note are two statements by the operator that no single append-only history satisfies" +
 			"; proof.json, if present, is the consistency proof the server gave, which fails checkpoint.VerifyConsistency"}
 	b, _ := json.MarshalIndent(ev, "", "  ")
-	if err := writeAtomic(dir, "report.json", append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(dir, "report.json", append(b, '\n'), 0o600); err != nil {
 		return dir, err
 	}
 	return dir, nil

@@ -19,6 +19,7 @@ import (
 	js "github.com/nats-io/nats.go/jetstream"
 
 	"taizhang/events"
+	"taizhang/internal/atomicfile"
 	"taizhang/internal/spool"
 )
 
@@ -304,47 +305,17 @@ func (c *histCache) save() error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("save the history copy: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(c.dir, copyInfoFile), in); err != nil {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("save the history copy: %w", err)
+	}
+	if err := atomicfile.Write(c.dir, copyInfoFile, b, 0o600); err != nil {
 		return fmt.Errorf("save the history copy: %w", err)
 	}
 	c.mu.Lock()
 	c.saved = in.Applied
 	c.mu.Unlock()
 	return nil
-}
-
-// writeFileAtomic writes v as JSON to path through a synced temporary
-// file renamed over it, and syncs the directory.
-func writeFileAtomic(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // keepSaving saves the copy every saveEvery until ctx is done.
