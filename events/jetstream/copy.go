@@ -378,7 +378,7 @@ func (c *histCache) replay(ctx context.Context, from, prev uint64, prepare func(
 		return last, nil
 	}
 	cr := &copyReader{r: bufio.NewReaderSize(c.f.Section(start.off, length-start.off), 1<<20), off: start.off,
-		length: length, local: local, strs: map[string]string{}}
+		length: length, local: local, seen: max(start.seq, 1) - 1, strs: map[string]string{}}
 	batch := make([]copied, 0, replayBatch)
 	for {
 		if ctx.Err() != nil {
@@ -428,7 +428,7 @@ func (c *histCache) replay(ctx context.Context, from, prev uint64, prepare func(
 type copyReader struct {
 	r           *bufio.Reader
 	off, length int64
-	local, seen uint64 // the copy's last sequence; the last record's
+	local, seen uint64 // the copy's last sequence; the last record's (the one before the first read)
 	strs        map[string]string
 	pre         [recordPrefix]byte
 	head        []byte
@@ -453,7 +453,11 @@ func (cr *copyReader) next(from uint64) (copied, error) {
 			return copied{}, fmt.Errorf("read the history copy at %d: %w", recOff, err)
 		}
 		seq, subject, h, err := parseHead(cr.head, cr.strs)
-		if err != nil || seq <= cr.seen || seq > cr.local {
+		// The copy is believed only of a stream that has lost no message
+		// (openCopy): it holds every sequence, each once and in order, so
+		// a record missing from the file is found here, before a chain
+		// seems to break.
+		if err != nil || seq != cr.seen+1 || seq > cr.local {
 			return copied{}, fmt.Errorf("the history copy at %d: %w", recOff, errBadRecord)
 		}
 		cr.seen = seq

@@ -3,12 +3,14 @@ package jetstream_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -185,6 +187,9 @@ func TestHistoryCopy(t *testing.T) {
 			}
 			flip(t, path, int64(i))
 		}, func(uint64) int64 { return 6 }}, // the two registrations and 活動 0-3 come before
+		{"a record is missing", func(t *testing.T, dir string) {
+			dropRecord(t, dir, []byte("活動 4"))
+		}, func(uint64) int64 { return 6 }}, // as above: the record's messages before it
 		{"a head points past the file", func(t *testing.T, dir string) {
 			path := filepath.Join(dir, "ledger.copy.json")
 			b, err := os.ReadFile(path)
@@ -268,6 +273,65 @@ func flip(t *testing.T, path string, off int64) {
 	}
 	b[0] ^= 0x01
 	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dropRecord removes from the copy in dir the record whose body holds
+// text, and rewrites the copy's record so that it is consistent with the
+// file again (its length, and the heads after the record moved back): a
+// copy that lost a message and is otherwise sound.
+func dropRecord(t *testing.T, dir string, text []byte) {
+	t.Helper()
+	path := filepath.Join(dir, "ledger.copy")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var from, to int
+	for off := 0; off+8 <= len(b); {
+		end := off + 8 + int(binary.LittleEndian.Uint32(b[off:])) + int(binary.LittleEndian.Uint32(b[off+4:]))
+		if bytes.Contains(b[off:end], text) {
+			from, to = off, end
+			break
+		}
+		off = end
+	}
+	if to == 0 {
+		t.Fatalf("no record of the copy holds %q", text)
+	}
+	if err := os.WriteFile(path, append(b[:from:from], b[to:]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	infoPath := filepath.Join(dir, "ledger.copy.json")
+	ib, err := os.ReadFile(infoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in map[string]any
+	d := json.NewDecoder(bytes.NewReader(ib))
+	d.UseNumber()
+	if err := d.Decode(&in); err != nil {
+		t.Fatal(err)
+	}
+	cut := uint64(to - from)
+	length, _ := in["length"].(json.Number).Int64()
+	in["length"] = uint64(length) - cut
+	for _, h := range in["heads"].([]any) {
+		h := h.(map[string]any)
+		ref, err := strconv.ParseUint(string(h["ref"].(json.Number)), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref>>24 >= uint64(to) {
+			ref -= cut << 24
+		}
+		h["ref"] = ref
+	}
+	if ib, err = json.Marshal(in); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(infoPath, ib, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
