@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,6 +146,10 @@ func openHistCache(ctx context.Context, dir, prefix string, st js.Stream, get ms
 	old, err := c.openCopy(ctx, st, get)
 	if err == nil {
 		c.f, c.local, c.localLen, c.saved = old.f, old.Applied, old.Length, old.Applied
+		c.heads = make(map[string]copyHead, len(old.Heads))
+		for _, h := range old.Heads {
+			c.heads[h.Chain] = h
+		}
 		log.Info("history copy kept from the last run: the projection reads it from disk", "dir", dir, "messages", old.Applied, "bytes", old.Length)
 		return c
 	}
@@ -182,9 +187,11 @@ type openedCopy struct {
 // chain's subject. As every event names its predecessor's hash, equal
 // heads vouch for whole chains; every message is still checked as the
 // replay delivers it (see replay and Ledger.Follow), and one that fails
-// is compared with the stream's. A file altered on purpose so that every
-// message in it still checks would show as a broken chain in the fold
-// (the unit quarantined, loudly), not be believed. It returns an error
+// is compared with the stream's; the replay also wants every sequence in
+// order and no chain past its checked last message (withinHeads). A file
+// altered on purpose so that every message in it still checks and links
+// to the one before would show as a broken chain in the fold at the next
+// message (the unit quarantined, loudly), not be believed. It returns an error
 // wrapping fs.ErrNotExist if there is no copy.
 func (c *histCache) openCopy(ctx context.Context, st js.Stream, get msgGetter) (*openedCopy, error) {
 	b, err := os.ReadFile(filepath.Join(c.dir, copyInfoFile))
@@ -405,6 +412,9 @@ func (c *histCache) replay(ctx context.Context, from, prev uint64, prepare func(
 				}
 			}
 			c.mu.Unlock()
+			if err := c.withinHeads(m); err != nil {
+				return last, c.fail(err)
+			}
 			err := fn(m)
 			if errors.Is(err, errCopyUnsound) {
 				return last, c.fail(err)
@@ -422,6 +432,29 @@ func (c *histCache) replay(ctx context.Context, from, prev uint64, prepare func(
 			return last, c.fail(readErr)
 		}
 	}
+}
+
+// withinHeads returns an error wrapping errCopyUnsound if the message m
+// of the copy is past its chain's last message as openCopy found it
+// (checkHeads compared those with the stream), or is at that sequence but
+// not the record whose bytes were compared: the copy's record would then
+// vouch for less than the file holds, and what lies beyond was never
+// compared with anything.
+func (c *histCache) withinHeads(m *copied) error {
+	chain, ok := strings.CutPrefix(m.subject, c.prefix+".")
+	if !ok || strings.Contains(chain, ".") {
+		return nil // no chain's: checked as the server's message would be
+	}
+	h, ok := c.heads[chain]
+	switch {
+	case !ok:
+		return fmt.Errorf("message %d: chain %s has no last message in the copy's record: %w", m.seq, chain, errCopyUnsound)
+	case m.seq > h.Seq:
+		return fmt.Errorf("message %d: chain %s is past its last message in the copy's record, %d: %w", m.seq, chain, h.Seq, errCopyUnsound)
+	case m.seq == h.Seq && m.ref != h.Ref:
+		return fmt.Errorf("message %d: chain %s's last message is not where the copy's record has it: %w", m.seq, chain, errCopyUnsound)
+	}
+	return nil
 }
 
 // copyReader reads the records of the copy's file in order.

@@ -208,6 +208,35 @@ func TestHistoryCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, func(uint64) int64 { return 0 }},
+		{"the record leaves out a chain's last message", func(t *testing.T, dir string) {
+			path := filepath.Join(dir, "ledger.copy.json")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in map[string]any
+			d := json.NewDecoder(bytes.NewReader(b))
+			d.UseNumber()
+			if err := d.Decode(&in); err != nil {
+				t.Fatal(err)
+			}
+			var kept []any
+			for _, h := range in["heads"].([]any) {
+				if h.(map[string]any)["chain"] != "xicun" {
+					kept = append(kept, h)
+				}
+			}
+			if len(kept) == len(in["heads"].([]any)) {
+				t.Fatalf("the copy's record has no head for xicun: %s", b)
+			}
+			in["heads"] = kept
+			if b, err = json.Marshal(in); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, func(uint64) int64 { return 1 }}, // dongcun's registration; xicun's is the second message
 		{"the record does not parse", func(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, "ledger.copy.json"), []byte("{"), 0o600); err != nil {
 				t.Fatal(err)

@@ -48,8 +48,9 @@ type histCache struct {
 	// bytes, which Follow replays from there. 0 if the file was made new.
 	local    uint64
 	localLen int64
-	marks    []mark // the offsets of some records below localLen, for replays from the middle
-	saved    uint64 // the applied of the last record saved
+	marks    []mark              // the offsets of some records below localLen, for replays from the middle
+	heads    map[string]copyHead // each chain's last message in the copy, as checked (read-only)
+	saved    uint64              // the applied of the last record saved
 	replayed atomic.Int64
 	info     copyInfo
 	log      *slog.Logger
