@@ -191,51 +191,23 @@ func TestHistoryCopy(t *testing.T) {
 			dropRecord(t, dir, []byte("活動 4"))
 		}, func(uint64) int64 { return 6 }}, // as above: the record's messages before it
 		{"a head points past the file", func(t *testing.T, dir string) {
-			path := filepath.Join(dir, "ledger.copy.json")
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var in map[string]any
-			if err := json.Unmarshal(b, &in); err != nil {
-				t.Fatal(err)
-			}
-			in["heads"].([]any)[0].(map[string]any)["ref"] = uint64(1) << 60
-			if b, err = json.Marshal(in); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			editCopyInfo(t, dir, func(in map[string]any) {
+				in["heads"].([]any)[0].(map[string]any)["ref"] = uint64(1) << 60
+			})
 		}, func(uint64) int64 { return 0 }},
 		{"the record leaves out a chain's last message", func(t *testing.T, dir string) {
-			path := filepath.Join(dir, "ledger.copy.json")
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var in map[string]any
-			d := json.NewDecoder(bytes.NewReader(b))
-			d.UseNumber()
-			if err := d.Decode(&in); err != nil {
-				t.Fatal(err)
-			}
-			var kept []any
-			for _, h := range in["heads"].([]any) {
-				if h.(map[string]any)["chain"] != "xicun" {
-					kept = append(kept, h)
+			editCopyInfo(t, dir, func(in map[string]any) {
+				var kept []any
+				for _, h := range in["heads"].([]any) {
+					if h.(map[string]any)["chain"] != "xicun" {
+						kept = append(kept, h)
+					}
 				}
-			}
-			if len(kept) == len(in["heads"].([]any)) {
-				t.Fatalf("the copy's record has no head for xicun: %s", b)
-			}
-			in["heads"] = kept
-			if b, err = json.Marshal(in); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+				if len(kept) == len(in["heads"].([]any)) {
+					t.Fatalf("the copy's record has no head for xicun: %v", in)
+				}
+				in["heads"] = kept
+			})
 		}, func(uint64) int64 { return 1 }}, // dongcun's registration; xicun's is the second message
 		{"the record does not parse", func(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, "ledger.copy.json"), []byte("{"), 0o600); err != nil {
@@ -332,35 +304,45 @@ func dropRecord(t *testing.T, dir string, text []byte) {
 	if err := os.WriteFile(path, append(b[:from:from], b[to:]...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	infoPath := filepath.Join(dir, "ledger.copy.json")
-	ib, err := os.ReadFile(infoPath)
+	cut := uint64(to - from)
+	editCopyInfo(t, dir, func(in map[string]any) {
+		length, _ := in["length"].(json.Number).Int64()
+		in["length"] = uint64(length) - cut
+		for _, h := range in["heads"].([]any) {
+			h := h.(map[string]any)
+			ref, err := strconv.ParseUint(string(h["ref"].(json.Number)), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ref>>24 >= uint64(to) {
+				ref -= cut << 24
+			}
+			h["ref"] = ref
+		}
+	})
+}
+
+// editCopyInfo rewrites the copy's record in dir (ledger.copy.json) as
+// edit changes it; numbers come to edit as json.Number, so that they
+// keep every digit.
+func editCopyInfo(t *testing.T, dir string, edit func(in map[string]any)) {
+	t.Helper()
+	path := filepath.Join(dir, "ledger.copy.json")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var in map[string]any
-	d := json.NewDecoder(bytes.NewReader(ib))
+	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	if err := d.Decode(&in); err != nil {
 		t.Fatal(err)
 	}
-	cut := uint64(to - from)
-	length, _ := in["length"].(json.Number).Int64()
-	in["length"] = uint64(length) - cut
-	for _, h := range in["heads"].([]any) {
-		h := h.(map[string]any)
-		ref, err := strconv.ParseUint(string(h["ref"].(json.Number)), 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ref>>24 >= uint64(to) {
-			ref -= cut << 24
-		}
-		h["ref"] = ref
-	}
-	if ib, err = json.Marshal(in); err != nil {
+	edit(in)
+	if b, err = json.Marshal(in); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(infoPath, ib, 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
